@@ -1,0 +1,123 @@
+"""Base images: the platform's upstream image when it exists or can be pulled, otherwise a
+Debian root made here with debootstrap and imported, then reused on later runs."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+import docker.errors
+
+from matrix.definition import Platform
+from matrix.errors import MatrixError
+
+# Local images are named apart from the upstream ones, so no one mistakes them for those.
+LOCAL_REPOSITORY = "fips-matrix/base-debian"
+LABEL = "org.fips-reload-matrix.debootstrap"
+
+
+class BaseImageError(MatrixError):
+    """The base image can neither be found, pulled nor made here."""
+
+
+@dataclass(frozen=True)
+class BaseImage:
+    ref: str  # what the Dockerfile's FROM gets
+    image_id: str
+    origin: str  # "local", "pulled", "debootstrap (made now)", "debootstrap (reused)"
+
+
+def ensure_base_image(
+    client: docker.DockerClient,
+    platform: Platform,
+    mirror: str | None,
+    log: Callable[[str], None],
+) -> BaseImage:
+    ref = platform.base_image
+    found = _local(client, ref)
+    if found is not None:
+        return BaseImage(ref, found, "local")
+    try:
+        image = client.images.pull(ref)
+        return BaseImage(ref, str(image.id), "pulled")
+    except docker.errors.DockerException as exc:
+        pull_error = str(exc).splitlines()[0]
+        log(f"cannot pull {ref}: {pull_error}")
+    if platform.fallback is None:
+        raise BaseImageError(
+            f"{platform.name}: base image {ref} is not here and cannot be pulled "
+            f"({pull_error}), and the platform names no fallback."
+        )
+    suite = platform.fallback.debootstrap
+    local_ref = f"{LOCAL_REPOSITORY}:{suite}"
+    found = _local(client, local_ref)
+    if found is not None:
+        return BaseImage(local_ref, found, "debootstrap (reused)")
+    image_id = _debootstrap_import(client, suite, local_ref, mirror, log)
+    return BaseImage(local_ref, image_id, "debootstrap (made now)")
+
+
+def _local(client: docker.DockerClient, ref: str) -> str | None:
+    try:
+        return str(client.images.get(ref).id)
+    except docker.errors.ImageNotFound:
+        return None
+
+
+def _debootstrap_import(
+    client: docker.DockerClient,
+    suite: str,
+    ref: str,
+    mirror: str | None,
+    log: Callable[[str], None],
+) -> str:
+    tool = shutil.which("debootstrap") or next(
+        (p for p in ("/usr/sbin/debootstrap", "/sbin/debootstrap") if os.path.exists(p)), None
+    )
+    if tool is None:
+        raise BaseImageError(
+            f"making {ref} needs debootstrap: install it (apt-get install debootstrap), "
+            "or load a Debian image into the engine (docker load), then run again."
+        )
+    if os.geteuid() != 0:
+        raise BaseImageError(
+            f"making {ref} with debootstrap needs root: run once as root, "
+            "or load a Debian image into the engine (docker load), then run again."
+        )
+    if mirror is None:
+        raise BaseImageError(
+            f"making {ref} needs a Debian mirror: none found in the apt configuration; "
+            "set FIPS_MATRIX_DEBIAN_MIRROR to one, then run again."
+        )
+    with tempfile.TemporaryDirectory(prefix="fips-matrix-debootstrap-") as tmp:
+        root = Path(tmp) / "root"
+        log(f"debootstrap --variant=minbase {suite} (this takes a minute)")
+        done = subprocess.run(
+            [tool, "--variant=minbase", suite, str(root), mirror],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            tail = "\n".join((done.stdout + done.stderr).splitlines()[-15:])
+            raise BaseImageError(f"debootstrap {suite} failed (exit {done.returncode}):\n{tail}")
+        archive = Path(tmp) / "root.tar"
+        subprocess.run(["tar", "-C", str(root), "-cf", str(archive), "."], check=True)
+        log(f"importing the root as {ref}")
+        repository, tag = ref.rsplit(":", 1)
+        client.api.import_image_from_file(
+            str(archive),
+            repository=repository,
+            tag=tag,
+            changes=[f"LABEL {LABEL}={suite}", 'CMD ["/bin/bash"]'],
+        )
+    found = _local(client, ref)
+    if found is None:
+        raise BaseImageError(f"the engine did not keep the imported image {ref}")
+    return found

@@ -1,0 +1,166 @@
+"""Cell images: one Docker build per cell, skipped when an image of the same inputs exists."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tarfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+import docker.errors
+
+from matrix.baseimages import BaseImage
+from matrix.cells import Cell
+from matrix.errors import MatrixError
+
+REPOSITORY = "fips-matrix/cell"
+KEY_LABEL = "org.fips-reload-matrix.inputs"
+PROBES_DIR = Path(__file__).resolve().parent.parent / "probes"
+
+# Configure options that only change how libcrypto and fips.so are linked: the Dockerfile
+# applies them by relinking the same objects, so variants differing only here share a compile.
+LINK_ONLY_OPTIONS = frozenset({"no-pinshared"})
+
+
+class BuildFailed(MatrixError):
+    def __init__(self, message: str, log_path: Path) -> None:
+        super().__init__(message)
+        self.log_path = log_path
+
+
+@dataclass(frozen=True)
+class BuildInputs:
+    dockerfile: Path
+    tarball: Path
+    tarball_sha256: str
+    base: BaseImage
+    build_args: dict[str, str]
+
+    def key(self) -> str:
+        """Changes exactly when an input of the image changes."""
+        h = hashlib.sha256()
+        h.update(self.dockerfile.read_bytes())
+        for path in probe_files():
+            h.update(path.name.encode() + b"\0" + path.read_bytes())
+        h.update(self.tarball_sha256.encode())
+        h.update(self.base.image_id.encode())
+        args = {k: v for k, v in self.build_args.items() if k != "MAKE_JOBS"}
+        h.update(json.dumps(args, sort_keys=True).encode())
+        return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class CellImage:
+    tag: str
+    image_id: str
+    key: str
+    cached: bool
+    seconds: float
+
+
+def probe_files() -> list[Path]:
+    return sorted(p for p in PROBES_DIR.iterdir() if p.suffix in (".c", ".h"))
+
+
+def build_args(cell: Cell, base: BaseImage, jobs: int) -> dict[str, str]:
+    configure = [o for o in cell.variant.configure if o not in LINK_ONLY_OPTIONS]
+    link = [o for o in cell.variant.configure if o in LINK_ONLY_OPTIONS]
+    return {
+        "BASE_IMAGE": base.ref,
+        "OPENSSL_VERSION": cell.source.version,
+        "CONFIGURE_OPTIONS": " ".join(configure),
+        "LINK_OPTIONS": " ".join(link),
+        "MAKE_JOBS": str(jobs),
+    }
+
+
+def image_tag(cell: Cell) -> str:
+    return f"{REPOSITORY}:{cell.platform.name}-{cell.source.version}-{cell.variant.name}"
+
+
+def ensure_cell_image(
+    client: docker.DockerClient,
+    cell: Cell,
+    inputs: BuildInputs,
+    log_path: Path,
+    on_line: Callable[[str], None] = lambda line: None,
+    force: bool = False,
+) -> CellImage:
+    tag = image_tag(cell)
+    key = inputs.key()
+    if not force:
+        try:
+            image = client.images.get(tag)
+            if image.labels.get(KEY_LABEL) == key:
+                return CellImage(tag, str(image.id), key, cached=True, seconds=0.0)
+        except docker.errors.ImageNotFound:
+            pass
+    started = time.monotonic()
+    image_id = _build(client, inputs, tag, key, log_path, on_line)
+    return CellImage(tag, image_id, key, cached=False, seconds=time.monotonic() - started)
+
+
+def _context(inputs: BuildInputs) -> io.BytesIO:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        tar.add(str(inputs.dockerfile), arcname="Dockerfile")
+        tar.add(str(inputs.tarball), arcname="openssl.tar.gz")
+        for path in probe_files():
+            tar.add(str(path), arcname=f"probes/{path.name}")
+    buf.seek(0)
+    return buf
+
+
+def _build(
+    client: docker.DockerClient,
+    inputs: BuildInputs,
+    tag: str,
+    key: str,
+    log_path: Path,
+    on_line: Callable[[str], None],
+) -> str:
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    image_id = ""
+    error = ""
+    with open(log_path, "w", encoding="utf-8") as log:
+        log.write(f"# build {tag}\n# args {json.dumps(inputs.build_args, sort_keys=True)}\n")
+        stream = client.api.build(
+            fileobj=_context(inputs),
+            custom_context=True,
+            tag=tag,
+            buildargs=inputs.build_args,
+            labels={KEY_LABEL: key},
+            network_mode="host",  # no container network of ours; apt reaches the mirror
+            rm=True,
+            forcerm=True,
+            decode=True,
+        )
+        for chunk in _chunks(stream):
+            if "stream" in chunk:
+                text = str(chunk["stream"])
+                log.write(text)
+                for line in text.splitlines():
+                    if line.strip():
+                        on_line(line.strip())
+            if "error" in chunk:
+                error = str(chunk["error"]).strip()
+                log.write(f"\nERROR: {error}\n")
+            if "aux" in chunk and isinstance(chunk["aux"], dict):
+                image_id = str(chunk["aux"].get("ID", image_id))
+        log.flush()
+        os.fsync(log.fileno())
+    if error or not image_id:
+        raise BuildFailed(f"docker build failed: {error or 'no image produced'}", log_path)
+    return image_id
+
+
+def _chunks(stream: object) -> Iterator[dict[str, object]]:
+    for chunk in stream:  # type: ignore[attr-defined]
+        if isinstance(chunk, dict):
+            yield chunk

@@ -1,0 +1,76 @@
+"""Probe runs: one fresh container (so one fresh process) per scenario, with no network."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import docker
+import docker.errors
+import requests.exceptions
+
+PREFIX = "/opt/fips-matrix"
+MODULE = f"{PREFIX}/lib/ossl-modules/fips.so"
+CANARY = f"{PREFIX}/lib/libfipsmatrix-canary.so"
+PROBE = f"{PREFIX}/bin/fips_probe"
+
+
+@dataclass(frozen=True)
+class ProbeRun:
+    scenario: str
+    exit_code: int | None
+    timed_out: bool
+    stdout: str
+    stderr: str
+    seconds: float
+
+    def document(self) -> tuple[dict[str, Any] | None, str]:
+        """The probe's JSON document, or None with why."""
+        try:
+            doc = json.loads(self.stdout)
+        except ValueError as exc:
+            return None, f"stdout is not one JSON document ({exc})"
+        if not isinstance(doc, dict):
+            return None, "stdout is JSON but not an object"
+        return doc, ""
+
+
+def run_probe(
+    client: docker.DockerClient, image_id: str, scenario: str, timeout: float
+) -> ProbeRun:
+    command = [PROBE, "--scenario", scenario, "--module", MODULE, "--canary", CANARY]
+    command += ["--workdir", "/tmp"]
+    started = time.monotonic()
+    container = client.containers.create(
+        image_id,
+        entrypoint=[],
+        command=command,
+        network_mode="none",
+        init=True,  # tini as pid 1: a signal that kills the probe shows as exit 128+N
+        read_only=True,
+        tmpfs={"/tmp": "size=16m,mode=1777"},
+        user="65534:65534",
+        cap_drop=["ALL"],
+        security_opt=["no-new-privileges"],
+        pids_limit=64,
+        mem_limit="512m",
+        labels={"org.fips-reload-matrix.probe": scenario},
+    )
+    timed_out = False
+    exit_code: int | None = None
+    try:
+        container.start()
+        try:
+            status = container.wait(timeout=timeout)
+            exit_code = int(status.get("StatusCode", -1))
+        except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
+            timed_out = True
+            container.kill()
+            container.wait(timeout=30)
+        stdout = container.logs(stdout=True, stderr=False).decode("utf-8", "replace")
+        stderr = container.logs(stdout=False, stderr=True).decode("utf-8", "replace")
+    finally:
+        container.remove(force=True)
+    return ProbeRun(scenario, exit_code, timed_out, stdout, stderr, time.monotonic() - started)

@@ -1,0 +1,144 @@
+"""The results directory: one JSON per cell (written as soon as the cell ends), logs beside
+them, a summary and the Markdown table. Every file is written atomically."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from matrix.cells import Cell
+
+RESULT_SCHEMA = 1
+
+# Cell outcomes: OK means every scenario produced a reload verdict of its own.
+OK = "OK"
+BUILD_FAILED = "BUILD_FAILED"
+PROBE_CRASHED = "PROBE_CRASHED"
+TIMEOUT = "TIMEOUT"
+SKIPPED = "SKIPPED"
+ERROR = "ERROR"  # the tool itself failed on this cell; the message says how
+
+
+@dataclass
+class ScenarioResult:
+    scenario: str
+    verdict: str
+    cause: str
+    short: str
+    evidence: list[str]
+    facts: dict[str, Any]
+    exit_code: int | None
+    timed_out: bool
+    seconds: float
+    probe: dict[str, Any] | None  # the probe's own document, kept whole
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class CellResult:
+    cell: str
+    platform: str
+    libc: str
+    version: str
+    variant: str
+    outcome: str
+    reason: str = ""
+    scenarios: list[ScenarioResult] = field(default_factory=list)
+    fingerprint: dict[str, Any] = field(default_factory=dict)
+    logs: dict[str, str] = field(default_factory=dict)
+    inputs_key: str = ""
+
+    @classmethod
+    def for_cell(cls, cell: Cell, outcome: str, reason: str = "") -> CellResult:
+        return cls(
+            cell=cell.id,
+            platform=cell.platform.name,
+            libc=cell.platform.libc,
+            version=cell.source.version,
+            variant=cell.variant.name,
+            outcome=outcome,
+            reason=reason,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        data = dict(self.__dict__)
+        data["schema"] = RESULT_SCHEMA
+        data["scenarios"] = [s.to_json() for s in self.scenarios]
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> CellResult:
+        if data.get("schema") != RESULT_SCHEMA:
+            raise ValueError(f"result schema {data.get('schema')!r}, expected {RESULT_SCHEMA}")
+        fields = {k: v for k, v in data.items() if k not in ("schema", "scenarios")}
+        result = cls(**fields)
+        result.scenarios = [ScenarioResult(**s) for s in data["scenarios"]]
+        return result
+
+    def libc_label(self) -> str:
+        """libc name and version as the probe saw it, else the platform's declared libc."""
+        for s in self.scenarios:
+            libc = (s.probe or {}).get("libc") or {}
+            if libc.get("version"):
+                return f"{libc.get('name', self.libc)} {libc['version']}"
+        return self.libc
+
+
+class ResultsDir:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.cells_dir = root / "cells"
+
+    def prepare(self) -> None:
+        self.cells_dir.mkdir(parents=True, exist_ok=True)
+
+    def cell_path(self, cell_id: str) -> Path:
+        return self.cells_dir / f"{cell_id.replace('/', '__')}.json"
+
+    def log_path(self, cell_id: str, kind: str) -> Path:
+        return self.cells_dir / f"{cell_id.replace('/', '__')}.{kind}.log"
+
+    def write_cell(self, result: CellResult) -> Path:
+        path = self.cell_path(result.cell)
+        write_json(path, result.to_json())
+        return path
+
+    def read_cell(self, cell_id: str) -> CellResult | None:
+        """A previous result, or None when missing or unreadable (never trusted half-written)."""
+        path = self.cell_path(cell_id)
+        try:
+            return CellResult.from_json(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError, TypeError, KeyError):
+            return None
+
+    def all_cells(self) -> Iterator[CellResult]:
+        for path in sorted(self.cells_dir.glob("*.json")):
+            result = self.read_cell(path.stem.replace("__", "/"))
+            if result is not None:
+                yield result
+
+
+def write_json(path: Path, data: Any) -> None:
+    write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def write_text(path: Path, text: str) -> None:
+    """Temp file in the same directory, fsync, rename: a reader sees the old or the new file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

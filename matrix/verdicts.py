@@ -1,0 +1,226 @@
+"""Verdicts: what the probe's observations of one scenario mean, with the evidence and the cause.
+
+Only observations go in (the probe's JSON document); nothing here knows which platform or
+build it is judging, so a verdict can only be as right as what was seen.
+"""
+
+from __future__ import annotations
+
+import signal
+from dataclasses import dataclass, field
+from typing import Any
+
+CLEAN_RELOAD = "CLEAN_RELOAD"
+STICKY_ERROR = "STICKY_ERROR"
+MAPPED_BUT_RECOVERED = "MAPPED_BUT_RECOVERED"
+UNLOADED_BUT_FAILED = "UNLOADED_BUT_FAILED"
+INCONCLUSIVE = "INCONCLUSIVE"  # the scenario did not do what it is for (no failure forced, ...)
+PROBE_CRASHED = "PROBE_CRASHED"
+TIMEOUT = "TIMEOUT"
+
+RELOAD_VERDICTS = (CLEAN_RELOAD, STICKY_ERROR, MAPPED_BUT_RECOVERED, UNLOADED_BUT_FAILED)
+PROBE_SCHEMA = 1
+
+# Which self-test each failure scenario corrupts, as "type/description".
+FORCED_TEST = {
+    "ondemand-kat": "KAT_Digest/SHA2",
+    "load-kat": "KAT_Digest/SHA2",
+    "leaked-ref": "KAT_Digest/SHA2",
+    "integrity": "Module_Integrity/HMAC",
+}
+
+Doc = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Judgement:
+    verdict: str
+    cause: str
+    evidence: tuple[str, ...] = ()
+    short: str = ""  # a few words for a table cell
+    facts: dict[str, Any] = field(default_factory=dict)
+
+
+def judge_run(
+    scenario: str, exit_code: int | None, timed_out: bool, doc: Doc | None, error: str = ""
+) -> Judgement:
+    """One probe process: its exit and its document."""
+    if timed_out:
+        return Judgement(
+            TIMEOUT, "the probe did not finish in time; its container was killed", short="hung"
+        )
+    if exit_code is not None and exit_code > 128 and (doc is None or not doc.get("completed")):
+        sig = exit_code - 128
+        return Judgement(
+            PROBE_CRASHED,
+            f"killed by signal {sig} ({_signame(sig)})",
+            short=_signame(sig),
+            facts={"signal": sig, "signal_name": _signame(sig)},
+        )
+    if doc is None or not doc.get("completed"):
+        why = error or f"exit status {exit_code}, no complete JSON document"
+        return Judgement(PROBE_CRASHED, why, short=f"exit {exit_code}", facts={"exit_code": exit_code})
+    return judge(scenario, doc)
+
+
+def judge(scenario: str, doc: Doc) -> Judgement:
+    if doc.get("schema") != PROBE_SCHEMA:
+        return Judgement(
+            INCONCLUSIVE, f"probe document schema {doc.get('schema')!r} unknown", short="schema"
+        )
+    steps = {str(s["name"]): s for s in doc["steps"]}
+    base = doc["baseline"]
+    evidence: list[str] = []
+
+    if base["mappings"] or base["noload_loaded"]:
+        return Judgement(
+            INCONCLUSIVE,
+            "fips.so was already loaded before the probe loaded it (a configuration "
+            "activating fips in the default context?)",
+            (f"baseline: {base['mappings']} mappings, RTLD_NOLOAD loaded={base['noload_loaded']}",),
+            short="preloaded",
+        )
+
+    if scenario in FORCED_TEST:
+        induced, how = _forced_failure(scenario, steps)
+        evidence.append(how)
+        if not induced:
+            return Judgement(
+                INCONCLUSIVE,
+                "the forced failure did not take effect",
+                tuple(evidence),
+                short="no failure",
+            )
+
+    unload = steps["unload_a"]
+    mapped = unload["mappings"] > 0 or bool(unload["noload_loaded"])
+    evidence.append(
+        f"after unload and freeing context A: {unload['mappings']} fips.so mappings in "
+        f"/proc/self/maps; dlopen(RTLD_NOLOAD) {'finds' if unload['noload_loaded'] else 'does not find'} it"
+    )
+    if (unload["mappings"] > 0) != bool(unload["noload_loaded"]):
+        evidence.append("/proc/self/maps and dlopen(RTLD_NOLOAD) disagree; counted as mapped")
+    nodelete = base["module_nodelete"]
+    canary = base["libc_dlclose_unmaps"]
+    evidence.append(f"fips.so ELF flags: NODELETE {_set(nodelete)}")
+    evidence.append(f"canary library: {_canary(canary)}")
+
+    reload_ok, reload_text, fresh = _reload(steps)
+    evidence.append(reload_text)
+
+    facts: dict[str, Any] = {
+        "mapped_after_unload": mapped,
+        "mappings_after_unload": unload["mappings"],
+        "noload_after_unload": unload["noload_loaded"],
+        "module_nodelete": nodelete,
+        "libc_dlclose_unmaps": canary,
+        "leaked_reference": doc.get("leaked_reference"),
+        "reload_ok": reload_ok,
+        "reload_fresh_instance": fresh,
+        "reload_errors": _reasons(steps["reload_b"]),
+    }
+    holders = _holders(doc, nodelete, canary)
+    short = _short_holders(doc, nodelete, canary) if mapped else "unmapped"
+    if mapped and reload_ok:
+        verdict = MAPPED_BUT_RECOVERED
+        cause = f"still mapped ({holders}), but the reload passed" + (
+            ": the mapped module was healthy and was reused" if not fresh else ""
+        )
+    elif mapped:
+        verdict = STICKY_ERROR
+        errors = ", ".join(facts["reload_errors"]) or "no error queued"
+        cause = f"{holders}: the mapped copy kept its error state ({errors})"
+    elif reload_ok:
+        verdict = CLEAN_RELOAD
+        cause = "dlclose unmapped fips.so; the reload mapped a fresh copy that passed its self-tests"
+    else:
+        verdict = UNLOADED_BUT_FAILED
+        errors = ", ".join(facts["reload_errors"]) or "self-test or digest failed"
+        cause = f"fips.so was unmapped, yet the reload failed ({errors})"
+        short = "unmapped, reload failed"
+    return Judgement(verdict, cause, tuple(evidence), short, facts)
+
+
+def _forced_failure(scenario: str, steps: dict[str, Doc]) -> tuple[bool, str]:
+    wanted = FORCED_TEST[scenario]
+    step = steps["load_a"] if scenario in ("load-kat", "integrity") else steps.get("fail_a")
+    if step is None:
+        return False, "forced failure: the first load failed, so no on-demand self-test could run"
+    tests = step["self_tests"]
+    failed = [t for t in str(tests["failed_tests"]).split(",") if t]
+    refuses = steps.get("refuses_a", {})
+    took = step["ok"] is False and wanted in failed and refuses.get("digest_ok") is not True
+    if scenario != "integrity":
+        took = took and tests["corrupted"] >= 1
+    what = "load" if step["name"] == "load_a" else "on-demand self-test"
+    return took, (
+        f"forced failure: {what} {'failed' if step['ok'] is False else 'passed'} "
+        f"(failed tests: {', '.join(failed) or 'none'}; errors: {', '.join(_reasons(step)) or 'none'}); "
+        f"afterwards status={refuses.get('status')}, SHA-256 through fips "
+        f"{'refused' if refuses.get('digest_ok') is False else 'worked'}"
+    )
+
+
+def _reload(steps: dict[str, Doc]) -> tuple[bool, str, bool]:
+    load = steps["reload_b"]
+    started = int(load["self_tests"]["started"])
+    fresh = started > 0
+    text = (
+        f"reload into a new context: load {'ok' if load['ok'] else 'failed'}, "
+        f"{started} self-tests ran ({'a fresh instance' if fresh else 'a reused mapping'})"
+    )
+    if not load["ok"]:
+        return False, f"{text}; errors: {', '.join(_reasons(load)) or 'none'}", fresh
+    st = steps.get("selftest_b")
+    if st is None:
+        return False, f"{text}; no self-test step recorded", fresh
+    ok = bool(st["ok"]) and st["digest_ok"] is True and st["status"] == 1
+    text += (
+        f"; on-demand self-test {'passed' if st['ok'] else 'failed'}, status={st['status']}, "
+        f"SHA-256 through fips {'correct' if st['digest_ok'] else 'failed'}"
+    )
+    return ok, text, fresh
+
+
+def _holders(doc: Doc, nodelete: bool | None, canary: bool | None) -> str:
+    """Everything observed that keeps a library mapped after dlclose."""
+    causes = []
+    if nodelete:
+        causes.append("fips.so is linked NODELETE (-znodelete)")
+    if canary is False:
+        causes.append("this libc's dlclose does not unmap (the canary library stayed mapped)")
+    if doc.get("leaked_reference"):
+        causes.append("a reference is still held (an EVP_MD fetched from it was never freed)")
+    return "; ".join(causes) or "still mapped by an unidentified holder"
+
+
+def _short_holders(doc: Doc, nodelete: bool | None, canary: bool | None) -> str:
+    causes = []
+    if nodelete:
+        causes.append("NODELETE")
+    if canary is False:
+        causes.append("dlclose keeps")
+    if doc.get("leaked_reference"):
+        causes.append("ref held")
+    return ", ".join(causes) or "held (unknown)"
+
+
+def _reasons(step: Doc) -> list[str]:
+    return [str(e["reason"]) for e in step.get("errors", [])]
+
+
+def _set(flag: bool | None) -> str:
+    return "unknown (ELF unreadable)" if flag is None else "set" if flag else "not set"
+
+
+def _canary(unmaps: bool | None) -> str:
+    if unmaps is None:
+        return "not observed"
+    return "dlclose unmapped it" if unmaps else "dlclose left it mapped"
+
+
+def _signame(sig: int) -> str:
+    try:
+        return signal.Signals(sig).name
+    except ValueError:
+        return f"signal {sig}"
