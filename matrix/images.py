@@ -18,6 +18,7 @@ import docker.errors
 from matrix.baseimages import BaseImage
 from matrix.cells import Cell
 from matrix.errors import MatrixError
+from matrix.redact import Redactor
 
 REPOSITORY = "fips-matrix/cell"
 KEY_LABEL = "org.fips-reload-matrix.inputs"
@@ -84,25 +85,31 @@ def image_tag(cell: Cell) -> str:
     return f"{REPOSITORY}:{cell.platform.name}-{cell.source.version}-{cell.variant.name}"
 
 
-def ensure_cell_image(
+def cached_image(client: docker.DockerClient, cell: Cell, inputs: BuildInputs) -> CellImage | None:
+    """The cell's image, if one built from exactly these inputs exists."""
+    tag = image_tag(cell)
+    key = inputs.key()
+    try:
+        image = client.images.get(tag)
+    except docker.errors.ImageNotFound:
+        return None
+    if image.labels.get(KEY_LABEL) != key:
+        return None
+    return CellImage(tag, str(image.id), key, cached=True, seconds=0.0)
+
+
+def build_cell_image(
     client: docker.DockerClient,
     cell: Cell,
     inputs: BuildInputs,
     log_path: Path,
     on_line: Callable[[str], None] = lambda line: None,
-    force: bool = False,
+    redact: Redactor = lambda text: text,
 ) -> CellImage:
     tag = image_tag(cell)
     key = inputs.key()
-    if not force:
-        try:
-            image = client.images.get(tag)
-            if image.labels.get(KEY_LABEL) == key:
-                return CellImage(tag, str(image.id), key, cached=True, seconds=0.0)
-        except docker.errors.ImageNotFound:
-            pass
     started = time.monotonic()
-    image_id = _build(client, inputs, tag, key, log_path, on_line)
+    image_id = _build(client, inputs, tag, key, log_path, on_line, redact)
     return CellImage(tag, image_id, key, cached=False, seconds=time.monotonic() - started)
 
 
@@ -124,6 +131,7 @@ def _build(
     key: str,
     log_path: Path,
     on_line: Callable[[str], None],
+    redact: Redactor,
 ) -> str:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     image_id = ""
@@ -143,13 +151,13 @@ def _build(
         )
         for chunk in _chunks(stream):
             if "stream" in chunk:
-                text = str(chunk["stream"])
+                text = redact(str(chunk["stream"]))
                 log.write(text)
                 for line in text.splitlines():
                     if line.strip():
                         on_line(line.strip())
             if "error" in chunk:
-                error = str(chunk["error"]).strip()
+                error = redact(str(chunk["error"]).strip())
                 log.write(f"\nERROR: {error}\n")
             if "aux" in chunk and isinstance(chunk["aux"], dict):
                 image_id = str(chunk["aux"].get("ID", image_id))

@@ -20,7 +20,7 @@ STYLE = {
 
 class Progress:
     def __init__(self, total: int, console: Console | None = None) -> None:
-        self.console = console or Console(highlight=False)
+        self.console = console or Console(highlight=False, soft_wrap=True)
         self.total = total
         self.index = 0
         self.started = time.monotonic()

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from matrix.cells import Cell
+from matrix.redact import Redactor
 
 RESULT_SCHEMA = 1
 
@@ -92,9 +93,10 @@ class CellResult:
 
 
 class ResultsDir:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, redact: Redactor = lambda text: text) -> None:
         self.root = root
         self.cells_dir = root / "cells"
+        self.redact = redact
 
     def prepare(self) -> None:
         self.cells_dir.mkdir(parents=True, exist_ok=True)
@@ -107,7 +109,7 @@ class ResultsDir:
 
     def write_cell(self, result: CellResult) -> Path:
         path = self.cell_path(result.cell)
-        write_json(path, result.to_json())
+        write_text(path, self.redact(json.dumps(result.to_json(), indent=2) + "\n"))
         return path
 
     def read_cell(self, cell_id: str) -> CellResult | None:

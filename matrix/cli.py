@@ -1,0 +1,145 @@
+"""Command line: `fips-matrix run` (also `python -m matrix run`) and `fips-matrix report DIR`.
+Options are resolved here, once, into RunOptions; nothing below reads argv or the environment
+for them."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import sys
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console
+
+from matrix import __version__, engine
+from matrix.cells import Cell, expand, select
+from matrix.definition import MatrixDefinition, default_definition_path, load_definition
+from matrix.errors import MatrixError
+from matrix.mirror import debian_mirror
+from matrix.progress import Progress
+from matrix.report import scenarios_of, write_reports
+from matrix.results import BUILD_FAILED, ERROR, ResultsDir
+from matrix.runner import RunOptions, Runner, default_cache_dir
+from matrix.table import render
+
+DEFAULT_RESULTS = Path("results/latest")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="fips-matrix",
+        description="Can a process recover when the OpenSSL 3 FIPS provider enters its error state?",
+    )
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="build and probe the cells of a matrix")
+    run.add_argument("--matrix", type=Path, help="matrix file (TOML); default: the built-in one")
+    run.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="shell-style pattern over cell ids PLATFORM/VERSION/VARIANT; repeatable",
+    )
+    run.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="results directory")
+    run.add_argument("--cache-dir", type=Path, help="where verified sources are kept")
+    run.add_argument("--jobs", type=int, help="make -j inside each build (default: CPU count)")
+    run.add_argument(
+        "--probe-timeout", type=float, default=120.0, help="seconds before a probe is killed"
+    )
+    run.add_argument("--force", action="store_true", help="rebuild and re-probe every cell")
+    run.add_argument("--list", action="store_true", help="list the selected cells and stop")
+
+    report = sub.add_parser("report", help="print the tables of a results directory")
+    report.add_argument("results", type=Path)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    console = Console(highlight=False, soft_wrap=True)
+    try:
+        if args.command == "run":
+            return _run(args, console)
+        return _report(args.results, console)
+    except MatrixError as exc:
+        console.print(f"[red]fips-matrix: error:[/red] {exc}", markup=True, highlight=False)
+        return 2
+    except KeyboardInterrupt:
+        console.print("fips-matrix: interrupted; finished cells are kept in the results directory")
+        return 130
+
+
+def resolve(args: argparse.Namespace) -> tuple[MatrixDefinition, list[Cell], RunOptions]:
+    definition = load_definition(args.matrix or default_definition_path())
+    cells = select(expand(definition), args.only)
+    if args.jobs is not None and args.jobs < 1:
+        raise MatrixError("--jobs must be at least 1")
+    if args.probe_timeout <= 0:
+        raise MatrixError("--probe-timeout must be positive")
+    options = RunOptions(
+        results=args.results,
+        cache_dir=args.cache_dir or default_cache_dir(),
+        mirror=debian_mirror(),
+        jobs=args.jobs or os.cpu_count() or 1,
+        probe_timeout=args.probe_timeout,
+        force=args.force,
+    )
+    return definition, cells, options
+
+
+def _run(args: argparse.Namespace, console: Console) -> int:
+    definition, cells, options = resolve(args)
+    if args.list:
+        for cell in cells:
+            console.print(cell.id)
+        return 0
+    client = engine.connect()
+    facts = engine.facts(client)
+    progress = Progress(len(cells), console)
+    progress.note(
+        f"{len(cells)} cells from {definition.path}; engine {facts.version} on kernel {facts.kernel}; "
+        f"results in {options.results}"
+    )
+    run = {
+        "id": uuid.uuid4().hex[:12],
+        "started": _now(),
+        "tool_version": __version__,
+        "matrix": str(definition.path),
+        "matrix_digest": definition.digest,
+        "cells": [c.id for c in cells],
+        "engine": {"version": facts.version, "api_version": facts.api_version, "kernel": facts.kernel},
+    }
+    runner = Runner(client, facts, definition, options, progress)
+    results = runner.run(cells)
+    run["finished"] = _now()
+    run["wall_seconds"] = round(progress.elapsed(), 1)
+    scenarios = list(definition.scenarios)
+    summary, table = write_reports(ResultsDir(options.results), results, run, scenarios)
+    console.print()
+    console.print(render(results, scenarios, "simple"), markup=False)
+    console.print(f"results: {options.results}/cells/ ({len(results)} cells), {summary}, {table}")
+    console.print(f"wall time: {run['wall_seconds']}s")
+    failed = [r for r in results if r.outcome in (BUILD_FAILED, ERROR)]
+    return 1 if failed else 0
+
+
+def _report(results_dir: Path, console: Console) -> int:
+    out = ResultsDir(results_dir)
+    results = list(out.all_cells())
+    if not results:
+        raise MatrixError(f"no cell results in {out.cells_dir}")
+    console.print(render(results, scenarios_of(results), "simple"), markup=False)
+    return 0
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,267 @@
+"""One run of the matrix: for each cell, base image -> source -> image -> probes -> result.
+
+A cell that fails is recorded with its outcome and the run goes on; each cell's result is
+written as soon as it ends, so nothing finished is lost if the run stops.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import platform as host_platform
+import traceback
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import docker
+import docker.errors
+
+from matrix import __version__, images, probing
+from matrix.baseimages import BaseImage, BaseImageError, ensure_base_image
+from matrix.cells import Cell
+from matrix.definition import MatrixDefinition, dockerfile_path
+from matrix.engine import CONNECTION_ERRORS, EngineError, EngineFacts
+from matrix.errors import SourceError
+from matrix.images import BuildFailed, BuildInputs, CellImage
+from matrix.progress import Progress
+from matrix.redact import mirror_redactor
+from matrix.results import (
+    BUILD_FAILED,
+    ERROR,
+    OK,
+    PROBE_CRASHED,
+    SKIPPED,
+    TIMEOUT,
+    CellResult,
+    ResultsDir,
+    ScenarioResult,
+)
+from matrix.sources import FetchedSource, fetch_source
+from matrix.verdicts import judge_run
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    results: Path
+    cache_dir: Path
+    mirror: str | None
+    jobs: int
+    probe_timeout: float
+    force: bool
+
+
+class Runner:
+    def __init__(
+        self,
+        client: docker.DockerClient,
+        engine: EngineFacts,
+        definition: MatrixDefinition,
+        options: RunOptions,
+        progress: Progress,
+    ) -> None:
+        self.client = client
+        self.engine = engine
+        self.definition = definition
+        self.options = options
+        self.progress = progress
+        self.redact = mirror_redactor(options.mirror)
+        self.out = ResultsDir(options.results, self.redact)
+        self._bases: dict[str, BaseImage | BaseImageError] = {}
+        self._sources: dict[str, FetchedSource | SourceError] = {}
+
+    def run(self, cells: Sequence[Cell]) -> list[CellResult]:
+        self.out.prepare()
+        results = []
+        for cell in cells:
+            self.progress.cell(cell)
+            started = _now()
+            try:
+                result = self._cell(cell)
+            except CONNECTION_ERRORS as exc:
+                raise EngineError(
+                    f"the Docker engine went away during {cell.id} ({exc}); "
+                    f"finished cells are kept in {self.out.root}"
+                ) from exc
+            except Exception as exc:  # the tool's own failure: record it, keep going
+                log = self.out.log_path(cell.id, "error")
+                log.write_text(self.redact(traceback.format_exc()), encoding="utf-8")
+                result = CellResult.for_cell(cell, ERROR, f"{type(exc).__name__}: {exc}")
+                result.logs["error"] = str(log)
+            result.fingerprint.setdefault("times", {}).update(started=started, finished=_now())
+            self.out.write_cell(result)
+            self.progress.done(result.outcome, _summary(result))
+            results.append(result)
+        return results
+
+    def _cell(self, cell: Cell) -> CellResult:
+        base = self._base(cell)
+        if isinstance(base, BaseImageError):
+            return CellResult.for_cell(cell, SKIPPED, f"base image: {base}")
+        self.progress.phase("base", f"{base.ref} ({base.origin})")
+
+        source = self._source(cell)
+        if isinstance(source, SourceError):
+            return CellResult.for_cell(cell, SKIPPED, f"source: {source}")
+        self.progress.phase("source", f"openssl {source.version} ({source.signature})")
+
+        build_log = self.out.log_path(cell.id, "build")
+        inputs = BuildInputs(
+            dockerfile=dockerfile_path(cell.platform, self.definition),
+            tarball=source.path,
+            tarball_sha256=source.sha256,
+            base=base,
+            build_args=images.build_args(cell, base, self.options.jobs),
+        )
+        image = None if self.options.force else images.cached_image(self.client, cell, inputs)
+        if image is not None:
+            self.progress.phase("build", f"cached image {image.tag}")
+        else:
+            self.progress.phase("build", "docker build: compile, link, probe")
+            try:
+                image = images.build_cell_image(
+                    self.client, cell, inputs, build_log, redact=self.redact
+                )
+            except BuildFailed as exc:
+                result = CellResult.for_cell(cell, BUILD_FAILED, f"{exc}; log: {exc.log_path}")
+                result.logs["build"] = str(exc.log_path)
+                return result
+            self.progress.phase("build", f"built {image.tag} in {image.seconds:.0f}s")
+
+        result = CellResult.for_cell(cell, OK)
+        result.inputs_key = _inputs_key(image, cell)
+        if build_log.exists():
+            result.logs["build"] = str(build_log)
+        previous = None if self.options.force else self.out.read_cell(cell.id)
+        if previous is not None and previous.inputs_key == result.inputs_key and previous.scenarios:
+            self.progress.phase("probe", "same inputs as the last run: its probe runs are reused")
+            result.scenarios = [_rejudge(s) for s in previous.scenarios]
+            result.logs = previous.logs | result.logs
+            result.fingerprint["probe_runs_reused_from"] = previous.fingerprint.get("times", {})
+        else:
+            result.scenarios = self._probe(cell, image)
+            result.logs["probe"] = str(self.out.log_path(cell.id, "probe"))
+        result.outcome = _outcome(result.scenarios)
+        result.fingerprint.update(self._fingerprint(base, source, image, result))
+        return result
+
+    def _base(self, cell: Cell) -> BaseImage | BaseImageError:
+        key = cell.platform.name
+        if key not in self._bases:
+            self.progress.phase("base", f"looking for {cell.platform.base_image}")
+            try:
+                self._bases[key] = ensure_base_image(
+                    self.client, cell.platform, self.options.mirror, self.progress.note
+                )
+            except BaseImageError as exc:
+                self._bases[key] = exc
+        return self._bases[key]
+
+    def _source(self, cell: Cell) -> FetchedSource | SourceError:
+        key = cell.source.version
+        if key not in self._sources:
+            try:
+                self._sources[key] = fetch_source(
+                    cell.source, self.options.cache_dir, self.options.mirror, self.progress.note
+                )
+            except SourceError as exc:
+                self._sources[key] = exc
+        return self._sources[key]
+
+    def _probe(self, cell: Cell, image: CellImage) -> list[ScenarioResult]:
+        out = []
+        log_lines = []
+        for scenario in cell.scenarios:
+            self.progress.phase("probe", scenario)
+            run = probing.run_probe(self.client, image.image_id, scenario, self.options.probe_timeout)
+            doc, why = run.document()
+            j = judge_run(scenario, run.exit_code, run.timed_out, doc, why)
+            log_lines.append(
+                f"### {scenario}: exit={run.exit_code} timed_out={run.timed_out} "
+                f"seconds={run.seconds:.2f}\n{run.stderr}\n"
+            )
+            if doc is None:
+                log_lines.append(f"stdout:\n{run.stdout}\n")
+            out.append(
+                ScenarioResult(
+                    scenario=scenario,
+                    verdict=j.verdict,
+                    cause=j.cause,
+                    short=j.short,
+                    evidence=list(j.evidence),
+                    facts=j.facts,
+                    exit_code=run.exit_code,
+                    timed_out=run.timed_out,
+                    seconds=round(run.seconds, 3),
+                    probe=doc,
+                )
+            )
+        self.out.log_path(cell.id, "probe").write_text("".join(log_lines), encoding="utf-8")
+        return out
+
+    def _fingerprint(
+        self, base: BaseImage, source: FetchedSource, image: CellImage, result: CellResult
+    ) -> dict[str, Any]:
+        baseline = next(((s.probe or {}).get("baseline") for s in result.scenarios if s.probe), {})
+        libc = next(((s.probe or {}).get("libc") for s in result.scenarios if s.probe), None)
+        return {
+            "tool_version": __version__,
+            "matrix": {"path": str(self.definition.path), "digest": self.definition.digest},
+            "host": {"kernel": self.engine.kernel, "machine": host_platform.machine()},
+            "engine": {
+                "version": self.engine.version,
+                "api_version": self.engine.api_version,
+                "os": self.engine.os,
+                "storage_driver": self.engine.storage_driver,
+            },
+            "base_image": {"ref": base.ref, "id": base.image_id, "origin": base.origin},
+            "image": {"tag": image.tag, "id": image.image_id, "inputs": image.key, "cached": image.cached},
+            "source": {
+                "version": source.version,
+                "sha256": source.sha256,
+                "origin": source.origin,
+                "signature": source.signature,
+            },
+            "fips_so_sha256": (baseline or {}).get("module_sha256"),
+            "libc": libc,
+        }
+
+
+def _inputs_key(image: CellImage, cell: Cell) -> str:
+    """The image's inputs plus what the probe is asked: same key, same probe runs."""
+    h = hashlib.sha256(f"{image.key}\0{image.image_id}\0{','.join(cell.scenarios)}".encode())
+    return h.hexdigest()
+
+
+def _rejudge(s: ScenarioResult) -> ScenarioResult:
+    """Verdicts come from the stored observations, so they follow the current rules."""
+    j = judge_run(s.scenario, s.exit_code, s.timed_out, s.probe)
+    s.verdict, s.cause, s.short = j.verdict, j.cause, j.short
+    s.evidence, s.facts = list(j.evidence), j.facts
+    return s
+
+
+def _outcome(scenarios: Sequence[ScenarioResult]) -> str:
+    verdicts = {s.verdict for s in scenarios}
+    if TIMEOUT in verdicts:
+        return TIMEOUT
+    if PROBE_CRASHED in verdicts:
+        return PROBE_CRASHED
+    return OK
+
+
+def _summary(result: CellResult) -> str:
+    if result.scenarios:
+        return ", ".join(f"{s.scenario}={s.verdict}" for s in result.scenarios)
+    return result.reason
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def default_cache_dir() -> Path:
+    root = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(root) / "fips-reload-matrix"

@@ -1,0 +1,31 @@
+"""Sessions: `nox -s matrix` runs the matrix (arguments after -- go to `fips-matrix run`),
+`nox -s tests` runs the test suite, `nox -s lint` runs ruff and mypy."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["tests", "lint"]
+nox.options.reuse_venv = "yes"  # a warm rerun should not reinstall anything
+
+PYTHON = None  # the interpreter that runs nox
+
+
+@nox.session(python=PYTHON)
+def matrix(session: nox.Session) -> None:
+    session.install("-e", ".")
+    session.run("fips-matrix", "run", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    session.install("-e", ".[test]")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    session.install("-e", ".[test,lint]")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+    session.run("mypy", "matrix", "noxfile.py")

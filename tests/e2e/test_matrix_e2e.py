@@ -1,0 +1,203 @@
+"""End to end: the real engine, real base images, a real OpenSSL build, the real probe.
+
+The expected verdicts are not written here: each is derived from observations, some of
+them made by this test itself (the ELF flags of the fips.so inside the image, read with
+pyelftools), and checked against what the tool concluded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+from typing import Any
+
+import docker
+import pytest
+from elftools.elf.dynamic import DynamicSection
+from elftools.elf.elffile import ELFFile
+
+pytestmark = pytest.mark.e2e
+
+CELLS = ["debian-12/3.0.20/default", "debian-12/3.0.20/no-pinshared", "musl-debian-12/3.0.20/default"]
+MODULE = "/opt/fips-matrix/lib/ossl-modules/fips.so"
+DF_1_NODELETE = 0x8
+FAILURE_SCENARIOS = ("ondemand-kat", "load-kat", "integrity", "leaked-ref")
+
+
+def fips_matrix(results: Path, cache: Path) -> subprocess.CompletedProcess[str]:
+    args = [sys.executable, "-m", "matrix", "run", "--results", str(results)]
+    args += ["--cache-dir", str(cache)]
+    for cell in CELLS:
+        args += ["--only", cell]
+    return subprocess.run(args, capture_output=True, text=True, timeout=3600, check=False)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str, str]:
+    root = tmp_path_factory.mktemp("e2e")
+    results, cache = root / "results", root / "cache"
+    first = fips_matrix(results, cache)
+    print(first.stdout[-4000:], first.stderr[-4000:])
+    assert first.returncode == 0, first.stdout + first.stderr
+    second = fips_matrix(results, cache)
+    assert second.returncode == 0, second.stdout + second.stderr
+    return results, cache, first.stdout, second.stdout
+
+
+def cell(results: Path, cell_id: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(
+        (results / "cells" / f"{cell_id.replace('/', '__')}.json").read_text()
+    )
+    return data
+
+
+def scenarios(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {s["scenario"]: s for s in data["scenarios"]}
+
+
+def module_from_image(image_id: str) -> bytes:
+    """fips.so as it lies in the image, copied out through the engine."""
+    client = docker.from_env()
+    container = client.containers.create(image_id, entrypoint=[], command=["none"])
+    try:
+        chunks, _ = container.get_archive(MODULE)
+        with tarfile.open(fileobj=io.BytesIO(b"".join(chunks))) as tar:
+            member = tar.extractfile("fips.so")
+            assert member is not None
+            return member.read()
+    finally:
+        container.remove(force=True)
+
+
+def elf_nodelete(data: bytes) -> bool:
+    elf = ELFFile(io.BytesIO(data))
+    for section in elf.iter_sections():
+        if isinstance(section, DynamicSection):
+            for tag in section.iter_tags():
+                if tag.entry.d_tag == "DT_FLAGS_1":
+                    return bool(tag.entry.d_val & DF_1_NODELETE)
+    return False
+
+
+def observed(probe: dict[str, Any]) -> tuple[bool, bool]:
+    """(still mapped after unload, reload fully working), read straight off the steps."""
+    steps = {s["name"]: s for s in probe["steps"]}
+    unload = steps["unload_a"]
+    mapped = unload["mappings"] > 0 or unload["noload_loaded"]
+    st = steps.get("selftest_b")
+    works = bool(steps["reload_b"]["ok"]) and st is not None and bool(st["ok"])
+    works = works and st is not None and st["digest_ok"] is True and st["status"] == 1
+    return mapped, works
+
+
+def test_every_cell_has_a_verdict_for_every_scenario(run: tuple[Path, Path, str, str]) -> None:
+    results = run[0]
+    summary = json.loads((results / "summary.json").read_text())
+    assert [c["cell"] for c in summary["cells"]] == CELLS
+    for cell_id in CELLS:
+        data = cell(results, cell_id)
+        assert data["outcome"] == "OK", data["reason"]
+        assert set(scenarios(data)) == {*FAILURE_SCENARIOS, "no-failure"}
+        for s in data["scenarios"]:
+            assert s["exit_code"] == 0
+            assert s["evidence"], f"{cell_id} {s['scenario']} has no evidence"
+        assert (results / "cells" / f"{cell_id.replace('/', '__')}.build.log").exists() or data[
+            "fingerprint"
+        ]["image"]["cached"]
+        assert (results / "cells" / f"{cell_id.replace('/', '__')}.probe.log").exists()
+
+
+def test_verdicts_follow_from_the_observations(run: tuple[Path, Path, str, str]) -> None:
+    table = {
+        (False, True): "CLEAN_RELOAD",
+        (True, False): "STICKY_ERROR",
+        (True, True): "MAPPED_BUT_RECOVERED",
+        (False, False): "UNLOADED_BUT_FAILED",
+    }
+    for cell_id in CELLS:
+        for name, s in scenarios(cell(run[0], cell_id)).items():
+            assert s["verdict"] == table[observed(s["probe"])], f"{cell_id} {name}: {s['cause']}"
+
+
+def test_forced_failures_took_effect(run: tuple[Path, Path, str, str]) -> None:
+    for cell_id in CELLS:
+        for name in FAILURE_SCENARIOS:
+            probe = scenarios(cell(run[0], cell_id))[name]["probe"]
+            steps = {s["name"]: s for s in probe["steps"]}
+            failing = steps["fail_a"] if "fail_a" in steps else steps["load_a"]
+            assert failing["ok"] is False, f"{cell_id} {name}"
+            assert failing["self_tests"]["failed"] >= 1
+            assert steps["refuses_a"]["digest_ok"] is False  # the module refused work
+
+
+def test_elf_flags_and_module_hash_seen_by_the_probe_are_the_files(
+    run: tuple[Path, Path, str, str],
+) -> None:
+    for cell_id in CELLS:
+        data = cell(run[0], cell_id)
+        module = module_from_image(data["fingerprint"]["image"]["id"])
+        assert hashlib.sha256(module).hexdigest() == data["fingerprint"]["fips_so_sha256"]
+        for s in data["scenarios"]:
+            assert s["probe"]["baseline"]["module_nodelete"] is elf_nodelete(module), cell_id
+
+
+def test_causes_match_what_holds_the_module(run: tuple[Path, Path, str, str]) -> None:
+    for cell_id in CELLS:
+        data = cell(run[0], cell_id)
+        module = module_from_image(data["fingerprint"]["image"]["id"])
+        nodelete = elf_nodelete(module)
+        by_name = scenarios(data)
+        ondemand = by_name["ondemand-kat"]
+        libc = ondemand["probe"]["libc"]["name"]
+        if nodelete:
+            # a NODELETE object is never unmapped by dlclose, on any libc
+            assert ondemand["verdict"] == "STICKY_ERROR", cell_id
+            assert "NODELETE" in ondemand["cause"]
+        elif libc == "glibc":
+            assert ondemand["verdict"] == "CLEAN_RELOAD", cell_id
+            assert ondemand["facts"]["reload_fresh_instance"] is True
+        # a reference never freed keeps the module in the process everywhere
+        leaked = by_name["leaked-ref"]
+        assert leaked["facts"]["mapped_after_unload"] is True, cell_id
+        assert "reference is still held" in leaked["cause"]
+        # with no failure, a reload works whether or not the module left
+        assert by_name["no-failure"]["verdict"] in ("CLEAN_RELOAD", "MAPPED_BUT_RECOVERED")
+
+
+def test_probe_saw_the_libc_of_its_platform(run: tuple[Path, Path, str, str]) -> None:
+    for cell_id in CELLS:
+        data = cell(run[0], cell_id)
+        libc = data["fingerprint"]["libc"]
+        assert libc["name"] == data["libc"]
+        assert libc["version"][0].isdigit(), libc
+
+
+def test_second_run_builds_nothing_downloads_nothing_probes_nothing(
+    run: tuple[Path, Path, str, str],
+) -> None:
+    results, cache, _, second = run
+    assert "fetching " not in second
+    assert "docker build" not in second
+    assert second.count("cached image") == len(CELLS)
+    for cell_id in CELLS:
+        fp = cell(results, cell_id)["fingerprint"]
+        assert fp["image"]["cached"] is True, cell_id
+        assert "probe_runs_reused_from" in fp, cell_id
+    tarballs = list((cache / "sources").glob("*.tar.gz"))
+    assert len(tarballs) == 1
+    assert fp["source"]["signature"].startswith(("verified", "unavailable"))
+
+
+def test_table_names_every_cell(run: tuple[Path, Path, str, str]) -> None:
+    table = (run[0] / "table.md").read_text()
+    for cell_id in CELLS:
+        verdict = scenarios(cell(run[0], cell_id))["ondemand-kat"]["verdict"]
+        assert verdict in table
+    assert "debian-12 (glibc " in table and "musl-debian-12 (musl " in table
+    assert os.path.getsize(run[0] / "summary.json") > 0

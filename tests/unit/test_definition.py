@@ -1,0 +1,263 @@
+"""The matrix file loader: the default file, and errors that name file:line."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from matrix.definition import (
+    KNOWN_SCENARIOS,
+    BaseFallback,
+    MatrixDefinition,
+    default_definition_path,
+    dockerfile_path,
+    load_definition,
+)
+from matrix.errors import DefinitionError, MatrixError
+
+SHA = "c80a01dfc70ece4dc21168932c37739042d404d46ccc81a5986dd75314ecda6f"
+
+# Line numbers matter: tests below point at lines of this text.
+VALID = f"""\
+schema = 1
+scenarios = ["ondemand-kat", "no-failure"]
+
+[platforms.alpha]
+description = "first"
+dockerfile = "alpha.Dockerfile"
+base_image = "debian:bookworm"
+libc = "glibc"
+fallback = {{ debootstrap = "bookworm" }}
+
+[sources."3.0.20"]
+sha256 = "{SHA}"
+urls = ["https://example.invalid/openssl-3.0.20.tar.gz"]
+debian_orig = true
+
+[variants.default]
+configure = []
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "m.toml"
+    path.write_text(text)
+    return path
+
+
+def error_of(tmp_path: Path, text: str) -> tuple[Path, str]:
+    path = write(tmp_path, text)
+    with pytest.raises(DefinitionError) as info:
+        load_definition(path)
+    return path, str(info.value)
+
+
+def line_of(text: str, needle: str) -> int:
+    return next(i for i, line in enumerate(text.splitlines(), 1) if needle in line)
+
+
+def test_default_file_loads() -> None:
+    path = default_definition_path()
+    assert path == Path(__file__).resolve().parents[2] / "matrix" / "default.toml"
+    defn = load_definition(path)
+    assert list(defn.platforms) == ["debian-12", "musl-debian-12"]
+    assert defn.platforms["debian-12"].libc == "glibc"
+    assert defn.platforms["musl-debian-12"].libc == "musl"
+    assert defn.platforms["musl-debian-12"].fallback == BaseFallback(debootstrap="bookworm")
+    assert list(defn.sources) == ["3.0.20"]
+    assert defn.sources["3.0.20"].sha256 == SHA
+    assert defn.sources["3.0.20"].debian_orig is True
+    assert defn.variants["no-pinshared"].configure == ("no-pinshared",)
+    assert defn.variants["default"].configure == ()
+    assert defn.scenarios == KNOWN_SCENARIOS
+    assert defn.include == () and defn.exclude == ()
+    assert defn.digest == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_default_platforms_have_their_dockerfiles() -> None:
+    defn = load_definition(default_definition_path())
+    for platform in defn.platforms.values():
+        found = dockerfile_path(platform, defn)
+        assert found.is_file() and found.name == platform.dockerfile
+
+
+def test_valid_minimal_file(tmp_path: Path) -> None:
+    defn = load_definition(write(tmp_path, VALID))
+    assert isinstance(defn, MatrixDefinition)
+    assert defn.platforms["alpha"].description == "first"
+    assert defn.variants["default"].description == ""  # optional
+    assert defn.sources["3.0.20"].urls == ("https://example.invalid/openssl-3.0.20.tar.gz",)
+    assert defn.scenarios == ("ondemand-kat", "no-failure")
+
+
+def test_errors_are_matrix_errors() -> None:
+    assert issubclass(DefinitionError, MatrixError)
+
+
+def test_malformed_toml_reports_its_line(tmp_path: Path) -> None:
+    text = VALID.replace('libc = "glibc"', "libc = ")
+    path, msg = error_of(tmp_path, text)
+    assert msg.startswith(f"{path}:{line_of(text, 'libc =')}: invalid TOML")
+
+
+def test_unknown_key_reports_line_and_suggestion(tmp_path: Path) -> None:
+    text = VALID.replace('libc = "glibc"', 'libc = "glibc"\nlibcc = "musl"')
+    path, msg = error_of(tmp_path, text)
+    assert msg.startswith(f"{path}:{line_of(text, 'libcc')}:")
+    assert "unknown key 'libcc'" in msg and "did you mean 'libc'" in msg
+
+
+def test_unknown_top_level_key(tmp_path: Path) -> None:
+    text = VALID.replace("schema = 1", "schema = 1\nscenario = []")
+    path, msg = error_of(tmp_path, text)
+    assert msg.startswith(f"{path}:2:") and "'scenario'" in msg
+
+
+def test_bad_sha256_reports_line(tmp_path: Path) -> None:
+    text = VALID.replace(SHA, SHA.upper())
+    path, msg = error_of(tmp_path, text)
+    assert msg.startswith(f"{path}:{line_of(text, 'sha256 =')}:")
+    assert "64 lowercase hex" in msg
+
+
+def test_short_sha256(tmp_path: Path) -> None:
+    text = VALID.replace(SHA, SHA[:63])
+    path, msg = error_of(tmp_path, text)
+    assert msg.startswith(f"{path}:{line_of(text, 'sha256 =')}:")
+
+
+def test_unknown_scenario_reports_line(tmp_path: Path) -> None:
+    text = VALID.replace('"no-failure"]', '"no-failure", "reload-twice"]')
+    path, msg = error_of(tmp_path, text)
+    assert msg.startswith(f"{path}:2:") and "'reload-twice'" in msg
+    assert "leaked-ref" in msg  # lists the known ones
+
+
+@pytest.mark.parametrize("value", ["[]", '["no-failure", "no-failure"]', '"no-failure"'])
+def test_scenarios_non_empty_unique_list(tmp_path: Path, value: str) -> None:
+    text = VALID.replace('["ondemand-kat", "no-failure"]', value)
+    path, msg = error_of(tmp_path, text)
+    assert msg.startswith(f"{path}:2:")
+
+
+def test_bad_platform_name_reports_header_line(tmp_path: Path) -> None:
+    text = VALID.replace("[platforms.alpha]", "[platforms.Alpha_1]")
+    path, msg = error_of(tmp_path, text)
+    assert msg.startswith(f"{path}:4:") and "'Alpha_1'" in msg
+
+
+def test_bad_version_reports_header_line(tmp_path: Path) -> None:
+    text = VALID.replace('[sources."3.0.20"]', '[sources."3.0"]')
+    path, msg = error_of(tmp_path, text)
+    assert msg.startswith(f"{path}:{line_of(text, '[sources.')}:")
+
+
+def test_missing_key_reports_table_line(tmp_path: Path) -> None:
+    text = VALID.replace('base_image = "debian:bookworm"\n', "")
+    path, msg = error_of(tmp_path, text)
+    assert msg.startswith(f"{path}:4:") and "missing key 'base_image'" in msg
+
+
+def test_wrong_type_reports_line(tmp_path: Path) -> None:
+    text = VALID.replace("debian_orig = true", 'debian_orig = "yes"')
+    path, msg = error_of(tmp_path, text)
+    assert msg.startswith(f"{path}:{line_of(text, 'debian_orig')}:")
+
+
+def test_unsupported_schema(tmp_path: Path) -> None:
+    path, msg = error_of(tmp_path, VALID.replace("schema = 1", "schema = 2"))
+    assert msg.startswith(f"{path}:1:") and "schema = 1" in msg
+
+
+@pytest.mark.parametrize("name", ["sub/alpha.Dockerfile", "alpha", "../x.Dockerfile"])
+def test_dockerfile_must_be_bare_name(tmp_path: Path, name: str) -> None:
+    text = VALID.replace("alpha.Dockerfile", name)
+    path, msg = error_of(tmp_path, text)
+    assert msg.startswith(f"{path}:6:")
+
+
+def test_unknown_libc(tmp_path: Path) -> None:
+    path, msg = error_of(tmp_path, VALID.replace('"glibc"', '"uclibc"'))
+    assert msg.startswith(f"{path}:8:") and "glibc, musl" in msg
+
+
+def test_unknown_key_in_inline_fallback(tmp_path: Path) -> None:
+    text = VALID.replace("debootstrap = ", "debootstrapp = ")
+    path, msg = error_of(tmp_path, text)
+    assert msg.startswith(f"{path}:9:") and "'debootstrapp'" in msg
+
+
+def test_source_needs_somewhere_to_fetch(tmp_path: Path) -> None:
+    text = VALID.replace("debian_orig = true", "debian_orig = false").replace(
+        'urls = ["https://example.invalid/openssl-3.0.20.tar.gz"]', "urls = []"
+    )
+    path, msg = error_of(tmp_path, text)
+    assert msg.startswith(f"{path}:11:") and "nowhere to fetch" in msg
+
+
+def test_configure_entries_are_single_words(tmp_path: Path) -> None:
+    text = VALID.replace("configure = []", 'configure = ["no-pinshared no-asm"]')
+    path, msg = error_of(tmp_path, text)
+    assert msg.startswith(f"{path}:{line_of(text, 'configure')}:")
+
+
+def test_second_rule_that_matches_nothing_reports_its_line(tmp_path: Path) -> None:
+    text = VALID + (
+        '\n[[exclude]]\nplatform = "alpha"\n\n[[exclude]]\nplatform = "alpah"\nreason = "typo"\n'
+    )
+    path, msg = error_of(tmp_path, text)
+    second = [i for i, line in enumerate(text.splitlines(), 1) if line == "[[exclude]]"][1]
+    assert msg.startswith(f"{path}:{second}:")
+    assert "platform = 'alpah' matches none of alpha" in msg
+
+
+def test_rule_naming_nothing(tmp_path: Path) -> None:
+    text = VALID + '\n[[include]]\nreason = "?"\n'
+    path, msg = error_of(tmp_path, text)
+    assert msg.startswith(f"{path}:{line_of(text, '[[include]]')}:")
+
+
+def test_rule_unknown_key(tmp_path: Path) -> None:
+    text = VALID + '\n[[exclude]]\nplatfrom = "alpha"\n'
+    path, msg = error_of(tmp_path, text)
+    assert msg.startswith(f"{path}:{line_of(text, 'platfrom')}:")
+
+
+def test_rules_are_loaded_with_lines(tmp_path: Path) -> None:
+    text = VALID + '\n[[exclude]]\nvariant = "def*"\nreason = "why"\n'
+    defn = load_definition(write(tmp_path, text))
+    (rule,) = defn.exclude
+    assert (rule.platform, rule.version, rule.variant, rule.reason) == ("*", "*", "def*", "why")
+    assert rule.line == line_of(text, "[[exclude]]")
+
+
+def test_not_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "m.toml"
+    path.write_bytes(b"schema = 1\n# \xff\n")
+    with pytest.raises(DefinitionError, match="not UTF-8"):
+        load_definition(path)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(DefinitionError, match="cannot read"):
+        load_definition(tmp_path / "absent.toml")
+
+
+def test_dockerfile_next_to_matrix_wins(tmp_path: Path) -> None:
+    defn = load_definition(write(tmp_path, VALID))
+    (tmp_path / "dockerfiles").mkdir()
+    own = tmp_path / "dockerfiles" / "alpha.Dockerfile"
+    own.write_text("FROM scratch\n")
+    assert dockerfile_path(defn.platforms["alpha"], defn) == own
+
+
+def test_missing_dockerfile_reports_line(tmp_path: Path) -> None:
+    text = VALID.replace("alpha.Dockerfile", "nowhere-to-be-found.Dockerfile")
+    path = write(tmp_path, text)
+    defn = load_definition(path)
+    with pytest.raises(DefinitionError) as info:
+        dockerfile_path(defn.platforms["alpha"], defn)
+    assert str(info.value).startswith(f"{path}:6:")
+    assert "nowhere-to-be-found.Dockerfile" in str(info.value)

@@ -1,0 +1,324 @@
+"""Fetching, verifying and caching tarballs, against a server on 127.0.0.1 only."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from matrix import sources
+from matrix.definition import Source
+from matrix.errors import SourceError
+from matrix.sources import cache_path, candidate_urls, dearmor, fetch_source
+
+TARBALL = b"not really a tarball, but pinned all the same\n" * 500
+SHA = hashlib.sha256(TARBALL).hexdigest()
+REAL_TARBALL = Path("/tmp/openssl_3.0.20.orig.tar.gz")
+REAL_SHA = "c80a01dfc70ece4dc21168932c37739042d404d46ccc81a5986dd75314ecda6f"
+
+
+@dataclass
+class Server:
+    base: str
+    files: dict[str, bytes] = field(default_factory=dict)
+    requests: list[str] = field(default_factory=list)
+
+    def hits(self, suffix: str) -> int:
+        return sum(1 for r in self.requests if r.endswith(suffix))
+
+
+@pytest.fixture
+def server() -> Iterator[Server]:
+    state = Server(base="")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            state.requests.append(self.path)
+            body = state.files.get(self.path)
+            if body is None:
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state.base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield state
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()
+
+
+def source(*urls: str, sha: str = SHA, debian_orig: bool = False) -> Source:
+    return Source(version="3.9.9", sha256=sha, urls=urls, debian_orig=debian_orig)
+
+
+def closed_port_url() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}/gone.tar.gz"
+
+
+def fetch(
+    src: Source, cache: Path, logs: list[str] | None = None, keyring: Path = sources.DEFAULT_KEYRING
+) -> sources.FetchedSource:
+    log = logs.append if logs is not None else (lambda _: None)
+    return fetch_source(src, cache, None, log=log, timeout=5, keyring=keyring)
+
+
+def test_candidate_urls_order() -> None:
+    src = source("https://a.test/x.tar.gz", "https://b.test/x.tar.gz", debian_orig=True)
+    assert candidate_urls(src, "http://mirror.test/debian/") == [
+        "https://a.test/x.tar.gz",
+        "https://b.test/x.tar.gz",
+        "http://mirror.test/debian/pool/main/o/openssl/openssl_3.9.9.orig.tar.gz",
+    ]
+    assert candidate_urls(src, None) == list(src.urls)
+    assert candidate_urls(source("https://a.test/x"), "http://m.test/debian") == [
+        "https://a.test/x"
+    ]
+
+
+def test_404_then_good_then_cached(server: Server, tmp_path: Path) -> None:
+    server.files["/good.tar.gz"] = TARBALL
+    src = source(f"{server.base}/missing.tar.gz", f"{server.base}/good.tar.gz")
+    logs: list[str] = []
+    got = fetch(src, tmp_path, logs)
+    assert got.origin == f"{server.base}/good.tar.gz"
+    assert got.path == cache_path(src, tmp_path)
+    assert got.path.name == f"openssl-3.9.9-{SHA[:12]}.tar.gz"
+    assert got.path.read_bytes() == TARBALL and got.sha256 == SHA
+    assert got.signature.startswith("unavailable: ")  # no .asc served (or no gpgv)
+    assert any("missing.tar.gz: HTTP 404" in line for line in logs)
+    meta = json.loads(got.path.with_name(got.path.name + ".json").read_text())
+    assert meta["origin"] == got.origin and meta["sha256"] == SHA
+    assert meta["signature"] == got.signature
+    assert sorted(p.name for p in got.path.parent.iterdir()) == [
+        got.path.name,
+        got.path.name + ".json",
+    ]  # no temp files left behind
+
+    before = len(server.requests)
+    again = fetch(src, tmp_path)
+    assert len(server.requests) == before  # downloaded nothing
+    assert again == got
+
+
+def test_debian_orig_from_mirror(server: Server, tmp_path: Path) -> None:
+    server.files["/debian/pool/main/o/openssl/openssl_3.9.9.orig.tar.gz"] = TARBALL
+    src = source(f"{server.base}/upstream.tar.gz", debian_orig=True)
+    got = fetch_source(src, tmp_path, f"{server.base}/debian", timeout=5)
+    assert got.origin.endswith("/debian/pool/main/o/openssl/openssl_3.9.9.orig.tar.gz")
+
+
+def test_mismatch_is_refused_and_not_cached(server: Server, tmp_path: Path) -> None:
+    server.files["/evil.tar.gz"] = TARBALL + b"tampered"
+    bad_sha = hashlib.sha256(TARBALL + b"tampered").hexdigest()
+    src = source(f"{server.base}/evil.tar.gz")
+    logs: list[str] = []
+    with pytest.raises(SourceError, match="sha256 mismatch"):
+        fetch(src, tmp_path, logs)
+    assert f"sha256 mismatch from {server.base}/evil.tar.gz: got {bad_sha}, want {SHA}" in logs
+    assert list((tmp_path / "sources").iterdir()) == []
+
+
+def test_mismatch_then_good_url(server: Server, tmp_path: Path) -> None:
+    server.files["/evil.tar.gz"] = b"x" * 100
+    server.files["/good.tar.gz"] = TARBALL
+    got = fetch(source(f"{server.base}/evil.tar.gz", f"{server.base}/good.tar.gz"), tmp_path)
+    assert got.origin.endswith("/good.tar.gz") and got.path.read_bytes() == TARBALL
+
+
+def test_all_urls_fail_names_each(server: Server, tmp_path: Path) -> None:
+    server.files["/wrong.tar.gz"] = b"wrong"
+    gone = closed_port_url()
+    urls = (f"{server.base}/missing.tar.gz", gone, f"{server.base}/wrong.tar.gz")
+    src = source(*urls, debian_orig=True)
+    with pytest.raises(SourceError) as info:
+        fetch(src, tmp_path)
+    lines = str(info.value).splitlines()
+    assert f"  {urls[0]}: HTTP 404 Not Found" in lines
+    assert any(line.startswith(f"  {gone}: ") and "refused" in line.lower() for line in lines)
+    assert any(line.startswith(f"  {urls[2]}: sha256 mismatch") for line in lines)
+    assert str(cache_path(src, tmp_path)) in str(info.value)  # says where to put it
+    assert "FIPS_MATRIX_DEBIAN_MIRROR" in str(info.value)  # no mirror was known
+
+
+def test_oversized_download_is_refused(
+    server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sources, "MAX_TARBALL_BYTES", 1000)
+    server.files["/big.tar.gz"] = TARBALL
+    with pytest.raises(SourceError, match="larger than 1000 bytes"):
+        fetch(source(f"{server.base}/big.tar.gz"), tmp_path)
+
+
+def test_corrupted_cache_is_refetched(server: Server, tmp_path: Path) -> None:
+    server.files["/good.tar.gz"] = TARBALL
+    src = source(f"{server.base}/good.tar.gz")
+    first = fetch(src, tmp_path)
+    first.path.write_bytes(TARBALL[:-1] + b"!")
+    logs: list[str] = []
+    again = fetch(src, tmp_path, logs)
+    assert server.hits("/good.tar.gz") == 2
+    assert again.path.read_bytes() == TARBALL
+    assert any("deleting and fetching again" in line for line in logs)
+
+
+def test_tarball_placed_by_hand_is_used(tmp_path: Path) -> None:
+    src = source(closed_port_url())
+    placed = cache_path(src, tmp_path)
+    placed.parent.mkdir(parents=True)
+    placed.write_bytes(TARBALL)
+    got = fetch(src, tmp_path)
+    assert got.path == placed and "cache" in got.origin
+    assert got.signature.startswith("unavailable: ")
+    assert json.loads(placed.with_name(placed.name + ".json").read_text())["sha256"] == SHA
+
+
+def test_corrupt_sidecar_is_rebuilt_without_download(server: Server, tmp_path: Path) -> None:
+    server.files["/good.tar.gz"] = TARBALL
+    src = source(f"{server.base}/good.tar.gz")
+    got = fetch(src, tmp_path)
+    sidecar = got.path.with_name(got.path.name + ".json")
+    sidecar.write_text("{not json")
+    again = fetch(src, tmp_path)
+    assert server.hits("/good.tar.gz") == 1
+    assert json.loads(sidecar.read_text())["sha256"] == SHA
+    assert again.path.read_bytes() == TARBALL
+
+
+def test_no_gpgv_means_unavailable(
+    server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server.files["/good.tar.gz"] = TARBALL
+    server.files["/good.tar.gz.asc"] = b"whatever"
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    got = fetch(source(f"{server.base}/good.tar.gz"), tmp_path)
+    assert got.signature == "unavailable: gpgv is not installed (apt-get install gpgv)"
+
+
+# --- signatures with a throwaway key ----------------------------------------------------
+
+
+@dataclass
+class Signer:
+    keyring: Path  # armored public key
+    binary_export: bytes
+    sign: Callable[[bytes], bytes]
+
+
+@pytest.fixture(scope="module")
+def signer() -> Iterator[Signer]:
+    if not (shutil.which("gpg") and shutil.which("gpgv") and shutil.which("gpgconf")):
+        pytest.skip("gpg, gpgv and gpgconf are needed")
+    home = tempfile.mkdtemp(prefix="gpgt-")  # short: gpg-agent's socket path has a limit
+    env = {**os.environ, "GNUPGHOME": home}
+
+    def gpg(*args: str, data: bytes = b"") -> bytes:
+        cmd = ["gpg", "--batch", "--quiet", "--pinentry-mode", "loopback", "--passphrase", ""]
+        return subprocess.run(
+            [*cmd, *args], input=data, env=env, capture_output=True, check=True
+        ).stdout
+
+    try:
+        gpg("--quick-gen-key", "Throwaway <throwaway@example.invalid>", "ed25519", "sign", "never")
+        keyring = Path(home) / "throwaway.asc"
+        keyring.write_bytes(gpg("--armor", "--export"))
+        yield Signer(keyring, gpg("--export"), lambda d: gpg("--armor", "--detach-sign", data=d))
+    finally:
+        subprocess.run(["gpgconf", "--kill", "gpg-agent"], env=env, check=False)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def test_dearmor_matches_gpg_export(signer: Signer) -> None:
+    assert dearmor(signer.keyring.read_text()) == signer.binary_export
+
+
+def test_dearmor_rejects_damage(signer: Signer) -> None:
+    text = signer.keyring.read_text()
+    crc_line = next(line for line in text.splitlines() if line.startswith("="))
+    flipped = "=" + ("AAAA" if crc_line[1:] != "AAAA" else "BBBB")
+    with pytest.raises(ValueError, match="checksum"):
+        dearmor(text.replace(crc_line, flipped))
+    with pytest.raises(ValueError, match="no PGP"):
+        dearmor("hello")
+
+
+def test_bundled_keyring_dearmors() -> None:
+    raw = dearmor(sources.DEFAULT_KEYRING.read_text())
+    assert raw[0] & 0x80  # an OpenPGP packet header
+    assert len(raw) > 10_000  # several keys
+
+
+def test_good_signature_is_verified(server: Server, tmp_path: Path, signer: Signer) -> None:
+    server.files["/good.tar.gz"] = TARBALL
+    server.files["/good.tar.gz.asc"] = signer.sign(TARBALL)
+    got = fetch(source(f"{server.base}/good.tar.gz"), tmp_path, keyring=signer.keyring)
+    assert got.signature.startswith("verified: Throwaway <throwaway@example.invalid> (key ")
+
+
+def test_signature_found_beside_another_url(server: Server, tmp_path: Path, signer: Signer) -> None:
+    server.files["/a/x.tar.gz"] = TARBALL
+    server.files["/b/x.tar.gz.asc"] = signer.sign(TARBALL)
+    src = source(f"{server.base}/a/x.tar.gz", f"{server.base}/b/x.tar.gz")
+    got = fetch(src, tmp_path, keyring=signer.keyring)
+    assert got.signature.startswith("verified: Throwaway")
+    assert server.requests.index("/a/x.tar.gz.asc") < server.requests.index("/b/x.tar.gz.asc")
+
+
+def test_bad_signature_is_refused(server: Server, tmp_path: Path, signer: Signer) -> None:
+    server.files["/good.tar.gz"] = TARBALL
+    server.files["/good.tar.gz.asc"] = signer.sign(b"something else")
+    src = source(f"{server.base}/good.tar.gz")
+    with pytest.raises(SourceError, match="BAD signature"):
+        fetch(src, tmp_path, keyring=signer.keyring)
+    assert list((tmp_path / "sources").iterdir()) == []
+
+
+def test_bad_signature_then_good_url(server: Server, tmp_path: Path, signer: Signer) -> None:
+    for name, signed in (("/one.tar.gz", b"other"), ("/two.tar.gz", TARBALL)):
+        server.files[name] = TARBALL
+        server.files[name + ".asc"] = signer.sign(signed)
+    src = source(f"{server.base}/one.tar.gz", f"{server.base}/two.tar.gz")
+    got = fetch(src, tmp_path, keyring=signer.keyring)
+    assert got.origin.endswith("/two.tar.gz") and got.signature.startswith("verified: ")
+
+
+def test_signer_missing_from_keyring(server: Server, tmp_path: Path, signer: Signer) -> None:
+    server.files["/good.tar.gz"] = TARBALL
+    server.files["/good.tar.gz.asc"] = signer.sign(TARBALL)
+    got = fetch(source(f"{server.base}/good.tar.gz"), tmp_path)  # bundled OpenSSL keys
+    assert got.signature.startswith("unavailable: signed by key ")
+    assert "openssl-release-keys.asc" in got.signature
+
+
+@pytest.mark.skipif(
+    not (REAL_TARBALL.is_file() and Path(f"{REAL_TARBALL}.asc").is_file() and shutil.which("gpgv")),
+    reason="the real 3.0.20 tarball and its .asc are not in /tmp",
+)
+def test_real_openssl_signature_with_bundled_keys(tmp_path: Path) -> None:
+    src = Source("3.0.20", REAL_SHA, (REAL_TARBALL.as_uri(),), debian_orig=False)
+    got = fetch_source(src, tmp_path, None, timeout=5)
+    assert got.signature.startswith("verified: OpenSSL <openssl@openssl.org> (key 216094DFD0CB81EF")

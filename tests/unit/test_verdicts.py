@@ -1,0 +1,121 @@
+"""Verdicts from real probe documents (fixtures/), and from copies changed in one place."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from matrix import verdicts as v
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def doc(build: str, scenario: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((FIXTURES / f"glibc-{build}-{scenario}.json").read_text())
+    return data
+
+
+def step(d: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(s for s in d["steps"] if s["name"] == name)
+
+
+@pytest.mark.parametrize("scenario", ["ondemand-kat", "load-kat", "integrity"])
+def test_nodelete_build_keeps_the_error(scenario: str) -> None:
+    j = v.judge(scenario, doc("nodelete", scenario))
+    assert j.verdict == v.STICKY_ERROR
+    assert "NODELETE" in j.cause
+    assert "invalid state" in j.cause  # the reason the reload gave
+    assert j.facts["reload_fresh_instance"] is False
+
+
+@pytest.mark.parametrize("scenario", ["ondemand-kat", "load-kat", "integrity"])
+def test_unpinned_build_reloads_clean(scenario: str) -> None:
+    j = v.judge(scenario, doc("unpinned", scenario))
+    assert j.verdict == v.CLEAN_RELOAD
+    assert j.facts["mappings_after_unload"] == 0
+    assert j.facts["reload_fresh_instance"] is True
+    assert any("fresh instance" in e for e in j.evidence)
+
+
+def test_leaked_reference_is_named_as_the_holder() -> None:
+    j = v.judge("leaked-ref", doc("unpinned", "leaked-ref"))
+    assert j.verdict == v.STICKY_ERROR
+    assert "reference is still held" in j.cause
+    assert "NODELETE" not in j.cause
+
+
+def test_no_failure_control_on_nodelete_is_mapped_but_recovered() -> None:
+    j = v.judge("no-failure", doc("nodelete", "no-failure"))
+    assert j.verdict == v.MAPPED_BUT_RECOVERED
+    assert "reused" in j.cause
+
+
+def test_failure_that_did_not_take_effect_is_inconclusive() -> None:
+    d = doc("unpinned", "ondemand-kat")
+    fail = step(d, "fail_a")
+    fail["ok"] = True
+    fail["self_tests"]["corrupted"] = 0
+    fail["self_tests"]["failed_tests"] = ""
+    step(d, "refuses_a")["digest_ok"] = True
+    j = v.judge("ondemand-kat", d)
+    assert j.verdict == v.INCONCLUSIVE
+    assert "did not take effect" in j.cause
+
+
+def test_module_loaded_before_the_probe_is_inconclusive() -> None:
+    d = doc("unpinned", "ondemand-kat")
+    d["baseline"]["mappings"] = 5
+    assert v.judge("ondemand-kat", d).verdict == v.INCONCLUSIVE
+
+
+def test_libc_whose_dlclose_keeps_mappings_is_named() -> None:
+    # musl-like: no NODELETE, yet still mapped, and the canary stayed mapped too
+    d = doc("unpinned", "ondemand-kat")
+    sticky = doc("nodelete", "ondemand-kat")
+    d["baseline"]["libc_dlclose_unmaps"] = False
+    d["steps"] = copy.deepcopy(sticky["steps"])
+    j = v.judge("ondemand-kat", d)
+    assert j.verdict == v.STICKY_ERROR
+    assert "dlclose does not unmap" in j.cause
+    assert "NODELETE" not in j.cause
+
+
+def test_unmapped_but_failed_reload() -> None:
+    d = doc("unpinned", "ondemand-kat")
+    st = step(d, "selftest_b")
+    st["ok"] = False
+    st["digest_ok"] = False
+    assert v.judge("ondemand-kat", d).verdict == v.UNLOADED_BUT_FAILED
+
+
+def test_mapped_and_recovered_after_a_failure() -> None:
+    d = doc("unpinned", "ondemand-kat")
+    step(d, "unload_a")["mappings"] = 5
+    step(d, "unload_a")["noload_loaded"] = True
+    j = v.judge("ondemand-kat", d)
+    assert j.verdict == v.MAPPED_BUT_RECOVERED
+
+
+def test_maps_and_noload_disagreeing_is_recorded() -> None:
+    d = doc("unpinned", "ondemand-kat")
+    step(d, "unload_a")["noload_loaded"] = True
+    j = v.judge("ondemand-kat", d)
+    assert any("disagree" in e for e in j.evidence)
+    assert j.facts["mapped_after_unload"] is True
+
+
+def test_crash_timeout_and_garbage() -> None:
+    crashed = v.judge_run("ondemand-kat", 139, False, None)
+    assert crashed.verdict == v.PROBE_CRASHED
+    assert crashed.facts["signal_name"] == "SIGSEGV"
+    assert v.judge_run("ondemand-kat", None, True, None).verdict == v.TIMEOUT
+    garbage = v.judge_run("ondemand-kat", 0, False, None, "stdout is not one JSON document")
+    assert garbage.verdict == v.PROBE_CRASHED
+    assert "not one JSON" in garbage.cause
+    # a complete document wins over a crash at exit (after it was printed)
+    late = v.judge_run("ondemand-kat", 139, False, doc("unpinned", "ondemand-kat"))
+    assert late.verdict == v.CLEAN_RELOAD
