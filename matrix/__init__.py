@@ -1,3 +1,3 @@
-"""fips-reload-matrix: can a process recover when the OpenSSL 3 FIPS provider enters its error state?"""
+"""fips-reload-matrix: can a process recover when the OpenSSL 3 FIPS provider fails?"""
 
 __version__ = "0.1.0"

@@ -11,6 +11,7 @@ import sys
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
@@ -22,7 +23,7 @@ from matrix.mirror import debian_mirror
 from matrix.progress import Progress
 from matrix.report import scenarios_of, write_reports
 from matrix.results import BUILD_FAILED, ERROR, ResultsDir
-from matrix.runner import RunOptions, Runner, default_cache_dir
+from matrix.runner import Runner, RunOptions, default_cache_dir
 from matrix.table import render
 
 DEFAULT_RESULTS = Path("results/latest")
@@ -31,7 +32,7 @@ DEFAULT_RESULTS = Path("results/latest")
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="fips-matrix",
-        description="Can a process recover when the OpenSSL 3 FIPS provider enters its error state?",
+        description="Can a process recover when the OpenSSL 3 FIPS provider fails a self-test?",
     )
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
@@ -102,17 +103,22 @@ def _run(args: argparse.Namespace, console: Console) -> int:
     facts = engine.facts(client)
     progress = Progress(len(cells), console)
     progress.note(
-        f"{len(cells)} cells from {definition.path}; engine {facts.version} on kernel {facts.kernel}; "
+        f"{len(cells)} cells from {definition.path}; "
+        f"engine {facts.version} on kernel {facts.kernel}; "
         f"results in {options.results}"
     )
-    run = {
+    run: dict[str, Any] = {
         "id": uuid.uuid4().hex[:12],
         "started": _now(),
         "tool_version": __version__,
         "matrix": str(definition.path),
         "matrix_digest": definition.digest,
         "cells": [c.id for c in cells],
-        "engine": {"version": facts.version, "api_version": facts.api_version, "kernel": facts.kernel},
+        "engine": {
+            "version": facts.version,
+            "api_version": facts.api_version,
+            "kernel": facts.kernel,
+        },
     }
     runner = Runner(client, facts, definition, options, progress)
     results = runner.run(cells)

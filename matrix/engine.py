@@ -23,6 +23,11 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     FileNotFoundError,
 )
 
+_CONNECT_ERRORS: tuple[type[BaseException], ...] = (
+    docker.errors.DockerException,
+    *CONNECTION_ERRORS,
+)
+
 
 @dataclass(frozen=True)
 class EngineFacts:
@@ -40,7 +45,7 @@ def connect(timeout: int = 600) -> docker.DockerClient:
     try:
         client = docker.from_env(timeout=timeout)
         client.ping()
-    except (docker.errors.DockerException, *CONNECTION_ERRORS) as exc:
+    except _CONNECT_ERRORS as exc:
         raise EngineError(
             f"no Docker engine answers at {where} ({exc}).\n"
             "Start one (as root: `dockerd --bridge=none &`, or `systemctl start docker`), "

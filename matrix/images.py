@@ -22,7 +22,12 @@ from matrix.redact import Redactor
 
 REPOSITORY = "fips-matrix/cell"
 KEY_LABEL = "org.fips-reload-matrix.inputs"
-PROBES_DIR = Path(__file__).resolve().parent.parent / "probes"
+_HERE = Path(__file__).resolve().parent
+# A checkout has probes/ beside the package; a wheel carries them as matrix/probes.
+PROBES_DIR = next(
+    (d for d in (_HERE.parent / "probes", _HERE / "probes") if (d / "fips_probe.c").is_file()),
+    _HERE.parent / "probes",
+)
 
 # Configure options that only change how libcrypto and fips.so are linked: the Dockerfile
 # applies them by relinking the same objects, so variants differing only here share a compile.

@@ -35,7 +35,9 @@ def write_reports(
                 "outcome": r.outcome,
                 "reason": r.reason,
                 "result": str(out.cell_path(r.cell).relative_to(out.root)),
-                "scenarios": {s.scenario: {"verdict": s.verdict, "cause": s.cause} for s in r.scenarios},
+                "scenarios": {
+                    s.scenario: {"verdict": s.verdict, "cause": s.cause} for s in r.scenarios
+                },
             }
             for r in results
         ],

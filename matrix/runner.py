@@ -175,7 +175,9 @@ class Runner:
         log_lines = []
         for scenario in cell.scenarios:
             self.progress.phase("probe", scenario)
-            run = probing.run_probe(self.client, image.image_id, scenario, self.options.probe_timeout)
+            run = probing.run_probe(
+                self.client, image.image_id, scenario, self.options.probe_timeout
+            )
             doc, why = run.document()
             j = judge_run(scenario, run.exit_code, run.timed_out, doc, why)
             log_lines.append(
@@ -204,7 +206,9 @@ class Runner:
     def _fingerprint(
         self, base: BaseImage, source: FetchedSource, image: CellImage, result: CellResult
     ) -> dict[str, Any]:
-        baseline = next(((s.probe or {}).get("baseline") for s in result.scenarios if s.probe), {})
+        baseline: dict[str, Any] = next(
+            ((s.probe or {}).get("baseline") or {} for s in result.scenarios if s.probe), {}
+        )
         libc = next(((s.probe or {}).get("libc") for s in result.scenarios if s.probe), None)
         return {
             "tool_version": __version__,
@@ -217,14 +221,19 @@ class Runner:
                 "storage_driver": self.engine.storage_driver,
             },
             "base_image": {"ref": base.ref, "id": base.image_id, "origin": base.origin},
-            "image": {"tag": image.tag, "id": image.image_id, "inputs": image.key, "cached": image.cached},
+            "image": {
+                "tag": image.tag,
+                "id": image.image_id,
+                "inputs": image.key,
+                "cached": image.cached,
+            },
             "source": {
                 "version": source.version,
                 "sha256": source.sha256,
                 "origin": source.origin,
                 "signature": source.signature,
             },
-            "fips_so_sha256": (baseline or {}).get("module_sha256"),
+            "fips_so_sha256": baseline.get("module_sha256"),
             "libc": libc,
         }
 

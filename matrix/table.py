@@ -19,7 +19,9 @@ def cell_text(result: CellResult, scenario: str) -> str:
     return "-"
 
 
-def pivots(results: Sequence[CellResult], scenarios: Sequence[str]) -> dict[str, tuple[list[str], list[list[str]]]]:
+def pivots(
+    results: Sequence[CellResult], scenarios: Sequence[str]
+) -> dict[str, tuple[list[str], list[list[str]]]]:
     """scenario -> (headers, rows), rows and columns in first-seen order."""
     columns: list[tuple[str, str]] = []
     platforms: dict[str, str] = {}

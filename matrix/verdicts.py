@@ -59,7 +59,9 @@ def judge_run(
         )
     if doc is None or not doc.get("completed"):
         why = error or f"exit status {exit_code}, no complete JSON document"
-        return Judgement(PROBE_CRASHED, why, short=f"exit {exit_code}", facts={"exit_code": exit_code})
+        return Judgement(
+            PROBE_CRASHED, why, short=f"exit {exit_code}", facts={"exit_code": exit_code}
+        )
     return judge(scenario, doc)
 
 
@@ -96,7 +98,8 @@ def judge(scenario: str, doc: Doc) -> Judgement:
     mapped = unload["mappings"] > 0 or bool(unload["noload_loaded"])
     evidence.append(
         f"after unload and freeing context A: {unload['mappings']} fips.so mappings in "
-        f"/proc/self/maps; dlopen(RTLD_NOLOAD) {'finds' if unload['noload_loaded'] else 'does not find'} it"
+        f"/proc/self/maps; dlopen(RTLD_NOLOAD) "
+        f"{'finds' if unload['noload_loaded'] else 'does not find'} it"
     )
     if (unload["mappings"] > 0) != bool(unload["noload_loaded"]):
         evidence.append("/proc/self/maps and dlopen(RTLD_NOLOAD) disagree; counted as mapped")
@@ -132,7 +135,9 @@ def judge(scenario: str, doc: Doc) -> Judgement:
         cause = f"{holders}: the mapped copy kept its error state ({errors})"
     elif reload_ok:
         verdict = CLEAN_RELOAD
-        cause = "dlclose unmapped fips.so; the reload mapped a fresh copy that passed its self-tests"
+        cause = (
+            "dlclose unmapped fips.so; the reload mapped a fresh copy that passed its self-tests"
+        )
     else:
         verdict = UNLOADED_BUT_FAILED
         errors = ", ".join(facts["reload_errors"]) or "self-test or digest failed"
@@ -155,7 +160,8 @@ def _forced_failure(scenario: str, steps: dict[str, Doc]) -> tuple[bool, str]:
     what = "load" if step["name"] == "load_a" else "on-demand self-test"
     return took, (
         f"forced failure: {what} {'failed' if step['ok'] is False else 'passed'} "
-        f"(failed tests: {', '.join(failed) or 'none'}; errors: {', '.join(_reasons(step)) or 'none'}); "
+        f"(failed tests: {', '.join(failed) or 'none'}; "
+        f"errors: {', '.join(_reasons(step)) or 'none'}); "
         f"afterwards status={refuses.get('status')}, SHA-256 through fips "
         f"{'refused' if refuses.get('digest_ok') is False else 'worked'}"
     )

@@ -24,7 +24,11 @@ from elftools.elf.elffile import ELFFile
 
 pytestmark = pytest.mark.e2e
 
-CELLS = ["debian-12/3.0.20/default", "debian-12/3.0.20/no-pinshared", "musl-debian-12/3.0.20/default"]
+CELLS = [
+    "debian-12/3.0.20/default",
+    "debian-12/3.0.20/no-pinshared",
+    "musl-debian-12/3.0.20/default",
+]
 MODULE = "/opt/fips-matrix/lib/ossl-modules/fips.so"
 DF_1_NODELETE = 0x8
 FAILURE_SCENARIOS = ("ondemand-kat", "load-kat", "integrity", "leaked-ref")

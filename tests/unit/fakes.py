@@ -1,0 +1,296 @@
+"""A fake Docker engine for the runner's unit tests: the subset of docker.DockerClient the
+package uses (images.get/pull, api.build, api.import_image_from_file, containers.create and
+the container's start/wait/logs/kill/remove), with the SDK's own exceptions, and a record of
+every call so tests can assert on what the runner asked for."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import tarfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import docker.errors
+import requests.exceptions
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def fixture_bytes(build: str, scenario: str) -> bytes:
+    """A real probe document: build is "nodelete" or "unpinned"."""
+    return (FIXTURES / f"glibc-{build}-{scenario}.json").read_bytes()
+
+
+def fixture_doc(build: str, scenario: str) -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads(fixture_bytes(build, scenario))
+    return doc
+
+
+def _digest(text: str) -> str:
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass
+class FakeImage:
+    id: str
+    tags: list[str]
+    labels: dict[str, str] = field(default_factory=dict)
+    buildargs: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def attrs(self) -> dict[str, Any]:
+        return {"Id": self.id, "RepoTags": self.tags, "Config": {"Labels": self.labels}}
+
+
+@dataclass
+class ProbePlan:
+    """What one probe container does: exit code and output, or hang until killed."""
+
+    exit_code: int = 0
+    stdout: bytes = b""
+    stderr: bytes = b""
+    hang: bool = False
+
+
+@dataclass
+class BuildCall:
+    tag: str
+    kwargs: dict[str, Any]
+    context: dict[str, bytes]  # member name -> bytes of the tar context
+
+
+class FakeContainer:
+    def __init__(self, engine: FakeDockerClient, cid: str, image: str, kwargs: dict[str, Any]):
+        self.engine = engine
+        self.id = cid
+        self.image = image
+        self.kwargs = kwargs
+        command = list(kwargs.get("command") or [])
+        self.scenario = command[command.index("--scenario") + 1]
+        self.plan = engine.plan_for(image, self.scenario)
+        self.tags = list(engine.images_by_id[image].tags)  # the image's tags when created
+        self.events: list[str] = []
+        self.wait_timeouts: list[float | None] = []
+        self.removed = False
+        self.killed = False
+
+    def start(self) -> None:
+        self.engine.check_alive()
+        self.events.append("start")
+
+    def wait(self, timeout: float | None = None, **_: Any) -> dict[str, Any]:
+        self.engine.check_alive()
+        self.events.append("wait")
+        self.wait_timeouts.append(timeout)
+        if self.plan.hang and not self.killed:
+            # what docker-py raises when the engine does not answer within `timeout`
+            raise requests.exceptions.ReadTimeout(
+                f"UnixHTTPConnectionPool(host='localhost', port=None): Read timed out. "
+                f"(read timeout={timeout})"
+            )
+        return {"StatusCode": 137 if self.killed else self.plan.exit_code, "Error": None}
+
+    def kill(self, signal: str | int | None = None) -> None:
+        self.engine.check_alive()
+        self.events.append("kill")
+        self.killed = True
+
+    def logs(self, stdout: bool = True, stderr: bool = True, **_: Any) -> bytes:
+        self.engine.check_alive()
+        self.events.append(f"logs(stdout={stdout},stderr={stderr})")
+        out = b""
+        if stdout and not (self.plan.hang and self.killed):
+            out += self.plan.stdout
+        if stderr:
+            out += self.plan.stderr
+        return out
+
+    def remove(self, force: bool = False, **_: Any) -> None:
+        self.engine.check_alive()
+        self.events.append(f"remove(force={force})")
+        self.removed = True
+
+
+class FakeImages:
+    def __init__(self, engine: FakeDockerClient) -> None:
+        self.engine = engine
+
+    def get(self, name: str) -> FakeImage:
+        self.engine.check_alive()
+        self.engine.gets.append(name)
+        image = self.engine.images_by_ref.get(name)
+        if image is None:
+            raise docker.errors.ImageNotFound(f"No such image: {name}")
+        return image
+
+    def pull(self, repository: str, tag: str | None = None, **_: Any) -> FakeImage:
+        self.engine.check_alive()
+        ref = f"{repository}:{tag}" if tag else repository
+        self.engine.pulls.append(ref)
+        if ref in self.engine.pullable:
+            return self.engine.add_image(ref)
+        # what an engine with no registry reachable answers
+        raise docker.errors.APIError(
+            f'500 Server Error: Internal Server Error ("Get "https://registry-1.docker.io/v2/": '
+            f'dial tcp: lookup registry-1.docker.io: no such host") for {ref}'
+        )
+
+
+class FakeAPI:
+    def __init__(self, engine: FakeDockerClient) -> None:
+        self.engine = engine
+
+    def build(
+        self,
+        fileobj: io.BytesIO | None = None,
+        tag: str = "",
+        decode: bool = False,
+        **kwargs: Any,
+    ) -> Iterator[dict[str, Any]]:
+        self.engine.check_alive()
+        assert decode, "the runner reads decoded build chunks"
+        assert fileobj is not None and kwargs.get("custom_context")
+        with tarfile.open(fileobj=fileobj, mode="r") as tar:
+            context = {
+                m.name: tar.extractfile(m).read()  # type: ignore[union-attr]
+                for m in tar.getmembers()
+                if m.isfile()
+            }
+        call = BuildCall(tag=tag, kwargs=dict(kwargs), context=context)
+        self.engine.builds.append(call)
+        return self._stream(call)
+
+    def _stream(self, call: BuildCall) -> Iterator[dict[str, Any]]:
+        engine = self.engine
+        buildargs = dict(call.kwargs.get("buildargs") or {})
+        yield {"stream": "Step 1/20 : ARG BASE_IMAGE=debian:bookworm\n"}
+        yield {"stream": f"Step 2/20 : FROM {buildargs.get('BASE_IMAGE')} AS toolchain\n"}
+        for line in engine.build_lines:
+            yield {"stream": line}
+        if engine.build_raises is not None and engine.build_raises[0] in call.tag:
+            raise engine.build_raises[1]
+        failing = next((e for key, e in engine.build_errors.items() if key in call.tag), None)
+        if failing is not None:
+            yield {"stream": "Step 9/20 : RUN make -j2 build_generated\n"}
+            yield {"errorDetail": {"code": 2, "message": failing}, "error": failing}
+            return
+        image = engine.add_image(call.tag, dict(call.kwargs.get("labels") or {}), buildargs)
+        yield {"aux": {"ID": image.id}}
+        yield {"stream": f"Successfully built {image.id[7:19]}\n"}
+        yield {"stream": f"Successfully tagged {call.tag}\n"}
+
+    def import_image_from_file(
+        self,
+        filename: str,
+        repository: str | None = None,
+        tag: str | None = None,
+        changes: list[str] | None = None,
+    ) -> str:
+        self.engine.check_alive()
+        self.engine.imports.append((filename, f"{repository}:{tag}", list(changes or [])))
+        image = self.engine.add_image(f"{repository}:{tag}")
+        return json.dumps({"status": image.id})
+
+
+class FakeContainers:
+    def __init__(self, engine: FakeDockerClient) -> None:
+        self.engine = engine
+
+    def create(self, image: str, **kwargs: Any) -> FakeContainer:
+        self.engine.creates_attempted += 1
+        if (
+            self.engine.gone_after_creates is not None
+            and self.engine.creates_attempted > self.engine.gone_after_creates
+        ):
+            self.engine.gone = True
+        self.engine.check_alive()
+        if image not in self.engine.images_by_id:
+            raise docker.errors.ImageNotFound(f"No such image: {image}")
+        container = FakeContainer(self.engine, f"c{len(self.engine.created):04d}", image, kwargs)
+        self.engine.created.append(container)
+        return container
+
+
+class FakeDockerClient:
+    """One fake engine. Images it holds survive across Runner instances (like a real one)."""
+
+    def __init__(self, local_images: tuple[str, ...] = ("debian:bookworm",)) -> None:
+        self.images_by_ref: dict[str, FakeImage] = {}
+        self.images_by_id: dict[str, FakeImage] = {}
+        self.builds: list[BuildCall] = []
+        self.created: list[FakeContainer] = []
+        self.gets: list[str] = []
+        self.pulls: list[str] = []
+        self.imports: list[tuple[str, str, list[str]]] = []
+        self.pullable: set[str] = set()
+        # tag substring -> error message of a build that fails
+        self.build_errors: dict[str, str] = {}
+        # (tag substring, exception) raised while the build stream is read
+        self.build_raises: tuple[str, BaseException] | None = None
+        self.build_lines: list[str] = ["Step 3/20 : RUN apt-get install -y gcc make perl\n"]
+        # (image id or tag substring, scenario) -> plan; the default is the fixture document
+        self.plans: dict[tuple[str, str], ProbePlan] = {}
+        self.gone = False
+        self.gone_after_creates: int | None = None
+        self.creates_attempted = 0
+        self._builds_made = 0
+        self.images = FakeImages(self)
+        self.api = FakeAPI(self)
+        self.containers = FakeContainers(self)
+        for ref in local_images:
+            self.add_image(ref)
+
+    # --- engine state ----------------------------------------------------------------
+
+    def check_alive(self) -> None:
+        if self.gone:
+            raise requests.exceptions.ConnectionError(
+                "('Connection aborted.', FileNotFoundError(2, 'No such file or directory'))"
+            )
+
+    def add_image(
+        self,
+        ref: str,
+        labels: dict[str, str] | None = None,
+        buildargs: dict[str, str] | None = None,
+    ) -> FakeImage:
+        self._builds_made += 1
+        image = FakeImage(
+            id=_digest(f"{ref}#{self._builds_made}"),
+            tags=[ref],
+            labels=labels or {},
+            buildargs=buildargs or {},
+        )
+        old = self.images_by_ref.get(ref)
+        if old is not None:
+            old.tags.remove(ref)  # the tag moves to the new image, as in a real engine
+        self.images_by_ref[ref] = image
+        self.images_by_id[image.id] = image
+        return image
+
+    def image_for_tag_part(self, part: str) -> FakeImage:
+        matches = [i for ref, i in self.images_by_ref.items() if part in ref]
+        assert len(matches) == 1, f"{part!r} matches {[i.tags for i in matches]}"
+        return matches[0]
+
+    # --- probes ----------------------------------------------------------------------
+
+    def plan_for(self, image_id: str, scenario: str) -> ProbePlan:
+        image = self.images_by_id[image_id]
+        for (key, sc), plan in self.plans.items():
+            if sc == scenario and (key == image_id or any(key in t for t in image.tags)):
+                return plan
+        return ProbePlan(0, fixture_bytes(build_of(image), scenario), b"")
+
+    def created_for(self, tag_part: str) -> list[FakeContainer]:
+        return [c for c in self.created if any(tag_part in t for t in c.tags)]
+
+
+def build_of(image: FakeImage) -> str:
+    """Which fixture family an image's probe prints: no-pinshared relinks without -znodelete."""
+    return "unpinned" if "no-pinshared" in image.buildargs.get("LINK_OPTIONS", "") else "nodelete"
+
