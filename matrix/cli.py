@@ -129,7 +129,7 @@ def _run(args: argparse.Namespace, console: Console) -> int:
     console.print()
     console.print(render(results, scenarios, "simple"), markup=False)
     console.print(f"results: {options.results}/cells/ ({len(results)} cells), {summary}, {table}")
-    console.print(f"wall time: {run['wall_seconds']}s")
+    console.print(f"wall time: {progress.elapsed():.2f}s")
     failed = [r for r in results if r.outcome in (BUILD_FAILED, ERROR)]
     return 1 if failed else 0
 

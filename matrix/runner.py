@@ -69,7 +69,7 @@ class Runner:
         self.progress = progress
         self.redact = mirror_redactor(options.mirror)
         self.out = ResultsDir(options.results, self.redact)
-        self._bases: dict[str, BaseImage | BaseImageError] = {}
+        self._bases: dict[tuple[str, str], BaseImage | BaseImageError] = {}
         self._sources: dict[str, FetchedSource | SourceError] = {}
 
     def run(self, cells: Sequence[Cell]) -> list[CellResult]:
@@ -122,7 +122,7 @@ class Runner:
             self.progress.phase("build", "docker build: compile, link, probe")
             try:
                 image = images.build_cell_image(
-                    self.client, cell, inputs, build_log, redact=self.redact
+                    self.client, cell, inputs, build_log, self._build_step, self.redact
                 )
             except BuildFailed as exc:
                 result = CellResult.for_cell(cell, BUILD_FAILED, f"{exc}; log: {exc.log_path}")
@@ -147,8 +147,14 @@ class Runner:
         result.fingerprint.update(self._fingerprint(base, source, image, result))
         return result
 
+    def _build_step(self, line: str) -> None:
+        # The Dockerfile's own steps ("Step 9/18 : RUN ...") are the build's progress.
+        if line.startswith("Step "):
+            self.progress.phase("build", line[:100])
+
     def _base(self, cell: Cell) -> BaseImage | BaseImageError:
-        key = cell.platform.name
+        fallback = cell.platform.fallback
+        key = (cell.platform.base_image, fallback.debootstrap if fallback else "")
         if key not in self._bases:
             self.progress.phase("base", f"looking for {cell.platform.base_image}")
             try:
