@@ -125,7 +125,7 @@ def _run(args: argparse.Namespace, console: Console) -> int:
     run["finished"] = _now()
     run["wall_seconds"] = round(progress.elapsed(), 1)
     scenarios = list(definition.scenarios)
-    summary, table = write_reports(ResultsDir(options.results), results, run, scenarios)
+    summary, table = write_reports(runner.out, results, run, scenarios)
     console.print()
     console.print(render(results, scenarios, "simple"), markup=False)
     console.print(f"results: {options.results}/cells/ ({len(results)} cells), {summary}, {table}")

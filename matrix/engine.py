@@ -20,12 +20,12 @@ class EngineError(MatrixError):
 CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     requests.exceptions.ConnectionError,
     ConnectionError,
-    FileNotFoundError,
 )
 
 _CONNECT_ERRORS: tuple[type[BaseException], ...] = (
     docker.errors.DockerException,
     *CONNECTION_ERRORS,
+    FileNotFoundError,  # no socket at all
 )
 
 

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 import docker
 import docker.errors
@@ -110,11 +111,12 @@ def build_cell_image(
     log_path: Path,
     on_line: Callable[[str], None] = lambda line: None,
     redact: Redactor = lambda text: text,
+    nocache: bool = False,
 ) -> CellImage:
     tag = image_tag(cell)
     key = inputs.key()
     started = time.monotonic()
-    image_id = _build(client, inputs, tag, key, log_path, on_line, redact)
+    image_id = _build(client, inputs, tag, key, log_path, on_line, redact, nocache)
     return CellImage(tag, image_id, key, cached=False, seconds=time.monotonic() - started)
 
 
@@ -137,40 +139,62 @@ def _build(
     log_path: Path,
     on_line: Callable[[str], None],
     redact: Redactor,
+    nocache: bool,
 ) -> str:
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    image_id = ""
-    error = ""
     with open(log_path, "w", encoding="utf-8") as log:
-        log.write(f"# build {tag}\n# args {json.dumps(inputs.build_args, sort_keys=True)}\n")
-        stream = client.api.build(
-            fileobj=_context(inputs),
-            custom_context=True,
-            tag=tag,
-            buildargs=inputs.build_args,
-            labels={KEY_LABEL: key},
-            network_mode="host",  # no container network of ours; apt reaches the mirror
-            rm=True,
-            forcerm=True,
-            decode=True,
-        )
-        for chunk in _chunks(stream):
-            if "stream" in chunk:
-                text = redact(str(chunk["stream"]))
-                log.write(text)
-                for line in text.splitlines():
-                    if line.strip():
-                        on_line(line.strip())
-            if "error" in chunk:
-                error = redact(str(chunk["error"]).strip())
-                log.write(f"\nERROR: {error}\n")
-            if "aux" in chunk and isinstance(chunk["aux"], dict):
-                image_id = str(chunk["aux"].get("ID", image_id))
+        args = json.dumps(inputs.build_args, sort_keys=True)
+        log.write(redact(f"# build {tag}\n# args {args}\n"))
+        try:
+            image_id, error = _stream(client, inputs, tag, key, nocache, log, on_line, redact)
+        except docker.errors.APIError as exc:  # refused before it streamed (bad Dockerfile, ...)
+            image_id, error = "", redact(str(exc))
+            log.write(f"\nERROR: {error}\n")
         log.flush()
         os.fsync(log.fileno())
     if error or not image_id:
         raise BuildFailed(f"docker build failed: {error or 'no image produced'}", log_path)
     return image_id
+
+
+def _stream(
+    client: docker.DockerClient,
+    inputs: BuildInputs,
+    tag: str,
+    key: str,
+    nocache: bool,
+    log: TextIO,
+    on_line: Callable[[str], None],
+    redact: Redactor,
+) -> tuple[str, str]:
+    """Runs the build, writing its output to log; returns (image id, error)."""
+    image_id = ""
+    error = ""
+    stream = client.api.build(
+        fileobj=_context(inputs),
+        custom_context=True,
+        tag=tag,
+        buildargs=inputs.build_args,
+        labels={KEY_LABEL: key},
+        network_mode="host",  # no container network of ours; apt reaches the mirror
+        nocache=nocache,
+        rm=True,
+        forcerm=True,
+        decode=True,
+    )
+    for chunk in _chunks(stream):
+        if "stream" in chunk:
+            text = redact(str(chunk["stream"]))
+            log.write(text)
+            for line in text.splitlines():
+                if line.strip():
+                    on_line(line.strip())
+        if "error" in chunk:
+            error = redact(str(chunk["error"]).strip())
+            log.write(f"\nERROR: {error}\n")
+        if "aux" in chunk and isinstance(chunk["aux"], dict):
+            image_id = str(chunk["aux"].get("ID", image_id))
+    return image_id, error
 
 
 def _chunks(stream: object) -> Iterator[dict[str, object]]:

@@ -75,7 +75,9 @@ class CellResult:
         return data
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> CellResult:
+    def from_json(cls, data: Any) -> CellResult:
+        if not isinstance(data, dict):
+            raise ValueError("a cell result must be a JSON object")
         if data.get("schema") != RESULT_SCHEMA:
             raise ValueError(f"result schema {data.get('schema')!r}, expected {RESULT_SCHEMA}")
         fields = {k: v for k, v in data.items() if k not in ("schema", "scenarios")}

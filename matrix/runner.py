@@ -38,6 +38,7 @@ from matrix.results import (
     CellResult,
     ResultsDir,
     ScenarioResult,
+    write_text,
 )
 from matrix.sources import FetchedSource, fetch_source
 from matrix.verdicts import judge_run
@@ -122,7 +123,13 @@ class Runner:
             self.progress.phase("build", "docker build: compile, link, probe")
             try:
                 image = images.build_cell_image(
-                    self.client, cell, inputs, build_log, self._build_step, self.redact
+                    self.client,
+                    cell,
+                    inputs,
+                    build_log,
+                    self._build_step,
+                    self.redact,
+                    nocache=self.options.force,
                 )
             except BuildFailed as exc:
                 result = CellResult.for_cell(cell, BUILD_FAILED, f"{exc}; log: {exc.log_path}")
@@ -135,11 +142,14 @@ class Runner:
         if build_log.exists():
             result.logs["build"] = str(build_log)
         previous = None if self.options.force else self.out.read_cell(cell.id)
-        if previous is not None and previous.inputs_key == result.inputs_key and previous.scenarios:
+        if previous is not None and _reusable(previous, result.inputs_key):
             self.progress.phase("probe", "same inputs as the last run: its probe runs are reused")
             result.scenarios = [_rejudge(s) for s in previous.scenarios]
             result.logs = previous.logs | result.logs
-            result.fingerprint["probe_runs_reused_from"] = previous.fingerprint.get("times", {})
+            # when the probes really ran, even after several reuses
+            result.fingerprint["probe_runs_reused_from"] = previous.fingerprint.get(
+                "probe_runs_reused_from"
+            ) or previous.fingerprint.get("times", {})
         else:
             result.scenarios = self._probe(cell, image)
             result.logs["probe"] = str(self.out.log_path(cell.id, "probe"))
@@ -206,7 +216,7 @@ class Runner:
                     probe=doc,
                 )
             )
-        self.out.log_path(cell.id, "probe").write_text("".join(log_lines), encoding="utf-8")
+        write_text(self.out.log_path(cell.id, "probe"), self.redact("".join(log_lines)))
         return out
 
     def _fingerprint(
@@ -248,6 +258,16 @@ def _inputs_key(image: CellImage, cell: Cell) -> str:
     """The image's inputs plus what the probe is asked: same key, same probe runs."""
     h = hashlib.sha256(f"{image.key}\0{image.image_id}\0{','.join(cell.scenarios)}".encode())
     return h.hexdigest()
+
+
+def _reusable(previous: CellResult, inputs_key: str) -> bool:
+    """Earlier probe runs stand in for new ones only if nothing about them can change:
+    same inputs, and every run ended with a complete document (no crash, no timeout)."""
+    return (
+        previous.inputs_key == inputs_key
+        and bool(previous.scenarios)
+        and all(s.probe is not None and s.probe.get("completed") for s in previous.scenarios)
+    )
 
 
 def _rejudge(s: ScenarioResult) -> ScenarioResult:

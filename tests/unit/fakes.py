@@ -54,6 +54,7 @@ class ProbePlan:
     stdout: bytes = b""
     stderr: bytes = b""
     hang: bool = False
+    engine_dies: bool = False  # the engine goes away while this probe is waited for
 
 
 @dataclass
@@ -83,6 +84,8 @@ class FakeContainer:
         self.events.append("start")
 
     def wait(self, timeout: float | None = None, **_: Any) -> dict[str, Any]:
+        if self.plan.engine_dies:
+            self.engine.gone = True
         self.engine.check_alive()
         self.events.append("wait")
         self.wait_timeouts.append(timeout)
@@ -178,7 +181,17 @@ class FakeAPI:
             yield {"stream": "Step 9/20 : RUN make -j2 build_generated\n"}
             yield {"errorDetail": {"code": 2, "message": failing}, "error": failing}
             return
-        image = engine.add_image(call.tag, dict(call.kwargs.get("labels") or {}), buildargs)
+        # Content-addressed, as with the engine's layer cache: same inputs, same image id.
+        content = json.dumps(
+            [
+                sorted((k, hashlib.sha256(v).hexdigest()) for k, v in call.context.items()),
+                sorted(buildargs.items()),
+                sorted((call.kwargs.get("labels") or {}).items()),
+            ]
+        )
+        image = engine.add_image(
+            call.tag, dict(call.kwargs.get("labels") or {}), buildargs, _digest(content)
+        )
         yield {"aux": {"ID": image.id}}
         yield {"stream": f"Successfully built {image.id[7:19]}\n"}
         yield {"stream": f"Successfully tagged {call.tag}\n"}
@@ -237,7 +250,6 @@ class FakeDockerClient:
         self.gone = False
         self.gone_after_creates: int | None = None
         self.creates_attempted = 0
-        self._builds_made = 0
         self.images = FakeImages(self)
         self.api = FakeAPI(self)
         self.containers = FakeContainers(self)
@@ -257,16 +269,16 @@ class FakeDockerClient:
         ref: str,
         labels: dict[str, str] | None = None,
         buildargs: dict[str, str] | None = None,
+        image_id: str | None = None,
     ) -> FakeImage:
-        self._builds_made += 1
         image = FakeImage(
-            id=_digest(f"{ref}#{self._builds_made}"),
+            id=image_id or _digest(ref),
             tags=[ref],
             labels=labels or {},
             buildargs=buildargs or {},
         )
         old = self.images_by_ref.get(ref)
-        if old is not None:
+        if old is not None and old.id != image.id:
             old.tags.remove(ref)  # the tag moves to the new image, as in a real engine
         self.images_by_ref[ref] = image
         self.images_by_id[image.id] = image
@@ -293,4 +305,3 @@ class FakeDockerClient:
 def build_of(image: FakeImage) -> str:
     """Which fixture family an image's probe prints: no-pinshared relinks without -znodelete."""
     return "unpinned" if "no-pinshared" in image.buildargs.get("LINK_OPTIONS", "") else "nodelete"
-

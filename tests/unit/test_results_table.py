@@ -1,0 +1,236 @@
+"""The results directory (one JSON per cell), the comparison tables and the run's reports."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fakes import fixture_doc
+
+from matrix import report, table
+from matrix.redact import mirror_redactor
+from matrix.results import BUILD_FAILED, OK, CellResult, ResultsDir, ScenarioResult
+from matrix.verdicts import judge
+
+SCENARIOS = ["ondemand-kat", "no-failure"]
+
+
+def scenario(build: str, name: str, doc: dict[str, Any] | None = None) -> ScenarioResult:
+    doc = doc if doc is not None else fixture_doc(build, name)
+    j = judge(name, doc)
+    return ScenarioResult(
+        scenario=name,
+        verdict=j.verdict,
+        cause=j.cause,
+        short=j.short,
+        evidence=list(j.evidence),
+        facts=j.facts,
+        exit_code=0,
+        timed_out=False,
+        seconds=0.25,
+        probe=doc,
+    )
+
+
+def cell(
+    platform: str,
+    libc: str,
+    variant: str,
+    build: str | None,
+    outcome: str = OK,
+    reason: str = "",
+    version: str = "3.0.20",
+) -> CellResult:
+    r = CellResult(
+        cell=f"{platform}/{version}/{variant}",
+        platform=platform,
+        libc=libc,
+        version=version,
+        variant=variant,
+        outcome=outcome,
+        reason=reason,
+    )
+    if build is not None:
+        r.scenarios = [scenario(build, s) for s in SCENARIOS]
+    r.fingerprint = {"image": {"id": "sha256:abc"}, "times": {"started": "t0", "finished": "t1"}}
+    r.logs = {"probe": "cells/x.probe.log"}
+    r.inputs_key = "k" * 64
+    return r
+
+
+def musl_doc(name: str) -> dict[str, Any]:
+    doc = copy.deepcopy(fixture_doc("unpinned", name))
+    doc["libc"] = {"name": "musl", "version": "1.2.3"}
+    return doc
+
+
+@pytest.fixture
+def results() -> list[CellResult]:
+    musl_failed = cell(
+        "musl-debian-12",
+        "musl",
+        "default",
+        None,
+        BUILD_FAILED,
+        "docker build failed: The command '/bin/sh -c make' returned a non-zero code: 2; "
+        "log: results/cells/musl-debian-12__3.0.20__default.build.log",
+    )
+    musl_failed.logs = {"build": "results/cells/musl-debian-12__3.0.20__default.build.log"}
+    musl_ok = cell("musl-debian-12", "musl", "no-pinshared", None)
+    musl_ok.scenarios = [scenario("unpinned", s, musl_doc(s)) for s in SCENARIOS]
+    return [
+        cell("debian-12", "glibc", "default", "nodelete"),
+        cell("debian-12", "glibc", "no-pinshared", "unpinned"),
+        musl_failed,
+        musl_ok,
+    ]
+
+
+# --- ResultsDir --------------------------------------------------------------------------
+
+
+def test_write_then_read_cell_round_trips(tmp_path: Path, results: list[CellResult]) -> None:
+    out = ResultsDir(tmp_path / "r")
+    out.prepare()
+    for r in results:
+        path = out.write_cell(r)
+        assert path == tmp_path / "r" / "cells" / (r.cell.replace("/", "__") + ".json")
+        assert json.loads(path.read_text())["schema"] == 1
+        back = out.read_cell(r.cell)
+        assert back == r
+    assert [r.cell for r in out.all_cells()] == sorted(r.cell for r in results)
+    assert [p.name for p in out.cells_dir.iterdir() if p.name.startswith(".")] == []
+
+
+def test_write_cell_applies_the_redactor(tmp_path: Path, results: list[CellResult]) -> None:
+    out = ResultsDir(tmp_path, mirror_redactor("http://mirror.test/debian"))
+    r = results[0]
+    r.fingerprint["source"] = {"origin": "http://mirror.test/debian/pool/main/o/openssl/x.tar.gz"}
+    text = out.write_cell(r).read_text()
+    assert "mirror.test" not in text
+    assert "<debian-mirror>/pool/main/o/openssl/x.tar.gz" in text
+
+
+def _valid(results: list[CellResult]) -> str:
+    return json.dumps(results[0].to_json())
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(lambda t: t[: len(t) // 3], id="truncated"),
+        pytest.param(lambda t: "", id="empty"),
+        pytest.param(lambda t: "\x00\xff not json {", id="garbage"),
+        pytest.param(lambda t: t.replace('"schema": 1', '"schema": 2'), id="other-schema"),
+        pytest.param(
+            lambda t: json.dumps({k: v for k, v in json.loads(t).items() if k != "outcome"}),
+            id="missing-field",
+        ),
+        pytest.param(
+            lambda t: json.dumps({**json.loads(t), "surprise": 1}),
+            id="unknown-field",
+        ),
+        pytest.param(
+            lambda t: json.dumps({**json.loads(t), "scenarios": [{"scenario": "x"}]}),
+            id="bad-scenario",
+        ),
+        pytest.param(
+            lambda t: "[]",
+            id="json-array",
+        ),
+        pytest.param(
+            lambda t: "null",
+            id="json-null",
+        ),
+    ],
+)
+def test_read_cell_returns_none_on_garbage(
+    tmp_path: Path, results: list[CellResult], damage: Callable[[str], str]
+) -> None:
+    out = ResultsDir(tmp_path)
+    out.prepare()
+    path = out.write_cell(results[0])
+    assert out.read_cell(results[0].cell) is not None
+    path.write_text(damage(path.read_text()))
+    assert out.read_cell(results[0].cell) is None
+    assert list(out.all_cells()) == []
+
+
+def test_read_cell_of_a_missing_cell_is_none(tmp_path: Path) -> None:
+    assert ResultsDir(tmp_path).read_cell("debian-12/3.0.20/default") is None
+
+
+# --- tables ------------------------------------------------------------------------------
+
+
+def test_pivots_rows_are_platforms_with_the_probed_libc(results: list[CellResult]) -> None:
+    pivots = table.pivots(results, SCENARIOS)
+    assert list(pivots) == SCENARIOS
+    headers, rows = pivots["ondemand-kat"]
+    assert headers == ["platform (libc)", "3.0.20 default", "3.0.20 no-pinshared"]
+    assert rows[0] == [
+        "debian-12 (glibc 2.36)",
+        "STICKY_ERROR (NODELETE)",
+        "CLEAN_RELOAD (unmapped)",
+    ]
+    # the first musl cell has no probe document: the later one's libc version still wins
+    assert rows[1][0] == "musl-debian-12 (musl 1.2.3)"
+    assert rows[1][1].startswith("BUILD_FAILED (docker build failed: The command")
+    assert rows[1][1].endswith("…)") and len(rows[1][1]) == len("BUILD_FAILED ()") + 60
+    assert rows[1][2] == "CLEAN_RELOAD (unmapped)"
+    _, control = pivots["no-failure"]
+    assert control[0][1:] == ["MAPPED_BUT_RECOVERED (NODELETE)", "CLEAN_RELOAD (unmapped)"]
+    assert len(rows) == 2
+
+
+def test_pivots_leave_missing_cells_empty_and_fall_back_to_declared_libc() -> None:
+    only = [cell("musl-debian-12", "musl", "default", None, BUILD_FAILED, "boom")]
+    only.append(cell("debian-12", "glibc", "no-pinshared", "unpinned", version="3.5.7"))
+    headers, rows = table.pivots(only, ["ondemand-kat"])["ondemand-kat"]
+    assert headers == ["platform (libc)", "3.0.20 default", "3.5.7 no-pinshared"]
+    assert rows == [
+        ["musl-debian-12 (musl)", "BUILD_FAILED (boom)", ""],
+        ["debian-12 (glibc 2.36)", "", "CLEAN_RELOAD (unmapped)"],
+    ]
+
+
+# --- reports -----------------------------------------------------------------------------
+
+
+def test_write_reports_writes_summary_and_table(tmp_path: Path, results: list[CellResult]) -> None:
+    out = ResultsDir(tmp_path / "r")
+    out.prepare()
+    for r in results:
+        out.write_cell(r)
+    run = {"id": "abc123", "started": "s", "finished": "f", "engine": {"version": "26.1"}}
+    assert report.scenarios_of(results) == SCENARIOS
+    summary_path, table_path = report.write_reports(out, results, run, SCENARIOS)
+    assert (summary_path, table_path) == (out.root / "summary.json", out.root / "table.md")
+
+    summary = json.loads(summary_path.read_text())
+    assert summary["schema"] == 1 and summary["run"] == run
+    assert [c["cell"] for c in summary["cells"]] == [r.cell for r in results]
+    first = summary["cells"][0]
+    assert first["outcome"] == OK
+    assert first["result"] == "cells/debian-12__3.0.20__default.json"
+    assert (out.root / first["result"]).is_file()
+    assert first["scenarios"]["ondemand-kat"]["verdict"] == "STICKY_ERROR"
+    assert summary["cells"][2]["outcome"] == BUILD_FAILED
+    assert summary["cells"][2]["scenarios"] == {}
+
+    md = table_path.read_text()
+    assert "Run abc123" in md and "engine 26.1" in md
+    assert "### ondemand-kat" in md and "### no-failure" in md
+    assert "| debian-12 (glibc 2.36)" in md and "| musl-debian-12 (musl 1.2.3)" in md
+    for text in ("STICKY_ERROR (NODELETE)", "CLEAN_RELOAD (unmapped)", "MAPPED_BUT_RECOVERED"):
+        assert text in md
+    assert "### Cells without a full result" in md
+    assert "- `musl-debian-12/3.0.20/default`: BUILD_FAILED: docker build failed" in md
+    assert "build: `results/cells/musl-debian-12__3.0.20__default.build.log`" in md
+    for r in results:
+        assert r.cell in md or r.outcome == OK  # OK cells show in the tables, not the list
+    assert [p for p in out.root.iterdir() if p.name.startswith(".")] == []

@@ -1,0 +1,695 @@
+"""The runner's orchestration against a fake Docker engine (tests/unit/fakes.py): base image
+-> source -> build -> one probe container per scenario -> one result file per cell.
+
+No network and no real engine: sources are faked at `matrix.runner.fetch_source` (or found
+pre-placed in the cache), and probe containers print the real documents of fixtures/."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import docker.errors
+import pytest
+import requests.exceptions
+from fakes import FakeDockerClient, ProbePlan, fixture_doc
+from rich.console import Console
+
+import matrix.results
+import matrix.runner
+from matrix import baseimages, cli, engine, report, sources
+from matrix.cells import Cell, expand, select
+from matrix.definition import MatrixDefinition, Source, load_definition
+from matrix.engine import EngineError, EngineFacts
+from matrix.errors import SourceError
+from matrix.images import KEY_LABEL, image_tag
+from matrix.progress import Progress
+from matrix.results import (
+    BUILD_FAILED,
+    ERROR,
+    OK,
+    PROBE_CRASHED,
+    SKIPPED,
+    TIMEOUT,
+    CellResult,
+    ResultsDir,
+)
+from matrix.runner import Runner, RunOptions
+from matrix.sources import FetchedSource
+from matrix.verdicts import CLEAN_RELOAD, MAPPED_BUT_RECOVERED, STICKY_ERROR, judge
+
+REPO = Path(__file__).resolve().parents[2]
+SCENARIOS = ("ondemand-kat", "load-kat", "integrity", "leaked-ref", "no-failure")
+TARBALL = b"a stand-in for openssl-3.0.20.tar.gz\n" * 64
+SHA = hashlib.sha256(TARBALL).hexdigest()
+MIRROR = "http://mirror.test/debian"
+FACTS = EngineFacts(
+    version="26.1.5+dfsg1",
+    api_version="1.45",
+    kernel="6.1.0-test-amd64",
+    os="Debian GNU/Linux 12 (bookworm)",
+    arch="x86_64",
+    storage_driver="overlay2",
+)
+DEBIAN_DEFAULT = "debian-12/3.0.20/default"
+DEBIAN_UNPINNED = "debian-12/3.0.20/no-pinshared"
+MUSL_DEFAULT = "musl-debian-12/3.0.20/default"
+MUSL_UNPINNED = "musl-debian-12/3.0.20/no-pinshared"
+ALL_IDS = [DEBIAN_DEFAULT, DEBIAN_UNPINNED, MUSL_DEFAULT, MUSL_UNPINNED]
+
+
+def matrix_toml(versions: dict[str, str]) -> str:
+    """default.toml's shape; the platforms use the repo's real dockerfiles."""
+    text = f"""schema = 1
+scenarios = {json.dumps(list(SCENARIOS))}
+
+[platforms.debian-12]
+dockerfile = "debian.Dockerfile"
+base_image = "debian:bookworm"
+libc = "glibc"
+fallback = {{ debootstrap = "bookworm" }}
+
+[platforms.musl-debian-12]
+dockerfile = "musl.Dockerfile"
+base_image = "debian:bookworm"
+libc = "musl"
+fallback = {{ debootstrap = "bookworm" }}
+"""
+    for version, sha in versions.items():
+        text += f"""
+[sources."{version}"]
+sha256 = "{sha}"
+urls = ["https://downloads.test/openssl-{version}.tar.gz"]
+debian_orig = true
+"""
+    return (
+        text
+        + """
+[variants.default]
+configure = []
+
+[variants.no-pinshared]
+configure = ["no-pinshared"]
+"""
+    )
+
+
+@dataclass
+class Harness:
+    tmp: Path
+    client: FakeDockerClient
+    definition: MatrixDefinition
+    tarball: Path
+    origin: str = "https://downloads.test/openssl-3.0.20.tar.gz"
+    fetches: list[str] = field(default_factory=list)
+    source_errors: dict[str, str] = field(default_factory=dict)
+    console: io.StringIO = field(default_factory=io.StringIO)  # the last runner's progress
+
+    @property
+    def results(self) -> Path:
+        return self.tmp / "results"
+
+    @property
+    def out(self) -> ResultsDir:
+        return ResultsDir(self.results)
+
+    def fetch(
+        self, source: Source, cache_dir: Path, mirror: str | None, log: Any = None
+    ) -> FetchedSource:
+        self.fetches.append(source.version)
+        if source.version in self.source_errors:
+            raise SourceError(self.source_errors[source.version])
+        return FetchedSource(source.version, self.tarball, SHA, self.origin, "verified: OpenSSL")
+
+    def cells(self, *patterns: str) -> list[Cell]:
+        return select(expand(self.definition), list(patterns))
+
+    def options(self, **overrides: Any) -> RunOptions:
+        values: dict[str, Any] = {
+            "results": self.results,
+            "cache_dir": self.tmp / "cache",
+            "mirror": None,
+            "jobs": 2,
+            "probe_timeout": 30.0,
+            "force": False,
+        }
+        values.update(overrides)
+        return RunOptions(**values)
+
+    def runner(self, total: int, **overrides: Any) -> Runner:
+        self.console = io.StringIO()
+        progress = Progress(total, Console(file=self.console, width=200, highlight=False))
+        return Runner(self.client, FACTS, self.definition, self.options(**overrides), progress)
+
+    def run(self, *patterns: str, **overrides: Any) -> list[CellResult]:
+        cells = self.cells(*patterns)
+        return self.runner(len(cells), **overrides).run(cells)
+
+    def on_disk(self, cell_id: str) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads(self.out.cell_path(cell_id).read_text())
+        return data
+
+
+def make_harness(
+    tmp: Path, monkeypatch: pytest.MonkeyPatch, versions: dict[str, str] | None = None
+) -> Harness:
+    tarball = tmp / "openssl-3.0.20.tar.gz"
+    tarball.write_bytes(TARBALL)
+    path = tmp / "matrix.toml"
+    path.write_text(matrix_toml(versions or {"3.0.20": SHA}))
+    h = Harness(tmp, FakeDockerClient(), load_definition(path), tarball)
+    monkeypatch.setattr(matrix.runner, "fetch_source", h.fetch)
+    return h
+
+
+@pytest.fixture
+def h(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Harness:
+    return make_harness(tmp_path, monkeypatch)
+
+
+@pytest.fixture(autouse=True)
+def no_fsync(monkeypatch: pytest.MonkeyPatch) -> None:
+    """fsync is half these tests' time; the atomic temp-file-and-rename stays real."""
+    monkeypatch.setattr(os, "fsync", lambda fd: None)
+
+
+def verdicts(result: CellResult | dict[str, Any]) -> dict[str, str]:
+    scenarios = result["scenarios"] if isinstance(result, dict) else result.to_json()["scenarios"]
+    return {s["scenario"]: s["verdict"] for s in scenarios}
+
+
+def expected_verdicts(build: str) -> dict[str, str]:
+    return {sc: judge(sc, fixture_doc(build, sc)).verdict for sc in SCENARIOS}
+
+
+def tag_of(h: Harness, cell_id: str) -> str:
+    return image_tag(h.cells(cell_id)[0])
+
+
+def all_files(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.is_file())
+
+
+# --- 1. a full run -----------------------------------------------------------------------
+
+
+def test_run_writes_one_judged_result_per_cell_atomically(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    replaced: list[tuple[Path, Path]] = []
+    real_replace = os.replace
+
+    def spy(src: Any, dst: Any) -> None:
+        replaced.append((Path(src), Path(dst)))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(matrix.results.os, "replace", spy)
+    results = h.run()
+
+    assert [r.cell for r in results] == ALL_IDS
+    cells_dir = h.results / "cells"
+    json_files = sorted(p.name for p in cells_dir.glob("*.json"))
+    assert json_files == sorted(c.replace("/", "__") + ".json" for c in ALL_IDS)
+    leftovers = [p for p in all_files(h.results) if p.name.endswith(".tmp") or p.name[0] == "."]
+    assert leftovers == []
+    for name in json_files:  # each went through a temp file in the same directory + rename
+        assert any(
+            dst == cells_dir / name and src.parent == cells_dir and src.name.startswith(f".{name}.")
+            for src, dst in replaced
+        ), name
+
+    for r in results:
+        assert h.on_disk(r.cell) == json.loads(json.dumps(r.to_json()))
+        assert r.outcome == OK and r.reason == ""
+        assert [s.scenario for s in r.scenarios] == list(SCENARIOS)
+
+    nodelete, unpinned = h.on_disk(DEBIAN_DEFAULT), h.on_disk(DEBIAN_UNPINNED)
+    assert verdicts(nodelete) == expected_verdicts("nodelete")
+    assert verdicts(unpinned) == expected_verdicts("unpinned")
+    assert verdicts(nodelete)["ondemand-kat"] == STICKY_ERROR
+    assert verdicts(nodelete)["no-failure"] == MAPPED_BUT_RECOVERED
+    assert verdicts(unpinned)["ondemand-kat"] == CLEAN_RELOAD
+    assert verdicts(unpinned)["leaked-ref"] == STICKY_ERROR
+    first = nodelete["scenarios"][0]
+    assert first["probe"] == fixture_doc("nodelete", "ondemand-kat")  # kept whole
+    assert first["exit_code"] == 0 and first["timed_out"] is False
+    assert "NODELETE" in first["cause"] and first["short"] == "NODELETE"
+
+    for cell_id, build in ((DEBIAN_DEFAULT, "nodelete"), (MUSL_UNPINNED, "unpinned")):
+        fp = h.on_disk(cell_id)["fingerprint"]
+        image = h.client.images_by_ref[tag_of(h, cell_id)]
+        assert fp["image"] == {
+            "tag": tag_of(h, cell_id),
+            "id": image.id,
+            "inputs": image.labels[KEY_LABEL],
+            "cached": False,
+        }
+        assert fp["source"]["sha256"] == SHA
+        assert fp["source"]["origin"] == h.origin
+        assert fp["source"]["version"] == "3.0.20"
+        module_sha = fixture_doc(build, "ondemand-kat")["baseline"]["module_sha256"]
+        assert fp["fips_so_sha256"] == module_sha
+        assert fp["libc"] == {"name": "glibc", "version": "2.36"}
+        assert fp["base_image"] == {
+            "ref": "debian:bookworm",
+            "id": h.client.images_by_ref["debian:bookworm"].id,
+            "origin": "local",
+        }
+        assert fp["engine"]["version"] == FACTS.version
+        assert fp["engine"]["storage_driver"] == "overlay2"
+        assert fp["matrix"]["digest"] == h.definition.digest
+        assert set(fp["times"]) == {"started", "finished"}
+    # the two builds' modules differ, and so do their fingerprints
+    assert (
+        h.on_disk(DEBIAN_DEFAULT)["fingerprint"]["fips_so_sha256"]
+        != h.on_disk(DEBIAN_UNPINNED)["fingerprint"]["fips_so_sha256"]
+    )
+
+    # one build per cell, with the right Dockerfile and link options; one fetch per version
+    assert [b.tag for b in h.client.builds] == [tag_of(h, c) for c in ALL_IDS]
+    debian_build, unpinned_build, musl_build = (
+        h.client.builds[0],
+        h.client.builds[1],
+        h.client.builds[2],
+    )
+    assert (
+        debian_build.context["Dockerfile"] == (REPO / "dockerfiles/debian.Dockerfile").read_bytes()
+    )
+    assert musl_build.context["Dockerfile"] == (REPO / "dockerfiles/musl.Dockerfile").read_bytes()
+    assert debian_build.context["openssl.tar.gz"] == TARBALL
+    assert "probes/fips_probe.c" in debian_build.context
+    assert debian_build.kwargs["buildargs"]["LINK_OPTIONS"] == ""
+    assert unpinned_build.kwargs["buildargs"]["LINK_OPTIONS"] == "no-pinshared"
+    assert debian_build.kwargs["buildargs"]["BASE_IMAGE"] == "debian:bookworm"
+    assert h.fetches == ["3.0.20"]
+
+    # one container per scenario per cell, each on its cell's image
+    assert len(h.client.created) == len(ALL_IDS) * len(SCENARIOS)
+    for cell_id in ALL_IDS:
+        created = h.client.created_for(tag_of(h, cell_id))
+        assert [c.scenario for c in created] == list(SCENARIOS)
+
+    r = results[0]
+    build_log, probe_log = Path(r.logs["build"]), Path(r.logs["probe"])
+    assert build_log.parent == probe_log.parent == cells_dir
+    assert "Successfully tagged " + tag_of(h, DEBIAN_DEFAULT) in build_log.read_text()
+    assert "### ondemand-kat: exit=0 timed_out=False" in probe_log.read_text()
+    shown = h.console.getvalue()
+    assert "[4/4] musl-debian-12/3.0.20/no-pinshared" in shown
+    assert "Step 2/20 : FROM debian:bookworm" in shown  # build progress, per Dockerfile step
+
+
+# --- 2. build failures -------------------------------------------------------------------
+
+
+def test_failed_build_is_recorded_and_the_other_cells_finish(h: Harness) -> None:
+    error = "The command '/bin/sh -c make -j2 build_generated' returned a non-zero code: 2"
+    h.client.build_errors[":debian-12-3.0.20-default"] = error
+    results = {r.cell: r for r in h.run()}
+
+    failed = results[DEBIAN_DEFAULT]
+    log = h.out.log_path(DEBIAN_DEFAULT, "build")
+    assert failed.outcome == BUILD_FAILED
+    assert error in failed.reason and str(log) in failed.reason
+    assert failed.logs == {"build": str(log)}
+    assert failed.scenarios == []
+    text = log.read_text()
+    assert "Step 9/20 : RUN make -j2 build_generated" in text
+    assert f"ERROR: {error}" in text
+    assert h.on_disk(DEBIAN_DEFAULT)["outcome"] == BUILD_FAILED
+    assert tag_of(h, DEBIAN_DEFAULT) not in h.client.images_by_ref
+    assert h.client.created_for(tag_of(h, DEBIAN_DEFAULT)) == []
+
+    for cell_id in (DEBIAN_UNPINNED, MUSL_DEFAULT, MUSL_UNPINNED):
+        assert results[cell_id].outcome == OK
+        assert len(results[cell_id].scenarios) == len(SCENARIOS)
+        assert h.on_disk(cell_id)["outcome"] == OK
+
+
+def test_build_without_an_image_id_is_a_failed_build(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stream that ends with neither error nor aux ID produced no image."""
+    monkeypatch.setattr(
+        h.client.api, "build", lambda **kw: iter([{"stream": "Step 1/20 : ARG X\n"}])
+    )
+    [result] = h.run(DEBIAN_DEFAULT)
+    assert result.outcome == BUILD_FAILED
+    assert "no image produced" in result.reason
+    assert h.client.created == []
+
+
+def test_build_refused_by_the_engine_is_a_failed_build(h: Harness) -> None:
+    h.client.build_raises = (
+        ":musl-debian-12-3.0.20-default",
+        docker.errors.APIError("400 Client Error: Bad Request (dockerfile parse error line 12)"),
+    )
+    results = {r.cell: r for r in h.run()}
+    bad = results[MUSL_DEFAULT]
+    assert bad.outcome == BUILD_FAILED
+    assert "dockerfile parse error" in Path(bad.logs["build"]).read_text()
+    assert results[MUSL_UNPINNED].outcome == OK
+
+
+def test_unexpected_exception_is_an_error_cell_and_the_run_goes_on(h: Harness) -> None:
+    h.client.build_raises = (
+        ":musl-debian-12-3.0.20-default",
+        RuntimeError("dockerfile parse error line 12"),
+    )
+    results = {r.cell: r for r in h.run()}
+    bad = results[MUSL_DEFAULT]
+    assert bad.outcome == ERROR
+    assert bad.reason.startswith("RuntimeError: ") and "dockerfile parse error" in bad.reason
+    error_log = Path(bad.logs["error"])
+    assert error_log == h.out.log_path(MUSL_DEFAULT, "error")
+    assert "Traceback" in error_log.read_text()
+    assert h.on_disk(MUSL_DEFAULT)["outcome"] == ERROR
+    assert [results[c].outcome for c in (DEBIAN_DEFAULT, DEBIAN_UNPINNED, MUSL_UNPINNED)] == [
+        OK
+    ] * 3
+
+
+# --- 3. crashes and timeouts -------------------------------------------------------------
+
+
+def test_crashed_probe_and_non_json_output_give_probe_crashed(h: Harness) -> None:
+    h.client.plans[(":debian-12-3.0.20-default", "load-kat")] = ProbePlan(139, b"", b"")
+    h.client.plans[(":debian-12-3.0.20-default", "integrity")] = ProbePlan(
+        1, b"fips_probe: cannot open module\n", b"dlopen failed\n"
+    )
+    results = {r.cell: r for r in h.run()}
+    r = results[DEBIAN_DEFAULT]
+    by = {s.scenario: s for s in r.scenarios}
+
+    crashed = by["load-kat"]
+    assert crashed.verdict == PROBE_CRASHED
+    assert "SIGSEGV" in crashed.cause and crashed.short == "SIGSEGV"
+    assert crashed.facts == {"signal": 11, "signal_name": "SIGSEGV"}
+    assert crashed.exit_code == 139 and crashed.probe is None
+    garbled = by["integrity"]
+    assert garbled.verdict == PROBE_CRASHED
+    assert "not one JSON document" in garbled.cause and garbled.exit_code == 1
+    assert by["ondemand-kat"].verdict == STICKY_ERROR  # the other scenarios are still judged
+    assert r.outcome == PROBE_CRASHED
+    assert h.on_disk(DEBIAN_DEFAULT)["outcome"] == PROBE_CRASHED
+
+    probe_log = Path(r.logs["probe"]).read_text()
+    assert "### load-kat: exit=139 timed_out=False" in probe_log
+    assert "fips_probe: cannot open module" in probe_log and "dlopen failed" in probe_log
+    assert all(c.removed for c in h.client.created)
+    assert [results[c].outcome for c in (DEBIAN_UNPINNED, MUSL_DEFAULT, MUSL_UNPINNED)] == [OK] * 3
+
+
+def test_hung_probe_times_out_and_its_container_is_killed_and_removed(h: Harness) -> None:
+    h.client.plans[(":debian-12-3.0.20-no-pinshared", "integrity")] = ProbePlan(
+        hang=True, stdout=b'{"schema":1,', stderr=b"spinning\n"
+    )
+    results = {r.cell: r for r in h.run(probe_timeout=7.5)}
+    r = results[DEBIAN_UNPINNED]
+    hung = next(s for s in r.scenarios if s.scenario == "integrity")
+    assert hung.verdict == TIMEOUT and hung.timed_out is True and hung.exit_code is None
+    assert r.outcome == TIMEOUT
+    assert h.on_disk(DEBIAN_UNPINNED)["outcome"] == TIMEOUT
+
+    [container] = [
+        c for c in h.client.created_for(tag_of(h, DEBIAN_UNPINNED)) if c.scenario == "integrity"
+    ]
+    assert container.wait_timeouts[0] == 7.5
+    assert "kill" in container.events
+    assert container.events[-1] == "remove(force=True)"
+    assert container.removed
+    assert all(c.wait_timeouts[0] == 7.5 for c in h.client.created)
+    assert results[DEBIAN_DEFAULT].outcome == OK
+
+
+def test_timeout_outranks_crash_in_the_cell_outcome(h: Harness) -> None:
+    h.client.plans[(":debian-12-3.0.20-default", "load-kat")] = ProbePlan(139)
+    h.client.plans[(":debian-12-3.0.20-default", "no-failure")] = ProbePlan(hang=True)
+    [r] = h.run(DEBIAN_DEFAULT)
+    assert {s.verdict for s in r.scenarios} >= {PROBE_CRASHED, TIMEOUT}
+    assert r.outcome == TIMEOUT
+
+
+# --- 4./5. reuse of previous results -----------------------------------------------------
+
+
+def test_second_run_reuses_image_and_probe_runs_and_force_redoes_them(h: Harness) -> None:
+    first = {r.cell: r for r in h.run()}
+    builds, created = len(h.client.builds), len(h.client.created)
+    assert (builds, created) == (4, 20)
+
+    second = {r.cell: r for r in h.run()}
+    assert len(h.client.builds) == builds  # cached images: no build call
+    assert len(h.client.created) == created  # no probe container
+    for cell_id in ALL_IDS:
+        a, b = first[cell_id], second[cell_id]
+        assert verdicts(b) == verdicts(a) and b.outcome == a.outcome == OK
+        assert [s.probe for s in b.scenarios] == [s.probe for s in a.scenarios]
+        assert b.inputs_key == a.inputs_key
+        assert b.fingerprint["image"]["cached"] is True
+        assert b.fingerprint["image"]["id"] == a.fingerprint["image"]["id"]
+        assert b.fingerprint["probe_runs_reused_from"] == a.fingerprint["times"]
+        assert h.on_disk(cell_id)["fingerprint"]["probe_runs_reused_from"] == a.fingerprint["times"]
+        assert Path(b.logs["probe"]).is_file()
+
+    third = {r.cell: r for r in h.run(force=True)}
+    assert len(h.client.builds) == builds + 4
+    assert len(h.client.created) == created + 20
+    for cell_id in ALL_IDS:
+        assert verdicts(third[cell_id]) == verdicts(first[cell_id])
+        assert "probe_runs_reused_from" not in third[cell_id].fingerprint
+        assert third[cell_id].fingerprint["image"]["cached"] is False
+
+
+def test_changed_dockerfile_rebuilds_and_reprobes_only_its_cells(h: Harness) -> None:
+    local = h.tmp / "dockerfiles"  # beside the matrix file: wins over the repo's copy
+    local.mkdir()
+    shutil.copy(REPO / "dockerfiles" / "debian.Dockerfile", local / "debian.Dockerfile")
+    h.run()
+    builds, created = len(h.client.builds), len(h.client.created)
+
+    with (local / "debian.Dockerfile").open("a") as f:
+        f.write("# changed\n")
+    results = {r.cell: r for r in h.run()}
+    assert [b.tag for b in h.client.builds[builds:]] == [
+        tag_of(h, DEBIAN_DEFAULT),
+        tag_of(h, DEBIAN_UNPINNED),
+    ]
+    assert len(h.client.created) == created + 2 * len(SCENARIOS)
+    assert "probe_runs_reused_from" not in results[DEBIAN_DEFAULT].fingerprint
+    assert "probe_runs_reused_from" in results[MUSL_DEFAULT].fingerprint
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(lambda t: t[: len(t) // 2], id="truncated"),
+        pytest.param(lambda t: "", id="empty"),
+        pytest.param(lambda t: "\x00\x00garbage", id="garbage"),
+        pytest.param(lambda t: t.replace('"schema": 1', '"schema": 99'), id="other-schema"),
+        pytest.param(
+            lambda t: json.dumps({k: v for k, v in json.loads(t).items() if k != "cell"}),
+            id="missing-field",
+        ),
+        pytest.param(
+            lambda t: "[]",
+            id="json-array",
+        ),
+    ],
+)
+def test_damaged_previous_result_is_not_trusted(h: Harness, damage: Any) -> None:
+    first = {r.cell: r for r in h.run()}
+    path = h.out.cell_path(MUSL_DEFAULT)
+    path.write_text(damage(path.read_text()))
+    created = len(h.client.created)
+
+    second = {r.cell: r for r in h.run()}
+    new = h.client.created[created:]
+    assert {c.tags[0] for c in new} == {tag_of(h, MUSL_DEFAULT)}
+    assert [c.scenario for c in new] == list(SCENARIOS)
+    assert len(h.client.builds) == 4  # the image itself is still the cached one
+    assert second[MUSL_DEFAULT].outcome == OK
+    assert "probe_runs_reused_from" not in second[MUSL_DEFAULT].fingerprint
+    assert verdicts(second[MUSL_DEFAULT]) == verdicts(first[MUSL_DEFAULT])
+    assert h.out.read_cell(MUSL_DEFAULT) is not None  # whole again
+    assert "probe_runs_reused_from" in second[DEBIAN_DEFAULT].fingerprint
+
+
+# --- 6. the engine going away ------------------------------------------------------------
+
+
+def test_engine_gone_on_create_raises_engine_error_and_keeps_finished_cells(h: Harness) -> None:
+    h.client.gone_after_creates = len(SCENARIOS)  # the first cell's probes, then nothing
+    cells = h.cells()
+    with pytest.raises(EngineError) as caught:
+        h.runner(len(cells)).run(cells)
+    message = str(caught.value)
+    assert DEBIAN_UNPINNED in message and str(h.results) in message
+    assert isinstance(caught.value.__cause__, requests.exceptions.ConnectionError)
+
+    kept = h.out.read_cell(DEBIAN_DEFAULT)
+    assert kept is not None and kept.outcome == OK and len(kept.scenarios) == len(SCENARIOS)
+    assert not h.out.cell_path(DEBIAN_UNPINNED).exists()
+    assert not h.out.cell_path(MUSL_DEFAULT).exists()
+    assert [p for p in all_files(h.results) if p.name.endswith(".tmp")] == []
+
+
+def test_engine_gone_while_waiting_is_not_recorded_as_a_timeout(h: Harness) -> None:
+    h.client.plans[(":debian-12-3.0.20-default", "integrity")] = ProbePlan(engine_dies=True)
+    with pytest.raises(EngineError):
+        h.run(DEBIAN_DEFAULT, DEBIAN_UNPINNED)
+    assert not h.out.cell_path(DEBIAN_DEFAULT).exists()
+    assert not h.out.cell_path(DEBIAN_UNPINNED).exists()
+
+
+def test_missing_local_file_is_a_cell_error_not_a_lost_engine(h: Harness) -> None:
+    h.tarball.unlink()  # e.g. the cache was cleaned between fetch and build
+    results = h.run(DEBIAN_DEFAULT, DEBIAN_UNPINNED)
+    assert [r.outcome for r in results] == [ERROR, ERROR]
+
+
+# --- 7. how probe containers are made ----------------------------------------------------
+
+
+def test_probe_containers_are_locked_down_and_removed(h: Harness) -> None:
+    [result] = h.run(DEBIAN_DEFAULT)
+    image_id = h.client.images_by_ref[tag_of(h, DEBIAN_DEFAULT)].id
+    assert [c.scenario for c in h.client.created] == list(SCENARIOS)
+    for c in h.client.created:
+        kw = c.kwargs
+        assert c.image == image_id
+        assert kw["network_mode"] == "none"
+        assert kw["read_only"] is True
+        assert kw["cap_drop"] == ["ALL"]
+        assert "no-new-privileges" in kw["security_opt"]
+        assert kw["init"] is True
+        assert kw["user"] not in ("", "0", "root") and not str(kw["user"]).startswith("0:")
+        assert kw["entrypoint"] == []
+        assert kw["command"][kw["command"].index("--scenario") + 1] == c.scenario
+        assert c.events[0] == "start" and c.events[-1] == "remove(force=True)"
+        assert c.removed
+    assert result.outcome == OK
+
+
+# --- 8. the mirror's address stays out of the results ------------------------------------
+
+
+def test_mirror_host_never_appears_in_written_results(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    h = make_harness(tmp_path, monkeypatch, {"3.0.20": SHA, "3.5.7": "ab" * 32})
+    h.origin = f"{MIRROR}/pool/main/o/openssl/openssl_3.0.20.orig.tar.gz"
+    h.source_errors["3.5.7"] = (
+        f"no source for OpenSSL 3.5.7: {MIRROR}/pool/main/o/openssl/openssl_3.5.7.orig.tar.gz: "
+        "HTTP 404 Not Found"
+    )
+    h.client.build_lines.append(f"Get:1 {MIRROR} bookworm InRelease [151 kB]\n")
+    h.client.build_errors[":debian-12-3.0.20-no-pinshared"] = (
+        "E: Failed to fetch http://mirror.test/debian/pool/main/g/gcc-12/cpp-12.deb  404"
+    )
+    h.client.build_raises = (
+        ":musl-debian-12-3.0.20-default",
+        RuntimeError(f"cannot reach {MIRROR}"),
+    )
+    cells = h.cells()
+    runner = h.runner(len(cells), mirror=MIRROR)
+    results = {r.cell: r for r in runner.run(cells)}
+    report.write_reports(runner.out, list(results.values()), {"id": "t"}, list(SCENARIOS))
+
+    assert results[DEBIAN_DEFAULT].outcome == OK
+    assert results[DEBIAN_UNPINNED].outcome == BUILD_FAILED
+    assert results[MUSL_DEFAULT].outcome == ERROR
+    assert results["debian-12/3.5.7/default"].outcome == SKIPPED
+    written = all_files(h.results)
+    assert {p.suffix for p in written} >= {".json", ".log", ".md"}
+    for path in written:
+        assert "mirror.test" not in path.read_text(errors="replace"), path
+    origin = h.on_disk(DEBIAN_DEFAULT)["fingerprint"]["source"]["origin"]
+    assert origin == "<debian-mirror>/pool/main/o/openssl/openssl_3.0.20.orig.tar.gz"
+
+
+def test_cli_run_keeps_the_mirror_out_of_summary_and_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    h = make_harness(tmp_path, monkeypatch)
+    h.source_errors["3.0.20"] = f"{MIRROR}/pool/main/o/openssl/openssl_3.0.20.orig.tar.gz: 404"
+    monkeypatch.setattr(engine, "connect", lambda: h.client)
+    monkeypatch.setattr(engine, "facts", lambda client: FACTS)
+    monkeypatch.setattr(cli, "debian_mirror", lambda: MIRROR)
+    argv = ["run", "--matrix", str(h.definition.path), "--results", str(h.results)]
+    assert cli.main([*argv, "--cache-dir", str(tmp_path / "cache"), "--jobs", "1"]) == 0
+    assert all(r.outcome == SKIPPED for r in h.out.all_cells())
+    for path in all_files(h.results):
+        assert "mirror.test" not in path.read_text(), path
+
+
+def test_cached_tarball_with_its_sidecar_is_used_without_network(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real fetch_source, fed by a tarball pre-placed in the runner's cache dir."""
+    monkeypatch.setattr(matrix.runner, "fetch_source", sources.fetch_source)
+
+    def no_network(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("network used")
+
+    monkeypatch.setattr(sources.urllib.request, "urlopen", no_network)
+    source = h.definition.sources["3.0.20"]
+    cached = sources.cache_path(source, h.tmp / "cache")
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(TARBALL)
+    origin = f"{MIRROR}/pool/main/o/openssl/openssl_3.0.20.orig.tar.gz"
+    meta = {"version": "3.0.20", "sha256": SHA, "origin": origin, "signature": "verified: x"}
+    cached.with_name(cached.name + ".json").write_text(json.dumps(meta))
+
+    results = h.run(DEBIAN_DEFAULT, DEBIAN_UNPINNED, mirror=MIRROR)
+    assert [r.outcome for r in results] == [OK, OK]
+    assert h.client.builds[0].context["openssl.tar.gz"] == TARBALL
+    assert h.on_disk(DEBIAN_DEFAULT)["fingerprint"]["source"] == {
+        "version": "3.0.20",
+        "sha256": SHA,
+        "origin": "<debian-mirror>/pool/main/o/openssl/openssl_3.0.20.orig.tar.gz",
+        "signature": "verified: x",
+    }
+
+
+# --- base images -------------------------------------------------------------------------
+
+
+def test_missing_base_image_uses_the_local_debootstrap_fallback(h: Harness) -> None:
+    h.client = FakeDockerClient(local_images=("fips-matrix/base-debian:bookworm",))
+    results = h.run()
+    assert [r.outcome for r in results] == [OK] * 4
+    # looked up once per base image (or per platform), never once per cell
+    assert set(h.client.pulls) == {"debian:bookworm"} and 1 <= len(h.client.pulls) <= 2
+    fp = results[0].fingerprint["base_image"]
+    assert fp["ref"] == "fips-matrix/base-debian:bookworm"
+    assert fp["origin"] == "debootstrap (reused)"
+    assert all(
+        b.kwargs["buildargs"]["BASE_IMAGE"] == "fips-matrix/base-debian:bookworm"
+        for b in h.client.builds
+    )
+
+
+def test_base_image_that_cannot_be_made_skips_the_platform(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    h.client = FakeDockerClient(local_images=())
+    attempts: list[str] = []
+
+    def cannot(client: Any, suite: str, ref: str, mirror: Any, log: Any) -> str:
+        attempts.append(ref)
+        raise baseimages.BaseImageError(f"making {ref} with debootstrap needs root")
+
+    monkeypatch.setattr(baseimages, "_debootstrap_import", cannot)
+    results = h.run()
+    assert [r.outcome for r in results] == [SKIPPED] * 4
+    assert all(r.reason.startswith("base image: making fips-matrix/base-debian") for r in results)
+    assert set(attempts) == {"fips-matrix/base-debian:bookworm"} and 1 <= len(attempts) <= 2
+    assert h.client.builds == [] and h.client.created == []
+    assert all(h.out.read_cell(c) is not None for c in ALL_IDS)
