@@ -122,8 +122,9 @@ def judge(scenario: str, doc: Doc) -> Judgement:
         "reload_fresh_instance": fresh,
         "reload_errors": _reasons(steps["reload_b"]),
     }
-    holders = _holders(doc, nodelete, canary)
-    short = _short_holders(doc, nodelete, canary) if mapped else "unmapped"
+    holders, short = _holders(doc, nodelete, canary)
+    if not mapped:
+        short = "unmapped"
     if mapped and reload_ok:
         verdict = MAPPED_BUT_RECOVERED
         cause = f"still mapped ({holders}), but the reload passed" + (
@@ -188,27 +189,25 @@ def _reload(steps: dict[str, Doc]) -> tuple[bool, str, bool]:
     return ok, text, fresh
 
 
-def _holders(doc: Doc, nodelete: bool | None, canary: bool | None) -> str:
-    """Everything observed that keeps a library mapped after dlclose."""
-    causes = []
-    if nodelete:
-        causes.append("fips.so is linked NODELETE (-znodelete)")
-    if canary is False:
-        causes.append("this libc's dlclose does not unmap (the canary library stayed mapped)")
-    if doc.get("leaked_reference"):
-        causes.append("a reference is still held (an EVP_MD fetched from it was never freed)")
-    return "; ".join(causes) or "still mapped by an unidentified holder"
-
-
-def _short_holders(doc: Doc, nodelete: bool | None, canary: bool | None) -> str:
-    causes = []
-    if nodelete:
-        causes.append("NODELETE")
-    if canary is False:
-        causes.append("dlclose keeps")
-    if doc.get("leaked_reference"):
-        causes.append("ref held")
-    return ", ".join(causes) or "held (unknown)"
+def _holders(doc: Doc, nodelete: bool | None, canary: bool | None) -> tuple[str, str]:
+    """Everything observed that keeps a library mapped after dlclose: (cause, short form)."""
+    found = [
+        (bool(nodelete), "fips.so is linked NODELETE (-znodelete)", "NODELETE"),
+        (
+            canary is False,
+            "this libc's dlclose does not unmap (the canary library stayed mapped)",
+            "dlclose keeps",
+        ),
+        (
+            bool(doc.get("leaked_reference")),
+            "a reference is still held (an EVP_MD fetched from it was never freed)",
+            "ref held",
+        ),
+    ]
+    held = [(long, short) for seen, long, short in found if seen]
+    if not held:
+        return "still mapped by an unidentified holder", "held (unknown)"
+    return "; ".join(c for c, _ in held), ", ".join(s for _, s in held)
 
 
 def _reasons(step: Doc) -> list[str]:
