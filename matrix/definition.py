@@ -18,7 +18,15 @@ from typing import Any, NoReturn
 from matrix.errors import DefinitionError
 
 SCHEMA = 1
-KNOWN_SCENARIOS = ("ondemand-kat", "load-kat", "integrity", "leaked-ref", "no-failure")
+KNOWN_SCENARIOS = (
+    "ondemand-kat",
+    "load-kat",
+    "integrity",
+    "leaked-ref",
+    "no-failure",
+    "two-contexts",
+    "worker-thread",
+)
 LIBCS = ("glibc", "musl")
 
 # Names and versions become image tags and path components: keep them boring.
@@ -33,7 +41,9 @@ URL_SCHEMES = ("https://", "http://", "file://")
 _TOP_KEYS = ("schema", "scenarios", "platforms", "sources", "variants", "include", "exclude")
 _PLATFORM_KEYS = ("description", "dockerfile", "base_image", "libc", "fallback")
 _SOURCE_KEYS = ("sha256", "urls", "debian_orig")
-_VARIANT_KEYS = ("description", "configure")
+_VARIANT_KEYS = ("description", "configure", "module_config")
+CONFIG_KEY_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+CONFIG_VALUE_RE = re.compile(r"^[A-Za-z0-9._:-]*$")
 _RULE_KEYS = ("platform", "version", "variant", "reason")
 
 KeyPath = tuple[str | int, ...]
@@ -69,6 +79,9 @@ class Variant:
     name: str
     configure: tuple[str, ...]
     description: str
+    # Extra KEY = VALUE lines for the module's config section (e.g. defer-tests = "1"):
+    # they change how the module runs, not how it is built.
+    module_config: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -254,7 +267,22 @@ def _variant(ctx: _Ctx, name: str, t: dict[str, Any]) -> Variant:
         # Each entry is one argv word for ./Configure.
         if not opt or opt != opt.strip() or any(c.isspace() for c in opt):
             ctx.fail((*kp, "configure"), f"configure option {opt!r}: one word per entry")
-    return Variant(name, configure, ctx.string(t, kp, "description", default=""))
+    module_config = t.get("module_config", {})
+    if not isinstance(module_config, dict):
+        ctx.fail((*kp, "module_config"), 'module_config must be a table of KEY = "VALUE"')
+    for key, value in module_config.items():
+        if not CONFIG_KEY_RE.match(key) or not isinstance(value, str):
+            ctx.fail(
+                (*kp, "module_config"), f"module_config {key!r}: keys are words, values strings"
+            )
+        if not CONFIG_VALUE_RE.match(value):
+            ctx.fail((*kp, "module_config"), f"module_config {key} = {value!r}: not a plain value")
+    return Variant(
+        name,
+        configure,
+        ctx.string(t, kp, "description", default=""),
+        tuple(sorted(module_config.items())),
+    )
 
 
 def _scenarios(ctx: _Ctx, value: Any) -> tuple[str, ...]:

@@ -24,11 +24,18 @@ from matrix.redact import Redactor
 REPOSITORY = "fips-matrix/cell"
 KEY_LABEL = "org.fips-reload-matrix.inputs"
 _HERE = Path(__file__).resolve().parent
-# A checkout has probes/ beside the package; a wheel carries them as matrix/probes.
-PROBES_DIR = next(
-    (d for d in (_HERE.parent / "probes", _HERE / "probes") if (d / "fips_probe.c").is_file()),
-    _HERE.parent / "probes",
-)
+
+
+def _asset_dir(name: str, marker: str) -> Path:
+    """A checkout has probes/ and dockerfiles/ beside the package; a wheel has them inside."""
+    return next(
+        (d for d in (_HERE.parent / name, _HERE / name) if (d / marker).is_file()),
+        _HERE.parent / name,
+    )
+
+
+PROBES_DIR = _asset_dir("probes", "fips_probe.c")
+BUILD_SCRIPT = _asset_dir("dockerfiles", "fips-matrix-build.sh") / "fips-matrix-build.sh"
 
 # Configure options that only change how libcrypto and fips.so are linked: the Dockerfile
 # applies them by relinking the same objects, so variants differing only here share a compile.
@@ -53,6 +60,7 @@ class BuildInputs:
         """Changes exactly when an input of the image changes."""
         h = hashlib.sha256()
         h.update(self.dockerfile.read_bytes())
+        h.update(BUILD_SCRIPT.read_bytes())
         for path in probe_files():
             h.update(path.name.encode() + b"\0" + path.read_bytes())
         h.update(self.tarball_sha256.encode())
@@ -125,6 +133,7 @@ def _context(inputs: BuildInputs) -> io.BytesIO:
     with tarfile.open(fileobj=buf, mode="w") as tar:
         tar.add(str(inputs.dockerfile), arcname="Dockerfile")
         tar.add(str(inputs.tarball), arcname="openssl.tar.gz")
+        tar.add(str(BUILD_SCRIPT), arcname="fips-matrix-build.sh")
         for path in probe_files():
             tar.add(str(path), arcname=f"probes/{path.name}")
     buf.seek(0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,10 +39,16 @@ class ProbeRun:
 
 
 def run_probe(
-    client: docker.DockerClient, image_id: str, scenario: str, timeout: float
+    client: docker.DockerClient,
+    image_id: str,
+    scenario: str,
+    timeout: float,
+    module_config: Sequence[tuple[str, str]] = (),
 ) -> ProbeRun:
     command = [PROBE, "--scenario", scenario, "--module", MODULE, "--canary", CANARY]
     command += ["--workdir", "/tmp"]
+    for key, value in module_config:
+        command += ["--config", f"{key}={value}"]
     started = time.monotonic()
     container = client.containers.create(
         image_id,

@@ -192,7 +192,11 @@ class Runner:
         for scenario in cell.scenarios:
             self.progress.phase("probe", scenario)
             run = probing.run_probe(
-                self.client, image.image_id, scenario, self.options.probe_timeout
+                self.client,
+                image.image_id,
+                scenario,
+                self.options.probe_timeout,
+                cell.variant.module_config,
             )
             doc, why = run.document()
             j = judge_run(scenario, run.exit_code, run.timed_out, doc, why)
@@ -256,7 +260,9 @@ class Runner:
 
 def _inputs_key(image: CellImage, cell: Cell) -> str:
     """The image's inputs plus what the probe is asked: same key, same probe runs."""
-    h = hashlib.sha256(f"{image.key}\0{image.image_id}\0{','.join(cell.scenarios)}".encode())
+    config = ",".join(f"{k}={v}" for k, v in cell.variant.module_config)
+    text = f"{image.key}\0{image.image_id}\0{','.join(cell.scenarios)}\0{config}"
+    h = hashlib.sha256(text.encode())
     return h.hexdigest()
 
 

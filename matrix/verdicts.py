@@ -27,6 +27,8 @@ FORCED_TEST = {
     "load-kat": "KAT_Digest/SHA2",
     "leaked-ref": "KAT_Digest/SHA2",
     "integrity": "Module_Integrity/HMAC",
+    "two-contexts": "KAT_Digest/SHA2",
+    "worker-thread": "KAT_Digest/SHA2",
 }
 
 Doc = dict[str, Any]
@@ -62,7 +64,16 @@ def judge_run(
         return Judgement(
             PROBE_CRASHED, why, short=f"exit {exit_code}", facts={"exit_code": exit_code}
         )
-    return judge(scenario, doc)
+    j = judge(scenario, doc)
+    if exit_code:
+        # The document was complete; what happened afterwards (a worker thread leaving,
+        # atexit handlers) is still a fact about the process.
+        sig = exit_code - 128
+        how = f"signal {sig} ({_signame(sig)})" if sig > 0 else f"exit status {exit_code}"
+        evidence = (*j.evidence, f"after printing its observations the process ended with {how}")
+        facts = {**j.facts, "exit_after_document": exit_code}
+        return Judgement(j.verdict, j.cause, evidence, j.short, facts)
+    return j
 
 
 def judge(scenario: str, doc: Doc) -> Judgement:
@@ -110,6 +121,8 @@ def judge(scenario: str, doc: Doc) -> Judgement:
 
     reload_ok, reload_text, fresh = _reload(steps)
     evidence.append(reload_text)
+    extra_facts, extra_evidence = _scenario_extras(doc, steps)
+    evidence.extend(extra_evidence)
 
     facts: dict[str, Any] = {
         "mapped_after_unload": mapped,
@@ -121,6 +134,7 @@ def judge(scenario: str, doc: Doc) -> Judgement:
         "reload_ok": reload_ok,
         "reload_fresh_instance": fresh,
         "reload_errors": _reasons(steps["reload_b"]),
+        **extra_facts,
     }
     holders, short = _holders(doc, nodelete, canary)
     if not mapped:
@@ -149,7 +163,14 @@ def judge(scenario: str, doc: Doc) -> Judgement:
 
 def _forced_failure(scenario: str, steps: dict[str, Doc]) -> tuple[bool, str]:
     wanted = FORCED_TEST[scenario]
-    step = steps["load_a"] if scenario in ("load-kat", "integrity") else steps.get("fail_a")
+    step: Doc | None
+    if scenario == "integrity":
+        step = steps["load_a"]
+    elif scenario == "load-kat":
+        # with deferred self-tests the KATs run at first use, not at load
+        step = steps["load_a"] if steps["load_a"]["ok"] is False else steps.get("digest_a")
+    else:
+        step = steps.get("fail_a")
     if step is None:
         return False, "forced failure: the first load failed, so no on-demand self-test could run"
     tests = step["self_tests"]
@@ -158,7 +179,9 @@ def _forced_failure(scenario: str, steps: dict[str, Doc]) -> tuple[bool, str]:
     took = step["ok"] is False and wanted in failed and refuses.get("digest_ok") is not True
     if scenario != "integrity":
         took = took and tests["corrupted"] >= 1
-    what = "load" if step["name"] == "load_a" else "on-demand self-test"
+    what = {"load_a": "load", "digest_a": "first use (deferred self-tests)"}.get(
+        step["name"], "on-demand self-test"
+    )
     return took, (
         f"forced failure: {what} {'failed' if step['ok'] is False else 'passed'} "
         f"(failed tests: {', '.join(failed) or 'none'}; "
@@ -187,6 +210,40 @@ def _reload(steps: dict[str, Doc]) -> tuple[bool, str, bool]:
         f"SHA-256 through fips {'correct' if st['digest_ok'] else 'failed'}"
     )
     return ok, text, fresh
+
+
+def _scenario_extras(doc: Doc, steps: dict[str, Doc]) -> tuple[dict[str, Any], list[str]]:
+    """What two-contexts and worker-thread observe beyond the reload itself."""
+    facts: dict[str, Any] = {}
+    evidence: list[str] = []
+    other = steps.get("refuses_c")
+    if other is not None:
+        works = other["digest_ok"] is True
+        facts["other_context_kept_working"] = works
+        evidence.append(
+            f"the other context after the failure: status={other['status']}, "
+            f"SHA-256 through fips {'worked' if works else 'refused'}"
+        )
+    during = steps.get("reload_while_c")
+    if during is not None:
+        st = steps.get("selftest_while_c")
+        ok = bool(during["ok"]) and st is not None and bool(st["ok"])
+        facts["reload_while_other_context_held_it"] = ok
+        why = ", ".join(_reasons(during)) or "self-test failed"
+        evidence.append(
+            "reload while the other context still held the module: "
+            + ("passed" if ok else f"failed ({why})")
+        )
+    worker = doc.get("worker")
+    if isinstance(worker, dict):
+        facts["worker"] = worker
+        evidence.append(
+            f"worker thread: {worker['ok_before_failure']} rounds of RAND+HMAC worked before the "
+            f"failure; in the error state {worker['failed_after_failure']} failed and "
+            f"{worker['ok_after_failure']} worked (first error: {worker['first_error']}); "
+            "it called OPENSSL_thread_stop_ex before the free and left after the reload"
+        )
+    return facts, evidence
 
 
 def _holders(doc: Doc, nodelete: bool | None, canary: bool | None) -> tuple[str, str]:

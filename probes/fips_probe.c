@@ -5,6 +5,7 @@
  * computed by fips-reload-matrix from them.
  *
  * Usage: fips_probe --scenario NAME --module PATH [--canary PATH] [--workdir DIR]
+ *                   [--config KEY=VALUE]...   (extra lines for the module's config section)
  *
  * Every observation is taken in its own statement: C leaves the order of
  * evaluation of function arguments unspecified.
@@ -32,7 +33,10 @@
 #include <openssl/fipskey.h>
 #include <openssl/opensslv.h>
 #include <openssl/provider.h>
+#include <openssl/rand.h>
 #include <openssl/self_test.h>
+#include <pthread.h>
+#include <time.h>
 
 #define PROBE_SCHEMA 1
 
@@ -377,6 +381,10 @@ static void step_end(int action_ok, OSSL_PROVIDER *prov, OSSL_LIB_CTX *digest_ct
     emit("}");
 }
 
+#define MAX_EXTRA 8
+static const char *config_extra[MAX_EXTRA];
+static int n_config_extra;
+
 static int write_config(const char *path, const char *mac_hex)
 {
     FILE *f = fopen(path, "w");
@@ -391,6 +399,11 @@ static int write_config(const char *path, const char *mac_hex)
             "[fips_sect]\nmodule = %s\nmodule-mac = %s\n"
             "conditional-errors = 1\nsecurity-checks = 1\n",
             module_path, mac_hex);
+    for (int i = 0; i < n_config_extra; i++) {
+        const char *eq = strchr(config_extra[i], '=');
+
+        fprintf(f, "%.*s = %s\n", (int)(eq - config_extra[i]), config_extra[i], eq + 1);
+    }
     return fclose(f) == 0;
 }
 
@@ -484,44 +497,173 @@ static void emit_provider_versions(void)
 
 /* ---------- scenarios ---------- */
 
-enum scenario { ONDEMAND_KAT, LOAD_KAT, INTEGRITY, LEAKED_REF, NO_FAILURE };
+enum scenario { ONDEMAND_KAT, LOAD_KAT, INTEGRITY, LEAKED_REF, NO_FAILURE, TWO_CONTEXTS, WORKER_THREAD };
 
 static const char *const scenario_names[] = {
-    "ondemand-kat", "load-kat", "integrity", "leaked-ref", "no-failure",
+    "ondemand-kat", "load-kat", "integrity", "leaked-ref", "no-failure", "two-contexts", "worker-thread",
 };
+
+/* ---------- the worker thread of worker-thread ---------- */
+
+static struct {
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    OSSL_LIB_CTX *ctx;
+    int stop;   /* main: finish the current round, call OPENSSL_thread_stop_ex, wait */
+    int leave;  /* main: exit the thread now */
+    int parked; /* worker: stopped using ctx, waiting for leave */
+    long ok, failed, rounds;
+    char first_error[128];
+} w = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
+
+/* One round of real work: random bytes and an HMAC, both through the context. */
+static int worker_round(OSSL_LIB_CTX *ctx)
+{
+    unsigned char buf[32], key[32], mac[32];
+    size_t maclen = 0;
+    int ok = RAND_bytes_ex(ctx, buf, sizeof(buf), 0) > 0
+             && RAND_bytes_ex(ctx, key, sizeof(key), 0) > 0
+             && EVP_Q_mac(ctx, "HMAC", "provider=fips", "SHA256", NULL, key, sizeof(key), buf,
+                          sizeof(buf), mac, sizeof(mac), &maclen) != NULL;
+
+    if (!ok && w.first_error[0] == '\0') {
+        unsigned long e = ERR_peek_last_error();
+        const char *r = ERR_reason_error_string(e);
+
+        snprintf(w.first_error, sizeof(w.first_error), "%s", r != NULL ? r : "unknown error");
+    }
+    ERR_clear_error();
+    return ok;
+}
+
+static void *worker_main(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&w.lock);
+    while (!w.stop) {
+        pthread_mutex_unlock(&w.lock);
+        int ok = worker_round(w.ctx);
+        pthread_mutex_lock(&w.lock);
+        w.rounds++;
+        if (ok)
+            w.ok++;
+        else
+            w.failed++;
+        pthread_cond_broadcast(&w.cond);
+        pthread_mutex_unlock(&w.lock);
+        nanosleep(&(struct timespec){ 0, 2000000 }, NULL);
+        pthread_mutex_lock(&w.lock);
+    }
+    pthread_mutex_unlock(&w.lock);
+    /* As the documentation asks: free this thread's resources of that context. */
+    OPENSSL_thread_stop_ex(w.ctx);
+    pthread_mutex_lock(&w.lock);
+    w.parked = 1;
+    pthread_cond_broadcast(&w.cond);
+    while (!w.leave)
+        pthread_cond_wait(&w.cond, &w.lock);
+    pthread_mutex_unlock(&w.lock);
+    return NULL;
+}
+
+/* Waits until the worker has done `rounds` rounds in all, or 5 s passed. */
+static void worker_wait_rounds(long rounds)
+{
+    struct timespec deadline;
+
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += 5;
+    pthread_mutex_lock(&w.lock);
+    while (w.rounds < rounds && pthread_cond_timedwait(&w.cond, &w.lock, &deadline) == 0)
+        ;
+    pthread_mutex_unlock(&w.lock);
+}
+
+/* "before": rounds before the forced failure; "during": while the self-test ran;
+ * "after": once the module was in its error state, until the worker was stopped. */
+static void emit_worker(long ok_before, long failed_before, long ok_during, long failed_during)
+{
+    pthread_mutex_lock(&w.lock);
+    emit_key("worker");
+    emit("{");
+    emit_kv_int("rounds", w.rounds);
+    emit_kv_int("ok_before_failure", ok_before);
+    emit_kv_int("failed_before_failure", failed_before);
+    emit_kv_int("ok_during_failure", ok_during);
+    emit_kv_int("failed_during_failure", failed_during);
+    emit_kv_int("ok_after_failure", w.ok - ok_before - ok_during);
+    emit_kv_int("failed_after_failure", w.failed - failed_before - failed_during);
+    emit_kv_str("first_error", w.first_error[0] != '\0' ? w.first_error : NULL);
+    emit_kv_bool("stopped_before_free", w.parked);
+    emit("}");
+    pthread_mutex_unlock(&w.lock);
+}
+
+/* ---------- scenarios ---------- */
+
+/* Loads the module into a new context; a NULL context or provider is recorded as a failure. */
+static OSSL_PROVIDER *load_step(const char *name, OSSL_LIB_CTX **ctx, const char *cnf, int armed)
+{
+    OSSL_PROVIDER *prov;
+
+    *ctx = new_context(cnf);
+    st.armed = armed;
+    step_begin(name);
+    prov = *ctx != NULL ? OSSL_PROVIDER_load(*ctx, "fips") : NULL;
+    st.armed = 0;
+    step_end(prov != NULL, prov, NULL);
+    read_provider_versions(prov);
+    return prov;
+}
 
 /*
  * Context A: load, fail (as the scenario says), confirm the refusal, free all,
  * unload, free A. Then observe the loader, and load into a fresh context B.
+ * The last unload step is always "unload_a" and the last reload "reload_b"/"selftest_b":
+ * the verdict is read from those.
  */
 static void run_scenario(enum scenario sc, const char *good_cnf, const char *bad_cnf)
 {
-    OSSL_LIB_CTX *a, *b;
-    OSSL_PROVIDER *prov_a = NULL, *prov_b = NULL;
+    OSSL_LIB_CTX *a = NULL, *b = NULL, *c = NULL;
+    OSSL_PROVIDER *prov_a, *prov_b, *prov_c = NULL;
     EVP_MD *leaked = NULL;
-    int ok;
+    long ok_before = 0, failed_before = 0, ok_during = 0, failed_during = 0;
+    int ok, worker = 0;
 
     st.arm_type = OSSL_SELF_TEST_TYPE_KAT_DIGEST;
     st.arm_desc = OSSL_SELF_TEST_DESC_MD_SHA2;
 
     emit_key("steps");
     emit("[");
-    a = new_context(sc == INTEGRITY ? bad_cnf : good_cnf);
-    st.armed = sc == LOAD_KAT;
-    step_begin("load_a");
-    prov_a = a != NULL ? OSSL_PROVIDER_load(a, "fips") : NULL;
-    ok = prov_a != NULL;
-    st.armed = 0;
-    step_end(ok, prov_a, NULL);
-    read_provider_versions(prov_a);
+    prov_a = load_step("load_a", &a, sc == INTEGRITY ? bad_cnf : good_cnf, sc == LOAD_KAT);
+    if (sc == TWO_CONTEXTS)
+        prov_c = load_step("load_c", &c, good_cnf, 0);
 
     if (prov_a != NULL) {
+        /* With deferred self-tests the KATs run at first use: load-kat keeps them corrupted. */
+        st.armed = sc == LOAD_KAT;
         step_begin("digest_a");
         ok = digest_works(a, sc == LEAKED_REF ? &leaked : NULL);
+        st.armed = 0;
         step_end(ok, prov_a, NULL);
     }
 
-    if (prov_a != NULL && (sc == ONDEMAND_KAT || sc == LEAKED_REF)) {
+    if (prov_a != NULL && sc == WORKER_THREAD) {
+        step_begin("worker_start");
+        w.ctx = a;
+        worker = pthread_create(&w.thread, NULL, worker_main, NULL) == 0;
+        if (worker)
+            worker_wait_rounds(3);
+        pthread_mutex_lock(&w.lock);
+        ok_before = w.ok;
+        failed_before = w.failed;
+        pthread_mutex_unlock(&w.lock);
+        step_end(worker && ok_before > 0, prov_a, NULL);
+    }
+
+    if (prov_a != NULL && (sc == ONDEMAND_KAT || sc == LEAKED_REF || sc == TWO_CONTEXTS
+                           || sc == WORKER_THREAD)) {
         step_begin("fail_a");
         st.armed = 1;
         ok = OSSL_PROVIDER_self_test(prov_a);
@@ -529,10 +671,49 @@ static void run_scenario(enum scenario sc, const char *good_cnf, const char *bad
         step_end(ok, prov_a, NULL);
     }
 
+    if (worker) {
+        /* Let the worker meet the error state, then stop it before anything is freed. */
+        step_begin("worker_stop");
+        pthread_mutex_lock(&w.lock);
+        ok_during = w.ok - ok_before;
+        failed_during = w.failed - failed_before;
+        pthread_mutex_unlock(&w.lock);
+        worker_wait_rounds(ok_before + failed_before + ok_during + failed_during + 3);
+        pthread_mutex_lock(&w.lock);
+        w.stop = 1;
+        while (!w.parked)
+            pthread_cond_wait(&w.cond, &w.lock);
+        pthread_mutex_unlock(&w.lock);
+        step_end(1, prov_a, NULL);
+    }
+
     if (sc != NO_FAILURE) {
         /* Does the module refuse work now? (status and a digest through A) */
         step_begin("refuses_a");
         step_end(-1, prov_a, a);
+    }
+    if (sc == TWO_CONTEXTS) {
+        /* The other context never failed anything itself: does it still work? */
+        step_begin("refuses_c");
+        step_end(-1, prov_c, c);
+
+        step_begin("unload_a_only");
+        ok = OSSL_PROVIDER_unload(prov_a);
+        OSSL_LIB_CTX_free(a);
+        prov_a = NULL;
+        a = NULL;
+        step_end(ok, NULL, NULL);
+
+        /* A reload while the other context still holds the module. */
+        prov_b = load_step("reload_while_c", &b, good_cnf, 0);
+        if (prov_b != NULL) {
+            step_begin("selftest_while_c");
+            ok = OSSL_PROVIDER_self_test(prov_b);
+            step_end(ok, prov_b, b);
+        }
+        OSSL_PROVIDER_unload(prov_b);
+        OSSL_LIB_CTX_free(b);
+        b = NULL;
     }
 
     step_begin("unload_a");
@@ -540,14 +721,12 @@ static void run_scenario(enum scenario sc, const char *good_cnf, const char *bad
     if (prov_a != NULL)
         ok = OSSL_PROVIDER_unload(prov_a);
     OSSL_LIB_CTX_free(a);
+    if (prov_c != NULL)
+        ok = OSSL_PROVIDER_unload(prov_c) && ok;
+    OSSL_LIB_CTX_free(c);
     step_end(ok, NULL, NULL);
 
-    b = new_context(good_cnf);
-    step_begin("reload_b");
-    prov_b = b != NULL ? OSSL_PROVIDER_load(b, "fips") : NULL;
-    step_end(prov_b != NULL, prov_b, NULL);
-    read_provider_versions(prov_b);
-
+    prov_b = load_step("reload_b", &b, good_cnf, 0);
     if (prov_b != NULL) {
         step_begin("selftest_b");
         ok = OSSL_PROVIDER_self_test(prov_b);
@@ -556,10 +735,22 @@ static void run_scenario(enum scenario sc, const char *good_cnf, const char *bad
     emit("]");
     emit_provider_versions();
     emit_kv_bool("leaked_reference", leaked != NULL);
+    if (worker)
+        emit_worker(ok_before, failed_before, ok_during, failed_during);
 
     OSSL_PROVIDER_unload(prov_b);
     OSSL_LIB_CTX_free(b);
     /* "leaked" stays alive on purpose: that is the scenario. */
+}
+
+static void worker_leave(void)
+{
+    pthread_mutex_lock(&w.lock);
+    w.leave = 1;
+    pthread_cond_broadcast(&w.cond);
+    pthread_mutex_unlock(&w.lock);
+    pthread_join(w.thread, NULL);
+    fprintf(stderr, "fips_probe: the worker thread exited\n");
 }
 
 static int dlclose_unmaps(const char *canary)
@@ -594,13 +785,17 @@ int main(int argc, char **argv)
             canary = argv[i + 1];
         else if (strcmp(argv[i], "--workdir") == 0)
             workdir = argv[i + 1];
+        else if (strcmp(argv[i], "--config") == 0 && strchr(argv[i + 1], '=') != NULL
+                 && n_config_extra < MAX_EXTRA)
+            config_extra[n_config_extra++] = argv[i + 1];
     }
     for (int i = 0; scenario != NULL && i < (int)(sizeof(scenario_names) / sizeof(*scenario_names)); i++)
         if (strcmp(scenario, scenario_names[i]) == 0)
             sc = i;
     if (sc < 0 || module == NULL || realpath(module, module_path) == NULL) {
         fprintf(stderr, "usage: fips_probe --scenario {ondemand-kat|load-kat|integrity|leaked-ref|"
-                        "no-failure} --module PATH [--canary PATH] [--workdir DIR]\n");
+                        "no-failure|two-contexts|worker-thread} --module PATH [--canary PATH]\n"
+                        "       [--workdir DIR] [--config KEY=VALUE]...\n");
         return 2;
     }
 
@@ -612,6 +807,14 @@ int main(int argc, char **argv)
     emit_kv_int("schema", PROBE_SCHEMA);
     emit_kv_str("scenario", scenario_names[sc]);
     emit_kv_str("module", module_path);
+    emit_key("module_config_extra");
+    emit("[");
+    for (int i = 0; i < n_config_extra; i++) {
+        if (i > 0)
+            emit(",");
+        emit_str(config_extra[i]);
+    }
+    emit("]");
     emit_key("versions");
     emit("{");
     emit_kv_str("openssl", OpenSSL_version(OPENSSL_VERSION));
@@ -664,5 +867,8 @@ int main(int argc, char **argv)
     emit("}\n");
     fwrite(out, 1, out_len, stdout);
     fflush(stdout);
+    /* Only now may the worker leave: whatever that does to the process is the exit status. */
+    if (sc == WORKER_THREAD && w.parked)
+        worker_leave();
     return 0;
 }

@@ -1,0 +1,58 @@
+#!/bin/sh
+# The build steps every platform Dockerfile shares, so that they cannot drift apart.
+#   fips-matrix-build.sh compile   unpack, Configure, build only libcrypto and fips.so
+#   fips-matrix-build.sh link      apply link-only options ($LINK_OPTIONS) by relinking
+#   fips-matrix-build.sh install   put libcrypto, fips.so, the canary and the probe in $ROOT
+# Environment: OPENSSL_VERSION, CONFIGURE_OPTIONS, LINK_OPTIONS, MAKE_JOBS, CC (default cc),
+# PROBE_CFLAGS (extra flags for the probe), ROOT (default /).
+set -eu
+src=/src/openssl
+cc=${CC:-cc}
+
+case "$1" in
+compile)
+    cd /src
+    tar xzf openssl.tar.gz
+    mv "openssl-${OPENSSL_VERSION}" openssl
+    cd openssl
+    # shellcheck disable=SC2086  # options are words
+    ./Configure enable-fips shared no-afalgeng --prefix=/opt/fips-matrix --libdir=lib \
+        ${CONFIGURE_OPTIONS:-}
+    # Two make goals never share one -j command line: their recursive makes would race.
+    make build_generated
+    make -j"${MAKE_JOBS:-2}" libcrypto.so providers/fips.so
+    times  # CPU of this shell's children: the compile's cost, read by the benchmark
+    ;;
+link)
+    cd "$src"
+    for opt in ${LINK_OPTIONS:-}; do
+        case "$opt" in
+        no-pinshared)
+            # Only LIB_LDFLAGS/DSO_LDFLAGS differ from a no-pinshared Configure (the objects
+            # are the same: OPENSSL_USE_NODELETE is defined either way), so relink.
+            sed -i 's/ -Wl,-znodelete//' Makefile
+            rm -f libcrypto.so* providers/fips.so
+            make libcrypto.so providers/fips.so
+            ;;
+        *)
+            echo "fips-matrix-build.sh: unknown link option: $opt" >&2
+            exit 1
+            ;;
+        esac
+    done
+    ;;
+install)
+    root=${ROOT:-/}/opt/fips-matrix
+    mkdir -p "$root/bin" "$root/lib/ossl-modules"
+    cp -P "$src"/libcrypto.so* "$root/lib/"
+    cp "$src/providers/fips.so" "$root/lib/ossl-modules/"
+    $cc -O1 -Wall -shared -fPIC -o "$root/lib/libfipsmatrix-canary.so" /src/probes/canary.c
+    # shellcheck disable=SC2086
+    $cc -O1 -Wall ${PROBE_CFLAGS:-} -o "$root/bin/fips_probe" /src/probes/fips_probe.c \
+        -I"$src/include" -L"$src" -lcrypto -ldl -pthread -Wl,-rpath,/opt/fips-matrix/lib
+    ;;
+*)
+    echo "usage: fips-matrix-build.sh compile|link|install" >&2
+    exit 2
+    ;;
+esac
