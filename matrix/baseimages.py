@@ -38,17 +38,21 @@ def ensure_base_image(
     platform: Platform,
     mirror: str | None,
     log: Callable[[str], None],
+    offline: bool = False,
 ) -> BaseImage:
     ref = platform.base_image
     found = _local(client, ref)
     if found is not None:
         return BaseImage(ref, found, "local")
-    try:
-        image = client.images.pull(ref)
-        return BaseImage(ref, str(image.id), "pulled")
-    except docker.errors.DockerException as exc:
-        pull_error = str(exc).splitlines()[0]
-        log(f"cannot pull {ref}: {pull_error}")
+    if offline:
+        pull_error = "--offline: no pulls"
+    else:
+        try:
+            image = client.images.pull(ref)
+            return BaseImage(ref, str(image.id), "pulled")
+        except docker.errors.DockerException as exc:
+            pull_error = str(exc).splitlines()[0]
+            log(f"cannot pull {ref}: {pull_error}")
     if platform.fallback is None:
         raise BaseImageError(
             f"{platform.name}: base image {ref} is not here and cannot be pulled "

@@ -6,7 +6,14 @@ import fnmatch
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from matrix.definition import MatrixDefinition, Platform, Source, Variant, check_rule_matches
+from matrix.definition import (
+    MatrixDefinition,
+    Platform,
+    Source,
+    Variant,
+    check_rule_matches,
+    combinations,
+)
 from matrix.errors import DefinitionError
 
 
@@ -33,14 +40,12 @@ def expand(defn: MatrixDefinition) -> list[Cell]:
     for rule in defn.include + defn.exclude:
         check_rule_matches(defn, rule)  # a rule matching nothing is a typo
     cells = []
-    for platform in defn.platforms.values():
-        for source in defn.sources.values():
-            for variant in defn.variants.values():
-                key = (platform.name, source.version, variant.name)
-                excluded = any(r.matches(*key) for r in defn.exclude)
-                if excluded and not any(r.matches(*key) for r in defn.include):
-                    continue
-                cells.append(Cell(platform, source, variant, defn.scenarios))
+    for platform, source, variant in combinations(defn):
+        key = (platform.name, source.version, variant.name)
+        excluded = any(r.matches(*key) for r in defn.exclude)
+        if excluded and not any(r.matches(*key) for r in defn.include):
+            continue
+        cells.append(Cell(platform, source, variant, defn.scenarios))
     return cells
 
 

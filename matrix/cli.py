@@ -53,6 +53,11 @@ def parser() -> argparse.ArgumentParser:
         "--probe-timeout", type=float, default=120.0, help="seconds before a probe is killed"
     )
     run.add_argument("--force", action="store_true", help="rebuild and re-probe every cell")
+    run.add_argument(
+        "--offline",
+        action="store_true",
+        help="never pull base images: cells whose base is not here and cannot be made skip",
+    )
     run.add_argument("--list", action="store_true", help="list the selected cells and stop")
 
     report = sub.add_parser("report", help="print the tables of a results directory")
@@ -89,6 +94,7 @@ def resolve(args: argparse.Namespace) -> tuple[MatrixDefinition, list[Cell], Run
         jobs=args.jobs or os.cpu_count() or 1,
         probe_timeout=args.probe_timeout,
         force=args.force,
+        offline=args.offline,
     )
     return definition, cells, options
 

@@ -39,9 +39,10 @@ SUITE_RE = re.compile(r"^[a-z][a-z0-9-]*$")
 URL_SCHEMES = ("https://", "http://", "file://")
 
 _TOP_KEYS = ("schema", "scenarios", "platforms", "sources", "variants", "include", "exclude")
-_PLATFORM_KEYS = ("description", "dockerfile", "base_image", "libc", "fallback")
+_PLATFORM_KEYS = ("description", "dockerfile", "base_image", "libc", "fallback", "openssl")
+OPENSSL_KINDS = ("source", "distro")
 _SOURCE_KEYS = ("sha256", "urls", "debian_orig")
-_VARIANT_KEYS = ("description", "configure", "module_config")
+_VARIANT_KEYS = ("description", "configure", "module_config", "provider", "base")
 CONFIG_KEY_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 CONFIG_VALUE_RE = re.compile(r"^[A-Za-z0-9._:-]*$")
 _RULE_KEYS = ("platform", "version", "variant", "reason")
@@ -64,6 +65,9 @@ class Platform:
     libc: str
     fallback: BaseFallback | None
     description: str
+    # "source": OpenSSL built from the matrix's sources; "distro": the distribution's own
+    # libcrypto and packaged fips.so, exactly as its users get them (one cell, no build of ours)
+    openssl: str = "source"
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,10 @@ class Variant:
     # Extra KEY = VALUE lines for the module's config section (e.g. defer-tests = "1"):
     # they change how the module runs, not how it is built.
     module_config: tuple[tuple[str, str], ...] = ()
+    # Version skew: take fips.so from this source version, libcrypto from the cell's own;
+    # both built as variant `base`.
+    provider: str | None = None
+    base: str = "default"
 
 
 @dataclass(frozen=True)
@@ -187,22 +195,47 @@ def _parse(ctx: _Ctx, doc: dict[str, Any], digest: str) -> MatrixDefinition:
         exclude=_rules(ctx, doc, "exclude"),
         digest=digest,
     )
+    for name, variant in variants.items():
+        if variant.provider is None:
+            continue
+        kp = ("variants", name)
+        if variant.provider not in sources:
+            ctx.fail((*kp, "provider"), f"provider = {variant.provider!r} is not a source version")
+        base = variants.get(variant.base)
+        if base is None or base.provider is not None:
+            ctx.fail((*kp, "base"), f"base = {variant.base!r} must name a variant without provider")
     for rule in defn.include + defn.exclude:
         check_rule_matches(defn, rule)
     return defn
 
 
+# The one cell of a platform that brings its own OpenSSL.
+DISTRO_SOURCE = Source(version="distro", sha256="", urls=(), debian_orig=False)
+DISTRO_VARIANT = Variant("packaged", (), "the distribution's own libcrypto and fips.so")
+
+
+def combinations(defn: MatrixDefinition) -> list[tuple[Platform, Source, Variant]]:
+    """Every platform x source x variant, before include/exclude rules."""
+    out = []
+    for platform in defn.platforms.values():
+        if platform.openssl == "distro":
+            out.append((platform, DISTRO_SOURCE, DISTRO_VARIANT))
+            continue
+        for source in defn.sources.values():
+            for variant in defn.variants.values():
+                out.append((platform, source, variant))
+    return out
+
+
 def check_rule_matches(defn: MatrixDefinition, rule: Rule) -> None:
     """A rule that matches nothing is a typo, not a no-op."""
-    for p in defn.platforms:
-        for s in defn.sources:
-            for v in defn.variants:
-                if rule.matches(p, s, v):
-                    return
+    combos = combinations(defn)
+    if any(rule.matches(p.name, s.version, v.name) for p, s, v in combos):
+        return
     fields = (
-        ("platform", rule.platform, defn.platforms),
-        ("version", rule.version, defn.sources),
-        ("variant", rule.variant, defn.variants),
+        ("platform", rule.platform, sorted({p.name for p, _, _ in combos})),
+        ("version", rule.version, sorted({s.version for _, s, _ in combos})),
+        ("variant", rule.variant, sorted({v.name for _, _, v in combos})),
     )
     culprits = [
         f"{key} = {pattern!r} matches none of {', '.join(names)}"
@@ -238,7 +271,12 @@ def _platform(ctx: _Ctx, name: str, t: dict[str, Any]) -> Platform:
             ctx.fail((*kp, "fallback"), f"debootstrap = {suite!r} is not a Debian suite name")
         fallback = BaseFallback(debootstrap=suite)
     description = ctx.string(t, kp, "description", default="")
-    return Platform(name, dockerfile, image, libc, fallback, description)
+    openssl = ctx.string(t, kp, "openssl", default="source")
+    if openssl not in OPENSSL_KINDS:
+        ctx.fail(
+            (*kp, "openssl"), f"openssl = {openssl!r}: must be one of {', '.join(OPENSSL_KINDS)}"
+        )
+    return Platform(name, dockerfile, image, libc, fallback, description, openssl)
 
 
 def _source(ctx: _Ctx, version: str, t: dict[str, Any]) -> Source:
@@ -261,7 +299,10 @@ def _source(ctx: _Ctx, version: str, t: dict[str, Any]) -> Source:
 
 def _variant(ctx: _Ctx, name: str, t: dict[str, Any]) -> Variant:
     kp: KeyPath = ("variants", name)
-    ctx.check_keys(t, kp, _VARIANT_KEYS, ("configure",))
+    ctx.check_keys(t, kp, _VARIANT_KEYS, ())
+    if "provider" in t and ("configure" in t or "module_config" in t):
+        ctx.fail(kp, "a variant with provider takes its builds from variant `base`: no configure")
+    t = {"configure": [], **t}
     configure = ctx.string_list(t, kp, "configure")
     for opt in configure:
         # Each entry is one argv word for ./Configure.
@@ -277,11 +318,14 @@ def _variant(ctx: _Ctx, name: str, t: dict[str, Any]) -> Variant:
             )
         if not CONFIG_VALUE_RE.match(value):
             ctx.fail((*kp, "module_config"), f"module_config {key} = {value!r}: not a plain value")
+    provider = ctx.string(t, kp, "provider", default="") or None
     return Variant(
         name,
         configure,
         ctx.string(t, kp, "description", default=""),
         tuple(sorted(module_config.items())),
+        provider,
+        ctx.string(t, kp, "base", default="default"),
     )
 
 

@@ -35,7 +35,9 @@ def _asset_dir(name: str, marker: str) -> Path:
 
 
 PROBES_DIR = _asset_dir("probes", "fips_probe.c")
-BUILD_SCRIPT = _asset_dir("dockerfiles", "fips-matrix-build.sh") / "fips-matrix-build.sh"
+DOCKERFILES_DIR = _asset_dir("dockerfiles", "fips-matrix-build.sh")
+BUILD_SCRIPT = DOCKERFILES_DIR / "fips-matrix-build.sh"
+SKEW_DOCKERFILE = DOCKERFILES_DIR / "skew.Dockerfile"
 
 # Configure options that only change how libcrypto and fips.so are linked: the Dockerfile
 # applies them by relinking the same objects, so variants differing only here share a compile.
@@ -51,10 +53,11 @@ class BuildFailed(MatrixError):
 @dataclass(frozen=True)
 class BuildInputs:
     dockerfile: Path
-    tarball: Path
+    tarball: Path | None  # None: nothing of ours to compile (distro OpenSSL, skew)
     tarball_sha256: str
     base: BaseImage
     build_args: dict[str, str]
+    extra_key: str = ""  # inputs that are not files: e.g. the ids of images built FROM
 
     def key(self) -> str:
         """Changes exactly when an input of the image changes."""
@@ -67,6 +70,7 @@ class BuildInputs:
         h.update(self.base.image_id.encode())
         args = {k: v for k, v in self.build_args.items() if k != "MAKE_JOBS"}
         h.update(json.dumps(args, sort_keys=True).encode())
+        h.update(self.extra_key.encode())
         return h.hexdigest()
 
 
@@ -132,7 +136,8 @@ def _context(inputs: BuildInputs) -> io.BytesIO:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
         tar.add(str(inputs.dockerfile), arcname="Dockerfile")
-        tar.add(str(inputs.tarball), arcname="openssl.tar.gz")
+        if inputs.tarball is not None:
+            tar.add(str(inputs.tarball), arcname="openssl.tar.gz")
         tar.add(str(BUILD_SCRIPT), arcname="fips-matrix-build.sh")
         for path in probe_files():
             tar.add(str(path), arcname=f"probes/{path.name}")

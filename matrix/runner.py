@@ -44,6 +44,16 @@ from matrix.sources import FetchedSource, fetch_source
 from matrix.verdicts import judge_run
 
 
+class _CellStopped(Exception):
+    """The cell cannot go on: it ends with this outcome and reason."""
+
+    def __init__(self, outcome: str, reason: str, logs: dict[str, str] | None = None) -> None:
+        super().__init__(reason)
+        self.outcome = outcome
+        self.reason = reason
+        self.logs = logs or {}
+
+
 @dataclass(frozen=True)
 class RunOptions:
     results: Path
@@ -52,6 +62,7 @@ class RunOptions:
     jobs: int
     probe_timeout: float
     force: bool
+    offline: bool = False  # never pull: platforms with no local base image and no fallback skip
 
 
 class Runner:
@@ -72,6 +83,7 @@ class Runner:
         self.out = ResultsDir(options.results, self.redact)
         self._bases: dict[tuple[str, str], BaseImage | BaseImageError] = {}
         self._sources: dict[str, FetchedSource | SourceError] = {}
+        self._images: dict[str, tuple[BaseImage, CellImage, list[FetchedSource]]] = {}
 
     def run(self, cells: Sequence[Cell]) -> list[CellResult]:
         self.out.prepare()
@@ -98,47 +110,16 @@ class Runner:
         return results
 
     def _cell(self, cell: Cell) -> CellResult:
-        base = self._base(cell)
-        if isinstance(base, BaseImageError):
-            return CellResult.for_cell(cell, SKIPPED, f"base image: {base}")
-        self.progress.phase("base", f"{base.ref} ({base.origin})")
-
-        source = self._source(cell)
-        if isinstance(source, SourceError):
-            return CellResult.for_cell(cell, SKIPPED, f"source: {source}")
-        self.progress.phase("source", f"openssl {source.version} ({source.signature})")
-
-        build_log = self.out.log_path(cell.id, "build")
-        inputs = BuildInputs(
-            dockerfile=dockerfile_path(cell.platform, self.definition),
-            tarball=source.path,
-            tarball_sha256=source.sha256,
-            base=base,
-            build_args=images.build_args(cell, base, self.options.jobs),
-        )
-        image = None if self.options.force else images.cached_image(self.client, cell, inputs)
-        if image is not None:
-            self.progress.phase("build", f"cached image {image.tag}")
-        else:
-            self.progress.phase("build", "docker build: compile, link, probe")
-            try:
-                image = images.build_cell_image(
-                    self.client,
-                    cell,
-                    inputs,
-                    build_log,
-                    self._build_step,
-                    self.redact,
-                    nocache=self.options.force,
-                )
-            except BuildFailed as exc:
-                result = CellResult.for_cell(cell, BUILD_FAILED, f"{exc}; log: {exc.log_path}")
-                result.logs["build"] = str(exc.log_path)
-                return result
-            self.progress.phase("build", f"built {image.tag} in {image.seconds:.0f}s")
+        try:
+            base, image, sources = self._image(cell)
+        except _CellStopped as stop:
+            result = CellResult.for_cell(cell, stop.outcome, stop.reason)
+            result.logs.update(stop.logs)
+            return result
 
         result = CellResult.for_cell(cell, OK)
         result.inputs_key = _inputs_key(image, cell)
+        build_log = self.out.log_path(cell.id, "build")
         if build_log.exists():
             result.logs["build"] = str(build_log)
         previous = None if self.options.force else self.out.read_cell(cell.id)
@@ -154,8 +135,98 @@ class Runner:
             result.scenarios = self._probe(cell, image)
             result.logs["probe"] = str(self.out.log_path(cell.id, "probe"))
         result.outcome = _outcome(result.scenarios)
-        result.fingerprint.update(self._fingerprint(base, source, image, result))
+        result.fingerprint.update(self._fingerprint(base, sources, image, result))
         return result
+
+    def _image(self, cell: Cell) -> tuple[BaseImage, CellImage, list[FetchedSource]]:
+        """The cell's image, built when needed, with what it was made from."""
+        if cell.id in self._images:
+            return self._images[cell.id]
+        base = self._base(cell)
+        if isinstance(base, BaseImageError):
+            raise _CellStopped(SKIPPED, f"base image: {base}")
+        self.progress.phase("base", f"{base.ref} ({base.origin})")
+        if cell.variant.provider is not None:
+            made = self._skew_image(cell, base)
+        else:
+            made = self._own_image(cell, base)
+        self._images[cell.id] = made
+        return made
+
+    def _own_image(
+        self, cell: Cell, base: BaseImage
+    ) -> tuple[BaseImage, CellImage, list[FetchedSource]]:
+        sources: list[FetchedSource] = []
+        if cell.platform.openssl == "source":
+            source = self._source(cell)
+            if isinstance(source, SourceError):
+                raise _CellStopped(SKIPPED, f"source: {source}")
+            self.progress.phase("source", f"openssl {source.version} ({source.signature})")
+            sources.append(source)
+        inputs = BuildInputs(
+            dockerfile=dockerfile_path(cell.platform, self.definition),
+            tarball=sources[0].path if sources else None,
+            tarball_sha256=sources[0].sha256 if sources else "",
+            base=base,
+            build_args=images.build_args(cell, base, self.options.jobs),
+        )
+        return base, self._build(cell, inputs, "compile, link, probe"), sources
+
+    def _skew_image(
+        self, cell: Cell, base: BaseImage
+    ) -> tuple[BaseImage, CellImage, list[FetchedSource]]:
+        """libcrypto from the cell's version, fips.so from the variant's provider version:
+        both come from the images of their own cells, so nothing is compiled here."""
+        variant = self.definition.variants[cell.variant.base]
+        parts = []
+        for version in (cell.source.version, str(cell.variant.provider)):
+            part = Cell(cell.platform, self.definition.sources[version], variant, cell.scenarios)
+            self.progress.phase("skew", f"needs {part.id}")
+            try:
+                parts.append(self._image(part))
+            except _CellStopped as stop:
+                raise _CellStopped(stop.outcome, f"{part.id}: {stop.reason}", stop.logs) from None
+        (_, libcrypto, lib_sources), (_, provider, prov_sources) = parts
+        inputs = BuildInputs(
+            dockerfile=images.SKEW_DOCKERFILE,
+            tarball=None,
+            tarball_sha256="",
+            base=base,
+            build_args={"LIBCRYPTO_IMAGE": libcrypto.tag, "PROVIDER_IMAGE": provider.tag},
+            extra_key=f"{libcrypto.image_id} {provider.image_id}",
+        )
+        return (
+            base,
+            self._build(cell, inputs, "libcrypto and fips.so of two builds"),
+            [
+                *lib_sources,
+                *prov_sources,
+            ],
+        )
+
+    def _build(self, cell: Cell, inputs: BuildInputs, what: str) -> CellImage:
+        image = None if self.options.force else images.cached_image(self.client, cell, inputs)
+        if image is not None:
+            self.progress.phase("build", f"cached image {image.tag}")
+            return image
+        self.progress.phase("build", f"docker build: {what}")
+        build_log = self.out.log_path(cell.id, "build")
+        try:
+            image = images.build_cell_image(
+                self.client,
+                cell,
+                inputs,
+                build_log,
+                self._build_step,
+                self.redact,
+                nocache=self.options.force,
+            )
+        except BuildFailed as exc:
+            raise _CellStopped(
+                BUILD_FAILED, f"{exc}; log: {exc.log_path}", {"build": str(exc.log_path)}
+            ) from exc
+        self.progress.phase("build", f"built {image.tag} in {image.seconds:.0f}s")
+        return image
 
     def _build_step(self, line: str) -> None:
         # The Dockerfile's own steps ("Step 9/18 : RUN ...") are the build's progress.
@@ -169,7 +240,11 @@ class Runner:
             self.progress.phase("base", f"looking for {cell.platform.base_image}")
             try:
                 self._bases[key] = ensure_base_image(
-                    self.client, cell.platform, self.options.mirror, self.progress.note
+                    self.client,
+                    cell.platform,
+                    self.options.mirror,
+                    self.progress.note,
+                    offline=self.options.offline,
                 )
             except BaseImageError as exc:
                 self._bases[key] = exc
@@ -224,7 +299,7 @@ class Runner:
         return out
 
     def _fingerprint(
-        self, base: BaseImage, source: FetchedSource, image: CellImage, result: CellResult
+        self, base: BaseImage, sources: list[FetchedSource], image: CellImage, result: CellResult
     ) -> dict[str, Any]:
         baseline: dict[str, Any] = next(
             ((s.probe or {}).get("baseline") or {} for s in result.scenarios if s.probe), {}
@@ -247,12 +322,16 @@ class Runner:
                 "inputs": image.key,
                 "cached": image.cached,
             },
-            "source": {
-                "version": source.version,
-                "sha256": source.sha256,
-                "origin": source.origin,
-                "signature": source.signature,
-            },
+            # the cell's own source first; a skew cell's provider source second
+            "sources": [
+                {
+                    "version": s.version,
+                    "sha256": s.sha256,
+                    "origin": s.origin,
+                    "signature": s.signature,
+                }
+                for s in sources
+            ],
             "fips_so_sha256": baseline.get("module_sha256"),
             "libc": libc,
         }

@@ -195,7 +195,7 @@ def test_second_run_builds_nothing_downloads_nothing_probes_nothing(
         assert "probe_runs_reused_from" in fp, cell_id
     tarballs = list((cache / "sources").glob("*.tar.gz"))
     assert len(tarballs) == 1
-    assert fp["source"]["signature"].startswith(("verified", "unavailable"))
+    assert fp["sources"][0]["signature"].startswith(("verified", "unavailable"))
 
 
 def test_table_names_every_cell(run: tuple[Path, Path, str, str]) -> None:

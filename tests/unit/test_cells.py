@@ -11,7 +11,6 @@ from matrix.cells import expand, select
 from matrix.definition import (
     MatrixDefinition,
     Rule,
-    default_definition_path,
     load_definition,
 )
 from matrix.errors import DefinitionError
@@ -24,9 +23,13 @@ DEFAULT_IDS = [
 ]
 
 
+# The matrix these tests expand: two platforms, one source, two variants.
+SMALL = Path(__file__).parent / "fixtures" / "two-platforms.toml"
+
+
 @pytest.fixture(scope="module")
 def defn() -> MatrixDefinition:
-    return load_definition(default_definition_path())
+    return load_definition(SMALL)
 
 
 def with_rules(
@@ -39,7 +42,7 @@ def ids(defn: MatrixDefinition) -> list[str]:
     return [c.id for c in expand(defn)]
 
 
-def test_default_expands_to_four_cells(defn: MatrixDefinition) -> None:
+def test_small_matrix_expands_to_four_cells(defn: MatrixDefinition) -> None:
     cells = expand(defn)
     assert [c.id for c in cells] == DEFAULT_IDS
     assert cells[3].slug == "musl-debian-12__3.0.20__no-pinshared"
@@ -80,7 +83,7 @@ def test_rule_matching_no_cell_is_an_error(defn: MatrixDefinition) -> None:
 
 
 def test_rules_in_a_file(tmp_path: Path) -> None:
-    text = default_definition_path().read_text() + (
+    text = SMALL.read_text() + (
         '\n[[exclude]]\nversion = "3.0.*"\nreason = "all"\n'
         '\n[[include]]\nplatform = "debian-12"\nvariant = "no-*"\n'
     )

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from matrix.cells import expand
 from matrix.definition import (
     KNOWN_SCENARIOS,
-    BaseFallback,
     MatrixDefinition,
     default_definition_path,
     dockerfile_path,
@@ -62,18 +62,34 @@ def test_default_file_loads() -> None:
     path = default_definition_path()
     assert path == Path(__file__).resolve().parents[2] / "matrix" / "default.toml"
     defn = load_definition(path)
-    assert list(defn.platforms) == ["debian-12", "musl-debian-12"]
-    assert defn.platforms["debian-12"].libc == "glibc"
-    assert defn.platforms["musl-debian-12"].libc == "musl"
-    assert defn.platforms["musl-debian-12"].fallback == BaseFallback(debootstrap="bookworm")
-    assert list(defn.sources) == ["3.0.20"]
-    assert defn.sources["3.0.20"].sha256 == SHA
-    assert defn.sources["3.0.20"].debian_orig is True
-    assert defn.variants["no-pinshared"].configure == ("no-pinshared",)
-    assert defn.variants["default"].configure == ()
     assert defn.scenarios == KNOWN_SCENARIOS
-    assert defn.include == () and defn.exclude == ()
     assert defn.digest == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_default_matrix_covers_what_fips_shippers_ask() -> None:
+    defn = load_definition(default_definition_path())
+    cells = expand(defn)
+    built_here = {name: p for name, p in defn.platforms.items() if p.fallback is not None}
+    # four glibc Debian releases and two musl versions, every one built from source
+    suites = {p.fallback.debootstrap for p in built_here.values() if p.fallback}
+    assert {"bullseye", "bookworm", "trixie", "sid"} <= suites
+    musl = [p for p in built_here.values() if p.libc == "musl" and p.openssl == "source"]
+    assert {p.base_image for p in musl} == {"debian:bookworm", "debian:trixie"}
+    # the distributions' own providers: one cell each, nothing of ours built
+    distro = [c for c in cells if c.platform.openssl == "distro"]
+    assert {c.platform.base_image for c in distro} == {"debian:trixie", "debian:sid"}
+    assert all(c.source.version == "distro" for c in distro)
+    # platforms no registry here can give: no fallback, so they skip here
+    elsewhere = {p.base_image.split(":")[0] for p in defn.platforms.values() if p.fallback is None}
+    assert {"alpine", "ubuntu", "fedora", "amazonlinux"} <= elsewhere
+    # OpenSSL series, the validated releases, deferred tests and skew
+    assert {"3.0.20", "3.5.7", "3.6.3", "4.0.2", "3.0.9", "3.1.2"} <= set(defn.sources)
+    ids = {c.id for c in cells}
+    assert "debian-12/4.0.2/deferred" in ids and "debian-12/3.6.3/deferred" not in ids
+    assert "debian-12/3.5.7/fips-3.0.20" in ids and "debian-12/3.0.20/fips-3.0.20" not in ids
+    for variant in defn.variants.values():
+        if variant.provider is not None:
+            assert variant.provider in defn.sources
 
 
 def test_default_platforms_have_their_dockerfiles() -> None:

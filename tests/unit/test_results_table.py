@@ -109,7 +109,9 @@ def test_write_then_read_cell_round_trips(tmp_path: Path, results: list[CellResu
 def test_write_cell_applies_the_redactor(tmp_path: Path, results: list[CellResult]) -> None:
     out = ResultsDir(tmp_path, mirror_redactor("http://mirror.test/debian"))
     r = results[0]
-    r.fingerprint["source"] = {"origin": "http://mirror.test/debian/pool/main/o/openssl/x.tar.gz"}
+    r.fingerprint["sources"] = [
+        {"origin": "http://mirror.test/debian/pool/main/o/openssl/x.tar.gz"}
+    ]
     text = out.write_cell(r).read_text()
     assert "mirror.test" not in text
     assert "<debian-mirror>/pool/main/o/openssl/x.tar.gz" in text

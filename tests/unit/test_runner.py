@@ -250,9 +250,9 @@ def test_run_writes_one_judged_result_per_cell_atomically(
             "inputs": image.labels[KEY_LABEL],
             "cached": False,
         }
-        assert fp["source"]["sha256"] == SHA
-        assert fp["source"]["origin"] == h.origin
-        assert fp["source"]["version"] == "3.0.20"
+        assert fp["sources"][0]["sha256"] == SHA
+        assert fp["sources"][0]["origin"] == h.origin
+        assert fp["sources"][0]["version"] == "3.0.20"
         module_sha = fixture_doc(build, "ondemand-kat")["baseline"]["module_sha256"]
         assert fp["fips_so_sha256"] == module_sha
         assert fp["libc"] == {"name": "glibc", "version": "2.36"}
@@ -610,7 +610,7 @@ def test_mirror_host_never_appears_in_written_results(
     assert {p.suffix for p in written} >= {".json", ".log", ".md"}
     for path in written:
         assert "mirror.test" not in path.read_text(errors="replace"), path
-    origin = h.on_disk(DEBIAN_DEFAULT)["fingerprint"]["source"]["origin"]
+    origin = h.on_disk(DEBIAN_DEFAULT)["fingerprint"]["sources"][0]["origin"]
     assert origin == "<debian-mirror>/pool/main/o/openssl/openssl_3.0.20.orig.tar.gz"
 
 
@@ -650,7 +650,7 @@ def test_cached_tarball_with_its_sidecar_is_used_without_network(
     results = h.run(DEBIAN_DEFAULT, DEBIAN_UNPINNED, mirror=MIRROR)
     assert [r.outcome for r in results] == [OK, OK]
     assert h.client.builds[0].context["openssl.tar.gz"] == TARBALL
-    assert h.on_disk(DEBIAN_DEFAULT)["fingerprint"]["source"] == {
+    assert h.on_disk(DEBIAN_DEFAULT)["fingerprint"]["sources"][0] == {
         "version": "3.0.20",
         "sha256": SHA,
         "origin": "<debian-mirror>/pool/main/o/openssl/openssl_3.0.20.orig.tar.gz",

@@ -119,3 +119,37 @@ def test_crash_timeout_and_garbage() -> None:
     # a complete document wins over a crash at exit (after it was printed)
     late = v.judge_run("ondemand-kat", 139, False, doc("unpinned", "ondemand-kat"))
     assert late.verdict == v.CLEAN_RELOAD
+
+
+def test_two_contexts_other_context_shares_the_error_state() -> None:
+    j = v.judge("two-contexts", doc("unpinned", "two-contexts"))
+    # the state is a static in fips.so: the context that never failed is refused too
+    assert j.facts["other_context_kept_working"] is False
+    assert j.facts["reload_while_other_context_held_it"] is False
+    # once both contexts are freed, the unpinned module leaves and the reload is clean
+    assert j.verdict == v.CLEAN_RELOAD
+    assert any("other context still held" in e for e in j.evidence)
+
+
+def test_worker_thread_observations_are_evidence() -> None:
+    j = v.judge("worker-thread", doc("nodelete", "worker-thread"))
+    worker = j.facts["worker"]
+    assert worker["ok_before_failure"] > 0
+    assert worker["failed_after_failure"] > 0 and worker["ok_after_failure"] == 0
+    assert j.verdict == v.STICKY_ERROR
+    assert any(e.startswith("worker thread:") for e in j.evidence)
+
+
+def test_exit_after_a_complete_document_is_recorded_not_a_crash() -> None:
+    j = v.judge_run("worker-thread", 134, False, doc("unpinned", "worker-thread"))
+    assert j.verdict == v.CLEAN_RELOAD
+    assert j.facts["exit_after_document"] == 134
+    assert "SIGABRT" in j.evidence[-1]
+
+
+def test_deferred_self_tests_fail_at_first_use() -> None:
+    d = json.loads((FIXTURES / "glibc402-nodelete-deferred-load-kat.json").read_text())
+    assert d["module_config_extra"] == ["defer-tests=1"]
+    j = v.judge("load-kat", d)
+    assert j.verdict == v.STICKY_ERROR
+    assert "first use (deferred self-tests)" in j.evidence[0]

@@ -1,0 +1,113 @@
+"""The runner's newer axes against the fake engine: version skew (an image made from two
+other cells' images), the distribution's own OpenSSL (no source, no compile of ours),
+variants that only change the module's config, and --offline."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from test_runner import SCENARIOS, SHA, Harness, make_harness
+
+from matrix.definition import load_definition
+from matrix.images import image_tag
+from matrix.results import OK, SKIPPED
+
+EXTRA = """
+[platforms.debian-13-distro]
+dockerfile = "debian-distro.Dockerfile"
+base_image = "debian:bookworm"
+libc = "glibc"
+openssl = "distro"
+
+[platforms."alpine-3.22"]
+dockerfile = "alpine.Dockerfile"
+base_image = "alpine:3.22"
+libc = "musl"
+
+[sources."3.6.3"]
+sha256 = "{sha}"
+urls = ["https://downloads.test/openssl-3.6.3.tar.gz"]
+
+[variants.deferred]
+configure = []
+module_config = {{ defer-tests = "1" }}
+
+[variants."fips-3.0.20"]
+provider = "3.0.20"
+base = "no-pinshared"
+
+[[exclude]]
+version = "3.0.20"
+variant = "fips-*"
+"""
+
+
+@pytest.fixture
+def hx(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Harness:
+    h = make_harness(tmp_path, monkeypatch)
+    path = tmp_path / "matrix.toml"
+    path.write_text(path.read_text() + EXTRA.format(sha=SHA))
+    h.definition = load_definition(path)
+    return h
+
+
+def test_skew_cell_is_made_from_the_images_of_two_cells(hx: Harness) -> None:
+    [result] = hx.run("debian-12/3.6.3/fips-3.0.20")
+    assert result.outcome == OK
+    tags = [b.tag for b in hx.client.builds]
+    lib = image_tag(hx.cells("debian-12/3.6.3/no-pinshared")[0])
+    prov = image_tag(hx.cells("debian-12/3.0.20/no-pinshared")[0])
+    skew = image_tag(hx.cells("debian-12/3.6.3/fips-3.0.20")[0])
+    assert tags == [lib, prov, skew]  # both parts first, then the skew image
+    skew_call = hx.client.builds[-1]
+    assert skew_call.kwargs["buildargs"] == {"LIBCRYPTO_IMAGE": lib, "PROVIDER_IMAGE": prov}
+    assert "openssl.tar.gz" not in skew_call.context  # nothing compiled for the skew image
+    versions = [s["version"] for s in hx.on_disk(result.cell)["fingerprint"]["sources"]]
+    assert versions == ["3.6.3", "3.0.20"]
+
+
+def test_skew_reuses_part_images_built_by_their_own_cells(hx: Harness) -> None:
+    hx.run("debian-12/3.0.20/no-pinshared", "debian-12/3.6.3/no-pinshared")
+    built = len(hx.client.builds)
+    hx.run("debian-12/3.6.3/fips-3.0.20")
+    assert len(hx.client.builds) == built + 1  # only the skew image itself
+
+
+def test_skew_cell_skips_when_a_part_cannot_be_had(hx: Harness) -> None:
+    hx.source_errors["3.0.20"] = "no URL gave the tarball"
+    [result] = hx.run("debian-12/3.6.3/fips-3.0.20")
+    assert result.outcome == SKIPPED
+    assert result.reason.startswith("debian-12/3.0.20/no-pinshared: source:")
+
+
+def test_distro_cell_fetches_no_source_and_sends_no_tarball(hx: Harness) -> None:
+    [result] = hx.run("debian-13-distro/*")
+    assert result.cell == "debian-13-distro/distro/packaged"
+    assert result.outcome == OK
+    assert hx.fetches == []
+    [call] = hx.client.builds
+    assert "openssl.tar.gz" not in call.context
+    assert call.context["Dockerfile"].startswith(b"# The distribution's own OpenSSL")
+    assert call.kwargs["buildargs"]["OPENSSL_VERSION"] == "distro"
+
+
+def test_module_config_variant_reaches_the_probe_and_the_reuse_key(hx: Harness) -> None:
+    [deferred] = hx.run("debian-12/3.0.20/deferred")
+    [default] = hx.run("debian-12/3.0.20/default")
+    commands = [c.kwargs["command"] for c in hx.client.created]
+    assert all(("--config" in c) == ("defer-tests=1" in c) for c in commands)
+    assert sum("defer-tests=1" in c for c in commands) == len(SCENARIOS)
+    assert deferred.inputs_key != default.inputs_key
+
+
+def test_offline_skips_platforms_it_would_have_to_pull(hx: Harness) -> None:
+    results = hx.run("alpine-3.22/3.0.20/*", offline=True)
+    assert {r.outcome for r in results} == {SKIPPED}
+    assert all("--offline" in r.reason for r in results)
+    assert hx.client.pulls == []
+    online = hx.run("alpine-3.22/3.0.20/default")
+    assert online[0].outcome == SKIPPED and "cannot be pulled" in online[0].reason
+    assert hx.client.pulls == ["alpine:3.22"]
+    assert json.loads(hx.out.cell_path(online[0].cell).read_text())["outcome"] == SKIPPED
