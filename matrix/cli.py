@@ -50,6 +50,11 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--cache-dir", type=Path, help="where verified sources are kept")
     run.add_argument("--jobs", type=int, help="make -j inside each build (default: CPU count)")
     run.add_argument(
+        "--parallel",
+        type=int,
+        help="compiles run side by side (default: 2 with 2 or more CPUs, else 1)",
+    )
+    run.add_argument(
         "--probe-timeout", type=float, default=120.0, help="seconds before a probe is killed"
     )
     run.add_argument("--force", action="store_true", help="rebuild and re-probe every cell")
@@ -85,13 +90,18 @@ def resolve(args: argparse.Namespace) -> tuple[MatrixDefinition, list[Cell], Run
     cells = select(expand(definition), args.only)
     if args.jobs is not None and args.jobs < 1:
         raise MatrixError("--jobs must be at least 1")
+    if args.parallel is not None and args.parallel < 1:
+        raise MatrixError("--parallel must be at least 1")
+    cpus = os.cpu_count() or 1
     if args.probe_timeout <= 0:
         raise MatrixError("--probe-timeout must be positive")
     options = RunOptions(
         results=args.results,
         cache_dir=args.cache_dir or default_cache_dir(),
         mirror=debian_mirror(),
-        jobs=args.jobs or os.cpu_count() or 1,
+        jobs=args.jobs or cpus,
+        # Two builds side by side fill the cores through each other's serial steps.
+        parallel=args.parallel or min(2, cpus),
         probe_timeout=args.probe_timeout,
         force=args.force,
         offline=args.offline,

@@ -1,7 +1,9 @@
-"""Progress on the terminal: one line per cell phase, so a long run shows where it is."""
+"""Progress on the terminal: one line per cell phase, so a long run shows where it is.
+Cells may run side by side, so every line names its cell."""
 
 from __future__ import annotations
 
+import threading
 import time
 
 from rich.console import Console
@@ -15,6 +17,7 @@ STYLE = {
     "MAPPED_BUT_RECOVERED": "yellow",
     "STICKY_ERROR": "red",
     "UNLOADED_BUT_FAILED": "red",
+    "SKIPPED": "yellow",
 }
 
 
@@ -22,23 +25,29 @@ class Progress:
     def __init__(self, total: int, console: Console | None = None) -> None:
         self.console = console or Console(highlight=False, soft_wrap=True)
         self.total = total
-        self.index = 0
         self.started = time.monotonic()
-        self.cell_started = self.started
+        self._lock = threading.Lock()
+        self._index = 0
+        self._cell_started: dict[str, float] = {}
 
     def cell(self, cell: Cell) -> None:
-        self.index += 1
-        self.cell_started = time.monotonic()
-        self.console.print(f"[bold][{self.index}/{self.total}] {escape(cell.id)}[/bold]")
+        with self._lock:
+            self._index += 1
+            index = self._index
+            self._cell_started[cell.id] = time.monotonic()
+        self.console.print(f"[bold][{index}/{self.total}] {escape(cell.id)}[/bold]")
 
-    def phase(self, name: str, detail: str = "") -> None:
-        elapsed = time.monotonic() - self.cell_started
-        text = f"  {name:<6} {escape(detail)}" if detail else f"  {name}"
-        self.console.print(f"{text} [dim]({elapsed:.0f}s)[/dim]")
+    def phase(self, cell: Cell, name: str, detail: str = "") -> None:
+        elapsed = time.monotonic() - self._cell_started.get(cell.id, self.started)
+        self.console.print(
+            f"  {escape(cell.id)} {name:<6} {escape(detail)} [dim]({elapsed:.0f}s)[/dim]"
+        )
 
-    def done(self, outcome: str, summary: str) -> None:
+    def done(self, cell: Cell, outcome: str, summary: str) -> None:
         style = STYLE.get(outcome, "red")
-        self.console.print(f"  [{style}]{escape(outcome)}[/{style}] {escape(summary)}")
+        self.console.print(
+            f"  {escape(cell.id)} [{style}]{escape(outcome)}[/{style}] {escape(summary)}"
+        )
 
     def note(self, text: str) -> None:
         self.console.print(f"[dim]{escape(text)}[/dim]")

@@ -10,11 +10,13 @@ import datetime as dt
 import hashlib
 import os
 import platform as host_platform
+import threading
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import docker
 import docker.errors
@@ -43,6 +45,26 @@ from matrix.results import (
 from matrix.sources import FetchedSource, fetch_source
 from matrix.verdicts import judge_run
 
+T = TypeVar("T")
+
+
+class _Once:
+    """Runs each keyed job once, whichever worker asks first; the others wait for it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._locks: dict[Hashable, threading.Lock] = {}
+        self._values: dict[Hashable, Any] = {}
+
+    def get(self, key: Hashable, make: Callable[[], T]) -> T:
+        with self._lock:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            if key not in self._values:
+                self._values[key] = make()
+            value: T = self._values[key]
+            return value
+
 
 class _CellStopped(Exception):
     """The cell cannot go on: it ends with this outcome and reason."""
@@ -63,6 +85,7 @@ class RunOptions:
     probe_timeout: float
     force: bool
     offline: bool = False  # never pull: platforms with no local base image and no fallback skip
+    parallel: int = 1  # compile groups built side by side
 
 
 class Runner:
@@ -81,33 +104,62 @@ class Runner:
         self.progress = progress
         self.redact = mirror_redactor(options.mirror)
         self.out = ResultsDir(options.results, self.redact)
-        self._bases: dict[tuple[str, str], BaseImage | BaseImageError] = {}
-        self._sources: dict[str, FetchedSource | SourceError] = {}
-        self._images: dict[str, tuple[BaseImage, CellImage, list[FetchedSource]]] = {}
+        self._once = _Once()  # base images, sources and images: each made once per run
+        self._stopping = threading.Event()
 
     def run(self, cells: Sequence[Cell]) -> list[CellResult]:
+        """Cells that share a compile (same platform and source) run one after the other, in
+        one worker, so the second finds the first's layers; such groups run side by side.
+        Skew cells come last: they are made from the images of other cells."""
         self.out.prepare()
-        results = []
+        groups: dict[tuple[str, str], list[Cell]] = {}
+        skew: list[Cell] = []
         for cell in cells:
-            self.progress.cell(cell)
-            started = _now()
-            try:
-                result = self._cell(cell)
-            except CONNECTION_ERRORS as exc:
-                raise EngineError(
-                    f"the Docker engine went away during {cell.id} ({exc}); "
-                    f"finished cells are kept in {self.out.root}"
-                ) from exc
-            except Exception as exc:  # the tool's own failure: record it, keep going
-                log = self.out.log_path(cell.id, "error")
-                log.write_text(self.redact(traceback.format_exc()), encoding="utf-8")
-                result = CellResult.for_cell(cell, ERROR, f"{type(exc).__name__}: {exc}")
-                result.logs["error"] = str(log)
-            result.fingerprint.setdefault("times", {}).update(started=started, finished=_now())
-            self.out.write_cell(result)
-            self.progress.done(result.outcome, _summary(result))
-            results.append(result)
-        return results
+            if cell.variant.provider is not None:
+                skew.append(cell)
+            else:
+                groups.setdefault((cell.platform.name, cell.source.version), []).append(cell)
+        done: dict[str, CellResult] = {}
+        for batch in ([*groups.values()], [[c] for c in skew]):
+            self._run_parallel(batch, done)
+        return [done[c.id] for c in cells]
+
+    def _run_parallel(self, groups: list[list[Cell]], done: dict[str, CellResult]) -> None:
+        pool = ThreadPoolExecutor(max_workers=max(1, self.options.parallel))
+        try:
+            futures = [pool.submit(self._run_group, group, done) for group in groups]
+            for future in as_completed(futures):
+                future.result()  # an engine gone away stops the run here
+        finally:
+            self._stopping.set()  # a worker still running stops after its current cell
+            pool.shutdown(wait=True, cancel_futures=True)
+            self._stopping.clear()
+
+    def _run_group(self, group: list[Cell], done: dict[str, CellResult]) -> None:
+        for cell in group:
+            if self._stopping.is_set():
+                return
+            done[cell.id] = self._run_cell(cell)
+
+    def _run_cell(self, cell: Cell) -> CellResult:
+        self.progress.cell(cell)
+        started = _now()
+        try:
+            result = self._cell(cell)
+        except CONNECTION_ERRORS as exc:
+            raise EngineError(
+                f"the Docker engine went away during {cell.id} ({exc}); "
+                f"finished cells are kept in {self.out.root}"
+            ) from exc
+        except Exception as exc:  # the tool's own failure: record it, keep going
+            log = self.out.log_path(cell.id, "error")
+            log.write_text(self.redact(traceback.format_exc()), encoding="utf-8")
+            result = CellResult.for_cell(cell, ERROR, f"{type(exc).__name__}: {exc}")
+            result.logs["error"] = str(log)
+        result.fingerprint.setdefault("times", {}).update(started=started, finished=_now())
+        self.out.write_cell(result)
+        self.progress.done(cell, result.outcome, _summary(result))
+        return result
 
     def _cell(self, cell: Cell) -> CellResult:
         try:
@@ -124,7 +176,9 @@ class Runner:
             result.logs["build"] = str(build_log)
         previous = None if self.options.force else self.out.read_cell(cell.id)
         if previous is not None and _reusable(previous, result.inputs_key):
-            self.progress.phase("probe", "same inputs as the last run: its probe runs are reused")
+            self.progress.phase(
+                cell, "probe", "same inputs as the last run: its probe runs are reused"
+            )
             result.scenarios = [_rejudge(s) for s in previous.scenarios]
             result.logs = previous.logs | result.logs
             # when the probes really ran, even after several reuses
@@ -140,18 +194,29 @@ class Runner:
 
     def _image(self, cell: Cell) -> tuple[BaseImage, CellImage, list[FetchedSource]]:
         """The cell's image, built when needed, with what it was made from."""
-        if cell.id in self._images:
-            return self._images[cell.id]
+        made: tuple[BaseImage, CellImage, list[FetchedSource]] | _CellStopped = self._once.get(
+            ("image", cell.id), lambda: self._make_image(cell)
+        )
+        if isinstance(made, _CellStopped):
+            raise made
+        return made
+
+    def _make_image(
+        self, cell: Cell
+    ) -> tuple[BaseImage, CellImage, list[FetchedSource]] | _CellStopped:
+        try:
+            return self._made_image(cell)
+        except _CellStopped as stop:
+            return stop
+
+    def _made_image(self, cell: Cell) -> tuple[BaseImage, CellImage, list[FetchedSource]]:
         base = self._base(cell)
         if isinstance(base, BaseImageError):
             raise _CellStopped(SKIPPED, f"base image: {base}")
-        self.progress.phase("base", f"{base.ref} ({base.origin})")
+        self.progress.phase(cell, "base", f"{base.ref} ({base.origin})")
         if cell.variant.provider is not None:
-            made = self._skew_image(cell, base)
-        else:
-            made = self._own_image(cell, base)
-        self._images[cell.id] = made
-        return made
+            return self._skew_image(cell, base)
+        return self._own_image(cell, base)
 
     def _own_image(
         self, cell: Cell, base: BaseImage
@@ -161,7 +226,7 @@ class Runner:
             source = self._source(cell)
             if isinstance(source, SourceError):
                 raise _CellStopped(SKIPPED, f"source: {source}")
-            self.progress.phase("source", f"openssl {source.version} ({source.signature})")
+            self.progress.phase(cell, "source", f"openssl {source.version} ({source.signature})")
             sources.append(source)
         inputs = BuildInputs(
             dockerfile=dockerfile_path(cell.platform, self.definition),
@@ -181,7 +246,7 @@ class Runner:
         parts = []
         for version in (cell.source.version, str(cell.variant.provider)):
             part = Cell(cell.platform, self.definition.sources[version], variant, cell.scenarios)
-            self.progress.phase("skew", f"needs {part.id}")
+            self.progress.phase(cell, "skew", f"needs {part.id}")
             try:
                 parts.append(self._image(part))
             except _CellStopped as stop:
@@ -207,9 +272,9 @@ class Runner:
     def _build(self, cell: Cell, inputs: BuildInputs, what: str) -> CellImage:
         image = None if self.options.force else images.cached_image(self.client, cell, inputs)
         if image is not None:
-            self.progress.phase("build", f"cached image {image.tag}")
+            self.progress.phase(cell, "build", f"cached image {image.tag}")
             return image
-        self.progress.phase("build", f"docker build: {what}")
+        self.progress.phase(cell, "build", f"docker build: {what}")
         build_log = self.out.log_path(cell.id, "build")
         try:
             image = images.build_cell_image(
@@ -217,7 +282,7 @@ class Runner:
                 cell,
                 inputs,
                 build_log,
-                self._build_step,
+                self._build_step(cell),
                 self.redact,
                 nocache=self.options.force,
             )
@@ -225,21 +290,25 @@ class Runner:
             raise _CellStopped(
                 BUILD_FAILED, f"{exc}; log: {exc.log_path}", {"build": str(exc.log_path)}
             ) from exc
-        self.progress.phase("build", f"built {image.tag} in {image.seconds:.0f}s")
+        self.progress.phase(cell, "build", f"built {image.tag} in {image.seconds:.0f}s")
         return image
 
-    def _build_step(self, line: str) -> None:
-        # The Dockerfile's own steps ("Step 9/18 : RUN ...") are the build's progress.
-        if line.startswith("Step "):
-            self.progress.phase("build", line[:100])
+    def _build_step(self, cell: Cell) -> Callable[[str], None]:
+        def step(line: str) -> None:
+            # The Dockerfile's own steps ("Step 9/18 : RUN ...") are the build's progress.
+            if line.startswith("Step "):
+                self.progress.phase(cell, "build", line[:100])
+
+        return step
 
     def _base(self, cell: Cell) -> BaseImage | BaseImageError:
         fallback = cell.platform.fallback
         key = (cell.platform.base_image, fallback.debootstrap if fallback else "")
-        if key not in self._bases:
-            self.progress.phase("base", f"looking for {cell.platform.base_image}")
+
+        def make() -> BaseImage | BaseImageError:
+            self.progress.phase(cell, "base", f"looking for {cell.platform.base_image}")
             try:
-                self._bases[key] = ensure_base_image(
+                return ensure_base_image(
                     self.client,
                     cell.platform,
                     self.options.mirror,
@@ -247,25 +316,26 @@ class Runner:
                     offline=self.options.offline,
                 )
             except BaseImageError as exc:
-                self._bases[key] = exc
-        return self._bases[key]
+                return exc
+
+        return self._once.get(("base", *key), make)
 
     def _source(self, cell: Cell) -> FetchedSource | SourceError:
-        key = cell.source.version
-        if key not in self._sources:
+        def fetch() -> FetchedSource | SourceError:
             try:
-                self._sources[key] = fetch_source(
+                return fetch_source(
                     cell.source, self.options.cache_dir, self.options.mirror, self.progress.note
                 )
             except SourceError as exc:
-                self._sources[key] = exc
-        return self._sources[key]
+                return exc
+
+        return self._once.get(("source", cell.source.version), fetch)
 
     def _probe(self, cell: Cell, image: CellImage) -> list[ScenarioResult]:
         out = []
         log_lines = []
         for scenario in cell.scenarios:
-            self.progress.phase("probe", scenario)
+            self.progress.phase(cell, "probe", scenario)
             run = probing.run_probe(
                 self.client,
                 image.image_id,

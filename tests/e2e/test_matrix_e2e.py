@@ -31,7 +31,14 @@ CELLS = [
 ]
 MODULE = "/opt/fips-matrix/lib/ossl-modules/fips.so"
 DF_1_NODELETE = 0x8
-FAILURE_SCENARIOS = ("ondemand-kat", "load-kat", "integrity", "leaked-ref")
+FAILURE_SCENARIOS = (
+    "ondemand-kat",
+    "load-kat",
+    "integrity",
+    "leaked-ref",
+    "two-contexts",
+    "worker-thread",
+)
 
 
 def fips_matrix(results: Path, cache: Path) -> subprocess.CompletedProcess[str]:

@@ -111,3 +111,24 @@ def test_offline_skips_platforms_it_would_have_to_pull(hx: Harness) -> None:
     assert online[0].outcome == SKIPPED and "cannot be pulled" in online[0].reason
     assert hx.client.pulls == ["alpine:3.22"]
     assert json.loads(hx.out.cell_path(online[0].cell).read_text())["outcome"] == SKIPPED
+
+
+def test_parallel_run_keeps_order_and_builds_each_compile_group_in_sequence(
+    hx: Harness,
+) -> None:
+    patterns = ("debian-12/3.0.20/default", "debian-12/3.0.20/no-pinshared")
+    patterns += ("musl-debian-12/3.0.20/*", "debian-12/3.6.3/fips-3.0.20")
+    cells = hx.cells(*patterns)
+    results = hx.runner(len(cells), parallel=2).run(cells)
+    assert [r.cell for r in results] == [c.id for c in cells]
+    assert {r.outcome for r in results} == {OK}
+    tags = [b.tag for b in hx.client.builds]
+    group = [
+        image_tag(c)
+        for c in cells
+        if c.platform.name == "debian-12" and c.source.version == "3.0.20"
+    ]
+    assert [t for t in tags if t in group] == group  # one worker, in matrix order
+    [skew] = [c for c in cells if c.variant.provider is not None]
+    assert tags[-1] == image_tag(skew)  # skew after every compile group
+    assert len(tags) == len(set(tags))  # no image built twice, whichever worker asked

@@ -1,0 +1,73 @@
+"""Adding a platform takes one Dockerfile and one matrix entry: a user's own matrix file,
+with its Dockerfile in a dockerfiles/ directory beside it, is picked up, built and probed
+with no other change. Real engine, real debootstrap, real build, real probe."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from matrix.definition import default_definition_path, load_definition
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_a_new_platform_entry_is_built_and_probed(tmp_path: Path) -> None:
+    default = load_definition(default_definition_path())
+    source = default.sources["3.0.20"]
+    (tmp_path / "dockerfiles").mkdir()
+    shutil.copy(
+        REPO / "dockerfiles" / "debian.Dockerfile", tmp_path / "dockerfiles" / "mine.Dockerfile"
+    )
+    matrix = tmp_path / "matrix.toml"
+    matrix.write_text(
+        f"""schema = 1
+scenarios = ["ondemand-kat", "no-failure"]
+
+[platforms.my-trixie]
+description = "a user's own platform"
+dockerfile = "mine.Dockerfile"
+base_image = "debian:trixie"
+libc = "glibc"
+fallback = {{ debootstrap = "trixie" }}
+
+[sources."3.0.20"]
+sha256 = "{source.sha256}"
+urls = {json.dumps(list(source.urls))}
+debian_orig = true
+
+[variants.no-pinshared]
+configure = ["no-pinshared"]
+"""
+    )
+    results = tmp_path / "results"
+    args = ["--matrix", str(matrix), "--results", str(results)]
+    run = subprocess.run(
+        [sys.executable, "-m", "matrix", "run", *args, "--cache-dir", str(tmp_path / "cache")],
+        capture_output=True,
+        text=True,
+        timeout=3600,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    cell = json.loads((results / "cells" / "my-trixie__3.0.20__no-pinshared.json").read_text())
+    assert cell["outcome"] == "OK", cell["reason"]
+    assert [s["scenario"] for s in cell["scenarios"]] == ["ondemand-kat", "no-failure"]
+    # the image came from the user's Dockerfile and the trixie base, and the probe ran in it
+    assert cell["fingerprint"]["matrix"]["path"] == str(matrix)
+    assert cell["fingerprint"]["base_image"]["ref"].endswith("trixie")
+    build_log = Path(cell["logs"]["build"]).read_text()
+    assert "fips-matrix-build.sh compile" in build_log
+    probe = cell["scenarios"][0]["probe"]
+    assert probe["libc"]["name"] == "glibc"
+    assert probe["versions"]["openssl"].startswith("OpenSSL 3.0.20")
+    assert cell["scenarios"][0]["evidence"]
+    table = (results / "table.md").read_text()
+    assert "my-trixie (glibc " in table
