@@ -1,10 +1,11 @@
-# Serves Alpine Linux 3.21 and 3.22 (musl, busybox); NOT built on this project's machine (no registry reachable here).
+# Serves Alpine Linux (3.23 and 3.24 in the default matrix; musl, busybox); NOT built on this project's machine (no registry reachable here).
 #
 # Same contract as debian.Dockerfile; only the toolchain stage differs. OpenSSL, the canary
 # and the probe are built with Alpine's own gcc against its musl, and the runtime stage is
 # the same Alpine image, so the probe runs on the system's own musl loader (/lib/ld-musl-*).
-# fips-matrix-build.sh runs under busybox sh; its busybox tar, mv, sed -i, cp -P and the
-# `times` builtin were checked with busybox 1.35 (Debian's busybox-static), not Alpine's.
+# fips-matrix-build.sh runs under busybox sh with busybox's tar, mv, sed -i, cp -P and the
+# `times` builtin: its compile, link (no-pinshared) and install of OpenSSL 3.0.20 were run
+# here under busybox 1.35 (Debian's busybox-static) with glibc's gcc, not on Alpine itself.
 #
 # Base images, pinned by index digest (multi-arch) as published in docker-library/repo-info,
 # repos/alpine/remote/3.22.md and 3.21.md at commit 1746b58749182f00f5d2c26a53fff697cfce2c81

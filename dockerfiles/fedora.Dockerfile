@@ -2,18 +2,19 @@
 #
 # Same contract as debian.Dockerfile; only the toolchain stage differs.
 #
-# Perl: Fedora splits perl's core library into one package per module, and perl-interpreter
-# alone lacks FindBin, IPC::Cmd, File::Compare, Time::Piece, ... OpenSSL's NOTES-PERL.md
-# advises `perl-core` on RPM distributions; this file names instead the modules themselves,
-# as `perl(Module)` capabilities that dnf resolves to whichever package provides them, so the
-# list does not depend on what a metapackage holds (the same list serves rhel.Dockerfile and
-# amazonlinux.Dockerfile, where UBI's restricted repositories may lack perl-core). The list
-# is every non-OpenSSL module that Configure, configdata.pm, util/dofile.pl, util/mkdef.pl,
-# util/mkinstallvars.pl and the x86_64 perlasm scripts load directly, measured (%INC at exit,
-# Debian's perl 5.36) over `Configure`, `make build_generated` and `make libcrypto.so providers/fips.so` of
-# OpenSSL 3.0.20 and 4.0.2 on this machine; each package's own dependencies bring the rest.
-# Encode is listed because the bundled Text::Template requires it at run time. s390x's
-# perlasm also loads bigint (package perl-bignum), which is not listed.
+# Perl: Fedora splits perl's core library into one package per module; perl-interpreter
+# alone need not bring FindBin, IPC::Cmd, File::Compare, Time::Piece, ... OpenSSL's
+# NOTES-PERL.md advises `perl-core` on RPM distributions. This file names the modules themselves instead,
+# as `perl(Module)` capabilities that dnf resolves to whatever package provides each, so it
+# does not depend on what a metapackage holds; rhel.Dockerfile and amazonlinux.Dockerfile
+# use the same list (UBI's restricted repositories may not carry perl-core). The list is
+# every module outside OpenSSL's tree that its build scripts load themselves (Configure,
+# configdata.pm, the Makefile template, util/*.pl, util/perl/OpenSSL/*.pm, the bundled
+# Text::Template, which requires Encode at run time), checked against what perl had loaded
+# (%INC at exit, Debian's perl 5.36) over `Configure`, `make build_generated` and
+# `make libcrypto.so providers/fips.so` of OpenSSL 3.0.20 and 4.0.2 on x86_64; each
+# package's own dependencies bring the modules those load. Not listed: bigint, which only
+# s390x's perlasm loads (package perl-bignum).
 #
 # Base image: fedora:44 is `latest` in docker-library/official-images' library/fedora as of
 # 2026-08-21 (43 is the older supported release, 45 was rawhide). Pinned by index digest

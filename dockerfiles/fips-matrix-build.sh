@@ -9,7 +9,15 @@ set -eu
 src=/src/openssl
 cc=${CC:-cc}
 
-case "$1" in
+started=$(date +%s)
+# The benchmark reads these lines from the build logs: wall seconds, then `times`
+# (this shell's and its children's user and system CPU).
+took() {
+    echo "fips-matrix-build: $1 took $(($(date +%s) - started)) s; cpu:"
+    times
+}
+
+case "${1:-}" in
 compile)
     cd /src
     tar xzf openssl.tar.gz
@@ -21,7 +29,7 @@ compile)
     # Two make goals never share one -j command line: their recursive makes would race.
     make build_generated
     make -j"${MAKE_JOBS:-2}" libcrypto.so providers/fips.so
-    times  # CPU of this shell's children: the compile's cost, read by the benchmark
+    took compile
     ;;
 link)
     cd "$src"
@@ -29,8 +37,9 @@ link)
         case "$opt" in
         no-pinshared)
             # Only LIB_LDFLAGS/DSO_LDFLAGS differ from a no-pinshared Configure (the objects
-            # are the same: OPENSSL_USE_NODELETE is defined either way), so relink.
-            sed -i 's/ -Wl,-znodelete//' Makefile
+            # are the same: OPENSSL_USE_NODELETE is defined either way), so relink. The flag
+            # starts LIB_LDFLAGS (no space before it) and sits inside DSO_LDFLAGS.
+            sed -i 's/-Wl,-znodelete *//g' Makefile
             rm -f libcrypto.so* providers/fips.so
             make libcrypto.so providers/fips.so
             ;;
@@ -40,6 +49,7 @@ link)
             ;;
         esac
     done
+    took link
     ;;
 install)
     root=${ROOT:-/}/opt/fips-matrix
