@@ -18,6 +18,13 @@ def matrix(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """Cold, warm and side-by-side figures (removes the tool's images first)."""
+    session.install("-e", ".")
+    session.run("python", "-m", "matrix.bench", *session.posargs)
+
+
+@nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     session.install("-e", ".[test]")
     session.run("pytest", *session.posargs)

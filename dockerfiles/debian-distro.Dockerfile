@@ -19,6 +19,7 @@ RUN mkdir -p /opt/fips-matrix/bin /opt/fips-matrix/lib/ossl-modules \
 FROM ${BASE_IMAGE} AS runtime
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends openssl-provider-fips \
+      python3-minimal python3-cffi \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=link /opt/fips-matrix /opt/fips-matrix
 RUN ln -s "$(dpkg -L openssl-provider-fips | grep '/ossl-modules/fips\.so$')" \

@@ -30,5 +30,10 @@ COPY probes/ /src/probes/
 RUN fips-matrix-build.sh install
 
 FROM ${BASE_IMAGE} AS runtime
+# Python and cffi for the second witness (probes/fips_twin.py, passed in at run time); this
+# layer comes before anything of the cell's, so every cell of a platform shares it.
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3-minimal python3-cffi \
+ && rm -rf /var/lib/apt/lists/*
 COPY --from=link /opt/fips-matrix /opt/fips-matrix
 ENTRYPOINT ["/opt/fips-matrix/bin/fips_probe"]

@@ -137,11 +137,12 @@ def _run(args: argparse.Namespace, console: Console) -> int:
         },
     }
     runner = Runner(client, facts, definition, options, progress)
-    results = runner.run(cells)
-    run["finished"] = _now()
-    run["wall_seconds"] = round(progress.elapsed(), 1)
-    scenarios = list(definition.scenarios)
-    summary, table = write_reports(runner.out, results, run, scenarios)
+    with runner.out.locked():
+        results = runner.run(cells)
+        run["finished"] = _now()
+        run["wall_seconds"] = round(progress.elapsed(), 1)
+        scenarios = list(definition.scenarios)
+        summary, table = write_reports(runner.out, results, run, scenarios)
     console.print()
     console.print(render(results, scenarios, "simple"), markup=False)
     console.print(f"results: {options.results}/cells/ ({len(results)} cells), {summary}, {table}")

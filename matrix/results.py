@@ -3,6 +3,8 @@ them, a summary and the Markdown table. Every file is written atomically."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import tempfile
@@ -12,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from matrix.cells import Cell
+from matrix.errors import MatrixError
 from matrix.redact import Redactor
 
 RESULT_SCHEMA = 1
@@ -102,6 +105,30 @@ class ResultsDir:
 
     def prepare(self) -> None:
         self.cells_dir.mkdir(parents=True, exist_ok=True)
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """One run at a time per results directory: a second one refuses at once."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / ".lock", "a+", encoding="utf-8") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                f.seek(0)
+                holder = f.read().strip() or "another process"
+                raise MatrixError(
+                    f"{self.root} is in use by a run of fips-matrix ({holder}); wait for it to "
+                    "finish, or give this run another --results directory"
+                ) from None
+            f.seek(0)
+            f.truncate()
+            f.write(f"pid {os.getpid()}\n")
+            f.flush()
+            try:
+                yield
+            finally:
+                f.seek(0)
+                f.truncate()
 
     def cell_path(self, cell_id: str) -> Path:
         return self.cells_dir / f"{cell_id.replace('/', '__')}.json"

@@ -11,6 +11,7 @@ import hashlib
 import os
 import platform as host_platform
 import threading
+import time
 import traceback
 from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -162,6 +163,7 @@ class Runner:
         return result
 
     def _cell(self, cell: Cell) -> CellResult:
+        started = time.monotonic()
         try:
             base, image, sources = self._image(cell)
         except _CellStopped as stop:
@@ -169,6 +171,7 @@ class Runner:
             result.logs.update(stop.logs)
             return result
 
+        probing_started = time.monotonic()
         result = CellResult.for_cell(cell, OK)
         result.inputs_key = _inputs_key(image, cell)
         build_log = self.out.log_path(cell.id, "build")
@@ -188,6 +191,10 @@ class Runner:
         else:
             result.scenarios = self._probe(cell, image)
             result.logs["probe"] = str(self.out.log_path(cell.id, "probe"))
+        result.fingerprint["times"] = {
+            "image_seconds": round(probing_started - started, 2),
+            "probe_seconds": round(time.monotonic() - probing_started, 2),
+        }
         result.outcome = _outcome(result.scenarios)
         result.fingerprint.update(self._fingerprint(base, sources, image, result))
         return result

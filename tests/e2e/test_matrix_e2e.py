@@ -72,14 +72,14 @@ def scenarios(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {s["scenario"]: s for s in data["scenarios"]}
 
 
-def module_from_image(image_id: str) -> bytes:
-    """fips.so as it lies in the image, copied out through the engine."""
+def file_from_image(image_id: str, path: str = MODULE) -> bytes:
+    """A file as it lies in the image, copied out through the engine."""
     client = docker.from_env()
     container = client.containers.create(image_id, entrypoint=[], command=["none"])
     try:
-        chunks, _ = container.get_archive(MODULE)
+        chunks, _ = container.get_archive(path)
         with tarfile.open(fileobj=io.BytesIO(b"".join(chunks))) as tar:
-            member = tar.extractfile("fips.so")
+            member = tar.extractfile(os.path.basename(path))
             assert member is not None
             return member.read()
     finally:
@@ -152,7 +152,7 @@ def test_elf_flags_and_module_hash_seen_by_the_probe_are_the_files(
 ) -> None:
     for cell_id in CELLS:
         data = cell(run[0], cell_id)
-        module = module_from_image(data["fingerprint"]["image"]["id"])
+        module = file_from_image(data["fingerprint"]["image"]["id"])
         assert hashlib.sha256(module).hexdigest() == data["fingerprint"]["fips_so_sha256"]
         for s in data["scenarios"]:
             assert s["probe"]["baseline"]["module_nodelete"] is elf_nodelete(module), cell_id
@@ -161,7 +161,7 @@ def test_elf_flags_and_module_hash_seen_by_the_probe_are_the_files(
 def test_causes_match_what_holds_the_module(run: tuple[Path, Path, str, str]) -> None:
     for cell_id in CELLS:
         data = cell(run[0], cell_id)
-        module = module_from_image(data["fingerprint"]["image"]["id"])
+        module = file_from_image(data["fingerprint"]["image"]["id"])
         nodelete = elf_nodelete(module)
         by_name = scenarios(data)
         ondemand = by_name["ondemand-kat"]
@@ -212,3 +212,16 @@ def test_table_names_every_cell(run: tuple[Path, Path, str, str]) -> None:
         assert verdict in table
     assert "debian-12 (glibc " in table and "musl-debian-12 (musl " in table
     assert os.path.getsize(run[0] / "summary.json") > 0
+
+
+def test_variants_link_like_their_configure_options(run: tuple[Path, Path, str, str]) -> None:
+    """no-pinshared is made by relinking: both libcrypto and fips.so must then lack
+    NODELETE, exactly as with a real `./Configure no-pinshared`; the default has both."""
+    for cell_id in CELLS:
+        data = cell(run[0], cell_id)
+        image = data["fingerprint"]["image"]["id"]
+        libcrypto = file_from_image(image, "/opt/fips-matrix/lib/libcrypto.so.3")
+        module = file_from_image(image)
+        pinned = data["variant"] == "default"
+        assert elf_nodelete(libcrypto) is pinned, cell_id
+        assert elf_nodelete(module) is pinned, cell_id

@@ -33,11 +33,14 @@ REFERENCE = "debian.Dockerfile"
 OTHER_KINDS = {
     "debian-distro.Dockerfile": "the distribution's own libcrypto and fips.so: nothing is built",
     "skew.Dockerfile": "puts together two cell images that exist already: nothing is built",
+    "plain-bench.Dockerfile": "the benchmark's plain way, one Dockerfile per cell: not a platform",
 }
-# The stages in which a distribution's package manager may run: the only network access a
+# The stages in which a distribution's package manager may run (the toolchain, and the
+# runtime for the second witness's Python and cffi): the only network access a
 # build is allowed (sources come verified through the build context, never downloaded).
 PACKAGE_MANAGER_STAGES: dict[str, set[str]] = {
     "debian-distro.Dockerfile": {"toolchain", "runtime"},  # the runtime needs the package
+    "plain-bench.Dockerfile": {"runtime"},  # one stage: the plain way builds where it runs
 }
 
 STAGES = ["toolchain", "compile", "link", "runtime"]
@@ -195,7 +198,7 @@ def generic_problems(directory: Path, name: str) -> list[str]:
         ins.args.split("=", 1)[0].strip() for ins in dockerfile.preamble if ins.keyword == "ARG"
     }
     seen: list[str] = []
-    allowed_pm = PACKAGE_MANAGER_STAGES.get(name, {"toolchain"})
+    allowed_pm = PACKAGE_MANAGER_STAGES.get(name, {"toolchain", "runtime"})
     for stage in dockerfile.stages:
         base = stage.base
         arg = re.fullmatch(r"\$\{?(\w+)\}?", base)

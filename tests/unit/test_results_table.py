@@ -12,6 +12,7 @@ import pytest
 from fakes import fixture_doc
 
 from matrix import report, table
+from matrix.errors import MatrixError
 from matrix.redact import mirror_redactor
 from matrix.results import BUILD_FAILED, OK, CellResult, ResultsDir, ScenarioResult
 from matrix.verdicts import judge
@@ -236,3 +237,13 @@ def test_write_reports_writes_summary_and_table(tmp_path: Path, results: list[Ce
     for r in results:
         assert r.cell in md or r.outcome == OK  # OK cells show in the tables, not the list
     assert [p for p in out.root.iterdir() if p.name.startswith(".")] == []
+
+
+def test_a_second_run_on_the_same_results_directory_refuses(tmp_path: Path) -> None:
+    out = ResultsDir(tmp_path / "r")
+    with out.locked():
+        assert (tmp_path / "r" / ".lock").read_text().startswith("pid ")
+        with pytest.raises(MatrixError, match="in use by a run of fips-matrix"), out.locked():
+            pass
+    with out.locked():  # released: the next run goes ahead
+        pass

@@ -264,7 +264,8 @@ def test_run_writes_one_judged_result_per_cell_atomically(
         assert fp["engine"]["version"] == FACTS.version
         assert fp["engine"]["storage_driver"] == "overlay2"
         assert fp["matrix"]["digest"] == h.definition.digest
-        assert set(fp["times"]) == {"started", "finished"}
+        assert set(fp["times"]) == {"started", "finished", "image_seconds", "probe_seconds"}
+        assert fp["times"]["probe_seconds"] >= 0
     # the two builds' modules differ, and so do their fingerprints
     assert (
         h.on_disk(DEBIAN_DEFAULT)["fingerprint"]["fips_so_sha256"]
