@@ -144,7 +144,7 @@ def _run(args: argparse.Namespace, console: Console) -> int:
         scenarios = list(definition.scenarios)
         summary, table = write_reports(runner.out, results, run, scenarios)
     console.print()
-    console.print(render(results, scenarios, "simple"), markup=False)
+    console.print(render(results, scenarios, "simple", compact=True), markup=False)
     console.print(f"results: {options.results}/cells/ ({len(results)} cells), {summary}, {table}")
     console.print(f"wall time: {progress.elapsed():.2f}s")
     failed = [r for r in results if r.outcome in (BUILD_FAILED, ERROR)]
@@ -156,7 +156,7 @@ def _report(results_dir: Path, console: Console) -> int:
     results = list(out.all_cells())
     if not results:
         raise MatrixError(f"no cell results in {out.cells_dir}")
-    console.print(render(results, scenarios_of(results), "simple"), markup=False)
+    console.print(render(results, scenarios_of(results), "simple", compact=True), markup=False)
     return 0
 
 

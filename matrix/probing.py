@@ -12,10 +12,14 @@ import docker
 import docker.errors
 import requests.exceptions
 
+from matrix.images import PROBES_DIR
+
 PREFIX = "/opt/fips-matrix"
 MODULE = f"{PREFIX}/lib/ossl-modules/fips.so"
 CANARY = f"{PREFIX}/lib/libfipsmatrix-canary.so"
 PROBE = f"{PREFIX}/bin/fips_probe"
+LIBCRYPTO_DIR = f"{PREFIX}/lib"
+TWIN_SOURCE = PROBES_DIR / "fips_twin.py"
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,13 @@ class ProbeRun:
         return doc, ""
 
 
+def probe_command(scenario: str, module_config: Sequence[tuple[str, str]]) -> list[str]:
+    command = ["--scenario", scenario, "--module", MODULE, "--canary", CANARY, "--workdir", "/tmp"]
+    for key, value in module_config:
+        command += ["--config", f"{key}={value}"]
+    return command
+
+
 def run_probe(
     client: docker.DockerClient,
     image_id: str,
@@ -45,25 +56,49 @@ def run_probe(
     timeout: float,
     module_config: Sequence[tuple[str, str]] = (),
 ) -> ProbeRun:
-    command = [PROBE, "--scenario", scenario, "--module", MODULE, "--canary", CANARY]
-    command += ["--workdir", "/tmp"]
-    for key, value in module_config:
-        command += ["--config", f"{key}={value}"]
+    """The C probe."""
+    command = [PROBE, *probe_command(scenario, module_config)]
+    return _run(client, image_id, scenario, command, timeout)
+
+
+def run_twin(
+    client: docker.DockerClient,
+    image_id: str,
+    scenario: str,
+    timeout: float,
+    module_config: Sequence[tuple[str, str]] = (),
+    libcrypto: str = LIBCRYPTO_DIR,
+) -> ProbeRun:
+    """The second witness: the same scenario through cffi, in the same image. The script
+    travels in the command line, so it needs no image of its own and works on any engine."""
+    command = ["python3", "-c", TWIN_SOURCE.read_text(encoding="utf-8"), "--libcrypto", libcrypto]
+    command += probe_command(scenario, module_config)
+    return _run(client, image_id, scenario, command, timeout)
+
+
+def container_options(scenario: str) -> dict[str, Any]:
+    """How every probe container runs: no network, nothing writable but a small /tmp, no
+    privileges, bounded pids and memory."""
+    return {
+        "network_mode": "none",
+        "init": True,  # tini as pid 1: a signal that kills the probe shows as exit 128+N
+        "read_only": True,
+        "tmpfs": {"/tmp": "size=16m,mode=1777"},
+        "user": "65534:65534",
+        "cap_drop": ["ALL"],
+        "security_opt": ["no-new-privileges"],
+        "pids_limit": 64,
+        "mem_limit": "512m",
+        "labels": {"org.fips-reload-matrix.probe": scenario},
+    }
+
+
+def _run(
+    client: docker.DockerClient, image_id: str, scenario: str, command: list[str], timeout: float
+) -> ProbeRun:
     started = time.monotonic()
     container = client.containers.create(
-        image_id,
-        entrypoint=[],
-        command=command,
-        network_mode="none",
-        init=True,  # tini as pid 1: a signal that kills the probe shows as exit 128+N
-        read_only=True,
-        tmpfs={"/tmp": "size=16m,mode=1777"},
-        user="65534:65534",
-        cap_drop=["ALL"],
-        security_opt=["no-new-privileges"],
-        pids_limit=64,
-        mem_limit="512m",
-        labels={"org.fips-reload-matrix.probe": scenario},
+        image_id, entrypoint=[], command=command, **container_options(scenario)
     )
     timed_out = False
     exit_code: int | None = None

@@ -17,7 +17,7 @@ from matrix.cells import Cell
 from matrix.errors import MatrixError
 from matrix.redact import Redactor
 
-RESULT_SCHEMA = 1
+RESULT_SCHEMA = 2  # 2: fingerprint "sources" (a list), scenario "witness"
 
 # Cell outcomes: OK means every scenario produced a reload verdict of its own.
 OK = "OK"
@@ -40,6 +40,9 @@ class ScenarioResult:
     timed_out: bool
     seconds: float
     probe: dict[str, Any] | None  # the probe's own document, kept whole
+    # The second witness (probes/fips_twin.py through cffi) in the same image: its exit code,
+    # timed_out and document; None where the image has no Python and cffi.
+    witness: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)

@@ -44,7 +44,7 @@ from matrix.results import (
     write_text,
 )
 from matrix.sources import FetchedSource, fetch_source
-from matrix.verdicts import judge_run
+from matrix.verdicts import DISAGREEMENT, judge_run, with_witness
 
 T = TypeVar("T")
 
@@ -341,6 +341,7 @@ class Runner:
     def _probe(self, cell: Cell, image: CellImage) -> list[ScenarioResult]:
         out = []
         log_lines = []
+        twin_here = cell.platform.libc == "glibc"  # musl images have no Python
         for scenario in cell.scenarios:
             self.progress.phase(cell, "probe", scenario)
             run = probing.run_probe(
@@ -351,27 +352,46 @@ class Runner:
                 cell.variant.module_config,
             )
             doc, why = run.document()
-            j = judge_run(scenario, run.exit_code, run.timed_out, doc, why)
-            log_lines.append(
-                f"### {scenario}: exit={run.exit_code} timed_out={run.timed_out} "
-                f"seconds={run.seconds:.2f}\n{run.stderr}\n"
-            )
-            if doc is None:
-                log_lines.append(f"stdout:\n{run.stdout}\n")
-            out.append(
-                ScenarioResult(
-                    scenario=scenario,
-                    verdict=j.verdict,
-                    cause=j.cause,
-                    short=j.short,
-                    evidence=list(j.evidence),
-                    facts=j.facts,
-                    exit_code=run.exit_code,
-                    timed_out=run.timed_out,
-                    seconds=round(run.seconds, 3),
-                    probe=doc,
+            log_lines.append(_log_entry("probe", run, doc))
+            witness: dict[str, Any] | None = None
+            if twin_here:
+                twin = probing.run_twin(
+                    self.client,
+                    image.image_id,
+                    scenario,
+                    self.options.probe_timeout,
+                    cell.variant.module_config,
+                    libcrypto=(
+                        "libcrypto.so.3"  # the distribution's, found by the loader
+                        if cell.platform.openssl == "distro"
+                        else probing.LIBCRYPTO_DIR
+                    ),
                 )
+                twin_doc, _ = twin.document()
+                log_lines.append(_log_entry("cffi twin", twin, twin_doc))
+                witness = {
+                    "exit_code": twin.exit_code,
+                    "timed_out": twin.timed_out,
+                    "seconds": round(twin.seconds, 3),
+                    "probe": twin_doc,
+                }
+                twin_here = _twin_ran(twin.exit_code, twin_doc)
+                if not twin_here:  # no Python here, or it refused: no second witness
+                    witness["unavailable"] = (twin.stderr or twin.stdout)[-500:]
+            result = ScenarioResult(
+                scenario=scenario,
+                verdict="",
+                cause="",
+                short="",
+                evidence=[],
+                facts={},
+                exit_code=run.exit_code,
+                timed_out=run.timed_out,
+                seconds=round(run.seconds, 3),
+                probe=doc,
+                witness=witness,
             )
+            out.append(_rejudge(result, why))
         write_text(self.out.log_path(cell.id, "probe"), self.redact("".join(log_lines)))
         return out
 
@@ -417,7 +437,8 @@ class Runner:
 def _inputs_key(image: CellImage, cell: Cell) -> str:
     """The image's inputs plus what the probe is asked: same key, same probe runs."""
     config = ",".join(f"{k}={v}" for k, v in cell.variant.module_config)
-    text = f"{image.key}\0{image.image_id}\0{','.join(cell.scenarios)}\0{config}"
+    twin = hashlib.sha256(probing.TWIN_SOURCE.read_bytes()).hexdigest()
+    text = f"{image.key}\0{image.image_id}\0{','.join(cell.scenarios)}\0{config}\0{twin}"
     h = hashlib.sha256(text.encode())
     return h.hexdigest()
 
@@ -432,16 +453,41 @@ def _reusable(previous: CellResult, inputs_key: str) -> bool:
     )
 
 
-def _rejudge(s: ScenarioResult) -> ScenarioResult:
-    """Verdicts come from the stored observations, so they follow the current rules."""
-    j = judge_run(s.scenario, s.exit_code, s.timed_out, s.probe)
+def _rejudge(s: ScenarioResult, why: str = "") -> ScenarioResult:
+    """Verdicts come from the stored observations, so they follow the current rules; where
+    the twin ran, its observations are judged too and must agree."""
+    j = judge_run(s.scenario, s.exit_code, s.timed_out, s.probe, why)
+    w = s.witness
+    if w is not None and "unavailable" not in w:
+        twin = judge_run(s.scenario, w["exit_code"], w["timed_out"], w["probe"])
+        j = with_witness(j, twin)
     s.verdict, s.cause, s.short = j.verdict, j.cause, j.short
     s.evidence, s.facts = list(j.evidence), j.facts
     return s
 
 
+def _twin_ran(exit_code: int | None, doc: dict[str, Any] | None) -> bool:
+    """Exit 127: no python3 in the image; 3 with an "error" document: the twin refused
+    (another libcrypto already mapped, no cffi, ...). Neither is a witness."""
+    if exit_code == 127:
+        return False
+    return not (exit_code == 3 and doc is not None and "error" in doc)
+
+
+def _log_entry(who: str, run: probing.ProbeRun, doc: dict[str, Any] | None) -> str:
+    text = (
+        f"### {run.scenario} ({who}): exit={run.exit_code} timed_out={run.timed_out} "
+        f"seconds={run.seconds:.2f}\n{run.stderr}\n"
+    )
+    if doc is None or "error" in doc:
+        text += f"stdout:\n{run.stdout[:4000]}\n"
+    return text
+
+
 def _outcome(scenarios: Sequence[ScenarioResult]) -> str:
     verdicts = {s.verdict for s in scenarios}
+    if DISAGREEMENT in verdicts:
+        return DISAGREEMENT
     if TIMEOUT in verdicts:
         return TIMEOUT
     if PROBE_CRASHED in verdicts:

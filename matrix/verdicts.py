@@ -14,6 +14,7 @@ CLEAN_RELOAD = "CLEAN_RELOAD"
 STICKY_ERROR = "STICKY_ERROR"
 MAPPED_BUT_RECOVERED = "MAPPED_BUT_RECOVERED"
 UNLOADED_BUT_FAILED = "UNLOADED_BUT_FAILED"
+DISAGREEMENT = "DISAGREEMENT"  # the C probe and the cffi twin disagree: a bug of this tool
 INCONCLUSIVE = "INCONCLUSIVE"  # the scenario did not do what it is for (no failure forced, ...)
 PROBE_CRASHED = "PROBE_CRASHED"
 TIMEOUT = "TIMEOUT"
@@ -74,6 +75,24 @@ def judge_run(
         facts = {**j.facts, "exit_after_document": exit_code}
         return Judgement(j.verdict, j.cause, evidence, j.short, facts)
     return j
+
+
+def with_witness(primary: Judgement, twin: Judgement) -> Judgement:
+    """The C probe's judgement, checked against the twin's: the same verdict stands, a
+    different one is a DISAGREEMENT that shows both evidences."""
+    facts = {**primary.facts, "witness_verdict": twin.verdict}
+    if twin.verdict == primary.verdict:
+        evidence = (*primary.evidence, f"cffi twin agrees: {twin.verdict}")
+        return Judgement(primary.verdict, primary.cause, evidence, primary.short, facts)
+    evidence = (
+        *(f"C probe: {e}" for e in primary.evidence),
+        *(f"cffi twin: {e}" for e in twin.evidence),
+    )
+    cause = (
+        f"C probe says {primary.verdict} ({primary.cause}); "
+        f"cffi twin says {twin.verdict} ({twin.cause})"
+    )
+    return Judgement(DISAGREEMENT, cause, evidence, "probe vs twin", facts)
 
 
 def judge(scenario: str, doc: Doc) -> Judgement:

@@ -225,3 +225,16 @@ def test_variants_link_like_their_configure_options(run: tuple[Path, Path, str, 
         pinned = data["variant"] == "default"
         assert elf_nodelete(libcrypto) is pinned, cell_id
         assert elf_nodelete(module) is pinned, cell_id
+
+
+def test_the_cffi_twin_witnessed_every_glibc_scenario(run: tuple[Path, Path, str, str]) -> None:
+    for cell_id in CELLS:
+        data = cell(run[0], cell_id)
+        for s in data["scenarios"]:
+            if data["libc"] == "glibc":
+                witness = s["witness"]
+                assert witness is not None and "unavailable" not in witness, (cell_id, witness)
+                assert witness["probe"]["witness"] == "cffi"
+                assert s["facts"]["witness_verdict"] == s["verdict"] != "DISAGREEMENT"
+            else:
+                assert s["witness"] is None  # no Python in the musl runtime image

@@ -72,7 +72,13 @@ class FakeContainer:
         self.kwargs = kwargs
         command = list(kwargs.get("command") or [])
         self.scenario = command[command.index("--scenario") + 1]
+        self.twin = command[0] == "python3"
         self.plan = engine.plan_for(image, self.scenario)
+        if self.twin and self.scenario in engine.twin_plans:
+            self.plan = engine.twin_plans[self.scenario]
+        elif self.twin and not engine.twin_answers:
+            # an image without Python: tini cannot exec python3
+            self.plan = ProbePlan(exit_code=127, stdout=b"", stderr=b"python3: not found\n")
         self.tags = list(engine.images_by_id[image].tags)  # the image's tags when created
         self.events: list[str] = []
         self.wait_timeouts: list[float | None] = []
@@ -224,7 +230,8 @@ class FakeContainers:
         if image not in self.engine.images_by_id:
             raise docker.errors.ImageNotFound(f"No such image: {image}")
         container = FakeContainer(self.engine, f"c{len(self.engine.created):04d}", image, kwargs)
-        self.engine.created.append(container)
+        # the C probe's containers; the cffi twin's are kept apart
+        (self.engine.twins if container.twin else self.engine.created).append(container)
         return container
 
 
@@ -236,6 +243,10 @@ class FakeDockerClient:
         self.images_by_id: dict[str, FakeImage] = {}
         self.builds: list[BuildCall] = []
         self.created: list[FakeContainer] = []
+        self.twins: list[FakeContainer] = []
+        # does python3 run in the fake images? (then the twin prints the same fixture)
+        self.twin_answers = False
+        self.twin_plans: dict[str, ProbePlan] = {}  # scenario -> what the twin does instead
         self.gets: list[str] = []
         self.pulls: list[str] = []
         self.imports: list[tuple[str, str, list[str]]] = []

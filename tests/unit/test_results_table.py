@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from fakes import fixture_doc
 
+import matrix.results
 from matrix import report, table
 from matrix.errors import MatrixError
 from matrix.redact import mirror_redactor
@@ -100,7 +101,7 @@ def test_write_then_read_cell_round_trips(tmp_path: Path, results: list[CellResu
     for r in results:
         path = out.write_cell(r)
         assert path == tmp_path / "r" / "cells" / (r.cell.replace("/", "__") + ".json")
-        assert json.loads(path.read_text())["schema"] == 1
+        assert json.loads(path.read_text())["schema"] == matrix.results.RESULT_SCHEMA
         back = out.read_cell(r.cell)
         assert back == r
     assert [r.cell for r in out.all_cells()] == sorted(r.cell for r in results)
@@ -128,7 +129,7 @@ def _valid(results: list[CellResult]) -> str:
         pytest.param(lambda t: t[: len(t) // 3], id="truncated"),
         pytest.param(lambda t: "", id="empty"),
         pytest.param(lambda t: "\x00\xff not json {", id="garbage"),
-        pytest.param(lambda t: t.replace('"schema": 1', '"schema": 2'), id="other-schema"),
+        pytest.param(lambda t: t.replace('"schema": 2', '"schema": 1'), id="other-schema"),
         pytest.param(
             lambda t: json.dumps({k: v for k, v in json.loads(t).items() if k != "outcome"}),
             id="missing-field",
@@ -247,3 +248,17 @@ def test_a_second_run_on_the_same_results_directory_refuses(tmp_path: Path) -> N
             pass
     with out.locked():  # released: the next run goes ahead
         pass
+
+
+def test_skipped_platforms_leave_the_pivots_for_one_line(results: list[CellResult]) -> None:
+    skipped = copy.deepcopy(results[0])
+    skipped.platform, skipped.cell = "alpine-3.24", "alpine-3.24/3.0.20/default"
+    skipped.outcome, skipped.scenarios = "SKIPPED", []
+    skipped.reason = "base image: alpine:3.24 cannot be pulled"
+    text = table.render([*results, skipped], ["ondemand-kat"], "github")
+    assert "| alpine-3.24" not in text
+    assert (
+        "SKIPPED 1 cells (platform alpine-3.24): base image: alpine:3.24 cannot be pulled" in text
+    )
+    compact = table.render(results, ["ondemand-kat"], "simple", compact=True)
+    assert "STICKY" in compact and "STICKY_ERROR" not in compact

@@ -8,11 +8,13 @@ import json
 from pathlib import Path
 
 import pytest
+from fakes import ProbePlan, fixture_doc
 from test_runner import SCENARIOS, SHA, Harness, make_harness
 
 from matrix.definition import load_definition
 from matrix.images import image_tag
 from matrix.results import OK, SKIPPED
+from matrix.verdicts import DISAGREEMENT
 
 EXTRA = """
 [platforms.debian-13-distro]
@@ -132,3 +134,36 @@ def test_parallel_run_keeps_order_and_builds_each_compile_group_in_sequence(
     [skew] = [c for c in cells if c.variant.provider is not None]
     assert tags[-1] == image_tag(skew)  # skew after every compile group
     assert len(tags) == len(set(tags))  # no image built twice, whichever worker asked
+
+
+def test_twin_that_agrees_is_recorded_as_a_second_witness(hx: Harness) -> None:
+    hx.client.twin_answers = True
+    [result] = hx.run("debian-12/3.0.20/default")
+    assert len(hx.client.twins) == len(SCENARIOS) == len(hx.client.created)
+    for s in result.scenarios:
+        assert s.witness is not None and s.witness["probe"] is not None
+        assert s.facts["witness_verdict"] == s.verdict
+        assert s.evidence[-1] == f"cffi twin agrees: {s.verdict}"
+    assert all(t.kwargs["network_mode"] == "none" for t in hx.client.twins)
+
+
+def test_twin_that_disagrees_makes_a_disagreement(hx: Harness) -> None:
+    hx.client.twin_answers = True
+    unpinned = fixture_doc("unpinned", "ondemand-kat")
+    hx.client.twin_plans["ondemand-kat"] = ProbePlan(stdout=json.dumps(unpinned).encode())
+    [result] = hx.run("debian-12/3.0.20/default")  # the C probe sees the NODELETE build
+    s = {x.scenario: x for x in result.scenarios}["ondemand-kat"]
+    assert s.verdict == DISAGREEMENT
+    assert "C probe says STICKY_ERROR" in s.cause and "cffi twin says CLEAN_RELOAD" in s.cause
+    assert any(e.startswith("C probe: ") for e in s.evidence)
+    assert any(e.startswith("cffi twin: ") for e in s.evidence)
+    assert result.outcome == DISAGREEMENT
+
+
+def test_no_twin_where_there_is_no_python(hx: Harness) -> None:
+    [glibc] = hx.run("debian-12/3.0.20/default")
+    assert len(hx.client.twins) == 1  # tried once, python3 missing, not again
+    assert glibc.scenarios[0].witness is not None and "unavailable" in glibc.scenarios[0].witness
+    assert all(s.witness is None for s in glibc.scenarios[1:])
+    hx.run("musl-debian-12/3.0.20/default")
+    assert len(hx.client.twins) == 1  # musl images are not even tried

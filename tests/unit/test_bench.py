@@ -1,0 +1,40 @@
+"""The benchmark's figures are read from build logs: the parsing must find each step's
+wall time and CPU, and count cache hits, in logs as the engine writes them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from matrix.bench import step_figures
+
+# As a cold compile and a relink print them (dash's `times`: shell, then children).
+COMPILE_LOG = """Step 10/20 : RUN fips-matrix-build.sh compile
+ ---> Running in 5a1c
+fips-matrix-build: compile took 165 s; cpu:
+0m0.000000s 0m0.000000s
+1m59.290000s 0m32.050000s
+Removing intermediate container 5a1c
+Step 12/20 : RUN fips-matrix-build.sh link
+fips-matrix-build: link took 0 s; cpu:
+0m0.000000s 0m0.000000s
+0m0.210000s 0m0.200000s
+"""
+CACHED_LOG = """Step 10/20 : RUN fips-matrix-build.sh compile
+ ---> Using cache
+ ---> 3f5abe0bad84
+Step 11/20 : FROM compile AS link
+ ---> Using cache
+"""
+
+
+def test_step_figures_from_build_logs(tmp_path: Path) -> None:
+    cells = tmp_path / "cells"
+    cells.mkdir()
+    (cells / "a.build.log").write_text(COMPILE_LOG)
+    (cells / "b.build.log").write_text(CACHED_LOG)
+    f = step_figures(tmp_path)
+    assert f["compiles"] == 1  # the cached one compiled nothing
+    assert f["compile_cpu_seconds"] == round(119.29 + 32.05, 1)
+    assert f["compile_wall_seconds_summed"] == 165
+    assert f["links"] == 1
+    assert f["layer_cache_hits"] == 2

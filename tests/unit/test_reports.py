@@ -1,0 +1,453 @@
+"""The HTML page, the JUnit XML and the diff of two runs, on the committed results of a real
+run and on cells built here for the verdicts that run did not produce."""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import shutil
+import subprocess
+import tarfile
+import xml.etree.ElementTree as ET
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from matrix.diff import Diff, diff_results, format_diff, is_worse, verdict_text
+from matrix.html_report import VERDICTS, render_html, verdict_class
+from matrix.junit import render_junit
+from matrix.report import scenarios_of
+from matrix.results import (
+    BUILD_FAILED,
+    ERROR,
+    OK,
+    PROBE_CRASHED,
+    SKIPPED,
+    TIMEOUT,
+    CellResult,
+    ResultsDir,
+    ScenarioResult,
+)
+from matrix.verdicts import (
+    CLEAN_RELOAD,
+    INCONCLUSIVE,
+    MAPPED_BUT_RECOVERED,
+    STICKY_ERROR,
+    UNLOADED_BUT_FAILED,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+# The commit holding a real run of the default matrix's first four cells (the README's table).
+COMMITTED_RUN = "64ec014"
+KNOWN_CELL = "debian-12/3.0.20/default"  # README: STICKY_ERROR (NODELETE) in ondemand-kat
+RUN: dict[str, Any] = {
+    "id": "0123456789ab",
+    "started": "2026-01-01T00:00:00+00:00",
+    "finished": "2026-01-01T00:10:00+00:00",
+    "tool_version": "0.1.0",
+    "matrix_digest": "d" * 64,
+    "engine": {"version": "20.10.24", "api_version": "1.41", "kernel": "6.1.0"},
+}
+
+
+@pytest.fixture(scope="module")
+def committed(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[CellResult], dict[str, Any]]:
+    """The committed results directory, copied from git (a running job may be rewriting the
+    working tree's); the working tree's copy only when git cannot give it."""
+    dest = tmp_path_factory.mktemp("committed")
+    for ref in (COMMITTED_RUN, "HEAD"):
+        try:
+            tar = subprocess.run(
+                ["git", "-C", str(REPO), "archive", ref, "results/latest"],
+                capture_output=True,
+                check=True,
+            ).stdout
+        except (OSError, subprocess.CalledProcessError):
+            continue
+        with tarfile.open(fileobj=io.BytesIO(tar)) as archive:
+            for member in archive.getmembers():
+                data = archive.extractfile(member) if member.isfile() else None
+                if data is not None:
+                    (dest / member.name).parent.mkdir(parents=True, exist_ok=True)
+                    (dest / member.name).write_bytes(data.read())
+        break
+    else:
+        shutil.copytree(REPO / "results/latest", dest / "results/latest")
+    root = dest / "results/latest"
+    results = list(ResultsDir(root).all_cells())
+    if not results:
+        pytest.skip(f"no committed results under {root}")
+    run = json.loads((root / "summary.json").read_text(encoding="utf-8"))["run"]
+    return results, run
+
+
+def scenario(
+    name: str,
+    verdict: str,
+    cause: str = "a cause",
+    evidence: tuple[str, ...] = ("first observation", "second observation"),
+    seconds: float = 0.5,
+    facts: dict[str, Any] | None = None,
+) -> ScenarioResult:
+    return ScenarioResult(
+        scenario=name,
+        verdict=verdict,
+        cause=cause,
+        short="",
+        evidence=list(evidence),
+        facts=facts or {},
+        exit_code=0,
+        timed_out=verdict == TIMEOUT,
+        seconds=seconds,
+        probe=None,
+    )
+
+
+def cell(
+    cell_id: str, outcome: str = OK, scenarios: list[ScenarioResult] | None = None, reason: str = ""
+) -> CellResult:
+    platform, version, variant = cell_id.split("/")
+    return CellResult(
+        cell=cell_id,
+        platform=platform,
+        libc="glibc",
+        version=version,
+        variant=variant,
+        outcome=outcome,
+        reason=reason,
+        scenarios=scenarios or [],
+        fingerprint={"image": {"id": "sha256:" + "1" * 64}, "fips_so_sha256": "2" * 64},
+    )
+
+
+def mixed() -> list[CellResult]:
+    """Every verdict and outcome, on two platforms."""
+    return [
+        cell(
+            "plat-a/3.0.20/default",
+            scenarios=[
+                scenario("ondemand-kat", CLEAN_RELOAD, seconds=0.25),
+                scenario("load-kat", STICKY_ERROR, "held: <b>NODELETE</b> & co", seconds=1.5),
+                scenario("integrity", MAPPED_BUT_RECOVERED),
+                scenario("leaked-ref", STICKY_ERROR),  # the control's expected outcome
+                scenario("no-failure", MAPPED_BUT_RECOVERED),  # so is this
+            ],
+        ),
+        cell(
+            "plat-a/3.0.20/no-pinshared",
+            PROBE_CRASHED,
+            scenarios=[
+                scenario("ondemand-kat", PROBE_CRASHED, "killed by signal 11 (SIGSEGV)"),
+                scenario("load-kat", TIMEOUT),
+                scenario("integrity", INCONCLUSIVE),
+                scenario("leaked-ref", CLEAN_RELOAD),  # a control that did not hold
+                scenario("no-failure", UNLOADED_BUT_FAILED),  # nor did this one
+            ],
+        ),
+        cell("plat-a/3.5.7/default", BUILD_FAILED, reason="make exited 2; log: x.build.log"),
+        cell("plat-b/3.0.20/default", SKIPPED, reason="base image: not here (offline)"),
+        cell("plat-b/3.5.7/default", ERROR, reason="KeyError: 'steps'"),
+    ]
+
+
+SCENARIOS = ["ondemand-kat", "load-kat", "integrity", "leaked-ref", "no-failure"]
+
+
+class Cells(HTMLParser):
+    """Each table cell with a data-cell attribute: its attributes and the text inside its
+    <details> (and whether there was one)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cells: dict[tuple[str, str], dict[str, Any]] = {}
+        self.current: dict[str, Any] | None = None
+        self.in_details = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "td" and a.get("data-cell"):
+            self.current = {"attrs": a, "details": "", "has_details": False}
+            self.cells[(str(a["data-cell"]), str(a["data-scenario"]))] = self.current
+        elif tag == "details" and self.current is not None:
+            self.current["has_details"] = self.in_details = True
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "details":
+            self.in_details = False
+        elif tag == "td":
+            self.current = None
+
+    def handle_data(self, data: str) -> None:
+        if self.current is not None and self.in_details:
+            self.current["details"] += data
+
+
+def parse_cells(page: str) -> dict[tuple[str, str], dict[str, Any]]:
+    parser = Cells()
+    parser.feed(page)
+    return parser.cells
+
+
+# ---------- HTML ----------
+
+
+def test_html_of_the_committed_run_shows_every_cell_with_its_evidence(
+    committed: tuple[list[CellResult], dict[str, Any]],
+) -> None:
+    results, run = committed
+    scenarios = scenarios_of(results)
+    page = render_html(results, run, scenarios)
+    cells = parse_cells(page)
+    assert len(cells) == len(results) * len(scenarios)
+    for r in results:
+        for s in r.scenarios:
+            found = cells[(r.cell, s.scenario)]
+            assert found["attrs"]["data-verdict"] == s.verdict
+            assert verdict_class(s.verdict) in str(found["attrs"]["class"]).split()
+            assert found["has_details"]
+            assert s.cause in found["details"]
+            for line in s.evidence:
+                assert line in found["details"]
+            assert r.fingerprint["fips_so_sha256"] in found["details"]
+            assert r.fingerprint["image"]["id"] in found["details"]
+    known = f'data-cell="{KNOWN_CELL}" data-scenario="ondemand-kat" data-verdict="STICKY_ERROR"'
+    assert known in page
+    for fact in (
+        run["id"],
+        run["matrix_digest"],
+        run["engine"]["version"],
+        run["engine"]["kernel"],
+    ):
+        assert fact in page
+
+
+def test_html_is_self_contained(committed: tuple[list[CellResult], dict[str, Any]]) -> None:
+    results, run = committed
+    page = render_html(results, run, scenarios_of(results)).lower()
+    for external in ("<script", "<link", " src=", "http://", "https://", "@import"):
+        assert external not in page
+
+
+def test_html_colours_each_verdict_and_escapes_everything() -> None:
+    results = mixed()
+    nasty = "<script>alert(1)</script>"
+    results[0].scenarios[0].cause = nasty
+    results[0].scenarios[0].evidence.append(f"evidence {nasty}")
+    results[2].reason = nasty
+    page = render_html(results, {**RUN, "id": nasty}, SCENARIOS)
+    assert "<script" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+    cells = parse_cells(page)
+    assert len(cells) == len(results) * len(SCENARIOS)
+    shown = {(c, s): found["attrs"]["data-verdict"] for (c, s), found in cells.items()}
+    assert shown[("plat-a/3.0.20/default", "load-kat")] == STICKY_ERROR
+    assert shown[("plat-a/3.0.20/no-pinshared", "load-kat")] == TIMEOUT
+    assert shown[("plat-a/3.5.7/default", "integrity")] == BUILD_FAILED  # the cell's outcome
+    assert shown[("plat-b/3.0.20/default", "no-failure")] == SKIPPED
+    assert cells[("plat-a/3.0.20/default", "ondemand-kat")]["details"].count(nasty) == 2
+    assert nasty in cells[("plat-a/3.5.7/default", "ondemand-kat")]["details"]
+    for found in cells.values():
+        verdict = found["attrs"]["data-verdict"]
+        assert str(found["attrs"]["class"]).split() == ["verdict", verdict_class(verdict)]
+
+    def colour(verdict: str) -> str:
+        rule = f".{verdict_class(verdict)} {{ background: "
+        assert rule in page
+        return page.split(rule)[1].split(";")[0]
+
+    reload_colours = [colour(v) for v in (CLEAN_RELOAD, MAPPED_BUT_RECOVERED, STICKY_ERROR)]
+    assert len({*reload_colours, colour(UNLOADED_BUT_FAILED), colour(INCONCLUSIVE)}) == 5
+    assert colour(PROBE_CRASHED) == colour(TIMEOUT)
+    assert colour(SKIPPED) == colour(BUILD_FAILED) == colour(ERROR)
+    assert set(VERDICTS) >= {CLEAN_RELOAD, STICKY_ERROR, PROBE_CRASHED, SKIPPED, ERROR}
+    for verdict in VERDICTS:  # the legend
+        assert (
+            f'<span class="swatch {verdict_class(verdict)}"></span><code>{verdict}</code>' in page
+        )
+
+
+def test_html_lists_skipped_cells_below_and_not_as_rows_of_their_own() -> None:
+    results = [
+        cell("p/1/v", scenarios=[scenario("ondemand-kat", CLEAN_RELOAD)]),
+        cell("p/2/v", SKIPPED, reason="source: not published"),  # a column of skips
+        cell("offline/1/v", SKIPPED, reason="base image: <none> here"),  # a row of skips
+    ]
+    page = render_html(results, RUN, ["ondemand-kat"])
+    assert list(parse_cells(page)) == [("p/1/v", "ondemand-kat")]
+    assert "<th>2 v</th>" not in page and "offline (glibc)" not in page
+    skipped = page.split("<h2>Skipped cells</h2>")[1]
+    assert '<li data-cell="p/2/v" data-verdict="SKIPPED"><code>p/2/v</code>: source:' in skipped
+    assert "base image: &lt;none&gt; here" in skipped
+
+
+def test_html_marks_a_scenario_the_cell_did_not_run() -> None:
+    results = [cell("p/1/v", scenarios=[scenario("ondemand-kat", CLEAN_RELOAD)])]
+    cells = parse_cells(render_html(results, RUN, ["ondemand-kat", "worker-thread"]))
+    assert cells[("p/1/v", "worker-thread")]["attrs"]["data-verdict"] == "-"
+
+
+# ---------- JUnit ----------
+
+
+def test_junit_counts_a_mix_of_verdicts() -> None:
+    root = ET.fromstring(render_junit(mixed(), RUN, SCENARIOS))
+    assert root.tag == "testsuites"
+    # 5 cells x 5 scenarios; failures: load-kat and integrity of the first cell, the second
+    # cell's two controls; errors: crash, timeout, inconclusive, 5 of the build failure and
+    # 5 of the tool's error; skipped: 5.
+    totals = {k: root.get(k) for k in ("tests", "failures", "errors", "skipped")}
+    assert totals == {"tests": "25", "failures": "4", "errors": "13", "skipped": "5"}
+    suites = {s.get("name"): s for s in root.findall("testsuite")}
+    assert list(suites) == ["plat-a", "plat-b"]
+    a, b = suites["plat-a"], suites["plat-b"]
+    assert (a.get("tests"), a.get("failures"), a.get("errors"), a.get("skipped")) == (
+        "15",
+        "4",
+        "8",
+        "0",
+    )
+    assert (b.get("tests"), b.get("errors"), b.get("skipped")) == ("10", "5", "5")
+
+    props = {p.get("name"): p.get("value") for p in a.iter("property")}
+    assert props["run_id"] == RUN["id"]
+    assert props["matrix_digest"] == RUN["matrix_digest"]
+    assert props["engine_version"] == RUN["engine"]["version"]
+
+    def case(cell_id: str, name: str) -> ET.Element:
+        found = root.find(f".//testcase[@classname='{cell_id}'][@name='{name}']")
+        assert found is not None
+        return found
+
+    sticky = case("plat-a/3.0.20/default", "load-kat")
+    failure = sticky.find("failure")
+    assert failure is not None
+    assert failure.get("message") == f"{STICKY_ERROR}: held: <b>NODELETE</b> & co"
+    assert failure.get("type") == STICKY_ERROR
+    assert "first observation\nsecond observation" in (failure.text or "")
+    assert sticky.get("time") == "1.500"
+    assert len(case("plat-a/3.0.20/default", "ondemand-kat")) == 1  # passed: system-out only
+    assert case("plat-a/3.0.20/default", "leaked-ref").find("failure") is None
+    control = case("plat-a/3.0.20/no-pinshared", "leaked-ref").find("failure")
+    assert control is not None and "expected STICKY_ERROR" in str(control.get("message"))
+    crashed = case("plat-a/3.0.20/no-pinshared", "ondemand-kat").find("error")
+    assert crashed is not None and crashed.get("message", "").startswith(PROBE_CRASHED)
+    build = case("plat-a/3.5.7/default", "integrity").find("error")
+    assert build is not None and build.get("type") == BUILD_FAILED
+    skipped = case("plat-b/3.0.20/default", "no-failure").find("skipped")
+    assert skipped is not None and skipped.get("message") == "base image: not here (offline)"
+
+
+def test_junit_of_the_committed_run(committed: tuple[list[CellResult], dict[str, Any]]) -> None:
+    results, run = committed
+    root = ET.fromstring(render_junit(results, run))
+    scenarios = scenarios_of(results)
+    assert root.get("tests") == str(len(results) * len(scenarios))
+    assert root.get("errors") == "0"  # every committed cell produced reload verdicts
+    expected_failures = sum(
+        1
+        for r in results
+        for s in r.scenarios
+        if s.verdict != CLEAN_RELOAD
+        and not (s.scenario == "leaked-ref" and s.verdict == STICKY_ERROR)
+        and not (s.scenario == "no-failure" and s.verdict == MAPPED_BUT_RECOVERED)
+    )
+    assert root.get("failures") == str(expected_failures)
+    known = root.find(f".//testcase[@classname='{KNOWN_CELL}'][@name='ondemand-kat']")
+    assert known is not None and known.find("failure") is not None
+    props = {p.get("name"): p.get("value") for p in root.iter("property")}
+    assert props["run_id"] == run["id"]
+
+
+def test_junit_survives_text_xml_cannot_carry() -> None:
+    results = [cell("p/1/v", scenarios=[scenario("ondemand-kat", STICKY_ERROR, "nul\x00 <&>\x1b")])]
+    root = ET.fromstring(render_junit(results, RUN))
+    failure = root.find(".//failure")
+    assert failure is not None
+    assert failure.get("message") == f"{STICKY_ERROR}: nul\ufffd <&>\ufffd"
+
+
+def test_junit_without_any_scenario_names_the_case_build() -> None:
+    results = [cell("p/1/v", BUILD_FAILED, reason="no compiler")]
+    root = ET.fromstring(render_junit(results, RUN))
+    cases = root.findall(".//testcase")
+    assert [(c.get("classname"), c.get("name")) for c in cases] == [("p/1/v", "build")]
+    assert root.get("errors") == "1"
+
+
+# ---------- diff ----------
+
+
+def test_diff_of_a_run_with_itself_is_empty(
+    committed: tuple[list[CellResult], dict[str, Any]],
+) -> None:
+    results, _ = committed
+    diff = diff_results(results, copy.deepcopy(results))
+    assert diff == Diff()
+    assert not diff.got_worse
+    assert format_diff(diff) == "no verdict changed\n"
+
+
+def test_diff_finds_worse_and_better_verdicts(
+    committed: tuple[list[CellResult], dict[str, Any]],
+) -> None:
+    old, _ = committed
+    new = copy.deepcopy(old)
+    clean = next((r, s) for r in new for s in r.scenarios if s.verdict == CLEAN_RELOAD)
+    sticky = next((r, s) for r in new for s in r.scenarios if s.verdict == STICKY_ERROR)
+    clean[1].verdict, sticky[1].verdict = STICKY_ERROR, CLEAN_RELOAD
+    diff = diff_results(old, new)
+    got = {(c.cell, c.scenario): (c.old, c.new, c.worse) for c in diff.changed}
+    assert got == {
+        (clean[0].cell, clean[1].scenario): (CLEAN_RELOAD, STICKY_ERROR, True),
+        (sticky[0].cell, sticky[1].scenario): (STICKY_ERROR, CLEAN_RELOAD, False),
+    }
+    assert diff.got_worse
+    text = format_diff(diff)
+    assert "worse" in text and "better" in text and clean[0].cell in text
+
+
+def test_diff_cells_appearing_disappearing_and_failing() -> None:
+    old = [
+        cell("p/1/a", scenarios=[scenario("s1", CLEAN_RELOAD), scenario("s2", STICKY_ERROR)]),
+        cell("p/1/gone", scenarios=[scenario("s1", CLEAN_RELOAD)]),
+        cell("p/1/skip", scenarios=[scenario("s1", STICKY_ERROR)]),
+    ]
+    new = [
+        cell("p/1/a", BUILD_FAILED, reason="broken"),
+        cell("p/1/skip", SKIPPED, reason="offline"),
+        cell("p/1/new", scenarios=[scenario("s1", STICKY_ERROR)]),
+    ]
+    diff = diff_results(old, new)
+    assert diff.appeared == ["p/1/new"]
+    assert diff.disappeared == ["p/1/gone"]
+    got = {(c.cell, c.scenario): (c.old, c.new, c.worse) for c in diff.changed}
+    assert got == {
+        ("p/1/a", "s1"): (CLEAN_RELOAD, BUILD_FAILED, True),
+        ("p/1/a", "s2"): (STICKY_ERROR, BUILD_FAILED, True),
+        ("p/1/skip", "s1"): (STICKY_ERROR, SKIPPED, False),  # a skip is neither
+    }
+    assert diff.got_worse
+    text = format_diff(diff)
+    assert "new cells: p/1/new" in text and "cells gone: p/1/gone" in text
+    # without the failed build, only the skip and the matrix's own changes remain
+    assert not diff_results(old[1:], new[1:]).got_worse
+
+
+def test_diff_of_repeated_runs_shows_agreement() -> None:
+    def runs(agree: int, total: int) -> ScenarioResult:
+        return scenario("s1", STICKY_ERROR, facts={"runs": {"agree": agree, "total": total}})
+
+    assert verdict_text(runs(2, 3)) == "STICKY_ERROR 2/3"
+    assert verdict_text(scenario("s1", STICKY_ERROR)) == "STICKY_ERROR"
+    steady, flaky = [cell("p/1/a", scenarios=[runs(3, 3)])], [cell("p/1/a", scenarios=[runs(2, 3)])]
+    (change,) = diff_results(steady, flaky).changed
+    assert (change.old, change.new, change.worse) == ("STICKY_ERROR 3/3", "STICKY_ERROR 2/3", True)
+    assert not diff_results(flaky, steady).got_worse
+    plain = [cell("p/1/a", scenarios=[scenario("s1", STICKY_ERROR)])]
+    assert diff_results(plain, steady).changed == []  # "V" and "V 3/3" say the same
+    assert is_worse("CLEAN_RELOAD 3/3", "STICKY_ERROR 3/3")
+    assert not is_worse("-", STICKY_ERROR)
