@@ -18,10 +18,11 @@ from rich.console import Console
 from matrix import __version__, engine
 from matrix.cells import Cell, expand, select
 from matrix.definition import MatrixDefinition, default_definition_path, load_definition
+from matrix.diff import diff_results, format_diff
 from matrix.errors import MatrixError
 from matrix.mirror import debian_mirror
 from matrix.progress import Progress
-from matrix.report import scenarios_of, write_reports
+from matrix.report import load_run, scenarios_of, write_reports
 from matrix.results import BUILD_FAILED, ERROR, ResultsDir
 from matrix.runner import Runner, RunOptions, default_cache_dir
 from matrix.table import render
@@ -65,8 +66,16 @@ def parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--list", action="store_true", help="list the selected cells and stop")
 
-    report = sub.add_parser("report", help="print the tables of a results directory")
+    report = sub.add_parser(
+        "report", help="make every report of a results directory again (runs nothing)"
+    )
     report.add_argument("results", type=Path)
+
+    diff = sub.add_parser(
+        "diff", help="cells whose verdict changed between two runs; exit 1 if one got worse"
+    )
+    diff.add_argument("old", type=Path)
+    diff.add_argument("new", type=Path)
     return p
 
 
@@ -76,6 +85,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "run":
             return _run(args, console)
+        if args.command == "diff":
+            return _diff(args.old, args.new, console)
         return _report(args.results, console)
     except MatrixError as exc:
         console.print(f"[red]fips-matrix: error:[/red] {exc}", markup=True, highlight=False)
@@ -142,22 +153,39 @@ def _run(args: argparse.Namespace, console: Console) -> int:
         run["finished"] = _now()
         run["wall_seconds"] = round(progress.elapsed(), 1)
         scenarios = list(definition.scenarios)
-        summary, table = write_reports(runner.out, results, run, scenarios)
+        written = write_reports(runner.out, results, run, scenarios)
     console.print()
     console.print(render(results, scenarios, "simple", compact=True), markup=False)
-    console.print(f"results: {options.results}/cells/ ({len(results)} cells), {summary}, {table}")
+    console.print(f"results: {options.results}/cells/ ({len(results)} cells)")
+    console.print("reports: " + ", ".join(str(p) for p in written.values()))
     console.print(f"wall time: {progress.elapsed():.2f}s")
     failed = [r for r in results if r.outcome in (BUILD_FAILED, ERROR)]
     return 1 if failed else 0
 
 
 def _report(results_dir: Path, console: Console) -> int:
+    """Makes every report of a results directory again; runs nothing."""
     out = ResultsDir(results_dir)
-    results = list(out.all_cells())
+    results, run = load_run(out)
     if not results:
         raise MatrixError(f"no cell results in {out.cells_dir}")
-    console.print(render(results, scenarios_of(results), "simple", compact=True), markup=False)
+    scenarios = scenarios_of(results)
+    written = write_reports(out, results, run, scenarios)
+    console.print(render(results, scenarios, "simple", compact=True), markup=False)
+    console.print("reports: " + ", ".join(str(p) for p in written.values()))
     return 0
+
+
+def _diff(old_dir: Path, new_dir: Path, console: Console) -> int:
+    """Which cells changed verdict between two results directories; 1 when one got worse."""
+    old, _ = load_run(ResultsDir(old_dir))
+    new, _ = load_run(ResultsDir(new_dir))
+    for path, results in ((old_dir, old), (new_dir, new)):
+        if not results:
+            raise MatrixError(f"no cell results in {path / 'cells'}")
+    diff = diff_results(old, new)
+    console.print(format_diff(diff), markup=False)
+    return 1 if diff.got_worse else 0
 
 
 def _now() -> str:

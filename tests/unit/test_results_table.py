@@ -212,8 +212,15 @@ def test_write_reports_writes_summary_and_table(tmp_path: Path, results: list[Ce
         out.write_cell(r)
     run = {"id": "abc123", "started": "s", "finished": "f", "engine": {"version": "26.1"}}
     assert report.scenarios_of(results) == SCENARIOS
-    summary_path, table_path = report.write_reports(out, results, run, SCENARIOS)
+    step_summary = tmp_path / "step-summary.md"
+    written = report.write_reports(
+        out, results, run, SCENARIOS, env={"GITHUB_STEP_SUMMARY": str(step_summary)}
+    )
+    summary_path, table_path = written["summary"], written["markdown"]
     assert (summary_path, table_path) == (out.root / "summary.json", out.root / "table.md")
+    assert written["html"].read_text().startswith("<!DOCTYPE html>")
+    assert "<testsuites" in written["junit"].read_text()
+    assert step_summary.read_text().strip() == table_path.read_text().strip()
 
     summary = json.loads(summary_path.read_text())
     assert summary["schema"] == 1 and summary["run"] == run

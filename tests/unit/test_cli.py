@@ -1,0 +1,94 @@
+"""The command line as a user meets it: exit statuses and messages, and the commands that
+work on results directories alone (report, diff)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from fakes import fixture_doc
+
+from matrix import cli
+from matrix.results import OK, CellResult, ResultsDir, ScenarioResult
+from matrix.verdicts import judge
+
+
+def write_run(root: Path, builds: dict[str, str]) -> ResultsDir:
+    """A results directory of real probe documents: cell id -> fixture build."""
+    out = ResultsDir(root)
+    out.prepare()
+    for cell_id, build in builds.items():
+        platform, version, variant = cell_id.split("/")
+        r = CellResult(cell_id, platform, "glibc", version, variant, OK)
+        for scenario in ("ondemand-kat", "no-failure"):
+            doc = fixture_doc(build, scenario)
+            j = judge(scenario, doc)
+            r.scenarios.append(
+                ScenarioResult(
+                    scenario,
+                    j.verdict,
+                    j.cause,
+                    j.short,
+                    list(j.evidence),
+                    j.facts,
+                    0,
+                    False,
+                    0.1,
+                    doc,
+                )
+            )
+        out.write_cell(r)
+    run = {"id": root.name, "cells": list(builds)}
+    (root / "summary.json").write_text(json.dumps({"schema": 1, "run": run}))
+    return out
+
+
+def test_report_makes_every_report_again_without_an_engine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    write_run(tmp_path / "r", {"debian-12/3.0.20/default": "nodelete"})
+    assert cli.main(["report", str(tmp_path / "r")]) == 0
+    for name in ("table.md", "report.html", "junit.xml", "summary.json"):
+        assert (tmp_path / "r" / name).stat().st_size > 0, name
+    assert "STICKY" in capsys.readouterr().out
+    html = (tmp_path / "r" / "report.html").read_text()
+    assert 'data-cell="debian-12/3.0.20/default"' in html
+
+
+def test_report_keeps_to_the_cells_of_the_run(tmp_path: Path) -> None:
+    out = write_run(tmp_path / "r", {"debian-12/3.0.20/default": "nodelete"})
+    stale = write_run(tmp_path / "old", {"debian-11/3.0.20/default": "unpinned"})
+    path = stale.cell_path("debian-11/3.0.20/default")
+    path.rename(out.cell_path("debian-11/3.0.20/default"))  # a cell of an earlier run
+    assert cli.main(["report", str(tmp_path / "r")]) == 0
+    assert "debian-11" not in (tmp_path / "r" / "table.md").read_text()
+
+
+def test_diff_exit_status_is_a_ci_gate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_run(tmp_path / "good", {"debian-12/3.0.20/no-pinshared": "unpinned"})
+    write_run(tmp_path / "bad", {"debian-12/3.0.20/no-pinshared": "nodelete"})
+    assert cli.main(["diff", str(tmp_path / "good"), str(tmp_path / "bad")]) == 1
+    out = capsys.readouterr().out
+    assert "debian-12/3.0.20/no-pinshared" in out and "STICKY_ERROR" in out
+    assert cli.main(["diff", str(tmp_path / "bad"), str(tmp_path / "good")]) == 0
+    assert cli.main(["diff", str(tmp_path / "good"), str(tmp_path / "good")]) == 0
+    assert "no verdict changed" in capsys.readouterr().out
+
+
+def test_errors_are_one_message_and_exit_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["report", str(tmp_path / "nothing")]) == 2
+    assert "no cell results" in capsys.readouterr().out
+    bad = tmp_path / "m.toml"
+    bad.write_text('schema = 1\nscenarios = ["ondemand-kat"\n')
+    assert cli.main(["run", "--matrix", str(bad), "--list"]) == 2
+    assert f"{bad}:" in capsys.readouterr().out
+    assert cli.main(["run", "--only", "nope/*", "--list"]) == 2
+    assert "debian-12/3.0.20/default" in capsys.readouterr().out  # the valid names listed
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    assert cli.main(["run", "--only", "debian-12/3.0.20/default"]) == 2
+    assert "no Docker engine answers" in capsys.readouterr().out
+    assert cli.main(["run", "--jobs", "0", "--list"]) == 2
