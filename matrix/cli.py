@@ -60,6 +60,13 @@ def parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--force", action="store_true", help="rebuild and re-probe every cell")
     run.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run each probe N times; a scenario whose runs disagree shows k/N (FLAKY)",
+    )
+    run.add_argument(
         "--offline",
         action="store_true",
         help="never pull base images: cells whose base is not here and cannot be made skip",
@@ -103,6 +110,8 @@ def resolve(args: argparse.Namespace) -> tuple[MatrixDefinition, list[Cell], Run
         raise MatrixError("--jobs must be at least 1")
     if args.parallel is not None and args.parallel < 1:
         raise MatrixError("--parallel must be at least 1")
+    if args.repeat < 1:
+        raise MatrixError("--repeat must be at least 1")
     cpus = os.cpu_count() or 1
     if args.probe_timeout <= 0:
         raise MatrixError("--probe-timeout must be positive")
@@ -116,6 +125,7 @@ def resolve(args: argparse.Namespace) -> tuple[MatrixDefinition, list[Cell], Run
         probe_timeout=args.probe_timeout,
         force=args.force,
         offline=args.offline,
+        repeat=args.repeat,
     )
     return definition, cells, options
 

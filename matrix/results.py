@@ -26,6 +26,7 @@ PROBE_CRASHED = "PROBE_CRASHED"
 TIMEOUT = "TIMEOUT"
 SKIPPED = "SKIPPED"
 ERROR = "ERROR"  # the tool itself failed on this cell; the message says how
+FLAKY = "FLAKY"  # with --repeat, some scenario's runs disagreed (k/N in its facts)
 
 
 @dataclass
@@ -43,6 +44,9 @@ class ScenarioResult:
     # The second witness (probes/fips_twin.py through cffi) in the same image: its exit code,
     # timed_out and document; None where the image has no Python and cffi.
     witness: dict[str, Any] | None = None
+    # With --repeat N: every run of the C probe (exit_code, timed_out, probe); the fields
+    # above are those of the first run that gave the majority verdict.
+    repeats: list[dict[str, Any]] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)

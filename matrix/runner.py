@@ -34,6 +34,7 @@ from matrix.redact import mirror_redactor
 from matrix.results import (
     BUILD_FAILED,
     ERROR,
+    FLAKY,
     OK,
     PROBE_CRASHED,
     SKIPPED,
@@ -44,7 +45,7 @@ from matrix.results import (
     write_text,
 )
 from matrix.sources import FetchedSource, fetch_source
-from matrix.verdicts import DISAGREEMENT, judge_run, with_witness
+from matrix.verdicts import DISAGREEMENT, Judgement, judge_run, with_witness
 
 T = TypeVar("T")
 
@@ -87,6 +88,7 @@ class RunOptions:
     force: bool
     offline: bool = False  # never pull: platforms with no local base image and no fallback skip
     parallel: int = 1  # compile groups built side by side
+    repeat: int = 1  # runs of the C probe per scenario; disagreeing runs make a cell FLAKY
 
 
 class Runner:
@@ -173,7 +175,7 @@ class Runner:
 
         probing_started = time.monotonic()
         result = CellResult.for_cell(cell, OK)
-        result.inputs_key = _inputs_key(image, cell)
+        result.inputs_key = _inputs_key(image, cell, self.options.repeat)
         build_log = self.out.log_path(cell.id, "build")
         if build_log.exists():
             result.logs["build"] = str(build_log)
@@ -344,15 +346,19 @@ class Runner:
         twin_here = cell.platform.libc == "glibc"  # musl images have no Python
         for scenario in cell.scenarios:
             self.progress.phase(cell, "probe", scenario)
-            run = probing.run_probe(
-                self.client,
-                image.image_id,
-                scenario,
-                self.options.probe_timeout,
-                cell.variant.module_config,
-            )
-            doc, why = run.document()
-            log_lines.append(_log_entry("probe", run, doc))
+            runs = []
+            for _ in range(self.options.repeat):
+                run = probing.run_probe(
+                    self.client,
+                    image.image_id,
+                    scenario,
+                    self.options.probe_timeout,
+                    cell.variant.module_config,
+                )
+                doc, why = run.document()
+                log_lines.append(_log_entry("probe", run, doc))
+                runs.append((run, doc, why))
+            run, doc, why = _representative(scenario, runs)
             witness: dict[str, Any] | None = None
             if twin_here:
                 twin = probing.run_twin(
@@ -390,6 +396,14 @@ class Runner:
                 seconds=round(run.seconds, 3),
                 probe=doc,
                 witness=witness,
+                repeats=(
+                    [
+                        {"exit_code": r.exit_code, "timed_out": r.timed_out, "probe": d}
+                        for r, d, _ in runs
+                    ]
+                    if len(runs) > 1
+                    else None
+                ),
             )
             out.append(_rejudge(result, why))
         write_text(self.out.log_path(cell.id, "probe"), self.redact("".join(log_lines)))
@@ -434,11 +448,12 @@ class Runner:
         }
 
 
-def _inputs_key(image: CellImage, cell: Cell) -> str:
+def _inputs_key(image: CellImage, cell: Cell, repeat: int) -> str:
     """The image's inputs plus what the probe is asked: same key, same probe runs."""
     config = ",".join(f"{k}={v}" for k, v in cell.variant.module_config)
     twin = hashlib.sha256(probing.TWIN_SOURCE.read_bytes()).hexdigest()
     text = f"{image.key}\0{image.image_id}\0{','.join(cell.scenarios)}\0{config}\0{twin}"
+    text += f"\0{repeat}"
     h = hashlib.sha256(text.encode())
     return h.hexdigest()
 
@@ -453,6 +468,15 @@ def _reusable(previous: CellResult, inputs_key: str) -> bool:
     )
 
 
+def _representative(
+    scenario: str, runs: list[tuple[probing.ProbeRun, dict[str, Any] | None, str]]
+) -> tuple[probing.ProbeRun, dict[str, Any] | None, str]:
+    """The first run that gave the verdict most runs gave."""
+    verdicts = [judge_run(scenario, r.exit_code, r.timed_out, d, w).verdict for r, d, w in runs]
+    majority = max(verdicts, key=verdicts.count)
+    return runs[verdicts.index(majority)]
+
+
 def _rejudge(s: ScenarioResult, why: str = "") -> ScenarioResult:
     """Verdicts come from the stored observations, so they follow the current rules; where
     the twin ran, its observations are judged too and must agree."""
@@ -461,6 +485,16 @@ def _rejudge(s: ScenarioResult, why: str = "") -> ScenarioResult:
     if w is not None and "unavailable" not in w:
         twin = judge_run(s.scenario, w["exit_code"], w["timed_out"], w["probe"])
         j = with_witness(j, twin)
+    if s.repeats:
+        verdicts = [
+            judge_run(s.scenario, r["exit_code"], r["timed_out"], r["probe"]).verdict
+            for r in s.repeats
+        ]
+        agree = verdicts.count(j.verdict)
+        runs = {"verdicts": verdicts, "agree": agree, "total": len(verdicts)}
+        short = j.short if agree == len(verdicts) else f"{j.short}; flaky"
+        facts = {**j.facts, "runs": runs}
+        j = Judgement(j.verdict, j.cause, (*j.evidence, f"runs: {verdicts}"), short, facts)
     s.verdict, s.cause, s.short = j.verdict, j.cause, j.short
     s.evidence, s.facts = list(j.evidence), j.facts
     return s
@@ -488,6 +522,11 @@ def _outcome(scenarios: Sequence[ScenarioResult]) -> str:
     verdicts = {s.verdict for s in scenarios}
     if DISAGREEMENT in verdicts:
         return DISAGREEMENT
+    if any(
+        s.facts.get("runs", {}).get("agree", 0) < s.facts.get("runs", {}).get("total", 0)
+        for s in scenarios
+    ):
+        return FLAKY
     if TIMEOUT in verdicts:
         return TIMEOUT
     if PROBE_CRASHED in verdicts:

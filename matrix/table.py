@@ -31,9 +31,16 @@ def cell_text(result: CellResult, scenario: str, compact: bool = False) -> str:
         return f"{result.outcome} ({_clip(result.reason)})"
     for s in result.scenarios:
         if s.scenario == scenario:
+            runs = s.facts.get("runs", {})
+            flaky = (
+                f" {runs['agree']}/{runs['total']}"
+                if runs.get("agree") != runs.get("total")
+                else ""
+            )
             if compact:
-                return CODES.get(s.verdict, s.verdict)
-            return f"{s.verdict} ({s.short})" if s.short else s.verdict
+                return CODES.get(s.verdict, s.verdict) + flaky
+            text = f"{s.verdict}{flaky}"
+            return f"{text} ({s.short})" if s.short else text
     return "-"
 
 

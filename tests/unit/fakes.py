@@ -74,6 +74,8 @@ class FakeContainer:
         self.scenario = command[command.index("--scenario") + 1]
         self.twin = command[0] == "python3"
         self.plan = engine.plan_for(image, self.scenario)
+        if not self.twin and engine.plan_queue.get(self.scenario):
+            self.plan = engine.plan_queue[self.scenario].pop(0)
         if self.twin and self.scenario in engine.twin_plans:
             self.plan = engine.twin_plans[self.scenario]
         elif self.twin and not engine.twin_answers:
@@ -247,6 +249,8 @@ class FakeDockerClient:
         # does python3 run in the fake images? (then the twin prints the same fixture)
         self.twin_answers = False
         self.twin_plans: dict[str, ProbePlan] = {}  # scenario -> what the twin does instead
+        # scenario -> what the next C probe containers do, one plan each, in order
+        self.plan_queue: dict[str, list[ProbePlan]] = {}
         self.gets: list[str] = []
         self.pulls: list[str] = []
         self.imports: list[tuple[str, str, list[str]]] = []

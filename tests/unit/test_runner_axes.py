@@ -14,6 +14,7 @@ from test_runner import SCENARIOS, SHA, Harness, make_harness
 from matrix.definition import load_definition
 from matrix.images import image_tag
 from matrix.results import OK, SKIPPED
+from matrix.table import cell_text
 from matrix.verdicts import DISAGREEMENT
 
 EXTRA = """
@@ -167,3 +168,32 @@ def test_no_twin_where_there_is_no_python(hx: Harness) -> None:
     assert all(s.witness is None for s in glibc.scenarios[1:])
     hx.run("musl-debian-12/3.0.20/default")
     assert len(hx.client.twins) == 1  # musl images are not even tried
+
+
+def test_repeat_marks_runs_that_disagree_as_flaky(hx: Harness) -> None:
+    sticky = json.dumps(fixture_doc("nodelete", "ondemand-kat")).encode()
+    clean = json.dumps(fixture_doc("unpinned", "ondemand-kat")).encode()
+    hx.client.plan_queue["ondemand-kat"] = [
+        ProbePlan(stdout=sticky),
+        ProbePlan(stdout=clean),
+        ProbePlan(stdout=sticky),
+    ]
+    [result] = hx.run("debian-12/3.0.20/default", repeat=3)
+    assert len(hx.client.created) == 3 * len(SCENARIOS)
+    s = {x.scenario: x for x in result.scenarios}
+    flaky = s["ondemand-kat"]
+    assert flaky.verdict == "STICKY_ERROR"  # the majority
+    assert flaky.facts["runs"] == {
+        "verdicts": ["STICKY_ERROR", "CLEAN_RELOAD", "STICKY_ERROR"],
+        "agree": 2,
+        "total": 3,
+    }
+    assert result.outcome == "FLAKY"
+    assert s["no-failure"].facts["runs"]["agree"] == 3
+
+    assert cell_text(result, "ondemand-kat", compact=True) == "STICKY 2/3"
+    # a rerun with the same --repeat reuses all of it; another N probes again
+    hx.run("debian-12/3.0.20/default", repeat=3)
+    assert len(hx.client.created) == 3 * len(SCENARIOS)
+    hx.run("debian-12/3.0.20/default", repeat=2)
+    assert len(hx.client.created) == 5 * len(SCENARIOS)
