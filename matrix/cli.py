@@ -5,9 +5,12 @@ for them."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
+import json
 import os
 import sys
+import tempfile
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,10 +19,13 @@ from typing import Any
 from rich.console import Console
 
 from matrix import __version__, engine
+from matrix.bundle import load_bundle, write_bundle
 from matrix.cells import Cell, expand, select
 from matrix.definition import MatrixDefinition, default_definition_path, load_definition
 from matrix.diff import diff_results, format_diff
 from matrix.errors import MatrixError
+from matrix.lockfile import LOCK_NAME, Lock
+from matrix.merge import merge
 from matrix.mirror import debian_mirror
 from matrix.progress import Progress
 from matrix.report import load_run, scenarios_of, write_reports
@@ -38,15 +44,17 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
-    run = sub.add_parser("run", help="build and probe the cells of a matrix")
-    run.add_argument("--matrix", type=Path, help="matrix file (TOML); default: the built-in one")
-    run.add_argument(
+    cells = argparse.ArgumentParser(add_help=False)
+    cells.add_argument("--matrix", type=Path, help="matrix file (TOML); default: the built-in one")
+    cells.add_argument(
         "--only",
         action="append",
         default=[],
         metavar="PATTERN",
         help="shell-style pattern over cell ids PLATFORM/VERSION/VARIANT; repeatable",
     )
+
+    run = sub.add_parser("run", parents=[cells], help="build and probe the cells of a matrix")
     run.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="results directory")
     run.add_argument("--cache-dir", type=Path, help="where verified sources are kept")
     run.add_argument("--jobs", type=int, help="make -j inside each build (default: CPU count)")
@@ -72,6 +80,34 @@ def parser() -> argparse.ArgumentParser:
         help="never pull base images: cells whose base is not here and cannot be made skip",
     )
     run.add_argument("--list", action="store_true", help="list the selected cells and stop")
+    run.add_argument(
+        "--locked",
+        nargs="?",
+        const=True,
+        metavar="LOCK",
+        help=f"refuse to run if a base image or source differs from the lock (default: "
+        f"{LOCK_NAME} in the results directory)",
+    )
+    run.add_argument(
+        "--bundle",
+        type=Path,
+        help="take base images, cell images and sources from a bundle: no network needed",
+    )
+
+    plan = sub.add_parser("plan", parents=[cells], help="print the cells, for a CI job matrix")
+    plan.add_argument("--format", choices=("github", "lines"), default="lines")
+
+    merge = sub.add_parser("merge", help="merge result directories into one report")
+    merge.add_argument("dirs", type=Path, nargs="+")
+    merge.add_argument("--results", type=Path, required=True, help="the merged directory")
+
+    bundle = sub.add_parser(
+        "bundle",
+        parents=[cells],
+        help="build the cells, then write their images and verified sources into one archive",
+    )
+    bundle.add_argument("--output", type=Path, required=True, help="the archive (.tar)")
+    bundle.add_argument("--cache-dir", type=Path, help="where verified sources are kept")
 
     report = sub.add_parser(
         "report", help="make every report of a results directory again (runs nothing)"
@@ -94,6 +130,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(args, console)
         if args.command == "diff":
             return _diff(args.old, args.new, console)
+        if args.command == "plan":
+            return _plan(args, console)
+        if args.command == "merge":
+            return _merge(args.dirs, args.results, console)
+        if args.command == "bundle":
+            return _bundle(args, console)
         return _report(args.results, console)
     except MatrixError as exc:
         console.print(f"[red]fips-matrix: error:[/red] {exc}", markup=True, highlight=False)
@@ -115,6 +157,8 @@ def resolve(args: argparse.Namespace) -> tuple[MatrixDefinition, list[Cell], Run
     cpus = os.cpu_count() or 1
     if args.probe_timeout <= 0:
         raise MatrixError("--probe-timeout must be positive")
+    if args.bundle and args.force:
+        raise MatrixError("--bundle and --force contradict: a bundle's images are used as they are")
     options = RunOptions(
         results=args.results,
         cache_dir=args.cache_dir or default_cache_dir(),
@@ -130,6 +174,15 @@ def resolve(args: argparse.Namespace) -> tuple[MatrixDefinition, list[Cell], Run
     return definition, cells, options
 
 
+def _lock_for(args: argparse.Namespace, definition: MatrixDefinition) -> Lock | None:
+    if not args.locked:
+        return None
+    path = args.results / LOCK_NAME if args.locked is True else Path(args.locked)
+    lock = Lock.read(path)
+    lock.check_matrix(definition.digest, path)
+    return lock
+
+
 def _run(args: argparse.Namespace, console: Console) -> int:
     definition, cells, options = resolve(args)
     if args.list:
@@ -138,6 +191,14 @@ def _run(args: argparse.Namespace, console: Console) -> int:
         return 0
     client = engine.connect()
     facts = engine.facts(client)
+    locked = _lock_for(args, definition)
+    if args.bundle:
+        console.print(f"loading {args.bundle} (images and sources)")
+        locked = load_bundle(client, args.bundle, options.cache_dir)
+        locked.check_matrix(definition.digest, args.bundle)
+        # everything comes from the bundle: no pulls, no mirror
+        options = dataclasses.replace(options, offline=True, mirror=None)
+    options = dataclasses.replace(options, locked=locked)
     progress = Progress(len(cells), console)
     progress.note(
         f"{len(cells)} cells from {definition.path}; "
@@ -164,6 +225,8 @@ def _run(args: argparse.Namespace, console: Console) -> int:
         run["wall_seconds"] = round(progress.elapsed(), 1)
         scenarios = list(definition.scenarios)
         written = write_reports(runner.out, results, run, scenarios)
+        written["lock"] = runner.out.root / LOCK_NAME
+        runner.used.write(written["lock"])
     console.print()
     console.print(render(results, scenarios, "simple", compact=True), markup=False)
     console.print(f"results: {options.results}/cells/ ({len(results)} cells)")
@@ -196,6 +259,55 @@ def _diff(old_dir: Path, new_dir: Path, console: Console) -> int:
     diff = diff_results(old, new)
     console.print(format_diff(diff), markup=False)
     return 1 if diff.got_worse else 0
+
+
+def _plan(args: argparse.Namespace, console: Console) -> int:
+    """The cells, one per CI job: `--format github` prints a job matrix's include list."""
+    definition = load_definition(args.matrix or default_definition_path())
+    cells = select(expand(definition), args.only)
+    if args.format == "github":
+        include = [{"cell": c.id, "slug": c.slug} for c in cells]
+        print(json.dumps({"include": include}, separators=(",", ":")))
+    else:
+        for cell in cells:
+            print(cell.id)
+    return 0
+
+
+def _merge(dirs: Sequence[Path], results_dir: Path, console: Console) -> int:
+    out = ResultsDir(results_dir)
+    with out.locked():
+        results, run = merge(dirs, out)
+        written = write_reports(out, results, run, scenarios_of(results))
+    console.print(render(results, scenarios_of(results), "simple", compact=True), markup=False)
+    console.print(f"merged {len(results)} cells from {len(dirs)} directories into {results_dir}")
+    console.print("reports: " + ", ".join(str(p) for p in written.values()))
+    return 0
+
+
+def _bundle(args: argparse.Namespace, console: Console) -> int:
+    """Runs the selected cells (building what is missing), then bundles what they used."""
+    with tempfile.TemporaryDirectory(prefix="fips-matrix-bundle-") as tmp:
+        run_args = ["run", "--results", tmp]
+        if args.matrix:
+            run_args += ["--matrix", str(args.matrix)]
+        if args.cache_dir:
+            run_args += ["--cache-dir", str(args.cache_dir)]
+        for pattern in args.only:
+            run_args += ["--only", pattern]
+        status = main(run_args)
+        if status not in (0, 1):
+            return status
+        results, _ = load_run(ResultsDir(Path(tmp)))
+        lock = Lock.read(Path(tmp) / LOCK_NAME)
+        counts = write_bundle(
+            engine.connect(), results, lock, args.cache_dir or default_cache_dir(), args.output
+        )
+    console.print(
+        f"bundle {args.output}: {counts['images']} images, {counts['sources']} sources "
+        f"({args.output.stat().st_size / 1e6:.0f} MB)"
+    )
+    return 0
 
 
 def _now() -> str:

@@ -29,6 +29,7 @@ from matrix.definition import MatrixDefinition, dockerfile_path
 from matrix.engine import CONNECTION_ERRORS, EngineError, EngineFacts
 from matrix.errors import SourceError
 from matrix.images import BuildFailed, BuildInputs, CellImage
+from matrix.lockfile import Lock, LockMismatch
 from matrix.progress import Progress
 from matrix.redact import mirror_redactor
 from matrix.results import (
@@ -89,6 +90,7 @@ class RunOptions:
     offline: bool = False  # never pull: platforms with no local base image and no fallback skip
     parallel: int = 1  # compile groups built side by side
     repeat: int = 1  # runs of the C probe per scenario; disagreeing runs make a cell FLAKY
+    locked: Lock | None = None  # refuse base images and sources that differ from this lock
 
 
 class Runner:
@@ -108,6 +110,7 @@ class Runner:
         self.redact = mirror_redactor(options.mirror)
         self.out = ResultsDir(options.results, self.redact)
         self._once = _Once()  # base images, sources and images: each made once per run
+        self.used = Lock(definition.digest)  # what this run used, for its lock file
         self._stopping = threading.Event()
 
     def run(self, cells: Sequence[Cell]) -> list[CellResult]:
@@ -149,6 +152,8 @@ class Runner:
         started = _now()
         try:
             result = self._cell(cell)
+        except LockMismatch:
+            raise  # --locked: the whole run stops
         except CONNECTION_ERRORS as exc:
             raise EngineError(
                 f"the Docker engine went away during {cell.id} ({exc}); "
@@ -317,26 +322,34 @@ class Runner:
         def make() -> BaseImage | BaseImageError:
             self.progress.phase(cell, "base", f"looking for {cell.platform.base_image}")
             try:
-                return ensure_base_image(
+                base = ensure_base_image(
                     self.client,
                     cell.platform,
                     self.options.mirror,
                     self.progress.note,
-                    offline=self.options.offline,
+                    offline=self.options.offline or self.options.locked is not None,
                 )
             except BaseImageError as exc:
                 return exc
+            if self.options.locked is not None:
+                self.options.locked.check_base(base.ref, base.image_id)
+            self.used.base_images[base.ref] = base.image_id
+            return base
 
         return self._once.get(("base", *key), make)
 
     def _source(self, cell: Cell) -> FetchedSource | SourceError:
         def fetch() -> FetchedSource | SourceError:
             try:
-                return fetch_source(
+                source = fetch_source(
                     cell.source, self.options.cache_dir, self.options.mirror, self.progress.note
                 )
             except SourceError as exc:
                 return exc
+            if self.options.locked is not None:
+                self.options.locked.check_source(source.version, source.sha256)
+            self.used.sources[source.version] = source.sha256
+            return source
 
         return self._once.get(("source", cell.source.version), fetch)
 

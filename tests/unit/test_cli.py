@@ -92,3 +92,49 @@ def test_errors_are_one_message_and_exit_2(
     assert cli.main(["run", "--only", "debian-12/3.0.20/default"]) == 2
     assert "no Docker engine answers" in capsys.readouterr().out
     assert cli.main(["run", "--jobs", "0", "--list"]) == 2
+
+
+def test_merge_joins_runs_of_one_matrix_and_refuses_two(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a = write_run(tmp_path / "a", {"debian-12/3.0.20/default": "nodelete"})
+    b = write_run(tmp_path / "b", {"debian-12/3.0.20/no-pinshared": "unpinned"})
+    for out, digest in ((a, "d1"), (b, "d1")):
+        summary = json.loads((out.root / "summary.json").read_text())
+        summary["run"]["matrix_digest"] = digest
+        (out.root / "summary.json").write_text(json.dumps(summary))
+    probe_log = a.log_path("debian-12/3.0.20/default", "probe")
+    probe_log.write_text("the probe's stderr")
+    cell = json.loads(a.cell_path("debian-12/3.0.20/default").read_text())
+    cell["logs"] = {"probe": str(probe_log)}
+    a.cell_path("debian-12/3.0.20/default").write_text(json.dumps(cell))
+
+    merged = tmp_path / "merged"
+    assert cli.main(["merge", str(a.root), str(b.root), "--results", str(merged)]) == 0
+    summary = json.loads((merged / "summary.json").read_text())
+    assert sorted(summary["run"]["cells"]) == [
+        "debian-12/3.0.20/default",
+        "debian-12/3.0.20/no-pinshared",
+    ]
+    assert summary["run"]["merged_from"] == ["a", "b"]
+    moved = json.loads((merged / "cells" / "debian-12__3.0.20__default.json").read_text())
+    assert Path(moved["logs"]["probe"]).read_text() == "the probe's stderr"
+    assert Path(moved["logs"]["probe"]).parent == merged / "cells"
+
+    summary = json.loads((b.root / "summary.json").read_text())
+    summary["run"]["matrix_digest"] = "d2"
+    (b.root / "summary.json").write_text(json.dumps(summary))
+    capsys.readouterr()
+    assert cli.main(["merge", str(a.root), str(b.root), "--results", str(tmp_path / "m2")]) == 2
+    assert "refusing to mix runs of different matrix definitions" in capsys.readouterr().out
+
+
+def test_plan_prints_a_github_job_matrix(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["plan", "--format", "github", "--only", "debian-12/3.0.20/*"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan == {
+        "include": [
+            {"cell": "debian-12/3.0.20/default", "slug": "debian-12__3.0.20__default"},
+            {"cell": "debian-12/3.0.20/no-pinshared", "slug": "debian-12__3.0.20__no-pinshared"},
+        ]
+    }

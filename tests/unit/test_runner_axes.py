@@ -13,6 +13,7 @@ from test_runner import SCENARIOS, SHA, Harness, make_harness
 
 from matrix.definition import load_definition
 from matrix.images import image_tag
+from matrix.lockfile import Lock, LockMismatch
 from matrix.results import OK, SKIPPED
 from matrix.table import cell_text
 from matrix.verdicts import DISAGREEMENT
@@ -197,3 +198,22 @@ def test_repeat_marks_runs_that_disagree_as_flaky(hx: Harness) -> None:
     assert len(hx.client.created) == 3 * len(SCENARIOS)
     hx.run("debian-12/3.0.20/default", repeat=2)
     assert len(hx.client.created) == 5 * len(SCENARIOS)
+
+
+def test_lock_records_what_the_run_used_and_locked_refuses_a_change(hx: Harness) -> None:
+    runner = hx.runner(1)
+    runner.run(hx.cells("debian-12/3.0.20/default"))
+    used = runner.used
+    assert used.matrix_digest == hx.definition.digest
+    assert used.sources == {"3.0.20": SHA}
+    assert set(used.base_images) == {"debian:bookworm"}
+    # the same inputs pass the lock
+    hx.run("debian-12/3.0.20/default", locked=used)
+    # a base image that changed under its tag stops the whole run
+    changed = Lock(used.matrix_digest, {"debian:bookworm": "sha256:other"}, used.sources)
+    with pytest.raises(LockMismatch, match="base image debian:bookworm"):
+        hx.run("debian-12/3.0.20/no-pinshared", locked=changed)
+    assert not hx.out.cell_path("debian-12/3.0.20/no-pinshared").exists()
+    other = Lock(used.matrix_digest, used.base_images, {"3.0.20": "0" * 64})
+    with pytest.raises(LockMismatch, match=r"OpenSSL 3\.0\.20"):
+        hx.run("debian-12/3.0.20/no-pinshared", locked=other)

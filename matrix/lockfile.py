@@ -1,0 +1,68 @@
+"""The lock of a run: the matrix definition, every base image by id and every source by
+sha256 that the run used. A run with --locked refuses to go on when anything differs."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from matrix.errors import MatrixError
+from matrix.results import write_text
+
+LOCK_SCHEMA = 1
+LOCK_NAME = "matrix.lock.json"
+
+
+class LockMismatch(MatrixError):
+    """--locked, and something would differ from the lock: the run stops."""
+
+
+@dataclass
+class Lock:
+    matrix_digest: str
+    base_images: dict[str, str] = field(default_factory=dict)  # ref -> image id
+    sources: dict[str, str] = field(default_factory=dict)  # version -> sha256
+
+    def to_json(self) -> dict[str, Any]:
+        return {"schema": LOCK_SCHEMA, **self.__dict__}
+
+    def write(self, path: Path) -> None:
+        write_text(path, json.dumps(self.to_json(), indent=2, sort_keys=True) + "\n")
+
+    @classmethod
+    def read(cls, path: Path) -> Lock:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if data.get("schema") != LOCK_SCHEMA:
+                raise ValueError(f"schema {data.get('schema')!r}, expected {LOCK_SCHEMA}")
+            return cls(data["matrix_digest"], dict(data["base_images"]), dict(data["sources"]))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise MatrixError(
+                f"--locked: cannot read the lock {path} ({exc}); run once without --locked "
+                "to record one"
+            ) from exc
+
+    def check_matrix(self, digest: str, path: Path) -> None:
+        if digest != self.matrix_digest:
+            raise LockMismatch(
+                f"--locked: the matrix definition changed since the lock was written "
+                f"(digest {digest[:12]}, lock says {self.matrix_digest[:12]})"
+            )
+
+    def check_base(self, ref: str, image_id: str) -> None:
+        want = self.base_images.get(ref)
+        if want != image_id:
+            raise LockMismatch(
+                f"--locked: base image {ref} is {image_id[:19]}, the lock says "
+                f"{(want or 'nothing')[:19]}"
+            )
+
+    def check_source(self, version: str, sha256: str) -> None:
+        want = self.sources.get(version)
+        if want != sha256:
+            raise LockMismatch(
+                f"--locked: OpenSSL {version} is {sha256[:12]}, the lock says "
+                f"{(want or 'nothing')[:12]}"
+            )

@@ -1,0 +1,67 @@
+"""Merging result directories, as a CI job matrix produces them (one cell per job), into
+one report. Runs of different matrix definitions are never mixed."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from matrix.errors import MatrixError
+from matrix.report import load_run
+from matrix.results import CellResult, ResultsDir
+
+
+def merge(dirs: Sequence[Path], out: ResultsDir) -> tuple[list[CellResult], dict[str, Any]]:
+    runs: list[dict[str, Any]] = []
+    merged: dict[str, CellResult] = {}
+    for path in dirs:
+        results, run = load_run(ResultsDir(path))
+        if not results:
+            raise MatrixError(f"merge: no cell results in {path / 'cells'}")
+        if not run.get("matrix_digest"):
+            raise MatrixError(f"merge: {path} has no summary.json naming its matrix definition")
+        runs.append(run)
+        for r in results:
+            if r.cell in merged:
+                raise MatrixError(f"merge: {r.cell} is in more than one directory")
+            merged[r.cell] = _moved(r, ResultsDir(path), out)
+    digests = {r["matrix_digest"] for r in runs}
+    if len(digests) > 1:
+        raise MatrixError(
+            "merge: refusing to mix runs of different matrix definitions (digests "
+            + ", ".join(sorted(d[:12] for d in digests))
+            + ")"
+        )
+    out.prepare()
+    results = list(merged.values())
+    for r in results:
+        out.write_cell(r)
+    run = {
+        "id": "merged-" + uuid.uuid4().hex[:8],
+        "merged_from": [r.get("id") for r in runs],
+        "started": min(str(r.get("started", "")) for r in runs),
+        "finished": max(str(r.get("finished", "")) for r in runs),
+        "tool_version": runs[0].get("tool_version"),
+        "matrix": runs[0].get("matrix"),
+        "matrix_digest": digests.pop(),
+        "cells": [r.cell for r in results],
+        "engine": runs[0].get("engine", {}),
+    }
+    return results, run
+
+
+def _moved(result: CellResult, src: ResultsDir, out: ResultsDir) -> CellResult:
+    """The cell's logs come along; its log paths then name the merged directory."""
+    out.cells_dir.mkdir(parents=True, exist_ok=True)
+    logs = {}
+    for kind, path in result.logs.items():
+        source = Path(path) if Path(path).exists() else src.cells_dir / Path(path).name
+        if source.exists():
+            target = out.cells_dir / source.name
+            shutil.copyfile(source, target)
+            logs[kind] = str(target)
+    result.logs = logs
+    return result
