@@ -19,12 +19,13 @@ def matrix(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def cell(session: nox.Session) -> None:
-    """One cell, as a CI job of a fanned-out matrix runs it: `nox -s cell -- CELL_ID`;
-    its results go to results/cells/<cell id with / as __> for `fips-matrix merge`."""
+    """One cell (or a pattern, e.g. a platform's `debian-12/*`), as a CI job of a fanned-out
+    matrix runs it: `nox -s cell -- CELL_ID`; its results go to results/cells/<cell id with /
+    as __, * as ALL> for `fips-matrix merge`."""
     if not session.posargs:
         session.error("usage: nox -s cell -- PLATFORM/VERSION/VARIANT [fips-matrix run options]")
     cell_id, *rest = session.posargs
-    results = f"results/cells/{cell_id.replace('/', '__')}"
+    results = f"results/cells/{cell_id.replace('/', '__').replace('*', 'ALL')}"
     session.install("-e", ".")
     session.run("fips-matrix", "run", "--only", cell_id, "--results", results, *rest)
 

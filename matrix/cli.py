@@ -96,6 +96,13 @@ def parser() -> argparse.ArgumentParser:
 
     plan = sub.add_parser("plan", parents=[cells], help="print the cells, for a CI job matrix")
     plan.add_argument("--format", choices=("github", "lines"), default="lines")
+    plan.add_argument(
+        "--per",
+        choices=("cell", "platform"),
+        default="cell",
+        help="one job per cell, or per platform (its cells share compiles; GitHub allows "
+        "at most 256 jobs in a matrix)",
+    )
 
     merge = sub.add_parser("merge", help="merge result directories into one report")
     merge.add_argument("dirs", type=Path, nargs="+")
@@ -265,12 +272,18 @@ def _plan(args: argparse.Namespace, console: Console) -> int:
     """The cells, one per CI job: `--format github` prints a job matrix's include list."""
     definition = load_definition(args.matrix or default_definition_path())
     cells = select(expand(definition), args.only)
+    jobs = [(c.id, c.slug) for c in cells]
+    if args.per == "platform":  # a pattern naming the platform's selected cells
+        platforms = list(dict.fromkeys(c.platform.name for c in cells))
+        jobs = [(f"{p}/*", p) for p in platforms]
+        if args.only:
+            raise MatrixError("--per platform takes whole platforms: leave out --only")
     if args.format == "github":
-        include = [{"cell": c.id, "slug": c.slug} for c in cells]
+        include = [{"cell": cell, "slug": slug} for cell, slug in jobs]
         print(json.dumps({"include": include}, separators=(",", ":")))
     else:
-        for cell in cells:
-            print(cell.id)
+        for cell, _ in jobs:
+            print(cell)
     return 0
 
 
