@@ -51,6 +51,7 @@ SUBSET = (
 # "fips-matrix-build: compile took 93 s; cpu:" then `times`: shell, then children
 STEP_RE = re.compile(r"fips-matrix-build: (compile|link) took (\d+) s; cpu:\n(.*)\n(.*)\n")
 TIMES_RE = re.compile(r"(\d+)m([\d.]+)s\s+(\d+)m([\d.]+)s")
+ARGS_RE = re.compile(r'"CONFIGURE_OPTIONS": "([^"]*)"')
 
 
 @dataclass
@@ -95,28 +96,39 @@ def wipe(client: docker.DockerClient, repositories: Sequence[str]) -> int:
 
 
 def step_figures(results: Path) -> dict[str, Any]:
-    """Compile and link wall and CPU, and cache hits, from a run's build logs."""
-    compile_cpu = compile_wall = link_wall = 0.0
-    compiles = links = cache_hits = 0
-    for log in (results / "cells").glob("*.build.log"):
+    """Compile and link wall and CPU, and cache hits, from a run's build logs. L counts each
+    distinct compile (platform, version, configure options) once; a second compile of the
+    same is counted apart, as redundant."""
+    compile_cpu = compile_wall = link_wall = redundant_cpu = 0.0
+    links = cache_hits = redundant = 0
+    seen: set[tuple[str, str]] = set()
+    for log in sorted((results / "cells").glob("*.build.log")):
         text = log.read_text(encoding="utf-8", errors="replace")
         cache_hits += text.count("---> Using cache")
+        args = ARGS_RE.search(text)
+        platform_version = log.name.split("__")[:2]
+        key = ("/".join(platform_version), args[1] if args else "")
         for step, seconds, _shell, children in STEP_RE.findall(text):
             m = TIMES_RE.search(children)
             cpu = 0.0
             if m:
                 cpu = int(m[1]) * 60 + float(m[2]) + int(m[3]) * 60 + float(m[4])
-            if step == "compile":
-                compiles += 1
-                compile_wall += int(seconds)
-                compile_cpu += cpu
-            else:
+            if step == "link":
                 links += 1
                 link_wall += int(seconds)
+            elif key in seen:
+                redundant += 1
+                redundant_cpu += cpu
+            else:
+                seen.add(key)
+                compile_wall += int(seconds)
+                compile_cpu += cpu
     return {
-        "compiles": compiles,
+        "compiles": len(seen),
         "compile_cpu_seconds": round(compile_cpu, 1),
         "compile_wall_seconds_summed": compile_wall,
+        "redundant_compiles": redundant,
+        "redundant_compile_cpu_seconds": round(redundant_cpu, 1),
         "links": links,
         "link_wall_seconds_summed": link_wall,
         "layer_cache_hits": cache_hits,
@@ -307,6 +319,7 @@ def report(f: dict[str, Any]) -> str:
         ["machine CPU during cold", f"{cold['machine_cpu_seconds']} s"],
         ["compiles (each distinct one once)", cold["compiles"]],
         ["compile CPU", f"{cold['compile_cpu_seconds']} s"],
+        ["redundant compiles (not in L)", cold["redundant_compiles"]],
         [f"L = compile CPU / {f['cores']} cores", f"{cold['L_seconds']} s"],
         ["cold wall / L", cold["wall_over_L"]],
         ["compile wall, summed over builds", f"{cold['compile_wall_seconds_summed']} s"],

@@ -61,7 +61,7 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--parallel",
         type=int,
-        help="compiles run side by side (default: 2 with 2 or more CPUs, else 1)",
+        help="platforms built side by side (default: 2 with 2 or more CPUs, else 1)",
     )
     run.add_argument(
         "--probe-timeout", type=float, default=120.0, help="seconds before a probe is killed"

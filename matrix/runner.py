@@ -88,7 +88,7 @@ class RunOptions:
     probe_timeout: float
     force: bool
     offline: bool = False  # never pull: platforms with no local base image and no fallback skip
-    parallel: int = 1  # compile groups built side by side
+    parallel: int = 1  # platforms built side by side
     repeat: int = 1  # runs of the C probe per scenario; disagreeing runs make a cell FLAKY
     locked: Lock | None = None  # refuse base images and sources that differ from this lock
 
@@ -114,17 +114,19 @@ class Runner:
         self._stopping = threading.Event()
 
     def run(self, cells: Sequence[Cell]) -> list[CellResult]:
-        """Cells that share a compile (same platform and source) run one after the other, in
-        one worker, so the second finds the first's layers; such groups run side by side.
-        Skew cells come last: they are made from the images of other cells."""
+        """A platform's cells run one after the other, in one worker; platforms run side by
+        side. Two builds of one platform at once would each make the toolchain and ARG
+        layers they share, and the engine's legacy cache then finds a later cell's compile
+        under one chain while it lies under the other: so one builder per platform. Skew
+        cells come last: they are made from the images of other cells."""
         self.out.prepare()
-        groups: dict[tuple[str, str], list[Cell]] = {}
+        groups: dict[str, list[Cell]] = {}
         skew: list[Cell] = []
         for cell in cells:
             if cell.variant.provider is not None:
                 skew.append(cell)
             else:
-                groups.setdefault((cell.platform.name, cell.source.version), []).append(cell)
+                groups.setdefault(cell.platform.name, []).append(cell)
         done: dict[str, CellResult] = {}
         for batch in ([*groups.values()], [[c] for c in skew]):
             self._run_parallel(batch, done)

@@ -38,3 +38,16 @@ def test_step_figures_from_build_logs(tmp_path: Path) -> None:
     assert f["compile_wall_seconds_summed"] == 165
     assert f["links"] == 1
     assert f["layer_cache_hits"] == 2
+
+
+def test_a_compile_done_twice_counts_once_in_l(tmp_path: Path) -> None:
+    cells = tmp_path / "cells"
+    cells.mkdir()
+    header = '# args {"CONFIGURE_OPTIONS": "", "LINK_OPTIONS": ""}\n'
+    (cells / "debian-12__3.5.7__default.build.log").write_text(header + COMPILE_LOG)
+    (cells / "debian-12__3.5.7__no-pinshared.build.log").write_text(header + COMPILE_LOG)
+    (cells / "debian-12__3.6.3__default.build.log").write_text(header + COMPILE_LOG)
+    f = step_figures(tmp_path)
+    assert f["compiles"] == 2
+    assert f["redundant_compiles"] == 1
+    assert f["compile_cpu_seconds"] == round(2 * (119.29 + 32.05), 1)
