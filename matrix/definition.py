@@ -44,6 +44,7 @@ OPENSSL_KINDS = ("source", "distro")
 _SOURCE_KEYS = ("sha256", "urls", "debian_orig")
 _VARIANT_KEYS = ("description", "configure", "module_config", "provider", "base")
 CONFIG_KEY_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+CONFIGURE_OPTION_RE = re.compile(r"^[A-Za-z0-9_.,=+/:-]+$")
 CONFIG_VALUE_RE = re.compile(r"^[A-Za-z0-9._:-]*$")
 _RULE_KEYS = ("platform", "version", "variant", "reason")
 
@@ -305,9 +306,13 @@ def _variant(ctx: _Ctx, name: str, t: dict[str, Any]) -> Variant:
     t = {"configure": [], **t}
     configure = ctx.string_list(t, kp, "configure")
     for opt in configure:
-        # Each entry is one argv word for ./Configure.
-        if not opt or opt != opt.strip() or any(c.isspace() for c in opt):
-            ctx.fail((*kp, "configure"), f"configure option {opt!r}: one word per entry")
+        # Each entry is one argv word for ./Configure, passed through a build argument that
+        # the build script splits into words: nothing a shell would read as more than text.
+        if not CONFIGURE_OPTION_RE.match(opt):
+            ctx.fail(
+                (*kp, "configure"),
+                f"configure option {opt!r}: one word of letters, digits and -_.,=+/: per entry",
+            )
     module_config = t.get("module_config", {})
     if not isinstance(module_config, dict):
         ctx.fail((*kp, "module_config"), 'module_config must be a table of KEY = "VALUE"')

@@ -22,6 +22,8 @@ import pytest
 from elftools.elf.dynamic import DynamicSection
 from elftools.elf.elffile import ELFFile
 
+from matrix import probing
+
 pytestmark = pytest.mark.e2e
 
 CELLS = [
@@ -238,3 +240,31 @@ def test_the_cffi_twin_witnessed_every_glibc_scenario(run: tuple[Path, Path, str
                 assert s["facts"]["witness_verdict"] == s["verdict"] != "DISAGREEMENT"
             else:
                 assert s["witness"] is None  # no Python in the musl runtime image
+
+
+def test_probe_containers_are_locked_down_and_never_left_behind(
+    run: tuple[Path, Path, str, str],
+) -> None:
+    image = cell(run[0], CELLS[0])["fingerprint"]["image"]["id"]
+    client = docker.from_env()
+    container = client.containers.create(
+        image,
+        entrypoint=[],
+        command=["/opt/fips-matrix/bin/fips_probe"],
+        **probing.container_options("inspected"),
+    )
+    try:
+        host, config = container.attrs["HostConfig"], container.attrs["Config"]
+        assert host["NetworkMode"] == "none"
+        assert host["ReadonlyRootfs"] is True
+        assert host["CapDrop"] == ["ALL"]
+        assert "no-new-privileges" in host["SecurityOpt"]
+        assert host["PidsLimit"] == 64
+        assert host["Memory"] == 512 * 1024 * 1024
+        assert host["Init"] is True
+        assert "/tmp" in host["Tmpfs"]
+        assert config["User"] == "65534:65534"
+    finally:
+        container.remove(force=True)
+    left = client.containers.list(all=True, filters={"label": "org.fips-reload-matrix.probe"})
+    assert left == []

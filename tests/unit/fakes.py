@@ -55,6 +55,7 @@ class ProbePlan:
     stderr: bytes = b""
     hang: bool = False
     engine_dies: bool = False  # the engine goes away while this probe is waited for
+    interrupt: bool = False  # the user presses Ctrl-C while this probe is waited for
 
 
 @dataclass
@@ -92,6 +93,9 @@ class FakeContainer:
         self.events.append("start")
 
     def wait(self, timeout: float | None = None, **_: Any) -> dict[str, Any]:
+        if self.plan.interrupt:
+            self.plan = ProbePlan()  # only once
+            raise KeyboardInterrupt
         if self.plan.engine_dies:
             self.engine.gone = True
         self.engine.check_alive()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import pytest
@@ -277,3 +278,28 @@ def test_missing_dockerfile_reports_line(tmp_path: Path) -> None:
         dockerfile_path(defn.platforms["alpha"], defn)
     assert str(info.value).startswith(f"{path}:6:")
     assert "nowhere-to-be-found.Dockerfile" in str(info.value)
+
+
+@pytest.mark.parametrize("opt", ["no-pinshared; rm -rf /", "$(id)", "`id`", "a*", "x|y", ""])
+def test_configure_options_never_carry_shell_syntax(tmp_path: Path, opt: str) -> None:
+    path = tmp_path / "m.toml"
+    path.write_text(SMALL_MATRIX_FOR_OPTIONS.replace("CONFIGURE", json.dumps([opt])))
+    with pytest.raises(DefinitionError, match="configure option"):
+        load_definition(path)
+
+
+SMALL_MATRIX_FOR_OPTIONS = """schema = 1
+scenarios = ["ondemand-kat"]
+
+[platforms.debian-12]
+dockerfile = "debian.Dockerfile"
+base_image = "debian:bookworm"
+libc = "glibc"
+
+[sources."3.0.20"]
+sha256 = "c80a01dfc70ece4dc21168932c37739042d404d46ccc81a5986dd75314ecda6f"
+urls = ["https://example.test/openssl-3.0.20.tar.gz"]
+
+[variants.bad]
+configure = CONFIGURE
+"""

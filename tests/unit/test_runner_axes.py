@@ -217,3 +217,17 @@ def test_lock_records_what_the_run_used_and_locked_refuses_a_change(hx: Harness)
     other = Lock(used.matrix_digest, used.base_images, {"3.0.20": "0" * 64})
     with pytest.raises(LockMismatch, match=r"OpenSSL 3\.0\.20"):
         hx.run("debian-12/3.0.20/no-pinshared", locked=other)
+
+
+def test_ctrl_c_keeps_finished_cells_and_a_rerun_does_not_redo_them(hx: Harness) -> None:
+    hx.client.plans[(":debian-12-3.0.20-no-pinshared", "integrity")] = ProbePlan(interrupt=True)
+    with pytest.raises(KeyboardInterrupt):
+        hx.run("debian-12/3.0.20/default", "debian-12/3.0.20/no-pinshared")
+    assert hx.out.read_cell("debian-12/3.0.20/default") is not None
+    assert not hx.out.cell_path("debian-12/3.0.20/no-pinshared").exists()
+    assert all(c.removed for c in hx.client.created)  # the interrupted probe's too
+    before = len(hx.client.created)
+    results = hx.run("debian-12/3.0.20/default", "debian-12/3.0.20/no-pinshared")
+    assert [r.outcome for r in results] == [OK, OK]
+    created = hx.client.created[before:]
+    assert {c.tags[0] for c in created} == {image_tag(hx.cells("debian-12/3.0.20/no-pinshared")[0])}
