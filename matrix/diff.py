@@ -11,6 +11,7 @@ from tabulate import tabulate
 from matrix.results import BUILD_FAILED, ERROR, CellResult, ScenarioResult
 from matrix.verdicts import (
     CLEAN_RELOAD,
+    DISAGREEMENT,
     INCONCLUSIVE,
     MAPPED_BUT_RECOVERED,
     PROBE_CRASHED,
@@ -39,6 +40,7 @@ RANK = {
     TIMEOUT: 5,
     BUILD_FAILED: 5,
     ERROR: 5,
+    DISAGREEMENT: 5,  # the two probes disagree: the measurement itself broke
 }
 NOT_RUN = "-"  # the cell ran, but not this scenario
 WHOLE_CELL = "*"  # the scenario name when neither side of a cell has scenario results

@@ -23,6 +23,7 @@ from matrix.results import (
 from matrix.table import cell_text
 from matrix.verdicts import (
     CLEAN_RELOAD,
+    DISAGREEMENT,
     INCONCLUSIVE,
     MAPPED_BUT_RECOVERED,
     PROBE_CRASHED,
@@ -43,6 +44,7 @@ VERDICTS: dict[str, tuple[str, str]] = {
     BUILD_FAILED: ("#ececec", "the cell's image did not build (see the build log)"),
     SKIPPED: ("#ececec", "not run (no base image or no source)"),
     ERROR: ("#ececec", "the tool itself failed on this cell"),
+    DISAGREEMENT: ("#cdb0ec", "the C probe and the cffi probe disagree: a bug of this tool"),
 }
 MISSING = "-"  # the cell ran, but not this scenario
 

@@ -94,7 +94,7 @@ class FakeContainer:
 
     def wait(self, timeout: float | None = None, **_: Any) -> dict[str, Any]:
         if self.plan.interrupt:
-            self.plan = ProbePlan()  # only once
+            self.plan.interrupt = False  # the user presses it once
             raise KeyboardInterrupt
         if self.plan.engine_dies:
             self.engine.gone = True

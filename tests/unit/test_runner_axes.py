@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from fakes import ProbePlan, fixture_doc
+from fakes import ProbePlan, fixture_bytes, fixture_doc
 from test_runner import SCENARIOS, SHA, Harness, make_harness
 
 from matrix.definition import load_definition
@@ -220,7 +220,10 @@ def test_lock_records_what_the_run_used_and_locked_refuses_a_change(hx: Harness)
 
 
 def test_ctrl_c_keeps_finished_cells_and_a_rerun_does_not_redo_them(hx: Harness) -> None:
-    hx.client.plans[(":debian-12-3.0.20-no-pinshared", "integrity")] = ProbePlan(interrupt=True)
+    doc = fixture_bytes("unpinned", "integrity")  # what the probe prints when left alone
+    hx.client.plans[(":debian-12-3.0.20-no-pinshared", "integrity")] = ProbePlan(
+        stdout=doc, interrupt=True
+    )
     with pytest.raises(KeyboardInterrupt):
         hx.run("debian-12/3.0.20/default", "debian-12/3.0.20/no-pinshared")
     assert hx.out.read_cell("debian-12/3.0.20/default") is not None
