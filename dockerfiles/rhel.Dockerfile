@@ -3,7 +3,7 @@
 # Same contract as debian.Dockerfile; only the toolchain stage differs.
 #
 # One file serves both, e.g. BASE_IMAGE=rockylinux/rockylinux:9 or
-# BASE_IMAGE=registry.access.redhat.com/ubi9/ubi. Everything installed below is in Rocky's
+# BASE_IMAGE=redhat/ubi9 (Docker Hub's copy of UBI 9). Everything installed below is in Rocky's
 # BaseOS/AppStream. UBI 9 without a subscription sees only its own repositories
 # (ubi-9-baseos-rpms, ubi-9-appstream-rpms), a subset of RHEL: a public report of an OpenSSL
 # 3.6 build on ubi9/ubi installed perl-FindBin, perl-IPC-Cmd, perl-File-Compare,
@@ -17,14 +17,14 @@
 # upstream) is not needed: Fedora's and RHEL's perl-IPC-Cmd are patched to use
 # ExtUtils::MM::Utils instead (Red Hat bug 1129443) and require that.
 #
-# Base images: no digest is pinned for registry.access.redhat.com/ubi9/ubi, and none for
-# rockylinux/rockylinux:9 from a source this file can name. Known digests, for reference:
+# Base images: no digest is pinned in the matrix (none could be checked against an image
+# here). Known digests, for reference:
 #   redhat/ubi9:latest (Docker Hub's copy of UBI 9)
 #     redhat/ubi9@sha256:5426a8f45e80a07168a30ea24d84f266094b3756624a5508cc53927e6ee39e09
 #     as pinned in docker-library/official-images, .external-pins/redhat/ubi9___latest at
-#     commit ab0f3ca8c6c810446dd9131c89a0243efe2e4776 (2026-08-17); whether
-#     registry.access.redhat.com serves the same index digest was not verified.
-#   rockylinux/rockylinux:9 (Rocky 9.8, multi-arch index, docker.io and quay.io)
+#     commit ab0f3ca8c6c810446dd9131c89a0243efe2e4776 (2026-08-17); whether Red Hat's own
+#     registry serves the same index digest was not verified.
+#   rockylinux/rockylinux:9 (Rocky 9.8, multi-arch index)
 #     rockylinux/rockylinux:9@sha256:8101994123cf3d0a8fee517bee7f39e555c7d92bd2d9eb3303cc988a0eeed00f
 #     quoted alike by several public Dockerfiles and scripts found through a code search,
 #     whose repositories the search did not name: weaker provenance than the one above.

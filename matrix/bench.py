@@ -35,7 +35,12 @@ from tabulate import tabulate
 from matrix import engine
 from matrix.baseimages import LOCAL_REPOSITORY
 from matrix.cells import expand, select
-from matrix.definition import BaseFallback, default_definition_path, load_definition
+from matrix.definition import (
+    BaseFallback,
+    MatrixDefinition,
+    default_definition_path,
+    load_definition,
+)
 from matrix.images import DOCKERFILES_DIR, PROBES_DIR, REPOSITORY
 from matrix.results import write_json
 from matrix.sources import cache_path
@@ -189,10 +194,14 @@ def local_base(client: docker.DockerClient, ref: str, fallback: BaseFallback | N
 
 
 def plain_builds(
-    client: docker.DockerClient, cells: Sequence[str], cache_dir: Path, jobs: int, logs: Path
+    client: docker.DockerClient,
+    definition: MatrixDefinition,
+    cells: Sequence[str],
+    cache_dir: Path,
+    jobs: int,
+    logs: Path,
 ) -> tuple[Timed, dict[str, float]]:
     """One Dockerfile per cell, the way the OpenSSL docs build: no cache, one after another."""
-    definition = load_definition(default_definition_path())
     by_id = {c.id: c for c in expand(definition)}
     sizes: dict[str, float] = {}
     cpu0, t0 = machine_cpu_seconds(), time.monotonic()
@@ -270,11 +279,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     warm = timed_run(
         [*matrix_args, "--results", str(root), "--cache-dir", str(cache)], scratch / "warm.log"
     )
-    figures["warm"] = {
-        "wall_seconds": round(warm.wall, 2),
-        **cell_figures(root),
-        **step_figures_delta(root, steps),
-    }
+    figures["warm"] = {"wall_seconds": round(warm.wall, 2), **cell_figures(root)}
     figures["image_sizes_mb"] = image_sizes(client, root)
     print(f"warm: {warm.wall:.1f} s wall", flush=True)
 
@@ -288,7 +293,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             [*matrix_args, *only, "--results", str(scratch / "side"), "--cache-dir", str(cache)],
             scratch / "side.log",
         )
-        plain, plain_sizes = plain_builds(client, subset, cache, cores, scratch)
+        plain, plain_sizes = plain_builds(client, definition, subset, cache, cores, scratch)
         figures["side_by_side"] = {
             "cells": subset,
             "tool_wall_seconds": round(ours.wall, 1),
@@ -304,12 +309,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(report(figures))
     print(f"figures: {root / 'bench.json'}; logs: {scratch}")
     return 0
-
-
-def step_figures_delta(root: Path, cold: dict[str, Any]) -> dict[str, Any]:
-    """A warm run writes no build log: the figures must show no new compile."""
-    now = step_figures(root)
-    return {"compiles_since_cold": now["compiles"] - cold["compiles"]}
 
 
 def report(f: dict[str, Any]) -> str:
@@ -331,7 +330,6 @@ def report(f: dict[str, Any]) -> str:
         ["warm wall", f"{warm['wall_seconds']} s"],
         ["warm: images cached / built", f"{warm['images_cached']} / {warm['images_built']}"],
         ["warm: probe runs reused", warm["probe_runs_reused"]],
-        ["warm: compiles", warm["compiles_since_cold"]],
     ]
     side = f.get("side_by_side")
     if side:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import docker
+import docker.errors
 
 from matrix.errors import MatrixError
 from matrix.lockfile import Lock
@@ -32,6 +33,7 @@ def write_bundle(
     """From a finished run: its cell images, base images and sources, and its lock."""
     images = sorted(
         {r.fingerprint["image"]["tag"] for r in results if "image" in r.fingerprint}
+        | {p for r in results for p in r.fingerprint.get("image", {}).get("parts", [])}
         | set(lock.base_images)
     )
     if not images:
@@ -48,8 +50,11 @@ def write_bundle(
             tar.add(str(path), arcname=f"sources/{path.name}")
         # One `docker save` of all images: layers they share are stored once.
         with tempfile.TemporaryFile() as saved:
-            for chunk in _save(client, images):
-                saved.write(chunk)
+            try:
+                for chunk in _save(client, images):
+                    saved.write(chunk)
+            except docker.errors.APIError as exc:
+                raise MatrixError(f"bundle: the engine could not save the images: {exc}") from exc
             info = tarfile.TarInfo("images.tar")
             info.size = saved.tell()
             saved.seek(0)
@@ -72,10 +77,12 @@ def load_bundle(client: docker.DockerClient, bundle: Path, cache_dir: Path) -> L
                     with open(target, "wb") as f:
                         shutil.copyfileobj(_member(tar, member.name), f)
             client.images.load(_member(tar, "images.tar"))
-    except (OSError, tarfile.TarError, ValueError, KeyError) as exc:
+        lock = manifest["lock"]
+        return Lock(lock["matrix_digest"], dict(lock["base_images"]), dict(lock["sources"]))
+    except (OSError, tarfile.TarError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise MatrixError(f"bundle {bundle} cannot be read: {exc}") from exc
-    lock = manifest["lock"]
-    return Lock(lock["matrix_digest"], dict(lock["base_images"]), dict(lock["sources"]))
+    except docker.errors.APIError as exc:
+        raise MatrixError(f"bundle {bundle}: the engine refused its images: {exc}") from exc
 
 
 def _wanted(path: Path, lock: Lock) -> bool:

@@ -29,7 +29,7 @@ from matrix.merge import merge
 from matrix.mirror import debian_mirror
 from matrix.progress import Progress
 from matrix.report import load_run, scenarios_of, write_reports
-from matrix.results import BUILD_FAILED, ERROR, ResultsDir
+from matrix.results import BUILD_FAILED, ERROR, ResultsDir, write_text
 from matrix.runner import Runner, RunOptions, default_cache_dir
 from matrix.table import render
 
@@ -166,6 +166,8 @@ def resolve(args: argparse.Namespace) -> tuple[MatrixDefinition, list[Cell], Run
         raise MatrixError("--probe-timeout must be positive")
     if args.bundle and args.force:
         raise MatrixError("--bundle and --force contradict: a bundle's images are used as they are")
+    if args.bundle and args.locked:
+        raise MatrixError("--bundle and --locked contradict: a bundle brings its own lock")
     options = RunOptions(
         results=args.results,
         cache_dir=args.cache_dir or default_cache_dir(),
@@ -204,7 +206,7 @@ def _run(args: argparse.Namespace, console: Console) -> int:
         locked = load_bundle(client, args.bundle, options.cache_dir)
         locked.check_matrix(definition.digest, args.bundle)
         # everything comes from the bundle: no pulls, no mirror
-        options = dataclasses.replace(options, offline=True, mirror=None)
+        options = dataclasses.replace(options, offline=True, mirror=None, downloads=False)
     options = dataclasses.replace(options, locked=locked)
     progress = Progress(len(cells), console)
     progress.note(
@@ -227,13 +229,15 @@ def _run(args: argparse.Namespace, console: Console) -> int:
     }
     runner = Runner(client, facts, definition, options, progress)
     with runner.out.locked():
+        # Named before any cell runs: a run that dies still says which matrix it belongs to.
+        write_text(runner.out.root / "summary.json", json.dumps({"schema": 1, "run": run}))
         results = runner.run(cells)
         run["finished"] = _now()
         run["wall_seconds"] = round(progress.elapsed(), 1)
         scenarios = list(definition.scenarios)
         written = write_reports(runner.out, results, run, scenarios)
         written["lock"] = runner.out.root / LOCK_NAME
-        runner.used.write(written["lock"])
+        _updated_lock(runner.used, written["lock"]).write(written["lock"])
     console.print()
     console.print(render(results, scenarios, "simple", compact=True), markup=False)
     console.print(f"results: {options.results}/cells/ ({len(results)} cells)")
@@ -268,6 +272,22 @@ def _diff(old_dir: Path, new_dir: Path, console: Console) -> int:
     return 1 if diff.got_worse else 0
 
 
+def _updated_lock(used: Lock, path: Path) -> Lock:
+    """A run of some cells adds what it used to the lock of the same matrix, so a later
+    --locked run of all cells still finds every base image and source."""
+    try:
+        old = Lock.read(path)
+    except MatrixError:
+        return used
+    if old.matrix_digest != used.matrix_digest:
+        return used
+    return Lock(
+        used.matrix_digest,
+        {**old.base_images, **used.base_images},
+        {**old.sources, **used.sources},
+    )
+
+
 def _plan(args: argparse.Namespace, console: Console) -> int:
     """The cells, one per CI job: `--format github` prints a job matrix's include list."""
     definition = load_definition(args.matrix or default_definition_path())
@@ -290,7 +310,10 @@ def _plan(args: argparse.Namespace, console: Console) -> int:
 def _merge(dirs: Sequence[Path], results_dir: Path, console: Console) -> int:
     out = ResultsDir(results_dir)
     with out.locked():
-        results, run = merge(dirs, out)
+        try:
+            results, run = merge(dirs, out)
+        except OSError as exc:
+            raise MatrixError(f"merge: {exc}") from exc
         written = write_reports(out, results, run, scenarios_of(results))
     console.print(render(results, scenarios_of(results), "simple", compact=True), markup=False)
     console.print(f"merged {len(results)} cells from {len(dirs)} directories into {results_dir}")

@@ -5,6 +5,7 @@ Every error names `file:line`, so a typo in the matrix is found in one look.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import fnmatch
 import hashlib
@@ -196,15 +197,19 @@ def _parse(ctx: _Ctx, doc: dict[str, Any], digest: str) -> MatrixDefinition:
         exclude=_rules(ctx, doc, "exclude"),
         digest=digest,
     )
-    for name, variant in variants.items():
-        if variant.provider is None:
-            continue
+    for name, variant in list(variants.items()):
         kp = ("variants", name)
+        if variant.provider is None:
+            if variant.base != "default":
+                ctx.fail((*kp, "base"), "base is for a variant with provider (version skew)")
+            continue
         if variant.provider not in sources:
             ctx.fail((*kp, "provider"), f"provider = {variant.provider!r} is not a source version")
         base = variants.get(variant.base)
         if base is None or base.provider is not None:
             ctx.fail((*kp, "base"), f"base = {variant.base!r} must name a variant without provider")
+        # the skew cell runs its module as its base builds do
+        variants[name] = dataclasses.replace(variant, module_config=base.module_config)
     for rule in defn.include + defn.exclude:
         check_rule_matches(defn, rule)
     return defn

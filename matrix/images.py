@@ -81,6 +81,7 @@ class CellImage:
     key: str
     cached: bool
     seconds: float
+    parts: tuple[str, ...] = ()  # a skew image: the tags of the two images it was made from
 
 
 def probe_files() -> list[Path]:

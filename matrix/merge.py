@@ -15,19 +15,20 @@ from matrix.results import CellResult, ResultsDir
 
 
 def merge(dirs: Sequence[Path], out: ResultsDir) -> tuple[list[CellResult], dict[str, Any]]:
-    runs: list[dict[str, Any]] = []
-    merged: dict[str, CellResult] = {}
+    loaded = []
+    seen: set[str] = set()
     for path in dirs:
         results, run = load_run(ResultsDir(path))
         if not results:
             raise MatrixError(f"merge: no cell results in {path / 'cells'}")
         if not run.get("matrix_digest"):
-            raise MatrixError(f"merge: {path} has no summary.json naming its matrix definition")
-        runs.append(run)
+            raise MatrixError(f"merge: {path}/summary.json does not name its matrix definition")
         for r in results:
-            if r.cell in merged:
+            if r.cell in seen:
                 raise MatrixError(f"merge: {r.cell} is in more than one directory")
-            merged[r.cell] = _moved(r, ResultsDir(path), out)
+            seen.add(r.cell)
+        loaded.append((path, results, run))
+    runs = [run for _, _, run in loaded]
     digests = {r["matrix_digest"] for r in runs}
     if len(digests) > 1:
         raise MatrixError(
@@ -35,8 +36,10 @@ def merge(dirs: Sequence[Path], out: ResultsDir) -> tuple[list[CellResult], dict
             + ", ".join(sorted(d[:12] for d in digests))
             + ")"
         )
+    if any(out.root.resolve() == Path(p).resolve() for p in dirs):
+        raise MatrixError("merge: --results must be a directory of its own, not one merged")
     out.prepare()
-    results = list(merged.values())
+    results = [_moved(r, ResultsDir(path), out) for path, rs, _ in loaded for r in rs]
     for r in results:
         out.write_cell(r)
     run = {

@@ -109,8 +109,11 @@ def _run(
             exit_code = int(status.get("StatusCode", -1))
         except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
             timed_out = True
-            container.kill()
-            container.wait(timeout=30)
+            try:
+                container.kill()
+                container.wait(timeout=30)
+            except docker.errors.APIError:
+                pass  # it ended by itself between the timeout and the kill
         stdout = container.logs(stdout=True, stderr=False).decode("utf-8", "replace")
         stderr = container.logs(stdout=False, stderr=True).decode("utf-8", "replace")
     finally:

@@ -3,6 +3,7 @@ and shared, and the mirror is this machine's configuration, not a fact of the pl
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
@@ -16,9 +17,12 @@ def mirror_redactor(mirror: str | None) -> Redactor:
         return lambda text: text
     host = urlsplit(mirror).hostname or ""
     base = mirror.rstrip("/")
+    # The bare host too (apt and debootstrap name it alone), but only a dotted name, and only
+    # where it stands as a name: a short host must not eat into ids, words or hex digests.
+    bare = re.compile(rf"(?<![\w.-]){re.escape(host)}(?![\w-])") if "." in host else None
 
     def redact(text: str) -> str:
         text = text.replace(base, PLACEHOLDER)
-        return text.replace(host, PLACEHOLDER) if host else text
+        return bare.sub(PLACEHOLDER, text) if bare else text
 
     return redact

@@ -6,10 +6,10 @@ written as soon as it ends, so nothing finished is lost if the run stops.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import os
-import platform as host_platform
 import threading
 import time
 import traceback
@@ -91,6 +91,7 @@ class RunOptions:
     parallel: int = 1  # platforms built side by side
     repeat: int = 1  # runs of the C probe per scenario; disagreeing runs make a cell FLAKY
     locked: Lock | None = None  # refuse base images and sources that differ from this lock
+    downloads: bool = True  # False: sources only from the cache (a bundle's run)
 
 
 class Runner:
@@ -128,7 +129,10 @@ class Runner:
             else:
                 groups.setdefault(cell.platform.name, []).append(cell)
         done: dict[str, CellResult] = {}
-        for batch in ([*groups.values()], [[c] for c in skew]):
+        skew_groups: dict[str, list[Cell]] = {}
+        for cell in skew:  # parts not yet built are built here: one builder per platform again
+            skew_groups.setdefault(cell.platform.name, []).append(cell)
+        for batch in ([*groups.values()], [*skew_groups.values()]):
             self._run_parallel(batch, done)
         return [done[c.id] for c in cells]
 
@@ -206,6 +210,11 @@ class Runner:
         }
         result.outcome = _outcome(result.scenarios)
         result.fingerprint.update(self._fingerprint(base, sources, image, result))
+        if "probe_runs_reused_from" in result.fingerprint and previous is not None:
+            # the observations were made on that run's kernel and engine, not this one's
+            for key in ("host", "engine"):
+                if key in previous.fingerprint:
+                    result.fingerprint[key] = previous.fingerprint[key]
         return result
 
     def _image(self, cell: Cell) -> tuple[BaseImage, CellImage, list[FetchedSource]]:
@@ -276,14 +285,9 @@ class Runner:
             build_args={"LIBCRYPTO_IMAGE": libcrypto.tag, "PROVIDER_IMAGE": provider.tag},
             extra_key=f"{libcrypto.image_id} {provider.image_id}",
         )
-        return (
-            base,
-            self._build(cell, inputs, "libcrypto and fips.so of two builds"),
-            [
-                *lib_sources,
-                *prov_sources,
-            ],
-        )
+        built = self._build(cell, inputs, "libcrypto and fips.so of two builds")
+        built = dataclasses.replace(built, parts=(libcrypto.tag, provider.tag))
+        return base, built, [*lib_sources, *prov_sources]
 
     def _build(self, cell: Cell, inputs: BuildInputs, what: str) -> CellImage:
         image = None if self.options.force else images.cached_image(self.client, cell, inputs)
@@ -342,9 +346,12 @@ class Runner:
 
     def _source(self, cell: Cell) -> FetchedSource | SourceError:
         def fetch() -> FetchedSource | SourceError:
+            wanted = cell.source
+            if not self.options.downloads:
+                wanted = dataclasses.replace(wanted, urls=(), debian_orig=False)
             try:
                 source = fetch_source(
-                    cell.source, self.options.cache_dir, self.options.mirror, self.progress.note
+                    wanted, self.options.cache_dir, self.options.mirror, self.progress.note
                 )
             except SourceError as exc:
                 return exc
@@ -434,7 +441,7 @@ class Runner:
         return {
             "tool_version": __version__,
             "matrix": {"path": str(self.definition.path), "digest": self.definition.digest},
-            "host": {"kernel": self.engine.kernel, "machine": host_platform.machine()},
+            "host": {"kernel": self.engine.kernel, "machine": self.engine.arch},
             "engine": {
                 "version": self.engine.version,
                 "api_version": self.engine.api_version,
@@ -445,6 +452,7 @@ class Runner:
             "image": {
                 "tag": image.tag,
                 "id": image.image_id,
+                "parts": list(image.parts),
                 "inputs": image.key,
                 "cached": image.cached,
             },
@@ -475,12 +483,20 @@ def _inputs_key(image: CellImage, cell: Cell, repeat: int) -> str:
 
 def _reusable(previous: CellResult, inputs_key: str) -> bool:
     """Earlier probe runs stand in for new ones only if nothing about them can change:
-    same inputs, and every run ended with a complete document (no crash, no timeout)."""
-    return (
-        previous.inputs_key == inputs_key
-        and bool(previous.scenarios)
-        and all(s.probe is not None and s.probe.get("completed") for s in previous.scenarios)
-    )
+    same inputs, and every run (repeats and the twin too) ended with a complete document."""
+    if previous.inputs_key != inputs_key or not previous.scenarios:
+        return False
+    for s in previous.scenarios:
+        docs = [s.probe, *(r["probe"] for r in s.repeats or ())]
+        if s.witness is not None and "unavailable" not in s.witness:
+            docs.append(s.witness.get("probe"))
+        if not all(_completed(d) for d in docs):
+            return False
+    return True
+
+
+def _completed(doc: Any) -> bool:
+    return isinstance(doc, dict) and bool(doc.get("completed"))
 
 
 def _representative(
@@ -496,16 +512,22 @@ def _rejudge(s: ScenarioResult, why: str = "") -> ScenarioResult:
     """Verdicts come from the stored observations, so they follow the current rules; where
     the twin ran, its observations are judged too and must agree."""
     j = judge_run(s.scenario, s.exit_code, s.timed_out, s.probe, why)
+    alone = j.verdict  # the C probe's own, which repeated runs are counted against
     w = s.witness
     if w is not None and "unavailable" not in w:
-        twin = judge_run(s.scenario, w["exit_code"], w["timed_out"], w["probe"])
-        j = with_witness(j, twin)
+        if _completed(w.get("probe")):
+            twin = judge_run(s.scenario, w["exit_code"], w["timed_out"], w["probe"])
+            j = with_witness(j, twin)
+        else:  # a twin that crashed or hung saw nothing: no witness, not a disagreement
+            how = "timed out" if w.get("timed_out") else f"exit {w.get('exit_code')}"
+            note = f"cffi twin did not complete ({how}): no second witness"
+            j = Judgement(j.verdict, j.cause, (*j.evidence, note), j.short, j.facts)
     if s.repeats:
         verdicts = [
             judge_run(s.scenario, r["exit_code"], r["timed_out"], r["probe"]).verdict
             for r in s.repeats
         ]
-        agree = verdicts.count(j.verdict)
+        agree = verdicts.count(alone)
         runs = {"verdicts": verdicts, "agree": agree, "total": len(verdicts)}
         short = j.short if agree == len(verdicts) else f"{j.short}; flaky"
         facts = {**j.facts, "runs": runs}

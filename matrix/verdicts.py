@@ -104,7 +104,7 @@ def judge(scenario: str, doc: Doc) -> Judgement:
     base = doc["baseline"]
     evidence: list[str] = []
 
-    if base["mappings"] or base["noload_loaded"]:
+    if base["mappings"] > 0 or base["noload_loaded"]:  # -1: maps unreadable, not "mapped"
         return Judgement(
             INCONCLUSIVE,
             "fips.so was already loaded before the probe loaded it (a configuration "

@@ -150,8 +150,8 @@ class FakeImages:
             return self.engine.add_image(ref)
         # what an engine with no registry reachable answers
         raise docker.errors.APIError(
-            f'500 Server Error: Internal Server Error ("Get "https://registry-1.docker.io/v2/": '
-            f'dial tcp: lookup registry-1.docker.io: no such host") for {ref}'
+            f'500 Server Error: Internal Server Error ("Get "https://registry.invalid/v2/": '
+            f'dial tcp: lookup registry.invalid: no such host") for {ref}'
         )
 
 

@@ -14,7 +14,7 @@ from fakes import fixture_doc
 import matrix.results
 from matrix import report, table
 from matrix.errors import MatrixError
-from matrix.redact import mirror_redactor
+from matrix.redact import PLACEHOLDER, mirror_redactor
 from matrix.results import BUILD_FAILED, OK, CellResult, ResultsDir, ScenarioResult
 from matrix.verdicts import judge
 
@@ -269,3 +269,14 @@ def test_skipped_platforms_leave_the_pivots_for_one_line(results: list[CellResul
     )
     compact = table.render(results, ["ondemand-kat"], "simple", compact=True)
     assert "STICKY" in compact and "STICKY_ERROR" not in compact
+
+
+def test_redaction_takes_the_mirror_and_nothing_else() -> None:
+    redact = mirror_redactor("http://mirror.test/debian")
+    assert redact("Get:1 http://mirror.test/debian bookworm") == f"Get:1 {PLACEHOLDER} bookworm"
+    assert redact("Could not resolve 'mirror.test'") == f"Could not resolve '{PLACEHOLDER}'"
+    assert redact("sub.mirror.test.example") == "sub.mirror.test.example"
+    short = mirror_redactor("http://deb/debian")  # a host with no dot: only the URL goes
+    assert short("debian-12/3.0.20/default deb12ab http://deb/debian/pool") == (
+        f"debian-12/3.0.20/default deb12ab {PLACEHOLDER}/pool"
+    )

@@ -247,6 +247,7 @@ def test_run_writes_one_judged_result_per_cell_atomically(
         assert fp["image"] == {
             "tag": tag_of(h, cell_id),
             "id": image.id,
+            "parts": [],
             "inputs": image.labels[KEY_LABEL],
             "cached": False,
         }

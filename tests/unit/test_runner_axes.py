@@ -234,3 +234,12 @@ def test_ctrl_c_keeps_finished_cells_and_a_rerun_does_not_redo_them(hx: Harness)
     assert [r.outcome for r in results] == [OK, OK]
     created = hx.client.created[before:]
     assert {c.tags[0] for c in created} == {image_tag(hx.cells("debian-12/3.0.20/no-pinshared")[0])}
+
+
+def test_skew_fingerprint_names_its_part_images(hx: Harness) -> None:
+    [result] = hx.run("debian-12/3.6.3/fips-3.0.20")
+    parts = hx.on_disk(result.cell)["fingerprint"]["image"]["parts"]
+    assert parts == [
+        image_tag(hx.cells("debian-12/3.6.3/no-pinshared")[0]),
+        image_tag(hx.cells("debian-12/3.0.20/no-pinshared")[0]),
+    ]
