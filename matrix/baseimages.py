@@ -111,6 +111,13 @@ def _debootstrap_import(
         if done.returncode != 0:
             tail = "\n".join((done.stdout + done.stderr).splitlines()[-15:])
             raise BaseImageError(f"debootstrap {suite} failed (exit {done.returncode}):\n{tail}")
+        # A mirror may be a snapshot whose Release files have passed their Valid-Until date
+        # (seen here for sid); apt in the builds would then refuse it. Signatures are still
+        # checked, only the date is not: the base was made from this same mirror just now.
+        (root / "etc/apt/apt.conf.d/99fips-matrix").write_text(
+            "// fips-reload-matrix: the mirror may be a snapshot\n"
+            'Acquire::Check-Valid-Until "false";\n'
+        )
         archive = Path(tmp) / "root.tar"
         subprocess.run(["tar", "-C", str(root), "-cf", str(archive), "."], check=True)
         log(f"importing the root as {ref}")

@@ -29,7 +29,7 @@ from matrix.merge import merge
 from matrix.mirror import debian_mirror
 from matrix.progress import Progress
 from matrix.report import load_run, scenarios_of, write_reports
-from matrix.results import BUILD_FAILED, ERROR, ResultsDir, write_text
+from matrix.results import BUILD_FAILED, ERROR, CellResult, ResultsDir, write_text
 from matrix.runner import Runner, RunOptions, default_cache_dir
 from matrix.table import render
 
@@ -229,13 +229,21 @@ def _run(args: argparse.Namespace, console: Console) -> int:
     }
     runner = Runner(client, facts, definition, options, progress)
     with runner.out.locked():
+        # A run of some cells keeps the directory's results of the others (same matrix),
+        # so its reports show every cell's latest result.
+        earlier = _earlier_results(runner.out, definition, cells)
+        if earlier:
+            run["earlier_cells"] = len(earlier)
+        run["cells"] = _in_matrix_order(definition, [*earlier, *(c.id for c in cells)])
         # Named before any cell runs: a run that dies still says which matrix it belongs to.
         write_text(runner.out.root / "summary.json", json.dumps({"schema": 1, "run": run}))
         results = runner.run(cells)
         run["finished"] = _now()
         run["wall_seconds"] = round(progress.elapsed(), 1)
         scenarios = list(definition.scenarios)
-        written = write_reports(runner.out, results, run, scenarios)
+        by_id = {**earlier, **{r.cell: r for r in results}}
+        shown = [by_id[c] for c in run["cells"] if c in by_id]
+        written = write_reports(runner.out, shown, run, scenarios)
         written["lock"] = runner.out.root / LOCK_NAME
         _updated_lock(runner.used, written["lock"]).write(written["lock"])
     console.print()
@@ -270,6 +278,22 @@ def _diff(old_dir: Path, new_dir: Path, console: Console) -> int:
     diff = diff_results(old, new)
     console.print(format_diff(diff), markup=False)
     return 1 if diff.got_worse else 0
+
+
+def _earlier_results(
+    out: ResultsDir, definition: MatrixDefinition, cells: Sequence[Cell]
+) -> dict[str, CellResult]:
+    """The directory's results of other cells of the same matrix, from its last run."""
+    previous, run = load_run(out)
+    if run.get("matrix_digest") != definition.digest:
+        return {}
+    now = {c.id for c in cells}
+    return {r.cell: r for r in previous if r.cell not in now}
+
+
+def _in_matrix_order(definition: MatrixDefinition, ids: Sequence[str]) -> list[str]:
+    wanted = set(ids)
+    return [c.id for c in expand(definition) if c.id in wanted]
 
 
 def _updated_lock(used: Lock, path: Path) -> Lock:

@@ -7,10 +7,13 @@ import json
 from pathlib import Path
 
 import pytest
-from fakes import fixture_doc
+from fakes import FakeDockerClient, fixture_doc
+from test_runner import FACTS, SHA, TARBALL
 
+import matrix.runner
 from matrix import cli
 from matrix.results import OK, CellResult, ResultsDir, ScenarioResult
+from matrix.sources import FetchedSource
 from matrix.verdicts import judge
 
 
@@ -138,3 +141,35 @@ def test_plan_prints_a_github_job_matrix(capsys: pytest.CaptureFixture[str]) -> 
             {"cell": "debian-12/3.0.20/no-pinshared", "slug": "debian-12__3.0.20__no-pinshared"},
         ]
     }
+
+
+def test_a_run_of_some_cells_keeps_the_others_in_the_reports(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tarball = tmp_path / "openssl.tar.gz"
+    tarball.write_bytes(TARBALL)
+    matrix_file = tmp_path / "m.toml"
+    text = (Path(__file__).parent / "fixtures" / "two-platforms.toml").read_text()
+    matrix_file.write_text(
+        text.replace("c80a01dfc70ece4dc21168932c37739042d404d46ccc81a5986dd75314ecda6f", SHA)
+    )
+    client = FakeDockerClient()
+    monkeypatch.setattr(cli.engine, "connect", lambda: client)
+    monkeypatch.setattr(cli.engine, "facts", lambda c: FACTS)
+    monkeypatch.setattr(
+        matrix.runner,
+        "fetch_source",
+        lambda source, *a, **k: FetchedSource(source.version, tarball, SHA, "test", "verified"),
+    )
+    results = tmp_path / "r"
+    base = ["run", "--matrix", str(matrix_file), "--results", str(results)]
+    assert cli.main([*base, "--only", "musl-debian-12/3.0.20/default"]) == 0
+    assert cli.main([*base, "--only", "debian-12/3.0.20/default"]) == 0
+    summary = json.loads((results / "summary.json").read_text())
+    assert [c["cell"] for c in summary["cells"]] == [
+        "debian-12/3.0.20/default",
+        "musl-debian-12/3.0.20/default",
+    ]
+    assert summary["run"]["earlier_cells"] == 1
+    lock = json.loads((results / "matrix.lock.json").read_text())
+    assert lock["sources"] == {"3.0.20": SHA}
