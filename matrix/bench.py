@@ -246,6 +246,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--matrix", type=Path, help="default: the built-in matrix")
     p.add_argument("--subset", action="append", help="cells for the side-by-side (repeat)")
     p.add_argument(
+        "--cache-dir",
+        type=Path,
+        help="source cache (default: a new, empty one; give the cold phase's for a later warm)",
+    )
+    p.add_argument(
         "--phases",
         default="cold,warm,side",
         help="which measurements, comma separated (cold, warm, side); each is written to "
@@ -262,7 +267,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     client = engine.connect()
     root: Path = args.results
     scratch = Path(tempfile.mkdtemp(prefix="fips-matrix-bench-"))
-    cache = scratch / "cache"
+    cache = args.cache_dir or scratch / "cache"
     matrix_args = ["--matrix", str(args.matrix)] if args.matrix else []
     figures: dict[str, Any] = {}
     if "cold" not in phases and (root / "bench.json").exists():
