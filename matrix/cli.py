@@ -5,10 +5,12 @@ for them."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import datetime as dt
 import json
 import os
+import signal
 import sys
 import tempfile
 import uuid
@@ -131,6 +133,10 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    # SIGTERM (a CI job cancelled, `kill`) unwinds like Ctrl-C: probe containers are removed
+    # and finished cells stay on disk.
+    with contextlib.suppress(ValueError):  # not the main thread: leave signals alone
+        signal.signal(signal.SIGTERM, _interrupted)
     console = Console(highlight=False, soft_wrap=True)
     try:
         if args.command == "run":
@@ -368,6 +374,10 @@ def _bundle(args: argparse.Namespace, console: Console) -> int:
         f"({args.output.stat().st_size / 1e6:.0f} MB)"
     )
     return 0
+
+
+def _interrupted(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _now() -> str:
