@@ -4,6 +4,7 @@ Debian root made here with debootstrap and imported, then reused on later runs."
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -51,7 +52,7 @@ def ensure_base_image(
             image = client.images.pull(ref)
             return BaseImage(ref, str(image.id), "pulled")
         except docker.errors.DockerException as exc:
-            pull_error = str(exc).splitlines()[0]
+            pull_error = _pull_error(exc)
             log(f"cannot pull {ref}: {pull_error}")
     if platform.fallback is None:
         raise BaseImageError(
@@ -65,6 +66,20 @@ def ensure_base_image(
         return BaseImage(local_ref, found, "debootstrap (reused)")
     image_id = _debootstrap_import(client, suite, local_ref, mirror, log)
     return BaseImage(local_ref, image_id, "debootstrap (made now)")
+
+
+def _pull_error(exc: Exception) -> str:
+    """Why a pull failed, in words that go into results: no registry's address."""
+    text = str(exc)
+    if any(s in text for s in ("no such host", "dial tcp", "i/o timeout", "connection refused")):
+        return "the engine cannot reach the image's registry"
+    status = getattr(getattr(exc, "response", None), "status_code", None)
+    explanation = getattr(exc, "explanation", None) or text.splitlines()[0]
+    return re.sub(
+        r"https?://\S+|\b[\w-]+(\.[\w-]+)+(:\d+)?/\S*",
+        "<registry>",
+        f"{status or ''} {explanation}",
+    ).strip()
 
 
 def _local(client: docker.DockerClient, ref: str) -> str | None:
