@@ -38,7 +38,8 @@ def cell_text(result: CellResult, scenario: str, compact: bool = False) -> str:
                 else ""
             )
             if compact:
-                return CODES.get(s.verdict, s.verdict) + flaky
+                died = "+died" if s.facts.get("exit_after_document") else ""
+                return CODES.get(s.verdict, s.verdict) + flaky + died
             text = f"{s.verdict}{flaky}"
             return f"{text} ({s.short})" if s.short else text
     return "-"

@@ -73,7 +73,10 @@ def judge_run(
         how = f"signal {sig} ({_signame(sig)})" if sig > 0 else f"exit status {exit_code}"
         evidence = (*j.evidence, f"after printing its observations the process ended with {how}")
         facts = {**j.facts, "exit_after_document": exit_code}
-        return Judgement(j.verdict, j.cause, evidence, j.short, facts)
+        # Not part of the reload verdict, but no reader may miss it: the process died.
+        cause = f"{j.cause}; afterwards the process died ({how})"
+        short = f"{j.short}; then {_signame(sig) if sig > 0 else f'exit {exit_code}'}"
+        return Judgement(j.verdict, cause, evidence, short, facts)
     return j
 
 

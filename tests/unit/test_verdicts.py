@@ -145,6 +145,8 @@ def test_exit_after_a_complete_document_is_recorded_not_a_crash() -> None:
     assert j.verdict == v.CLEAN_RELOAD
     assert j.facts["exit_after_document"] == 134
     assert "SIGABRT" in j.evidence[-1]
+    assert "afterwards the process died (signal 6 (SIGABRT))" in j.cause
+    assert j.short.endswith("then SIGABRT")
 
 
 def test_deferred_self_tests_fail_at_first_use() -> None:
