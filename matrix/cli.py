@@ -32,7 +32,7 @@ from matrix.mirror import debian_mirror
 from matrix.progress import Progress
 from matrix.report import load_run, scenarios_of, write_reports
 from matrix.results import BUILD_FAILED, ERROR, CellResult, ResultsDir, write_text
-from matrix.runner import Runner, RunOptions, default_cache_dir
+from matrix.runner import Runner, RunOptions, default_cache_dir, outcome_of, rejudge
 from matrix.table import render
 
 DEFAULT_RESULTS = Path("results/latest")
@@ -262,13 +262,20 @@ def _run(args: argparse.Namespace, console: Console) -> int:
 
 
 def _report(results_dir: Path, console: Console) -> int:
-    """Makes every report of a results directory again; runs nothing."""
+    """Judges the stored observations again under the current rules and makes every report
+    again; runs nothing."""
     out = ResultsDir(results_dir)
-    results, run = load_run(out)
-    if not results:
-        raise MatrixError(f"no cell results in {out.cells_dir}")
-    scenarios = scenarios_of(results)
-    written = write_reports(out, results, run, scenarios)
+    with out.locked():
+        results, run = load_run(out)
+        if not results:
+            raise MatrixError(f"no cell results in {out.cells_dir}")
+        for result in results:
+            if result.scenarios:
+                result.scenarios = [rejudge(s) for s in result.scenarios]
+                result.outcome = outcome_of(result.scenarios)
+                out.write_cell(result)
+        scenarios = scenarios_of(results)
+        written = write_reports(out, results, run, scenarios)
     console.print(render(results, scenarios, "simple", compact=True), markup=False)
     console.print("reports: " + ", ".join(str(p) for p in written.values()))
     return 0

@@ -195,7 +195,7 @@ class Runner:
             self.progress.phase(
                 cell, "probe", "same inputs as the last run: its probe runs are reused"
             )
-            result.scenarios = [_rejudge(s) for s in previous.scenarios]
+            result.scenarios = [rejudge(s) for s in previous.scenarios]
             result.logs = previous.logs | result.logs
             # when the probes really ran, even after several reuses
             result.fingerprint["probe_runs_reused_from"] = previous.fingerprint.get(
@@ -208,7 +208,7 @@ class Runner:
             "image_seconds": round(probing_started - started, 2),
             "probe_seconds": round(time.monotonic() - probing_started, 2),
         }
-        result.outcome = _outcome(result.scenarios)
+        result.outcome = outcome_of(result.scenarios)
         result.fingerprint.update(self._fingerprint(base, sources, image, result))
         if "probe_runs_reused_from" in result.fingerprint and previous is not None:
             # the observations were made on that run's kernel and engine, not this one's
@@ -427,7 +427,7 @@ class Runner:
                     else None
                 ),
             )
-            out.append(_rejudge(result, why))
+            out.append(rejudge(result, why))
         write_text(self.out.log_path(cell.id, "probe"), self.redact("".join(log_lines)))
         return out
 
@@ -508,7 +508,7 @@ def _representative(
     return runs[verdicts.index(majority)]
 
 
-def _rejudge(s: ScenarioResult, why: str = "") -> ScenarioResult:
+def rejudge(s: ScenarioResult, why: str = "") -> ScenarioResult:
     """Verdicts come from the stored observations, so they follow the current rules; where
     the twin ran, its observations are judged too and must agree."""
     j = judge_run(s.scenario, s.exit_code, s.timed_out, s.probe, why)
@@ -555,7 +555,7 @@ def _log_entry(who: str, run: probing.ProbeRun, doc: dict[str, Any] | None) -> s
     return text
 
 
-def _outcome(scenarios: Sequence[ScenarioResult]) -> str:
+def outcome_of(scenarios: Sequence[ScenarioResult]) -> str:
     verdicts = {s.verdict for s in scenarios}
     if DISAGREEMENT in verdicts:
         return DISAGREEMENT

@@ -173,3 +173,20 @@ def test_a_run_of_some_cells_keeps_the_others_in_the_reports(
     assert summary["run"]["earlier_cells"] == 1
     lock = json.loads((results / "matrix.lock.json").read_text())
     assert lock["sources"] == {"3.0.20": SHA}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--bundle", "x.tar", "--force"], "--bundle and --force contradict"),
+        (["--bundle", "x.tar", "--locked"], "--bundle and --locked contradict"),
+        (["--repeat", "0"], "--repeat must be at least 1"),
+        (["--parallel", "0"], "--parallel must be at least 1"),
+        (["--probe-timeout", "0"], "--probe-timeout must be positive"),
+    ],
+)
+def test_contradictory_or_impossible_options_are_refused(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["run", "--list", *args]) == 2
+    assert message in capsys.readouterr().out

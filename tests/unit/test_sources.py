@@ -322,3 +322,19 @@ def test_real_openssl_signature_with_bundled_keys(tmp_path: Path) -> None:
     src = Source("3.0.20", REAL_SHA, (REAL_TARBALL.as_uri(),), debian_orig=False)
     got = fetch_source(src, tmp_path, None, timeout=5)
     assert got.signature.startswith("verified: OpenSSL <openssl@openssl.org> (key 216094DFD0CB81EF")
+
+
+def test_a_url_that_times_out_is_left_for_the_next(server: Server, tmp_path: Path) -> None:
+    silent = socket.socket()  # accepts connections, never answers
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(4)
+    try:
+        hung = f"http://127.0.0.1:{silent.getsockname()[1]}/hung.tar.gz"
+        server.files["/good.tar.gz"] = TARBALL
+        logs: list[str] = []
+        src = source(hung, f"{server.base}/good.tar.gz")
+        got = fetch_source(src, tmp_path, None, log=logs.append, timeout=0.5)
+        assert got.origin == f"{server.base}/good.tar.gz"
+        assert any("timed out" in line.lower() for line in logs), logs
+    finally:
+        silent.close()
