@@ -7,7 +7,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import datetime as dt
 import json
 import os
 import signal
@@ -32,7 +31,7 @@ from matrix.mirror import debian_mirror
 from matrix.progress import Progress
 from matrix.report import load_run, scenarios_of, write_reports
 from matrix.results import BUILD_FAILED, ERROR, CellResult, ResultsDir, write_text
-from matrix.runner import Runner, RunOptions, default_cache_dir, outcome_of, rejudge
+from matrix.runner import Runner, RunOptions, default_cache_dir, now, outcome_of, rejudge
 from matrix.table import render
 
 DEFAULT_RESULTS = Path("results/latest")
@@ -222,7 +221,7 @@ def _run(args: argparse.Namespace, console: Console) -> int:
     )
     run: dict[str, Any] = {
         "id": uuid.uuid4().hex[:12],
-        "started": _now(),
+        "started": now(),
         "tool_version": __version__,
         "matrix": str(definition.path),
         "matrix_digest": definition.digest,
@@ -244,7 +243,7 @@ def _run(args: argparse.Namespace, console: Console) -> int:
         # Named before any cell runs: a run that dies still says which matrix it belongs to.
         write_text(runner.out.root / "summary.json", json.dumps({"schema": 1, "run": run}))
         results = runner.run(cells)
-        run["finished"] = _now()
+        run["finished"] = now()
         run["wall_seconds"] = round(progress.elapsed(), 1)
         scenarios = list(definition.scenarios)
         by_id = {**earlier, **{r.cell: r for r in results}}
@@ -385,10 +384,6 @@ def _bundle(args: argparse.Namespace, console: Console) -> int:
 
 def _interrupted(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 if __name__ == "__main__":

@@ -236,11 +236,8 @@ def _evidence(result: CellResult, s: ScenarioResult | None) -> str:
 
 
 def _sources(fp: dict[str, Any]) -> list[tuple[str, Any]]:
-    """The source tarballs: "sources" (a list: the cell's, then a skew cell's provider's), or
-    "source" (one object) as older results wrote it."""
-    sources = fp.get("sources")
-    if sources is None:
-        sources = [fp["source"]] if isinstance(fp.get("source"), dict) else []
+    """The source tarballs: the cell's, then a skew cell's provider's."""
+    sources = fp.get("sources") or []
     return [
         (f"source {s.get('version', '?')} sha256", s.get("sha256"))
         for s in sources

@@ -21,7 +21,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from matrix.results import SKIPPED, CellResult
+from matrix.results import SKIPPED, CellResult, scenarios_of
 from matrix.verdicts import (
     CLEAN_RELOAD,
     MAPPED_BUT_RECOVERED,
@@ -64,7 +64,7 @@ def render_junit(
 ) -> str:
     """scenarios: those every cell was meant to run (the matrix's); default: every scenario
     seen in the results, in first-seen order."""
-    expected = list(scenarios) if scenarios is not None else _seen(results)
+    expected = list(scenarios) if scenarios is not None else scenarios_of(results)
     root = ET.Element("testsuites", name="fips-reload-matrix")
     platforms: dict[str, list[CellResult]] = {}
     for r in results:
@@ -84,13 +84,6 @@ def render_junit(
     _count(root, root.findall("testsuite/testcase"))
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, "unicode") + "\n"
-
-
-def _seen(results: Sequence[CellResult]) -> list[str]:
-    seen: list[str] = []
-    for r in results:
-        seen += [s.scenario for s in r.scenarios if s.scenario not in seen]
-    return seen
 
 
 def _properties(suite: ET.Element, run: dict[str, Any], libc: str) -> None:

@@ -52,17 +52,14 @@ class Lock:
             )
 
     def check_base(self, ref: str, image_id: str) -> None:
-        want = self.base_images.get(ref)
-        if want != image_id:
-            raise LockMismatch(
-                f"--locked: base image {ref} is {image_id[:19]}, the lock says "
-                f"{(want or 'nothing')[:19]}"
-            )
+        _check(f"base image {ref}", image_id, self.base_images.get(ref), 19)
 
     def check_source(self, version: str, sha256: str) -> None:
-        want = self.sources.get(version)
-        if want != sha256:
-            raise LockMismatch(
-                f"--locked: OpenSSL {version} is {sha256[:12]}, the lock says "
-                f"{(want or 'nothing')[:12]}"
-            )
+        _check(f"OpenSSL {version}", sha256, self.sources.get(version), 12)
+
+
+def _check(what: str, got: str, want: str | None, width: int) -> None:
+    if want != got:
+        raise LockMismatch(
+            f"--locked: {what} is {got[:width]}, the lock says {(want or 'nothing')[:width]}"
+        )

@@ -14,18 +14,10 @@ from typing import Any
 from matrix.html_report import render_html
 from matrix.junit import render_junit
 from matrix.results import OK, CellResult, ResultsDir, write_text
+from matrix.results import scenarios_of as scenarios_of  # part of this module's interface
 from matrix.table import render
 
 SUMMARY_SCHEMA = 1
-
-
-def scenarios_of(results: Sequence[CellResult]) -> list[str]:
-    seen: list[str] = []
-    for r in results:
-        for s in r.scenarios:
-            if s.scenario not in seen:
-                seen.append(s.scenario)
-    return seen
 
 
 def write_reports(

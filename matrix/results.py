@@ -8,7 +8,7 @@ import fcntl
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -102,6 +102,14 @@ class CellResult:
             if libc.get("version"):
                 return f"{libc.get('name', self.libc)} {libc['version']}"
         return self.libc
+
+
+def scenarios_of(results: Sequence[CellResult]) -> list[str]:
+    """Every scenario the results hold, in first-seen order."""
+    seen: list[str] = []
+    for r in results:
+        seen += [s.scenario for s in r.scenarios if s.scenario not in seen]
+    return seen
 
 
 class ResultsDir:

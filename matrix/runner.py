@@ -155,7 +155,7 @@ class Runner:
 
     def _run_cell(self, cell: Cell) -> CellResult:
         self.progress.cell(cell)
-        started = _now()
+        started = now()
         try:
             result = self._cell(cell)
         except LockMismatch:
@@ -170,7 +170,7 @@ class Runner:
             log.write_text(self.redact(traceback.format_exc()), encoding="utf-8")
             result = CellResult.for_cell(cell, ERROR, f"{type(exc).__name__}: {exc}")
             result.logs["error"] = str(log)
-        result.fingerprint.setdefault("times", {}).update(started=started, finished=_now())
+        result.fingerprint.setdefault("times", {}).update(started=started, finished=now())
         self.out.write_cell(result)
         self.progress.done(cell, result.outcome, _summary(result))
         return result
@@ -229,19 +229,18 @@ class Runner:
     def _make_image(
         self, cell: Cell
     ) -> tuple[BaseImage, CellImage, list[FetchedSource]] | _CellStopped:
-        try:
-            return self._made_image(cell)
-        except _CellStopped as stop:
-            return stop
-
-    def _made_image(self, cell: Cell) -> tuple[BaseImage, CellImage, list[FetchedSource]]:
+        """Made once per run: a stop is kept like an image, so every cell that needs this
+        image learns the same reason."""
         base = self._base(cell)
         if isinstance(base, BaseImageError):
-            raise _CellStopped(SKIPPED, f"base image: {base}")
+            return _CellStopped(SKIPPED, f"base image: {base}")
         self.progress.phase(cell, "base", f"{base.ref} ({base.origin})")
-        if cell.variant.provider is not None:
-            return self._skew_image(cell, base)
-        return self._own_image(cell, base)
+        try:
+            if cell.variant.provider is not None:
+                return self._skew_image(cell, base)
+            return self._own_image(cell, base)
+        except _CellStopped as stop:
+            return stop
 
     def _own_image(
         self, cell: Cell, base: BaseImage
@@ -577,7 +576,7 @@ def _summary(result: CellResult) -> str:
     return result.reason
 
 
-def _now() -> str:
+def now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
