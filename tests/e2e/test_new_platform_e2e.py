@@ -8,6 +8,7 @@ import json
 import shutil
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -26,12 +27,15 @@ def test_a_new_platform_entry_is_built_and_probed(tmp_path: Path) -> None:
     shutil.copy(
         REPO / "dockerfiles" / "debian.Dockerfile", tmp_path / "dockerfiles" / "mine.Dockerfile"
     )
+    # A name of its own each time: the image is built for this entry (its layers may come
+    # from the engine's cache), never found whole from an earlier run of this test.
+    name = f"my-trixie-{uuid.uuid4().hex[:8]}"
     matrix = tmp_path / "matrix.toml"
     matrix.write_text(
         f"""schema = 1
 scenarios = ["ondemand-kat", "no-failure"]
 
-[platforms.my-trixie]
+[platforms.{name}]
 description = "a user's own platform"
 dockerfile = "mine.Dockerfile"
 base_image = "debian:trixie"
@@ -57,7 +61,7 @@ configure = ["no-pinshared"]
         check=False,
     )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    cell = json.loads((results / "cells" / "my-trixie__3.0.20__no-pinshared.json").read_text())
+    cell = json.loads((results / "cells" / f"{name}__3.0.20__no-pinshared.json").read_text())
     assert cell["outcome"] == "OK", cell["reason"]
     assert [s["scenario"] for s in cell["scenarios"]] == ["ondemand-kat", "no-failure"]
     # the image came from the user's Dockerfile and the trixie base, and the probe ran in it
@@ -70,4 +74,4 @@ configure = ["no-pinshared"]
     assert probe["versions"]["openssl"].startswith("OpenSSL 3.0.20")
     assert cell["scenarios"][0]["evidence"]
     table = (results / "table.md").read_text()
-    assert "my-trixie (glibc " in table
+    assert f"{name} (glibc " in table
