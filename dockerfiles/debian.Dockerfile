@@ -4,7 +4,8 @@
 #   build args  BASE_IMAGE, OPENSSL_VERSION, CONFIGURE_OPTIONS, LINK_OPTIONS, MAKE_JOBS
 #   context     openssl.tar.gz (the verified tarball), probes/ (the probe's sources),
 #               fips-matrix-build.sh (the shared build steps: compile, link, install)
-#   stages      toolchain -> compile -> link -> runtime (the last stage)
+#   stages      toolchain [-> runtime-base] -> compile -> link -> runtime (the last stage);
+#               the stages before compile must not depend on the cell: they are built ahead
 #   runtime     /opt/fips-matrix/bin/fips_probe, /opt/fips-matrix/lib/libcrypto.so.3,
 #               /opt/fips-matrix/lib/ossl-modules/fips.so, /opt/fips-matrix/lib/libfipsmatrix-canary.so
 # Only the toolchain stage (and what the runtime stage starts from) differs between platforms.
@@ -15,6 +16,14 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends gcc libc6-dev make perl \
  && rm -rf /var/lib/apt/lists/*
 COPY fips-matrix-build.sh /usr/local/bin/
+
+# Python and cffi for the second witness (probes/fips_twin.py, passed in at run time). A
+# stage before compile depends on nothing of the cell's, so the runner builds it ahead,
+# while other cells compile, and every cell of the platform shares it.
+FROM ${BASE_IMAGE} AS runtime-base
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3-minimal python3-cffi \
+ && rm -rf /var/lib/apt/lists/*
 
 FROM toolchain AS compile
 ARG OPENSSL_VERSION
@@ -29,11 +38,6 @@ RUN fips-matrix-build.sh link
 COPY probes/ /src/probes/
 RUN fips-matrix-build.sh install
 
-FROM ${BASE_IMAGE} AS runtime
-# Python and cffi for the second witness (probes/fips_twin.py, passed in at run time); this
-# layer comes before anything of the cell's, so every cell of a platform shares it.
-RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3-minimal python3-cffi \
- && rm -rf /var/lib/apt/lists/*
+FROM runtime-base AS runtime
 COPY --from=link /opt/fips-matrix /opt/fips-matrix
 ENTRYPOINT ["/opt/fips-matrix/bin/fips_probe"]

@@ -26,8 +26,9 @@ compile)
     # shellcheck disable=SC2086  # options are words
     ./Configure enable-fips shared no-afalgeng --prefix=/opt/fips-matrix --libdir=lib \
         ${CONFIGURE_OPTIONS:-}
-    # Two make goals never share one -j command line: their recursive makes would race.
-    make build_generated
+    # Each goal gets its own make: two goals on one -j command line would race in their
+    # recursive makes.
+    make -j"${MAKE_JOBS:-2}" build_generated
     make -j"${MAKE_JOBS:-2}" libcrypto.so providers/fips.so
     took compile
     ;;

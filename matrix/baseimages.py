@@ -133,6 +133,22 @@ def _debootstrap_import(
             "// fips-reload-matrix: the mirror may be a snapshot\n"
             'Acquire::Check-Valid-Until "false";\n'
         )
+        # As the registry's Debian images do: no downloaded packages, package lists or
+        # caches kept, in the base or in any layer an apt-get in a Dockerfile adds to it.
+        (root / "etc/apt/apt.conf.d/98fips-matrix-clean").write_text(
+            "// fips-reload-matrix: keep no packages or caches in image layers\n"
+            'DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb '
+            '/var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };\n'
+            'APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb '
+            '/var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };\n'
+            'Dir::Cache::pkgcache "";\nDir::Cache::srcpkgcache "";\n'
+        )
+        for junk in [
+            *(root / "var/cache/apt/archives").glob("*.deb"),
+            *(root / "var/cache/apt").glob("*.bin"),
+            *(p for p in (root / "var/lib/apt/lists").glob("*") if p.is_file()),
+        ]:
+            junk.unlink()
         archive = Path(tmp) / "root.tar"
         subprocess.run(["tar", "-C", str(root), "-cf", str(archive), "."], check=True)
         log(f"importing the root as {ref}")

@@ -41,7 +41,7 @@ from matrix.definition import (
     default_definition_path,
     load_definition,
 )
-from matrix.images import DOCKERFILES_DIR, PROBES_DIR, REPOSITORY
+from matrix.images import DOCKERFILES_DIR, PROBES_DIR, REPOSITORY, STAGES_REPOSITORY
 from matrix.results import write_json
 from matrix.sources import cache_path
 
@@ -138,6 +138,17 @@ def step_figures(results: Path) -> dict[str, Any]:
         "link_wall_seconds_summed": link_wall,
         "layer_cache_hits": cache_hits,
     }
+
+
+def run_phases(results: Path) -> dict[str, float]:
+    """Seconds the run spent on base images, stages built ahead, sources and reports, from
+    its summary.json (summed over the workers that did them)."""
+    try:
+        run = json.loads((results / "summary.json").read_text())["run"]
+    except (OSError, ValueError, KeyError):
+        return {}
+    phases: dict[str, float] = run.get("phase_seconds", {})
+    return phases
 
 
 def cell_figures(results: Path) -> dict[str, Any]:
@@ -283,7 +294,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if root.exists():
             shutil.rmtree(root)
         root.mkdir(parents=True)
-        removed = wipe(client, [REPOSITORY, LOCAL_REPOSITORY, PLAIN_REPOSITORY])
+        removed = wipe(client, [REPOSITORY, STAGES_REPOSITORY, LOCAL_REPOSITORY, PLAIN_REPOSITORY])
         cold = timed_run(
             [*matrix_args, "--results", str(root), "--cache-dir", str(cache)], scratch / "cold.log"
         )
@@ -297,6 +308,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "wall_over_L": round(cold.wall / lower, 3) if lower else None,
             **steps,
             **cell_figures(root),
+            "phase_seconds": run_phases(root),
         }
         save()
         print(f"cold: {cold.wall:.0f} s wall, L = {lower:.0f} s", flush=True)
@@ -315,7 +327,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         definition = load_definition(args.matrix or default_definition_path())
         select(expand(definition), subset)  # unknown names fail here, before anything runs
         # Both ways start from the base images alone: no cell image, no cached layer.
-        wipe(client, [REPOSITORY, PLAIN_REPOSITORY])
+        wipe(client, [REPOSITORY, STAGES_REPOSITORY, PLAIN_REPOSITORY])
         only = [a for cell in subset for a in ("--only", cell)]
         ours = timed_run(
             [*matrix_args, *only, "--results", str(scratch / "side"), "--cache-dir", str(cache)],
@@ -351,10 +363,16 @@ def report(f: dict[str, Any]) -> str:
             ["redundant compiles (not in L)", cold.get("redundant_compiles", "?")],
             [f"L = compile CPU / {f['cores']} cores", f"{cold['L_seconds']} s"],
             ["cold wall / L", cold["wall_over_L"]],
-            ["compile wall, summed over builds", f"{cold['compile_wall_seconds_summed']} s"],
-            ["link wall, summed over builds", f"{cold['link_wall_seconds_summed']} s"],
-            ["image phase, summed over cells", f"{cold.get('image_phase_seconds_summed', '?')} s"],
-            ["probe phase, summed over cells", f"{cold.get('probe_phase_seconds_summed', '?')} s"],
+            *(
+                [f"phase {name}, summed over workers", f"{seconds} s"]
+                for name, seconds in cold.get("phase_seconds", {}).items()
+                if name != "report"
+            ),
+            ["phase compile, summed over builds", f"{cold['compile_wall_seconds_summed']} s"],
+            ["phase link, summed over builds", f"{cold['link_wall_seconds_summed']} s"],
+            ["phase image (all of a cell's build)", f"{cold.get('image_phase_seconds_summed')} s"],
+            ["phase probe, summed over cells", f"{cold.get('probe_phase_seconds_summed', '?')} s"],
+            ["phase report", f"{cold.get('phase_seconds', {}).get('report', '?')} s"],
             ["cold layer cache hits", cold["layer_cache_hits"]],
             ["cold outcomes", cold.get("outcomes", "?")],
         ]

@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
@@ -62,7 +63,8 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--parallel",
         type=int,
-        help="platforms built side by side (default: 2 with 2 or more CPUs, else 1)",
+        help="builds side by side, and probe workers beside them "
+        "(default: 2 with 2 or more CPUs, else 1)",
     )
     run.add_argument(
         "--probe-timeout", type=float, default=120.0, help="seconds before a probe is killed"
@@ -245,10 +247,14 @@ def _run(args: argparse.Namespace, console: Console) -> int:
         results = runner.run(cells)
         run["finished"] = now()
         run["wall_seconds"] = round(progress.elapsed(), 1)
+        run["phase_seconds"] = {k: round(v, 1) for k, v in runner.phase_seconds.items()}
         scenarios = list(definition.scenarios)
         by_id = {**earlier, **{r.cell: r for r in results}}
         shown = [by_id[c] for c in run["cells"] if c in by_id]
+        t0 = time.monotonic()
         written = write_reports(runner.out, shown, run, scenarios)
+        # the reports' own time is known once they are written: summary.json gets it after
+        _add_report_seconds(written["summary"], time.monotonic() - t0)
         written["lock"] = runner.out.root / LOCK_NAME
         _updated_lock(runner.used, written["lock"]).write(written["lock"])
     console.print()
@@ -258,6 +264,12 @@ def _run(args: argparse.Namespace, console: Console) -> int:
     console.print(f"wall time: {progress.elapsed():.2f}s")
     failed = [r for r in results if r.outcome in (BUILD_FAILED, ERROR)]
     return 1 if failed else 0
+
+
+def _add_report_seconds(summary: Path, seconds: float) -> None:
+    data = json.loads(summary.read_text(encoding="utf-8"))
+    data["run"].setdefault("phase_seconds", {})["report"] = round(seconds, 2)
+    write_text(summary, json.dumps(data, indent=2) + "\n")
 
 
 def _report(results_dir: Path, console: Console) -> int:

@@ -6,6 +6,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import tarfile
 import time
 from collections.abc import Callable, Iterator
@@ -22,6 +23,7 @@ from matrix.errors import MatrixError
 from matrix.redact import Redactor
 
 REPOSITORY = "fips-matrix/cell"
+STAGES_REPOSITORY = "fips-matrix/stages"  # a platform's stages before compile, built ahead
 KEY_LABEL = "org.fips-reload-matrix.inputs"
 _HERE = Path(__file__).resolve().parent
 
@@ -82,6 +84,39 @@ class CellImage:
     cached: bool
     seconds: float
     parts: tuple[str, ...] = ()  # a skew image: the tags of the two images it was made from
+
+
+def ahead_target(dockerfile: Path) -> str | None:
+    """The last stage before `compile`: it and the stages before it depend on nothing of the
+    cell's (the Dockerfile contract), so they can be built before any cell needs them. None
+    when nothing is compiled (no compile stage) or nothing comes before it."""
+    names = [m.lower() for m in _STAGE_RE.findall(dockerfile.read_text(encoding="utf-8"))]
+    if "compile" not in names or names.index("compile") == 0:
+        return None
+    target: str = names[names.index("compile") - 1]
+    return target
+
+
+_STAGE_RE = re.compile(r"(?im)^\s*FROM\s+\S+\s+AS\s+(\S+)\s*$")
+
+
+def build_ahead(
+    client: docker.DockerClient,
+    platform: str,
+    dockerfile: Path,
+    base: BaseImage,
+    log_path: Path,
+    redact: Redactor = lambda text: text,
+) -> str | None:
+    """Builds the stages before compile into the layer cache, so that the platform's cells
+    find them there, whichever cell comes first. Returns the stage built, or None."""
+    target = ahead_target(dockerfile)
+    if target is None:
+        return None
+    inputs = BuildInputs(dockerfile, None, "", base, {"BASE_IMAGE": base.ref})
+    tag = f"{STAGES_REPOSITORY}:{platform}"
+    _build(client, inputs, tag, "", log_path, lambda line: None, redact, False, target)
+    return target
 
 
 def probe_files() -> list[Path]:
@@ -155,13 +190,16 @@ def _build(
     on_line: Callable[[str], None],
     redact: Redactor,
     nocache: bool,
+    target: str | None = None,
 ) -> str:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "w", encoding="utf-8") as log:
         args = json.dumps(inputs.build_args, sort_keys=True)
         log.write(redact(f"# build {tag}\n# args {args}\n"))
         try:
-            image_id, error = _stream(client, inputs, tag, key, nocache, log, on_line, redact)
+            image_id, error = _stream(
+                client, inputs, tag, key, nocache, log, on_line, redact, target
+            )
         except docker.errors.APIError as exc:  # refused before it streamed (bad Dockerfile, ...)
             image_id, error = "", redact(str(exc))
             log.write(f"\nERROR: {error}\n")
@@ -181,6 +219,7 @@ def _stream(
     log: TextIO,
     on_line: Callable[[str], None],
     redact: Redactor,
+    target: str | None = None,
 ) -> tuple[str, str]:
     """Runs the build, writing its output to log; returns (image id, error)."""
     image_id = ""
@@ -190,7 +229,8 @@ def _stream(
         custom_context=True,
         tag=tag,
         buildargs=inputs.build_args,
-        labels={KEY_LABEL: key},
+        labels={KEY_LABEL: key} if key else None,
+        target=target,
         network_mode="host",  # no container network of ours; apt reaches the mirror
         nocache=nocache,
         rm=True,

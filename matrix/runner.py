@@ -6,6 +6,7 @@ written as soon as it ends, so nothing finished is lost if the run stops.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
@@ -13,8 +14,8 @@ import os
 import threading
 import time
 import traceback
-from collections.abc import Callable, Hashable, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections.abc import Callable, Hashable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,10 +23,10 @@ from typing import Any, TypeVar
 import docker
 import docker.errors
 
-from matrix import __version__, images, probing
+from matrix import __version__, images, probing, schedule
 from matrix.baseimages import BaseImage, BaseImageError, ensure_base_image
 from matrix.cells import Cell
-from matrix.definition import MatrixDefinition, dockerfile_path
+from matrix.definition import MatrixDefinition, Platform, dockerfile_path
 from matrix.engine import CONNECTION_ERRORS, EngineError, EngineFacts
 from matrix.errors import SourceError
 from matrix.images import BuildFailed, BuildInputs, CellImage
@@ -80,6 +81,27 @@ class _CellStopped(Exception):
 
 
 @dataclass(frozen=True)
+class _Imaged:
+    """A cell's image phase, done by a builder; its probes run later, beside the compiles."""
+
+    started: str  # wall clock, for the cell's times
+    seconds: float
+    made: tuple[BaseImage, CellImage, list[FetchedSource]] | Exception
+
+
+@contextlib.contextmanager
+def _engine_errors(cell: Cell, results: Path) -> Iterator[None]:
+    """An engine gone away stops the whole run, with a word on what is kept."""
+    try:
+        yield
+    except CONNECTION_ERRORS as exc:
+        raise EngineError(
+            f"the Docker engine went away during {cell.id} ({exc}); "
+            f"finished cells are kept in {results}"
+        ) from exc
+
+
+@dataclass(frozen=True)
 class RunOptions:
     results: Path
     cache_dir: Path
@@ -88,7 +110,7 @@ class RunOptions:
     probe_timeout: float
     force: bool
     offline: bool = False  # never pull: platforms with no local base image and no fallback skip
-    parallel: int = 1  # platforms built side by side
+    parallel: int = 1  # builds side by side (and as many probe workers beside them)
     repeat: int = 1  # runs of the C probe per scenario; disagreeing runs make a cell FLAKY
     locked: Lock | None = None  # refuse base images and sources that differ from this lock
     downloads: bool = True  # False: sources only from the cache (a bundle's run)
@@ -113,76 +135,144 @@ class Runner:
         self._once = _Once()  # base images, sources and images: each made once per run
         self.used = Lock(definition.digest)  # what this run used, for its lock file
         self._stopping = threading.Event()
+        # seconds spent making base images, the stages built ahead and fetching sources,
+        # summed over the workers that did it (the benchmark's phases)
+        self.phase_seconds: dict[str, float] = {"base": 0.0, "stages": 0.0, "source": 0.0}
+        self._phase_lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def _phase(self, name: str) -> Iterator[None]:
+        t0 = time.monotonic()
+        try:
+            yield
+        finally:
+            with self._phase_lock:
+                self.phase_seconds[name] += time.monotonic() - t0
 
     def run(self, cells: Sequence[Cell]) -> list[CellResult]:
-        """A platform's cells run one after the other, in one worker; platforms run side by
-        side. Two builds of one platform at once would each make the toolchain and ARG
-        layers they share, and the engine's legacy cache then finds a later cell's compile
-        under one chain while it lies under the other: so one builder per platform. Skew
-        cells come last: they are made from the images of other cells."""
+        """Builders take the compile groups (matrix/schedule.py); one worker makes each
+        platform's stages before compile ahead of them; another pool probes the cells whose
+        images are built, and builds and probes the cells with nothing to compile."""
         self.out.prepare()
-        groups: dict[str, list[Cell]] = {}
-        skew: list[Cell] = []
-        for cell in cells:
-            if cell.variant.provider is not None:
-                skew.append(cell)
-            else:
-                groups.setdefault(cell.platform.name, []).append(cell)
+        plan = schedule.plan(cells)
         done: dict[str, CellResult] = {}
-        skew_groups: dict[str, list[Cell]] = {}
-        for cell in skew:  # parts not yet built are built here: one builder per platform again
-            skew_groups.setdefault(cell.platform.name, []).append(cell)
-        for batch in ([*groups.values()], [*skew_groups.values()]):
-            self._run_parallel(batch, done)
+        workers = max(1, self.options.parallel)
+        stages = ThreadPoolExecutor(1, "fips-matrix-stages")
+        builders = ThreadPoolExecutor(workers, "fips-matrix-build")
+        beside = ThreadPoolExecutor(workers, "fips-matrix-probe")
+        futures: list[Future[None]] = []
+        lock = threading.Lock()
+        in_groups = {c.id for g in plan.groups for c in g.cells}
+        imaged: set[str] = set()  # cells whose image phase a builder has finished
+        waiting_skew = list(plan.skew)
+
+        def submit(pool: ThreadPoolExecutor, job: Callable[..., None], *args: Any) -> None:
+            with lock:
+                if not self._stopping.is_set():
+                    futures.append(pool.submit(job, *args))
+
+        def finish(cell: Cell, imaged_now: _Imaged | None) -> None:
+            done[cell.id] = self._run_cell(cell, imaged_now)
+
+        def release_skew() -> None:
+            """Skew cells whose parts are built (or are no cells of this run) can go."""
+            with lock:
+                ready = [
+                    c
+                    for c in waiting_skew
+                    if all(p.id in imaged or p.id not in in_groups for p in self._skew_parts(c))
+                ]
+                for c in ready:
+                    waiting_skew.remove(c)
+            for c in ready:
+                submit(beside, finish, c, None)
+
+        def build(group: schedule.CompileGroup) -> None:
+            for cell in group.cells:
+                if self._stopping.is_set():
+                    return
+                imaged_now = self._image_phase(cell)
+                submit(beside, finish, cell, imaged_now)
+                with lock:
+                    imaged.add(cell.id)
+            release_skew()
+
+        def ahead() -> None:
+            for platform in plan.platforms:
+                if self._stopping.is_set():
+                    return
+                self._ahead(platform)
+                for cell in plan.beside:
+                    if cell.platform.name == platform.name:
+                        submit(beside, finish, cell, None)
+
+        submit(stages, ahead)
+        for group in plan.groups:
+            submit(builders, build, group)
+        release_skew()
+        try:
+            while True:
+                with lock:
+                    ended = [f for f in futures if f.done()]
+                    pending = [f for f in futures if not f.done()]
+                for future in ended:
+                    future.result()  # an engine gone away, a lock mismatch: the run stops
+                if not pending:
+                    break
+                wait(pending, return_when=FIRST_COMPLETED)
+        finally:
+            self._stopping.set()  # a worker still running stops after its current step
+            for pool in (stages, builders, beside):
+                pool.shutdown(wait=True, cancel_futures=True)
+            self._stopping.clear()
         return [done[c.id] for c in cells]
 
-    def _run_parallel(self, groups: list[list[Cell]], done: dict[str, CellResult]) -> None:
-        pool = ThreadPoolExecutor(max_workers=max(1, self.options.parallel))
-        try:
-            futures = [pool.submit(self._run_group, group, done) for group in groups]
-            for future in as_completed(futures):
-                future.result()  # an engine gone away stops the run here
-        finally:
-            self._stopping.set()  # a worker still running stops after its current cell
-            pool.shutdown(wait=True, cancel_futures=True)
-            self._stopping.clear()
-
-    def _run_group(self, group: list[Cell], done: dict[str, CellResult]) -> None:
-        for cell in group:
-            if self._stopping.is_set():
-                return
-            done[cell.id] = self._run_cell(cell)
-
-    def _run_cell(self, cell: Cell) -> CellResult:
+    def _image_phase(self, cell: Cell) -> _Imaged:
+        """The cell's base image, source and image; what went wrong is kept for the cell's
+        result, but for an engine gone away, which stops the run."""
         self.progress.cell(cell)
-        started = now()
+        started, t0 = now(), time.monotonic()
+        made: tuple[BaseImage, CellImage, list[FetchedSource]] | Exception
+        with _engine_errors(cell, self.out.root):
+            try:
+                made = self._image(cell)
+            except LockMismatch:
+                raise  # --locked: the whole run stops
+            except Exception as exc:  # the cell's result tells of it
+                if isinstance(exc, CONNECTION_ERRORS):
+                    raise
+                made = exc
+        return _Imaged(started, round(time.monotonic() - t0, 2), made)
+
+    def _run_cell(self, cell: Cell, imaged: _Imaged | None) -> CellResult:
         try:
-            result = self._cell(cell)
+            with _engine_errors(cell, self.out.root):
+                if imaged is None:
+                    imaged = self._image_phase(cell)
+                result = self._cell(cell, imaged)
         except LockMismatch:
             raise  # --locked: the whole run stops
-        except CONNECTION_ERRORS as exc:
-            raise EngineError(
-                f"the Docker engine went away during {cell.id} ({exc}); "
-                f"finished cells are kept in {self.out.root}"
-            ) from exc
+        except EngineError:
+            raise
         except Exception as exc:  # the tool's own failure: record it, keep going
             log = self.out.log_path(cell.id, "error")
             log.write_text(self.redact(traceback.format_exc()), encoding="utf-8")
             result = CellResult.for_cell(cell, ERROR, f"{type(exc).__name__}: {exc}")
             result.logs["error"] = str(log)
-        result.fingerprint.setdefault("times", {}).update(started=started, finished=now())
+        times = result.fingerprint.setdefault("times", {})
+        times.update(started=imaged.started if imaged else now(), finished=now())
         self.out.write_cell(result)
         self.progress.done(cell, result.outcome, _summary(result))
         return result
 
-    def _cell(self, cell: Cell) -> CellResult:
-        started = time.monotonic()
-        try:
-            base, image, sources = self._image(cell)
-        except _CellStopped as stop:
-            result = CellResult.for_cell(cell, stop.outcome, stop.reason)
-            result.logs.update(stop.logs)
+    def _cell(self, cell: Cell, imaged: _Imaged) -> CellResult:
+        if isinstance(imaged.made, _CellStopped):
+            result = CellResult.for_cell(cell, imaged.made.outcome, imaged.made.reason)
+            result.logs.update(imaged.made.logs)
             return result
+        if isinstance(imaged.made, Exception):
+            raise imaged.made  # the tool's own failure, with its traceback
+        base, image, sources = imaged.made
 
         probing_started = time.monotonic()
         result = CellResult.for_cell(cell, OK)
@@ -205,7 +295,7 @@ class Runner:
             result.scenarios = self._probe(cell, image)
             result.logs["probe"] = str(self.out.log_path(cell.id, "probe"))
         result.fingerprint["times"] = {
-            "image_seconds": round(probing_started - started, 2),
+            "image_seconds": imaged.seconds,
             "probe_seconds": round(time.monotonic() - probing_started, 2),
         }
         result.outcome = outcome_of(result.scenarios)
@@ -231,7 +321,7 @@ class Runner:
     ) -> tuple[BaseImage, CellImage, list[FetchedSource]] | _CellStopped:
         """Made once per run: a stop is kept like an image, so every cell that needs this
         image learns the same reason."""
-        base = self._base(cell)
+        base = self._base(cell.platform)
         if isinstance(base, BaseImageError):
             return _CellStopped(SKIPPED, f"base image: {base}")
         self.progress.phase(cell, "base", f"{base.ref} ({base.origin})")
@@ -259,6 +349,7 @@ class Runner:
             base=base,
             build_args=images.build_args(cell, base, self.options.jobs),
         )
+        self._ahead(cell.platform)  # before any build of the platform: they share these layers
         return base, self._build(cell, inputs, "compile, link, probe"), sources
 
     def _skew_image(
@@ -266,10 +357,8 @@ class Runner:
     ) -> tuple[BaseImage, CellImage, list[FetchedSource]]:
         """libcrypto from the cell's version, fips.so from the variant's provider version:
         both come from the images of their own cells, so nothing is compiled here."""
-        variant = self.definition.variants[cell.variant.base]
         parts = []
-        for version in (cell.source.version, str(cell.variant.provider)):
-            part = Cell(cell.platform, self.definition.sources[version], variant, cell.scenarios)
+        for part in self._skew_parts(cell):
             self.progress.phase(cell, "skew", f"needs {part.id}")
             try:
                 parts.append(self._image(part))
@@ -287,6 +376,14 @@ class Runner:
         built = self._build(cell, inputs, "libcrypto and fips.so of two builds")
         built = dataclasses.replace(built, parts=(libcrypto.tag, provider.tag))
         return base, built, [*lib_sources, *prov_sources]
+
+    def _skew_parts(self, cell: Cell) -> list[Cell]:
+        """The cells whose images a skew cell is made of: libcrypto's, then fips.so's."""
+        variant = self.definition.variants[cell.variant.base]
+        return [
+            Cell(cell.platform, self.definition.sources[version], variant, cell.scenarios)
+            for version in (cell.source.version, str(cell.variant.provider))
+        ]
 
     def _build(self, cell: Cell, inputs: BuildInputs, what: str) -> CellImage:
         image = None if self.options.force else images.cached_image(self.client, cell, inputs)
@@ -320,20 +417,51 @@ class Runner:
 
         return step
 
-    def _base(self, cell: Cell) -> BaseImage | BaseImageError:
-        fallback = cell.platform.fallback
-        key = (cell.platform.base_image, fallback.debootstrap if fallback else "")
+    def _ahead(self, platform: Platform) -> None:
+        """The platform's base image, then its stages before compile, made once, before its
+        first build: two builds of a platform that made these layers each for itself would
+        each get their own, and a later cell would find its compile under the other's."""
+
+        def make() -> None:
+            base = self._base(platform)
+            if isinstance(base, BaseImageError) or self.options.force:
+                return  # the cells say why; --force builds without the cache anyway
+            log = self.out.root / "stages" / f"{platform.name}.log"
+            t0 = time.monotonic()
+            try:
+                with self._phase("stages"):
+                    target = images.build_ahead(
+                        self.client,
+                        platform.name,
+                        dockerfile_path(platform, self.definition),
+                        base,
+                        log,
+                        self.redact,
+                    )
+            except BuildFailed as exc:  # the cells' own builds fail too, each with its log
+                self.progress.note(f"{platform.name}: stages before compile: {exc}; log: {log}")
+                return
+            if target is not None:
+                seconds = time.monotonic() - t0
+                self.progress.note(f"{platform.name}: stages up to {target!r} ({seconds:.0f}s)")
+
+        self._once.get(("ahead", platform.name), make)
+
+    def _base(self, platform: Platform) -> BaseImage | BaseImageError:
+        fallback = platform.fallback
+        key = (platform.base_image, fallback.debootstrap if fallback else "")
 
         def make() -> BaseImage | BaseImageError:
-            self.progress.phase(cell, "base", f"looking for {cell.platform.base_image}")
+            self.progress.note(f"{platform.name}: looking for {platform.base_image}")
             try:
-                base = ensure_base_image(
-                    self.client,
-                    cell.platform,
-                    self.options.mirror,
-                    self.progress.note,
-                    offline=self.options.offline or self.options.locked is not None,
-                )
+                with self._phase("base"):
+                    base = ensure_base_image(
+                        self.client,
+                        platform,
+                        self.options.mirror,
+                        self.progress.note,
+                        offline=self.options.offline or self.options.locked is not None,
+                    )
             except BaseImageError as exc:
                 return exc
             if self.options.locked is not None:
@@ -349,9 +477,10 @@ class Runner:
             if not self.options.downloads:
                 wanted = dataclasses.replace(wanted, urls=(), debian_orig=False)
             try:
-                source = fetch_source(
-                    wanted, self.options.cache_dir, self.options.mirror, self.progress.note
-                )
+                with self._phase("source"):
+                    source = fetch_source(
+                        wanted, self.options.cache_dir, self.options.mirror, self.progress.note
+                    )
             except SourceError as exc:
                 return exc
             if self.options.locked is not None:

@@ -176,7 +176,9 @@ class FakeAPI:
                 if m.isfile()
             }
         call = BuildCall(tag=tag, kwargs=dict(kwargs), context=context)
-        self.engine.builds.append(call)
+        # a build of the stages before compile (a target) is kept apart from the cells' builds
+        (self.engine.stage_builds if kwargs.get("target") else self.engine.builds).append(call)
+        self.engine.build_order.append(tag)
         return self._stream(call)
 
     def _stream(self, call: BuildCall) -> Iterator[dict[str, Any]]:
@@ -248,6 +250,8 @@ class FakeDockerClient:
         self.images_by_ref: dict[str, FakeImage] = {}
         self.images_by_id: dict[str, FakeImage] = {}
         self.builds: list[BuildCall] = []
+        self.stage_builds: list[BuildCall] = []
+        self.build_order: list[str] = []  # the tags of both kinds of build, in order
         self.created: list[FakeContainer] = []
         self.twins: list[FakeContainer] = []
         # does python3 run in the fake images? (then the twin prints the same fixture)

@@ -171,6 +171,10 @@ def test_a_run_of_some_cells_keeps_the_others_in_the_reports(
         "musl-debian-12/3.0.20/default",
     ]
     assert summary["run"]["earlier_cells"] == 1
+    # the benchmark's phases: made once per run, by whichever worker, and the reports last
+    phases = summary["run"]["phase_seconds"]
+    assert set(phases) == {"base", "stages", "source", "report"}
+    assert all(isinstance(v, float | int) and v >= 0 for v in phases.values())
     lock = json.loads((results / "matrix.lock.json").read_text())
     assert lock["sources"] == {"3.0.20": SHA}
 

@@ -44,6 +44,9 @@ PACKAGE_MANAGER_STAGES: dict[str, set[str]] = {
 }
 
 STAGES = ["toolchain", "compile", "link", "runtime"]
+# An optional stage for what the runtime needs beside the cell's files (Python for the twin):
+# like the toolchain it comes before compile, so the runner builds it ahead of the cells.
+OPTIONAL_STAGE = ("runtime-base", 1)  # its name, and its index when present
 ENTRYPOINT = ["/opt/fips-matrix/bin/fips_probe"]
 BUILD_ARGS_OF = {
     "compile": ["OPENSSL_VERSION", "CONFIGURE_OPTIONS", "MAKE_JOBS"],
@@ -198,7 +201,7 @@ def generic_problems(directory: Path, name: str) -> list[str]:
         ins.args.split("=", 1)[0].strip() for ins in dockerfile.preamble if ins.keyword == "ARG"
     }
     seen: list[str] = []
-    allowed_pm = PACKAGE_MANAGER_STAGES.get(name, {"toolchain", "runtime"})
+    allowed_pm = PACKAGE_MANAGER_STAGES.get(name, {"toolchain", "runtime-base", "runtime"})
     for stage in dockerfile.stages:
         base = stage.base
         arg = re.fullmatch(r"\$\{?(\w+)\}?", base)
@@ -266,8 +269,12 @@ def contract_problems(directory: Path, name: str) -> list[str]:
         problems.append(f"{name}: ARG BASE_IMAGE has no default")
 
     names = [s.name for s in dockerfile.stages]
-    if names != STAGES:
-        problems.append(f"{name}: stages are {names}, not {STAGES} in that order")
+    optional, at = OPTIONAL_STAGE
+    if names not in (STAGES, [*STAGES[:at], optional, *STAGES[at:]]):
+        problems.append(
+            f"{name}: stages are {names}, not {STAGES} (with {optional!r} after "
+            f"{STAGES[at - 1]!r} or not at all) in that order"
+        )
         return problems
     toolchain, compile_, link, runtime = (dockerfile.stage(n) for n in STAGES)
     assert toolchain and compile_ and link and runtime
@@ -276,8 +283,18 @@ def contract_problems(directory: Path, name: str) -> list[str]:
         "toolchain": {"${BASE_IMAGE}", "$BASE_IMAGE"},
         "compile": {"toolchain"},
         "link": {"compile"},
-        "runtime": {"${BASE_IMAGE}", "$BASE_IMAGE", "scratch"},
+        "runtime-base": {"${BASE_IMAGE}", "$BASE_IMAGE", "scratch"},
+        "runtime": {"${BASE_IMAGE}", "$BASE_IMAGE", "scratch", "runtime-base"},
     }
+    # The runner builds the stages before compile ahead, with BASE_IMAGE alone: they may
+    # not depend on anything of the cell's.
+    for stage in dockerfile.stages[: names.index("compile")]:
+        for ins in stage.instructions:
+            if ins.keyword == "ARG":
+                problems.append(
+                    f"{name}:{ins.line}: stage {stage.name!r} comes before compile, so it is "
+                    "built ahead of the cells with BASE_IMAGE alone: it may declare no ARG"
+                )
     for stage in dockerfile.stages:
         if stage.base not in expected_bases[stage.name]:
             problems.append(
@@ -487,6 +504,10 @@ BROKEN = {
     ),
     "script not copied": (drop_line(SCRIPT_COPY), "does not `COPY fips-matrix-build.sh"),
     "extra env": (replace(SCRIPT_COPY, "ENV CFLAGS=-O0\n" + SCRIPT_COPY), "may set only"),
+    "toolchain depends on the cell": (
+        replace(SCRIPT_COPY, "ARG OPENSSL_VERSION\n" + SCRIPT_COPY),
+        "it may declare no ARG",
+    ),
     "probes after install": (
         lambda t: t.replace(
             "COPY probes/ /src/probes/\nRUN fips-matrix-build.sh install\n",

@@ -136,8 +136,25 @@ def test_parallel_run_keeps_order_and_builds_each_compile_group_in_sequence(
     ]
     assert [t for t in tags if t in group] == group  # one worker, in matrix order
     [skew] = [c for c in cells if c.variant.provider is not None]
-    assert tags[-1] == image_tag(skew)  # skew after every compile group
+    # the skew image comes after its parts: the 3.0.20 cell of the run, and the 3.6.3 cell
+    # that is no cell of the run, built for it then
+    parts = ("debian-12-3.0.20-no-pinshared", "debian-12-3.6.3-no-pinshared")
+    after = max(tags.index(f"fips-matrix/cell:{p}") for p in parts)
+    assert tags.index(image_tag(skew)) > after
     assert len(tags) == len(set(tags))  # no image built twice, whichever worker asked
+    # each platform's stages before compile: built once, before its first cell's build
+    order = hx.client.build_order
+    for platform in ("debian-12", "musl-debian-12"):
+        stage_tag = f"fips-matrix/stages:{platform}"
+        assert order.count(stage_tag) == 1
+        first = next(t for t in order if t.startswith(f"fips-matrix/cell:{platform}-"))
+        assert order.index(stage_tag) < order.index(first)
+    targets = {b.tag: (b.kwargs["target"], b.kwargs["buildargs"]) for b in hx.client.stage_builds}
+    assert targets["fips-matrix/stages:debian-12"] == (
+        "runtime-base",
+        {"BASE_IMAGE": "debian:bookworm"},
+    )
+    assert targets["fips-matrix/stages:musl-debian-12"][0] == "toolchain"
 
 
 def test_twin_that_agrees_is_recorded_as_a_second_witness(hx: Harness) -> None:
