@@ -1,6 +1,7 @@
 # The distribution's own OpenSSL: Debian's libcrypto and its packaged FIPS provider
 # (openssl-provider-fips, trixie and later), exactly as a user of that distribution gets them.
-# Nothing of OpenSSL is built here; only the probe is compiled, against Debian's headers.
+# Nothing of OpenSSL is built here; only the probe is compiled, against Debian's headers
+# (and the batch driver, which needs no OpenSSL).
 # Runtime paths as in the contract: fips.so is linked to where the package puts it.
 ARG BASE_IMAGE=debian:trixie
 
@@ -14,7 +15,8 @@ FROM toolchain AS link
 COPY probes/ /src/probes/
 RUN mkdir -p /opt/fips-matrix/bin /opt/fips-matrix/lib/ossl-modules \
  && gcc -O1 -Wall -shared -fPIC -o /opt/fips-matrix/lib/libfipsmatrix-canary.so /src/probes/canary.c \
- && gcc -O1 -Wall -o /opt/fips-matrix/bin/fips_probe /src/probes/fips_probe.c -lcrypto -ldl -pthread
+ && gcc -O1 -Wall -o /opt/fips-matrix/bin/fips_probe /src/probes/fips_probe.c -lcrypto -ldl -pthread \
+ && gcc -O1 -Wall -o /opt/fips-matrix/bin/fips_batch /src/probes/fips_batch.c
 
 FROM ${BASE_IMAGE} AS runtime
 RUN apt-get update \

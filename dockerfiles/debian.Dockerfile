@@ -6,7 +6,8 @@
 #               fips-matrix-build.sh (the shared build steps: compile, link, install)
 #   stages      toolchain [-> runtime-base] -> compile -> link -> runtime (the last stage);
 #               the stages before compile must not depend on the cell: they are built ahead
-#   runtime     /opt/fips-matrix/bin/fips_probe, /opt/fips-matrix/lib/libcrypto.so.3,
+#   runtime     /opt/fips-matrix/bin/fips_probe, /opt/fips-matrix/bin/fips_batch (runs a cell's
+#               probe runs one by one in one container), /opt/fips-matrix/lib/libcrypto.so.3,
 #               /opt/fips-matrix/lib/ossl-modules/fips.so, /opt/fips-matrix/lib/libfipsmatrix-canary.so
 # Only the toolchain stage (and what the runtime stage starts from) differs between platforms.
 ARG BASE_IMAGE=debian:bookworm

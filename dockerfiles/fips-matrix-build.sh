@@ -2,7 +2,8 @@
 # The build steps every platform Dockerfile shares, so that they cannot drift apart.
 #   fips-matrix-build.sh compile   unpack, Configure, build only libcrypto and fips.so
 #   fips-matrix-build.sh link      apply link-only options ($LINK_OPTIONS) by relinking
-#   fips-matrix-build.sh install   put libcrypto, fips.so, the canary and the probe in $ROOT
+#   fips-matrix-build.sh install   put libcrypto, fips.so, the canary, the probe and the batch
+#                                  driver (which runs all of a cell's probe runs) in $ROOT
 # Environment: OPENSSL_VERSION, CONFIGURE_OPTIONS, LINK_OPTIONS, MAKE_JOBS, CC (default cc),
 # PROBE_CFLAGS (extra flags for the probe), ROOT (default /).
 set -eu
@@ -61,6 +62,7 @@ install)
     # shellcheck disable=SC2086
     $cc -O1 -Wall ${PROBE_CFLAGS:-} -o "$root/bin/fips_probe" /src/probes/fips_probe.c \
         -I"$src/include" -L"$src" -lcrypto -ldl -pthread -Wl,-rpath,/opt/fips-matrix/lib
+    $cc -O1 -Wall -o "$root/bin/fips_batch" /src/probes/fips_batch.c
     ;;
 *)
     echo "usage: fips-matrix-build.sh compile|link|install" >&2

@@ -1,5 +1,6 @@
 # The plain way, for `nox -s bench` only: one Dockerfile per cell, building OpenSSL as its
 # INSTALL.md says (Configure, make, make install) and the probe against the installed copy.
+# Only fips_probe.c is compiled: the other sources in probes/ are not part of the baseline.
 ARG BASE_IMAGE=debian:bookworm
 FROM ${BASE_IMAGE} AS runtime
 RUN apt-get update \

@@ -1,10 +1,12 @@
-"""Probe runs: one fresh container (so one fresh process) per scenario, with no network."""
+"""Probe runs: every run of a cell in one container with no network, each run a fresh
+process in a working directory of its own (probes/fips_batch.c runs them one by one)."""
 
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Sequence
+import re
+import threading
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,8 +20,11 @@ PREFIX = "/opt/fips-matrix"
 MODULE = f"{PREFIX}/lib/ossl-modules/fips.so"
 CANARY = f"{PREFIX}/lib/libfipsmatrix-canary.so"
 PROBE = f"{PREFIX}/bin/fips_probe"
+BATCH = f"{PREFIX}/bin/fips_batch"
 LIBCRYPTO_DIR = f"{PREFIX}/lib"
 TWIN_SOURCE = PROBES_DIR / "fips_twin.py"
+WORKDIR = "/tmp"  # the batch's; run i works in WORKDIR/run-<i>
+GRACE = 60.0  # seconds the whole batch may take beyond its runs' timeouts
 
 
 @dataclass(frozen=True)
@@ -42,80 +47,183 @@ class ProbeRun:
         return doc, ""
 
 
-def probe_command(scenario: str, module_config: Sequence[tuple[str, str]]) -> list[str]:
-    command = ["--scenario", scenario, "--module", MODULE, "--canary", CANARY, "--workdir", "/tmp"]
+@dataclass(frozen=True)
+class BatchRun:
+    """One run of a batch: the scenario it is for and the program's argv."""
+
+    scenario: str
+    argv: list[str]
+
+
+def run_workdir(index: int) -> str:
+    """Run `index`'s own working directory, which the batch driver makes for it."""
+    return f"{WORKDIR}/run-{index}"
+
+
+def probe_command(
+    scenario: str, module_config: Sequence[tuple[str, str]], workdir: str
+) -> list[str]:
+    """The C probe's argv."""
+    command = [PROBE, "--scenario", scenario, "--module", MODULE, "--canary", CANARY]
+    command += ["--workdir", workdir]
     for key, value in module_config:
         command += ["--config", f"{key}={value}"]
     return command
 
 
-def run_probe(
-    client: docker.DockerClient,
-    image_id: str,
+def twin_command(
     scenario: str,
-    timeout: float,
-    module_config: Sequence[tuple[str, str]] = (),
-) -> ProbeRun:
-    """The C probe."""
-    command = [PROBE, *probe_command(scenario, module_config)]
-    return _run(client, image_id, scenario, command, timeout)
-
-
-def run_twin(
-    client: docker.DockerClient,
-    image_id: str,
-    scenario: str,
-    timeout: float,
-    module_config: Sequence[tuple[str, str]] = (),
+    module_config: Sequence[tuple[str, str]],
+    workdir: str,
     libcrypto: str = LIBCRYPTO_DIR,
-) -> ProbeRun:
-    """The second witness: the same scenario through cffi, in the same image. The script
-    travels in the command line, so it needs no image of its own and works on any engine."""
+) -> list[str]:
+    """The second witness's argv: the same scenario through cffi, in the same image. The
+    script travels in the command line, so it needs no image of its own."""
     command = ["python3", "-c", TWIN_SOURCE.read_text(encoding="utf-8"), "--libcrypto", libcrypto]
-    command += probe_command(scenario, module_config)
-    return _run(client, image_id, scenario, command, timeout)
+    return command + probe_command(scenario, module_config, workdir)[1:]
 
 
-def container_options(scenario: str) -> dict[str, Any]:
+def batch_command(runs: Sequence[BatchRun], timeout: float) -> list[str]:
+    """The driver's command line: each run's argv after its count, so none is parsed."""
+    command = [BATCH, "--timeout", repr(float(timeout)), "--workdir", WORKDIR, "--"]
+    for run in runs:
+        if not run.argv:
+            raise ValueError(f"{run.scenario}: a run needs a program")
+        command += [str(len(run.argv)), *run.argv]
+    return command
+
+
+def container_options(label: str) -> dict[str, Any]:
     """How every probe container runs: no network, nothing writable but a small /tmp, no
     privileges, bounded pids and memory."""
     return {
         "network_mode": "none",
-        "init": True,  # tini as pid 1: a signal that kills the probe shows as exit 128+N
+        "init": True,  # tini as pid 1 reaps whatever a run leaves behind
         "read_only": True,
-        "tmpfs": {"/tmp": "size=16m,mode=1777"},
+        # each run's capture files (up to 4 MiB each) live here until they are reported
+        "tmpfs": {WORKDIR: "size=64m,mode=1777"},
         "user": "65534:65534",
         "cap_drop": ["ALL"],
         "security_opt": ["no-new-privileges"],
         "pids_limit": 64,
         "mem_limit": "512m",
-        "labels": {"org.fips-reload-matrix.probe": scenario},
+        "labels": {"org.fips-reload-matrix.probe": label},
     }
 
 
-def _run(
-    client: docker.DockerClient, image_id: str, scenario: str, command: list[str], timeout: float
-) -> ProbeRun:
-    started = time.monotonic()
+def run_batch(
+    client: docker.DockerClient,
+    image_id: str,
+    runs: Sequence[BatchRun],
+    timeout: float,
+    label: str = "batch",
+) -> list[ProbeRun]:
+    """Every run in one container, one after another; one ProbeRun per run, in order.
+    `timeout` is each run's; the container as a whole gets all of theirs and a grace."""
+    if not runs:
+        return []
     container = client.containers.create(
-        image_id, entrypoint=[], command=command, **container_options(scenario)
+        image_id,
+        entrypoint=[],
+        command=batch_command(runs, timeout),
+        **container_options(label),
     )
     timed_out = False
     exit_code: int | None = None
+    chunks: list[bytes] = []
+    stderr = ""
     try:
-        container.start()
+        # The report is read as the driver writes it: the engine's log driver stores text
+        # and would rewrite bytes that are not UTF-8, and the framing counts bytes.
+        stream = container.attach(stdout=True, stderr=False, stream=True, logs=False)
+        reader = threading.Thread(target=_drain, args=(stream, chunks), daemon=True)
+        reader.start()
         try:
-            status = container.wait(timeout=timeout)
-            exit_code = int(status.get("StatusCode", -1))
-        except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
-            timed_out = True
+            container.start()
             try:
-                container.kill()
-                container.wait(timeout=30)
-            except docker.errors.APIError:
-                pass  # it ended by itself between the timeout and the kill
-        stdout = container.logs(stdout=True, stderr=False).decode("utf-8", "replace")
-        stderr = container.logs(stdout=False, stderr=True).decode("utf-8", "replace")
+                status = container.wait(timeout=len(runs) * timeout + GRACE)
+                exit_code = int(status.get("StatusCode", -1))
+            except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
+                timed_out = True
+                try:
+                    container.kill()
+                    container.wait(timeout=30)
+                except docker.errors.APIError:
+                    pass  # it ended by itself between the timeout and the kill
+            reader.join(timeout=30)
+            stderr = container.logs(stdout=False, stderr=True).decode("utf-8", "replace")
+        finally:
+            stream.close()
     finally:
         container.remove(force=True)
-    return ProbeRun(scenario, exit_code, timed_out, stdout, stderr, time.monotonic() - started)
+    return parse_batch(runs, b"".join(chunks), timed_out, exit_code, stderr)
+
+
+def _drain(stream: Iterator[bytes], into: list[bytes]) -> None:
+    try:
+        for chunk in stream:
+            into.append(chunk)
+    except Exception:  # closed under it, or the engine went: what it read is all there is
+        pass
+
+
+_HEADER = re.compile(
+    rb"fips-batch-run (\d+) exit=(-1|\d+) timed_out=([01]) seconds=(\d+\.\d+) "
+    rb"stdout=(\d+) stderr=(\d+)\n"
+)
+
+
+def parse_batch(
+    runs: Sequence[BatchRun],
+    output: bytes,
+    timed_out: bool = False,
+    exit_code: int | None = 0,
+    stderr: str = "",
+) -> list[ProbeRun]:
+    """The driver's framed report, read strictly by its byte counts. A run the report does
+    not cover (the container was killed, the driver failed, the output was cut) comes back
+    with no exit code, and why in its stderr."""
+    out: list[ProbeRun] = []
+    pos = 0
+    problem = ""
+    for index, run in enumerate(runs):
+        header = _HEADER.match(output, pos)
+        if header is None:
+            if pos == len(output):
+                problem = "the batch report ends before this run's"
+            else:
+                problem = f"unexpected batch report at byte {pos}: {output[pos : pos + 80]!r}"
+            break
+        got, code, run_timed_out, seconds, n_out, n_err = header.groups()
+        if int(got) != index:
+            problem = f"batch report of run {int(got)} where run {index}'s was due"
+            break
+        start = header.end()
+        end = start + int(n_out) + int(n_err)
+        if end > len(output):
+            problem = "the batch report is cut inside this run's output"
+            break
+        hung = run_timed_out == b"1"
+        out.append(
+            ProbeRun(
+                scenario=run.scenario,
+                exit_code=None if hung else int(code),
+                timed_out=hung,
+                stdout=output[start : start + int(n_out)].decode("utf-8", "replace"),
+                stderr=output[start + int(n_out) : end].decode("utf-8", "replace"),
+                seconds=float(seconds),
+            )
+        )
+        pos = end
+    if len(out) < len(runs):
+        if timed_out:
+            how = "the batch container timed out and was killed"
+        elif exit_code is None:
+            how = "the batch container did not report an exit status"
+        else:
+            how = f"the batch driver exited {exit_code}"
+        why = f"no report of this run: {how}; {problem}"
+        if stderr:
+            why += f"\ndriver stderr: {stderr[-2000:]}"
+        out += [ProbeRun(run.scenario, None, timed_out, "", why, 0.0) for run in runs[len(out) :]]
+    return out

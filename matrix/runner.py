@@ -493,36 +493,42 @@ class Runner:
     def _probe(self, cell: Cell, image: CellImage) -> list[ScenarioResult]:
         out = []
         log_lines = []
-        twin_here = cell.platform.libc == "glibc"  # musl images have no Python
+        with_twin = twin_here = cell.platform.libc == "glibc"  # musl images have no Python
+        config = cell.variant.module_config
+        libcrypto = (
+            "libcrypto.so.3"  # the distribution's, found by the loader
+            if cell.platform.openssl == "distro"
+            else probing.LIBCRYPTO_DIR
+        )
+        # Every run of the cell, in the order they used to run one container each: for each
+        # scenario its repeats, then the twin.
+        batch: list[probing.BatchRun] = []
         for scenario in cell.scenarios:
-            self.progress.phase(cell, "probe", scenario)
+            for _ in range(self.options.repeat):
+                argv = probing.probe_command(scenario, config, probing.run_workdir(len(batch)))
+                batch.append(probing.BatchRun(scenario, argv))
+            if with_twin:
+                workdir = probing.run_workdir(len(batch))
+                argv = probing.twin_command(scenario, config, workdir, libcrypto)
+                batch.append(probing.BatchRun(scenario, argv))
+        self.progress.phase(cell, "probe", f"{len(batch)} runs in one container")
+        done = iter(
+            probing.run_batch(
+                self.client, image.image_id, batch, self.options.probe_timeout, cell.id
+            )
+        )
+        for scenario in cell.scenarios:
             runs = []
             for _ in range(self.options.repeat):
-                run = probing.run_probe(
-                    self.client,
-                    image.image_id,
-                    scenario,
-                    self.options.probe_timeout,
-                    cell.variant.module_config,
-                )
+                run = next(done)
                 doc, why = run.document()
                 log_lines.append(_log_entry("probe", run, doc))
                 runs.append((run, doc, why))
             run, doc, why = _representative(scenario, runs)
             witness: dict[str, Any] | None = None
-            if twin_here:
-                twin = probing.run_twin(
-                    self.client,
-                    image.image_id,
-                    scenario,
-                    self.options.probe_timeout,
-                    cell.variant.module_config,
-                    libcrypto=(
-                        "libcrypto.so.3"  # the distribution's, found by the loader
-                        if cell.platform.openssl == "distro"
-                        else probing.LIBCRYPTO_DIR
-                    ),
-                )
+            # a twin run after the twin proved unable here is ignored, as if never made
+            twin = next(done) if with_twin else None
+            if twin is not None and twin_here:
                 twin_doc, _ = twin.document()
                 log_lines.append(_log_entry("cffi twin", twin, twin_doc))
                 witness = {

@@ -1,6 +1,6 @@
 """A fake Docker engine for the runner's unit tests: the subset of docker.DockerClient the
 package uses (images.get/pull, api.build, api.import_image_from_file, containers.create and
-the container's start/wait/logs/kill/remove), with the SDK's own exceptions, and a record of
+the container's attach/start/wait/logs/kill/remove), with the SDK's own exceptions, and a record of
 every call so tests can assert on what the runner asked for."""
 
 from __future__ import annotations
@@ -48,14 +48,16 @@ class FakeImage:
 
 @dataclass
 class ProbePlan:
-    """What one probe container does: exit code and output, or hang until killed."""
+    """What one probe run does: exit code and output, or hang until the batch driver's
+    timeout kills it."""
 
     exit_code: int = 0
     stdout: bytes = b""
     stderr: bytes = b""
     hang: bool = False
-    engine_dies: bool = False  # the engine goes away while this probe is waited for
-    interrupt: bool = False  # the user presses Ctrl-C while this probe is waited for
+    engine_dies: bool = False  # the engine goes away while this run's batch is waited for
+    interrupt: bool = False  # the user presses Ctrl-C while this run's batch is waited for
+    wedge: bool = False  # the batch driver never gets past this run: its container is killed
 
 
 @dataclass
@@ -65,49 +67,131 @@ class BuildCall:
     context: dict[str, bytes]  # member name -> bytes of the tar context
 
 
+BATCH = "/opt/fips-matrix/bin/fips_batch"
+
+
+class FakeRun:
+    """One run inside a batch container: what used to be a container of its own."""
+
+    def __init__(self, container: FakeContainer, index: int, argv: list[str]) -> None:
+        self.container = container
+        self.index = index
+        self.argv = argv
+        self.scenario = argv[argv.index("--scenario") + 1]
+        self.workdir = argv[argv.index("--workdir") + 1]
+        self.twin = argv[0] == "python3"
+        engine = container.engine
+        self.plan = engine.plan_for(container.image, self.scenario)
+        if not self.twin and engine.plan_queue.get(self.scenario):
+            self.plan = engine.plan_queue[self.scenario].pop(0)
+        if self.twin and self.scenario in engine.twin_plans:
+            self.plan = engine.twin_plans[self.scenario]
+        elif self.twin and not engine.twin_answers:
+            # an image without Python: the driver cannot exec python3
+            self.plan = ProbePlan(
+                exit_code=127, stderr=b"fips_batch: cannot execute python3: No such file\n"
+            )
+
+    @property
+    def tags(self) -> list[str]:
+        return self.container.tags
+
+    @property
+    def removed(self) -> bool:
+        return self.container.removed
+
+    def report(self) -> bytes:
+        """What the driver writes for this run: the header, then its stdout and stderr."""
+        p = self.plan
+        code, hung = (-1, 1) if p.hang else (p.exit_code, 0)
+        header = (
+            f"fips-batch-run {self.index} exit={code} timed_out={hung} seconds=0.010 "
+            f"stdout={len(p.stdout)} stderr={len(p.stderr)}\n"
+        )
+        return header.encode() + p.stdout + p.stderr
+
+
+class FakeStream:
+    """The attach stream: the driver's stdout, raw, in a few chunks."""
+
+    def __init__(self, data: bytes) -> None:
+        self.chunks = [data[i : i + 1000] for i in range(0, len(data), 1000)]
+        self.closed = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield from self.chunks
+
+    def close(self) -> None:
+        self.closed = True
+
+
 class FakeContainer:
+    """One batch container: tests/unit/test_batch.py checks the real driver's command line
+    and report; this one parses the same command line and writes the same report."""
+
     def __init__(self, engine: FakeDockerClient, cid: str, image: str, kwargs: dict[str, Any]):
         self.engine = engine
         self.id = cid
         self.image = image
         self.kwargs = kwargs
         command = list(kwargs.get("command") or [])
-        self.scenario = command[command.index("--scenario") + 1]
-        self.twin = command[0] == "python3"
-        self.plan = engine.plan_for(image, self.scenario)
-        if not self.twin and engine.plan_queue.get(self.scenario):
-            self.plan = engine.plan_queue[self.scenario].pop(0)
-        if self.twin and self.scenario in engine.twin_plans:
-            self.plan = engine.twin_plans[self.scenario]
-        elif self.twin and not engine.twin_answers:
-            # an image without Python: tini cannot exec python3
-            self.plan = ProbePlan(exit_code=127, stdout=b"", stderr=b"python3: not found\n")
+        assert command[:2] == [BATCH, "--timeout"] and command[3:6] == ["--workdir", "/tmp", "--"]
+        self.run_timeout = float(command[2])
+        self.runs: list[FakeRun] = []
+        i = 6
+        while i < len(command):
+            n = int(command[i])
+            assert n >= 1 and i + 1 + n <= len(command), command[i:]
+            self.runs.append(FakeRun(self, len(self.runs), command[i + 1 : i + 1 + n]))
+            i += 1 + n
         self.tags = list(engine.images_by_id[image].tags)  # the image's tags when created
         self.events: list[str] = []
         self.wait_timeouts: list[float | None] = []
+        self.streams: list[FakeStream] = []
         self.removed = False
         self.killed = False
+
+    def report(self) -> bytes:
+        """The driver's whole stdout: every run up to one it wedges on, then the end."""
+        out = b""
+        for run in self.runs:
+            if run.plan.wedge:
+                return out
+            out += run.report()
+        return out + f"fips-batch-end {len(self.runs)}\n".encode()
+
+    def attach(
+        self, stdout: bool = False, stderr: bool = False, stream: bool = False, **kw: Any
+    ) -> FakeStream:
+        self.engine.check_alive()
+        self.events.append(f"attach(stdout={stdout},stderr={stderr},stream={stream})")
+        # attached after the start, the stream would miss what the driver wrote already
+        data = self.report() if stdout and "start" not in self.events else b""
+        self.streams.append(FakeStream(data))
+        return self.streams[-1]
 
     def start(self) -> None:
         self.engine.check_alive()
         self.events.append("start")
 
     def wait(self, timeout: float | None = None, **_: Any) -> dict[str, Any]:
-        if self.plan.interrupt:
-            self.plan.interrupt = False  # the user presses it once
-            raise KeyboardInterrupt
-        if self.plan.engine_dies:
+        plans = [r.plan for r in self.runs]
+        for plan in plans:
+            if plan.interrupt:
+                plan.interrupt = False  # the user presses it once
+                raise KeyboardInterrupt
+        if any(p.engine_dies for p in plans):
             self.engine.gone = True
         self.engine.check_alive()
         self.events.append("wait")
         self.wait_timeouts.append(timeout)
-        if self.plan.hang and not self.killed:
+        if any(p.wedge for p in plans) and not self.killed:
             # what docker-py raises when the engine does not answer within `timeout`
             raise requests.exceptions.ReadTimeout(
                 f"UnixHTTPConnectionPool(host='localhost', port=None): Read timed out. "
                 f"(read timeout={timeout})"
             )
-        return {"StatusCode": 137 if self.killed else self.plan.exit_code, "Error": None}
+        return {"StatusCode": 137 if self.killed else 0, "Error": None}
 
     def kill(self, signal: str | int | None = None) -> None:
         self.engine.check_alive()
@@ -118,10 +202,10 @@ class FakeContainer:
         self.engine.check_alive()
         self.events.append(f"logs(stdout={stdout},stderr={stderr})")
         out = b""
-        if stdout and not (self.plan.hang and self.killed):
-            out += self.plan.stdout
+        if stdout:  # as the json-file log driver keeps it: text, not the driver's bytes
+            out += self.report().decode("utf-8", "replace").encode()
         if stderr:
-            out += self.plan.stderr
+            out += self.engine.batch_stderr
         return out
 
     def remove(self, force: bool = False, **_: Any) -> None:
@@ -237,9 +321,11 @@ class FakeContainers:
         self.engine.check_alive()
         if image not in self.engine.images_by_id:
             raise docker.errors.ImageNotFound(f"No such image: {image}")
-        container = FakeContainer(self.engine, f"c{len(self.engine.created):04d}", image, kwargs)
-        # the C probe's containers; the cffi twin's are kept apart
-        (self.engine.twins if container.twin else self.engine.created).append(container)
+        container = FakeContainer(self.engine, f"c{len(self.engine.batches):04d}", image, kwargs)
+        self.engine.batches.append(container)
+        # the C probe's runs; the cffi twin's are kept apart
+        for run in container.runs:
+            (self.engine.twins if run.twin else self.engine.created).append(run)
         return container
 
 
@@ -252,12 +338,14 @@ class FakeDockerClient:
         self.builds: list[BuildCall] = []
         self.stage_builds: list[BuildCall] = []
         self.build_order: list[str] = []  # the tags of both kinds of build, in order
-        self.created: list[FakeContainer] = []
-        self.twins: list[FakeContainer] = []
+        self.batches: list[FakeContainer] = []  # one container per probed cell
+        self.created: list[FakeRun] = []  # the C probe's runs, in every batch, in order
+        self.twins: list[FakeRun] = []  # the cffi twin's runs
         # does python3 run in the fake images? (then the twin prints the same fixture)
         self.twin_answers = False
         self.twin_plans: dict[str, ProbePlan] = {}  # scenario -> what the twin does instead
-        # scenario -> what the next C probe containers do, one plan each, in order
+        self.batch_stderr = b""  # what the batch driver itself writes to its stderr
+        # scenario -> what the next C probe runs do, one plan each, in order
         self.plan_queue: dict[str, list[ProbePlan]] = {}
         self.gets: list[str] = []
         self.pulls: list[str] = []
@@ -321,8 +409,11 @@ class FakeDockerClient:
                 return plan
         return ProbePlan(0, fixture_bytes(build_of(image), scenario), b"")
 
-    def created_for(self, tag_part: str) -> list[FakeContainer]:
+    def created_for(self, tag_part: str) -> list[FakeRun]:
         return [c for c in self.created if any(tag_part in t for t in c.tags)]
+
+    def batches_for(self, tag_part: str) -> list[FakeContainer]:
+        return [c for c in self.batches if any(tag_part in t for t in c.tags)]
 
 
 def build_of(image: FakeImage) -> str:

@@ -1,5 +1,6 @@
 """The runner's orchestration against a fake Docker engine (tests/unit/fakes.py): base image
--> source -> build -> one probe container per scenario -> one result file per cell.
+-> source -> build -> one probe container per cell, running every scenario's probe as a fresh
+process -> one result file per cell.
 
 No network and no real engine: sources are faked at `matrix.runner.fetch_source` (or found
 pre-placed in the cache), and probe containers print the real documents of fixtures/."""
@@ -291,9 +292,11 @@ def test_run_writes_one_judged_result_per_cell_atomically(
     assert debian_build.kwargs["buildargs"]["BASE_IMAGE"] == "debian:bookworm"
     assert h.fetches == ["3.0.20"]
 
-    # one container per scenario per cell, each on its cell's image
+    # one container per cell, on its cell's image, running one probe per scenario
+    assert len(h.client.batches) == len(ALL_IDS)
     assert len(h.client.created) == len(ALL_IDS) * len(SCENARIOS)
     for cell_id in ALL_IDS:
+        assert len(h.client.batches_for(tag_of(h, cell_id))) == 1
         created = h.client.created_for(tag_of(h, cell_id))
         assert [c.scenario for c in created] == list(SCENARIOS)
 
@@ -404,11 +407,11 @@ def test_crashed_probe_and_non_json_output_give_probe_crashed(h: Harness) -> Non
     probe_log = Path(r.logs["probe"]).read_text()
     assert "### load-kat (probe): exit=139 timed_out=False" in probe_log
     assert "fips_probe: cannot open module" in probe_log and "dlopen failed" in probe_log
-    assert all(c.removed for c in h.client.created)
+    assert all(c.removed for c in h.client.batches)
     assert [results[c].outcome for c in (DEBIAN_UNPINNED, MUSL_DEFAULT, MUSL_UNPINNED)] == [OK] * 3
 
 
-def test_hung_probe_times_out_and_its_container_is_killed_and_removed(h: Harness) -> None:
+def test_hung_probe_times_out_and_the_batch_goes_on(h: Harness) -> None:
     h.client.plans[(":debian-12-3.0.20-no-pinshared", "integrity")] = ProbePlan(
         hang=True, stdout=b'{"schema":1,', stderr=b"spinning\n"
     )
@@ -418,15 +421,47 @@ def test_hung_probe_times_out_and_its_container_is_killed_and_removed(h: Harness
     assert hung.verdict == TIMEOUT and hung.timed_out is True and hung.exit_code is None
     assert r.outcome == TIMEOUT
     assert h.on_disk(DEBIAN_UNPINNED)["outcome"] == TIMEOUT
+    expected = expected_verdicts("unpinned")  # the runs after the hung one ran as ever
+    assert {s.scenario: s.verdict for s in r.scenarios if s is not hung} == {
+        sc: v for sc, v in expected.items() if sc != "integrity"
+    }
+    assert "spinning" in Path(r.logs["probe"]).read_text()
 
-    [container] = [
-        c for c in h.client.created_for(tag_of(h, DEBIAN_UNPINNED)) if c.scenario == "integrity"
-    ]
-    assert container.wait_timeouts[0] == 7.5
+    # the driver killed the run after its 7.5 s; the container ended by itself, with a
+    # wait long enough for every run to take its whole timeout
+    [container] = h.client.batches_for(tag_of(h, DEBIAN_UNPINNED))
+    assert container.run_timeout == 7.5
+    assert container.wait_timeouts == [7.5 * len(container.runs) + 60]
+    assert "kill" not in container.events
+    assert container.events[-1] == "remove(force=True)" and container.removed
+    assert all(c.run_timeout == 7.5 and not c.killed for c in h.client.batches)
+    assert results[DEBIAN_DEFAULT].outcome == OK
+
+
+def test_batch_that_outlives_its_wait_is_killed_and_its_unreported_runs_time_out(
+    h: Harness,
+) -> None:
+    h.client.plans[(":debian-12-3.0.20-no-pinshared", "leaked-ref")] = ProbePlan(wedge=True)
+    h.client.batch_stderr = b"fips_batch: stuck\n"
+    results = {r.cell: r for r in h.run(probe_timeout=7.5)}
+    r = results[DEBIAN_UNPINNED]
+    by = {s.scenario: s for s in r.scenarios}
+    # the runs reported before the driver got stuck keep their verdicts
+    expected = expected_verdicts("unpinned")
+    for name in ("ondemand-kat", "load-kat", "integrity"):
+        assert by[name].verdict == expected[name] and by[name].exit_code == 0
+    for name in ("leaked-ref", "no-failure"):
+        assert by[name].verdict == TIMEOUT and by[name].timed_out and by[name].exit_code is None
+    assert r.outcome == TIMEOUT
+    log = Path(r.logs["probe"]).read_text()
+    assert "the batch container timed out and was killed" in log
+    assert "fips_batch: stuck" in log
+
+    [container] = h.client.batches_for(tag_of(h, DEBIAN_UNPINNED))
+    assert container.wait_timeouts[0] == 7.5 * len(container.runs) + 60
     assert "kill" in container.events
-    assert container.events[-1] == "remove(force=True)"
-    assert container.removed
-    assert all(c.wait_timeouts[0] == 7.5 for c in h.client.created)
+    assert container.events[-1] == "remove(force=True)" and container.removed
+    assert all(s.closed for s in container.streams)
     assert results[DEBIAN_DEFAULT].outcome == OK
 
 
@@ -444,11 +479,11 @@ def test_timeout_outranks_crash_in_the_cell_outcome(h: Harness) -> None:
 def test_second_run_reuses_image_and_probe_runs_and_force_redoes_them(h: Harness) -> None:
     first = {r.cell: r for r in h.run()}
     builds, created = len(h.client.builds), len(h.client.created)
-    assert (builds, created) == (4, 20)
+    assert (builds, created, len(h.client.batches)) == (4, 20, 4)
 
     second = {r.cell: r for r in h.run()}
     assert len(h.client.builds) == builds  # cached images: no build call
-    assert len(h.client.created) == created  # no probe container
+    assert (len(h.client.created), len(h.client.batches)) == (created, 4)  # no probe run
     for cell_id in ALL_IDS:
         a, b = first[cell_id], second[cell_id]
         assert verdicts(b) == verdicts(a) and b.outcome == a.outcome == OK
@@ -462,7 +497,7 @@ def test_second_run_reuses_image_and_probe_runs_and_force_redoes_them(h: Harness
 
     third = {r.cell: r for r in h.run(force=True)}
     assert len(h.client.builds) == builds + 4
-    assert len(h.client.created) == created + 20
+    assert (len(h.client.created), len(h.client.batches)) == (created + 20, 8)
     for cell_id in ALL_IDS:
         assert verdicts(third[cell_id]) == verdicts(first[cell_id])
         assert "probe_runs_reused_from" not in third[cell_id].fingerprint
@@ -527,8 +562,8 @@ def test_damaged_previous_result_is_not_trusted(h: Harness, damage: Any) -> None
 
 
 def test_engine_gone_on_create_raises_engine_error_and_keeps_finished_cells(h: Harness) -> None:
-    # the first cell's probes and its one try of the twin (no python3 here), then nothing
-    h.client.gone_after_creates = len(SCENARIOS) + 1
+    # the first cell's one probe container, then nothing
+    h.client.gone_after_creates = 1
     cells = h.cells()
     with pytest.raises(EngineError) as caught:
         h.runner(len(cells)).run(cells)
@@ -563,20 +598,32 @@ def test_missing_local_file_is_a_cell_error_not_a_lost_engine(h: Harness) -> Non
 def test_probe_containers_are_locked_down_and_removed(h: Harness) -> None:
     [result] = h.run(DEBIAN_DEFAULT)
     image_id = h.client.images_by_ref[tag_of(h, DEBIAN_DEFAULT)].id
-    assert [c.scenario for c in h.client.created] == list(SCENARIOS)
-    for c in h.client.created:
-        kw = c.kwargs
-        assert c.image == image_id
-        assert kw["network_mode"] == "none"
-        assert kw["read_only"] is True
-        assert kw["cap_drop"] == ["ALL"]
-        assert "no-new-privileges" in kw["security_opt"]
-        assert kw["init"] is True
-        assert kw["user"] not in ("", "0", "root") and not str(kw["user"]).startswith("0:")
-        assert kw["entrypoint"] == []
-        assert kw["command"][kw["command"].index("--scenario") + 1] == c.scenario
-        assert c.events[0] == "start" and c.events[-1] == "remove(force=True)"
-        assert c.removed
+    [c] = h.client.batches
+    kw = c.kwargs
+    assert c.image == image_id
+    assert kw["network_mode"] == "none"
+    assert kw["read_only"] is True
+    assert kw["cap_drop"] == ["ALL"]
+    assert "no-new-privileges" in kw["security_opt"]
+    assert kw["init"] is True
+    assert kw["user"] not in ("", "0", "root") and not str(kw["user"]).startswith("0:")
+    assert kw["pids_limit"] == 64 and kw["mem_limit"] == "512m"
+    assert kw["tmpfs"] == {"/tmp": "size=64m,mode=1777"}
+    assert kw["labels"] == {"org.fips-reload-matrix.probe": DEBIAN_DEFAULT}
+    assert kw["entrypoint"] == []
+    # the driver's output is read raw from the start (attached before it starts), the wait
+    # covers every run's timeout, and the container is removed whatever happened
+    assert c.events[0] == "attach(stdout=True,stderr=False,stream=True)"
+    assert c.events[1] == "start" and c.events[-1] == "remove(force=True)"
+    assert c.wait_timeouts == [30.0 * len(c.runs) + 60]
+    assert c.removed and all(s.closed for s in c.streams)
+    # each scenario: the C probe, then the twin (tried here: a glibc image), each in a
+    # working directory of its own
+    assert [(r.scenario, r.twin) for r in c.runs] == [
+        (sc, twin) for sc in SCENARIOS for twin in (False, True)
+    ]
+    assert [r.workdir for r in c.runs] == [f"/tmp/run-{i}" for i in range(len(c.runs))]
+    assert all(r.argv[0] == "/opt/fips-matrix/bin/fips_probe" for r in c.runs if not r.twin)
     assert result.outcome == OK
 
 

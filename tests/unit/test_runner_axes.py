@@ -100,9 +100,10 @@ def test_distro_cell_fetches_no_source_and_sends_no_tarball(hx: Harness) -> None
 def test_module_config_variant_reaches_the_probe_and_the_reuse_key(hx: Harness) -> None:
     [deferred] = hx.run("debian-12/3.0.20/deferred")
     [default] = hx.run("debian-12/3.0.20/default")
-    commands = [c.kwargs["command"] for c in hx.client.created]
+    commands = [c.argv for c in hx.client.created + hx.client.twins]
     assert all(("--config" in c) == ("defer-tests=1" in c) for c in commands)
-    assert sum("defer-tests=1" in c for c in commands) == len(SCENARIOS)
+    # the C probe's and the twin's runs of the deferred cell, none of the default's
+    assert sum("defer-tests=1" in c for c in commands) == 2 * len(SCENARIOS)
     assert deferred.inputs_key != default.inputs_key
 
 
@@ -161,11 +162,16 @@ def test_twin_that_agrees_is_recorded_as_a_second_witness(hx: Harness) -> None:
     hx.client.twin_answers = True
     [result] = hx.run("debian-12/3.0.20/default")
     assert len(hx.client.twins) == len(SCENARIOS) == len(hx.client.created)
+    [batch] = hx.client.batches  # the twin runs in the same container as the C probe
+    assert all(t.container is batch for t in hx.client.twins)
+    for t in hx.client.twins:
+        assert t.argv[:2] == ["python3", "-c"]
+        assert t.argv[t.argv.index("--libcrypto") + 1] == "/opt/fips-matrix/lib"
     for s in result.scenarios:
         assert s.witness is not None and s.witness["probe"] is not None
         assert s.facts["witness_verdict"] == s.verdict
         assert s.evidence[-1] == f"cffi twin agrees: {s.verdict}"
-    assert all(t.kwargs["network_mode"] == "none" for t in hx.client.twins)
+    assert batch.kwargs["network_mode"] == "none"
 
 
 def test_twin_that_disagrees_makes_a_disagreement(hx: Harness) -> None:
@@ -183,11 +189,38 @@ def test_twin_that_disagrees_makes_a_disagreement(hx: Harness) -> None:
 
 def test_no_twin_where_there_is_no_python(hx: Harness) -> None:
     [glibc] = hx.run("debian-12/3.0.20/default")
-    assert len(hx.client.twins) == 1  # tried once, python3 missing, not again
-    assert glibc.scenarios[0].witness is not None and "unavailable" in glibc.scenarios[0].witness
+    # every run is in the batch before any answer, but only the first missing python3
+    # counts: the later scenarios record no witness, as when the twin was tried only once
+    assert len(hx.client.twins) == len(SCENARIOS)
+    first = glibc.scenarios[0].witness
+    assert first is not None and first["exit_code"] == 127
+    assert "cannot execute python3" in first["unavailable"]
     assert all(s.witness is None for s in glibc.scenarios[1:])
+    assert Path(glibc.logs["probe"]).read_text().count("(cffi twin)") == 1
     hx.run("musl-debian-12/3.0.20/default")
-    assert len(hx.client.twins) == 1  # musl images are not even tried
+    assert len(hx.client.twins) == len(SCENARIOS)  # musl images are not even tried
+    assert len(hx.client.batches) == 2
+
+
+def test_twin_that_refuses_stops_the_witness_for_later_scenarios(hx: Harness) -> None:
+    hx.client.twin_answers = True
+    refusal = json.dumps({"schema": 2, "error": "another libcrypto is already mapped"})
+    hx.client.twin_plans["load-kat"] = ProbePlan(exit_code=3, stdout=refusal.encode())
+    [result] = hx.run("debian-12/3.0.20/default")
+    first, refused, *later = result.scenarios
+    assert first.witness is not None and "unavailable" not in first.witness
+    assert refused.witness is not None and refused.witness["exit_code"] == 3
+    assert "unavailable" in refused.witness
+    assert later and all(s.witness is None for s in later)
+    assert result.outcome == OK
+
+
+def test_distro_cell_twin_uses_the_distributions_libcrypto(hx: Harness) -> None:
+    hx.client.twin_answers = True
+    hx.run("debian-13-distro/*")
+    assert hx.client.twins
+    for t in hx.client.twins:
+        assert t.argv[t.argv.index("--libcrypto") + 1] == "libcrypto.so.3"
 
 
 def test_repeat_marks_runs_that_disagree_as_flaky(hx: Harness) -> None:
@@ -200,6 +233,11 @@ def test_repeat_marks_runs_that_disagree_as_flaky(hx: Harness) -> None:
     ]
     [result] = hx.run("debian-12/3.0.20/default", repeat=3)
     assert len(hx.client.created) == 3 * len(SCENARIOS)
+    # one container: per scenario its three runs, then the twin's one
+    [batch] = hx.client.batches
+    assert [(r.scenario, r.twin) for r in batch.runs] == [
+        (sc, twin) for sc in SCENARIOS for twin in (False, False, False, True)
+    ]
     s = {x.scenario: x for x in result.scenarios}
     flaky = s["ondemand-kat"]
     assert flaky.verdict == "STICKY_ERROR"  # the majority
@@ -217,6 +255,7 @@ def test_repeat_marks_runs_that_disagree_as_flaky(hx: Harness) -> None:
     assert len(hx.client.created) == 3 * len(SCENARIOS)
     hx.run("debian-12/3.0.20/default", repeat=2)
     assert len(hx.client.created) == 5 * len(SCENARIOS)
+    assert len(hx.client.batches) == 2
 
 
 def test_lock_records_what_the_run_used_and_locked_refuses_a_change(hx: Harness) -> None:
@@ -247,7 +286,8 @@ def test_ctrl_c_keeps_finished_cells_and_a_rerun_does_not_redo_them(hx: Harness)
         hx.run("debian-12/3.0.20/default", "debian-12/3.0.20/no-pinshared")
     assert hx.out.read_cell("debian-12/3.0.20/default") is not None
     assert not hx.out.cell_path("debian-12/3.0.20/no-pinshared").exists()
-    assert all(c.removed for c in hx.client.created)  # the interrupted probe's too
+    assert hx.client.batches and all(c.removed for c in hx.client.batches)  # interrupted too
+    assert all(s.closed for c in hx.client.batches for s in c.streams)
     before = len(hx.client.created)
     results = hx.run("debian-12/3.0.20/default", "debian-12/3.0.20/no-pinshared")
     assert [r.outcome for r in results] == [OK, OK]
