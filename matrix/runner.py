@@ -50,6 +50,7 @@ from matrix.sources import FetchedSource, fetch_source
 from matrix.verdicts import DISAGREEMENT, Judgement, judge_run, with_witness
 
 T = TypeVar("T")
+COMPILE_STEP = "RUN fips-matrix-build.sh compile"  # the Dockerfile contract's compile step
 
 
 class _Once:
@@ -135,6 +136,8 @@ class Runner:
         self._once = _Once()  # base images, sources and images: each made once per run
         self.used = Lock(definition.digest)  # what this run used, for its lock file
         self._stopping = threading.Event()
+        self._gates: dict[str, threading.Event] = {}  # see _gate
+        self._gates_lock = threading.Lock()
         # seconds spent making base images, the stages built ahead and fetching sources,
         # summed over the workers that did it (the benchmark's phases)
         self.phase_seconds: dict[str, float] = {"base": 0.0, "stages": 0.0, "source": 0.0}
@@ -392,13 +395,16 @@ class Runner:
             return image
         self.progress.phase(cell, "build", f"docker build: {what}")
         build_log = self.out.log_path(cell.id, "build")
+        gate, first = self._gate(cell.platform.name) if inputs.tarball else (None, False)
+        if gate is not None and not first:
+            gate.wait()
         try:
             image = images.build_cell_image(
                 self.client,
                 cell,
                 inputs,
                 build_log,
-                self._build_step(cell),
+                self._build_step(cell, gate if first else None),
                 self.redact,
                 nocache=self.options.force,
             )
@@ -406,16 +412,34 @@ class Runner:
             raise _CellStopped(
                 BUILD_FAILED, f"{exc}; log: {exc.log_path}", {"build": str(exc.log_path)}
             ) from exc
+        finally:
+            if first and gate is not None:
+                gate.set()
         self.progress.phase(cell, "build", f"built {image.tag} in {image.seconds:.0f}s")
         return image
 
-    def _build_step(self, cell: Cell) -> Callable[[str], None]:
+    def _build_step(self, cell: Cell, opens: threading.Event | None) -> Callable[[str], None]:
         def step(line: str) -> None:
             # The Dockerfile's own steps ("Step 9/18 : RUN ...") are the build's progress.
             if line.startswith("Step "):
                 self.progress.phase(cell, "build", line[:100])
+                if opens is not None and COMPILE_STEP in line:
+                    opens.set()  # the layers before the compile exist now
 
         return step
+
+    def _gate(self, platform: str) -> tuple[threading.Event, bool]:
+        """The platform's gate, and whether the caller is its first build. The compile
+        stage's ARG layers are made by the first build to reach them; two builds reaching
+        them at once would each make their own, the engine's cache then gives later builds
+        the newer chain, and a cell compiled under the other one is compiled again. So the
+        platform's other builds wait until its first has passed them."""
+        with self._gates_lock:
+            gate = self._gates.get(platform)
+            if gate is not None:
+                return gate, False
+            gate = self._gates[platform] = threading.Event()
+            return gate, True
 
     def _ahead(self, platform: Platform) -> None:
         """The platform's base image, then its stages before compile, made once, before its

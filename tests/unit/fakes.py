@@ -9,6 +9,7 @@ import hashlib
 import io
 import json
 import tarfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -272,6 +273,12 @@ class FakeAPI:
         yield {"stream": f"Step 2/20 : FROM {buildargs.get('BASE_IMAGE')} AS toolchain\n"}
         for line in engine.build_lines:
             yield {"stream": line}
+        if "openssl.tar.gz" in call.context:
+            # the steps before the compile take a while: long enough for another build of
+            # the platform to run them too, unless it waits
+            time.sleep(engine.steps_before_compile_seconds)
+            engine.build_order.append(f"compile step of {call.tag}")
+            yield {"stream": "Step 12/21 : RUN fips-matrix-build.sh compile\n"}
         if engine.build_raises is not None and engine.build_raises[0] in call.tag:
             raise engine.build_raises[1]
         failing = next((e for key, e in engine.build_errors.items() if key in call.tag), None)
@@ -337,7 +344,10 @@ class FakeDockerClient:
         self.images_by_id: dict[str, FakeImage] = {}
         self.builds: list[BuildCall] = []
         self.stage_builds: list[BuildCall] = []
-        self.build_order: list[str] = []  # the tags of both kinds of build, in order
+        # the tags of both kinds of build, in the order they were asked for, and when each
+        # build of a cell reached its compile step
+        self.build_order: list[str] = []
+        self.steps_before_compile_seconds = 0.0
         self.batches: list[FakeContainer] = []  # one container per probed cell
         self.created: list[FakeRun] = []  # the C probe's runs, in every batch, in order
         self.twins: list[FakeRun] = []  # the cffi twin's runs

@@ -302,3 +302,18 @@ def test_skew_fingerprint_names_its_part_images(hx: Harness) -> None:
         image_tag(hx.cells("debian-12/3.6.3/no-pinshared")[0]),
         image_tag(hx.cells("debian-12/3.0.20/no-pinshared")[0]),
     ]
+
+
+def test_a_platforms_builds_wait_until_its_first_has_passed_the_steps_before_compile(
+    hx: Harness,
+) -> None:
+    # Two builders, two compile groups of one platform: were both to run the compile
+    # stage's ARG steps at once, each would make its own layers, and a later cell could
+    # find its compile under the other chain and compile again.
+    hx.client.steps_before_compile_seconds = 0.2
+    cells = hx.cells("debian-12/3.0.20/default", "debian-12/3.6.3/default")
+    results = hx.runner(len(cells), parallel=2).run(cells)
+    assert {r.outcome for r in results} == {OK}
+    order = [t for t in hx.client.build_order if "stages" not in t]
+    first, second = (t for t in order if not t.startswith("compile step"))
+    assert order.index(f"compile step of {first}") < order.index(second)
