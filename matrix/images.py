@@ -86,6 +86,9 @@ class CellImage:
     parts: tuple[str, ...] = ()  # a skew image: the tags of the two images it was made from
 
 
+_STAGE_RE = re.compile(r"(?im)^\s*FROM\s+\S+\s+AS\s+(\S+)\s*$")
+
+
 def ahead_target(dockerfile: Path) -> str | None:
     """The last stage before `compile`: it and the stages before it depend on nothing of the
     cell's (the Dockerfile contract), so they can be built before any cell needs them. None
@@ -93,11 +96,7 @@ def ahead_target(dockerfile: Path) -> str | None:
     names = [m.lower() for m in _STAGE_RE.findall(dockerfile.read_text(encoding="utf-8"))]
     if "compile" not in names or names.index("compile") == 0:
         return None
-    target: str = names[names.index("compile") - 1]
-    return target
-
-
-_STAGE_RE = re.compile(r"(?im)^\s*FROM\s+\S+\s+AS\s+(\S+)\s*$")
+    return str(names[names.index("compile") - 1])
 
 
 def build_ahead(
