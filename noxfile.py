@@ -34,7 +34,7 @@ def cell(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Cold, warm and side-by-side figures (removes the tool's images first)."""
     session.install("-e", ".")
-    session.run("python", "-m", "matrix.bench", *session.posargs)
+    session.run("fips-matrix", "bench", *session.posargs)
 
 
 @nox.session(python=PYTHON)

@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from matrix.definition import KNOWN_SCENARIOS
-from matrix.html_report import render_html
-from matrix.report import scenarios_of
-from matrix.results import OK, CellResult, ResultsDir, ScenarioResult
-from matrix.verdicts import judge
+from matrix.judge.verdict import judge
+from matrix.model.definition import KNOWN_SCENARIOS
+from matrix.model.vocabulary import Outcome
+from matrix.report.html import render_html
+from matrix.results.records import CellResult, Run, ScenarioResult, scenarios_of
+from matrix.results.store import ResultsDir
 
 pytestmark = pytest.mark.e2e
 
@@ -40,7 +41,8 @@ def results_of_real_probes(dest: Path) -> Path:
     out = ResultsDir(dest)
     out.prepare()
     for variant, build in (("default", "nodelete"), ("no-pinshared", "unpinned")):
-        r = CellResult("debian-12/3.0.20/" + variant, "debian-12", "glibc", "3.0.20", variant, OK)
+        cell_id = "debian-12/3.0.20/" + variant
+        r = CellResult(cell_id, "debian-12", "glibc", "3.0.20", variant, Outcome.OK)
         for scenario in KNOWN_SCENARIOS[:5]:
             doc = json.loads((FIXTURES / f"glibc-{build}-{scenario}.json").read_text())
             j = judge(scenario, doc)
@@ -59,8 +61,7 @@ def results_of_real_probes(dest: Path) -> Path:
                 )
             )
         out.write_cell(r)
-    run = {"id": "e2e", "cells": ["debian-12/3.0.20/default", "debian-12/3.0.20/no-pinshared"]}
-    (dest / "summary.json").write_text(json.dumps({"schema": 1, "run": run}))
+    out.write_summary(Run.unknown(["debian-12/3.0.20/default", "debian-12/3.0.20/no-pinshared"]))
     return dest
 
 
@@ -74,8 +75,8 @@ def chromium(tmp_path: Path, profile: str, *args: str) -> subprocess.CompletedPr
 )
 def test_chromium_renders_the_report(tmp_path: Path) -> None:
     root = results_of_real_probes(tmp_path / "input")
-    results = list(ResultsDir(root).all_cells())
-    run = json.loads((root / "summary.json").read_text(encoding="utf-8"))["run"]
+    results, run = ResultsDir(root).read_run()
+    assert run is not None
     page = root / "report.html"
     page.write_text(render_html(results, run, scenarios_of(results)), encoding="utf-8")
 

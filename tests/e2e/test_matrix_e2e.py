@@ -22,7 +22,7 @@ import pytest
 from elftools.elf.dynamic import DynamicSection
 from elftools.elf.elffile import ELFFile
 
-from matrix import probing
+from matrix.execute import batch
 
 pytestmark = pytest.mark.e2e
 
@@ -251,7 +251,7 @@ def test_probe_containers_are_locked_down_and_never_left_behind(
         image,
         entrypoint=[],
         command=["/opt/fips-matrix/bin/fips_probe"],
-        **probing.container_options("inspected"),
+        **batch.container_options("inspected"),
     )
     try:
         host, config = container.attrs["HostConfig"], container.attrs["Config"]

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from matrix.definition import default_definition_path, load_definition
+from matrix.assets import DEFAULT_MATRIX
+from matrix.model.definition import load_definition
 
 pytestmark = pytest.mark.e2e
 
@@ -21,7 +22,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def test_a_new_platform_entry_is_built_and_probed(tmp_path: Path) -> None:
-    default = load_definition(default_definition_path())
+    default = load_definition(DEFAULT_MATRIX)
     source = default.sources["3.0.20"]
     (tmp_path / "dockerfiles").mkdir()
     shutil.copy(

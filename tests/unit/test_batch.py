@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from fakes import FakeDockerClient, ProbePlan
 
-from matrix import probing
-from matrix.probing import BatchRun, ProbeRun, batch_command, parse_batch
+from matrix import assets
+from matrix.execute import batch, probing
+from matrix.execute.batch import BatchRun, ProbeRun, batch_command, parse_batch
 
 DRIVER = Path(__file__).resolve().parents[2] / "probes" / "fips_batch.c"
 MIB = 1024 * 1024
@@ -49,10 +50,10 @@ def test_batch_command_prefixes_each_run_with_its_count_and_parses_none() -> Non
         rest = rest[1 + len(run.argv) :]
     assert rest == []
     probe, twin = batch[0].argv, batch[1].argv
-    assert probe[0] == probing.PROBE and probe[probe.index("--workdir") + 1] == "/tmp/run-0"
+    assert probe[0] == assets.PROBE and probe[probe.index("--workdir") + 1] == "/tmp/run-0"
     assert probe[-2:] == ["--config", "defer-tests=1"]
-    assert twin[:2] == ["python3", "-c"] and twin[2] == probing.TWIN_SOURCE.read_text()
-    assert twin[twin.index("--libcrypto") + 1] == probing.LIBCRYPTO_DIR
+    assert twin[:2] == ["python3", "-c"] and twin[2] == assets.TWIN_SOURCE.read_text()
+    assert twin[twin.index("--libcrypto") + 1] == assets.LIBCRYPTO_DIR
     assert twin[twin.index("--workdir") + 1] == "/tmp/run-1"
     assert probing.run_workdir(3) == "/tmp/run-3"
 
@@ -136,7 +137,7 @@ def test_run_batch_reads_the_raw_stream_not_the_log() -> None:
     image = client.add_image("fips-matrix/cell:test").id
     client.plans[(image, "x")] = ProbePlan(0, b"\xff\xff\xff{}", b"")
     client.plans[(image, "y")] = ProbePlan(0, b'{"ok": true}', b"")
-    x, y = probing.run_batch(client, image, runs("x", "y"), 5.0)
+    x, y = batch.run_batch(client, image, runs("x", "y"), 5.0)
     assert (x.stdout, y.stdout, y.exit_code) == ("\ufffd\ufffd\ufffd{}", '{"ok": true}', 0)
     [container] = client.batches
     assert container.removed and container.wait_timeouts == [70.0]
@@ -144,7 +145,7 @@ def test_run_batch_reads_the_raw_stream_not_the_log() -> None:
 
 def test_run_batch_of_nothing_makes_no_container() -> None:
     client = FakeDockerClient()
-    assert probing.run_batch(client, "sha256:none", [], 5.0) == []
+    assert batch.run_batch(client, "sha256:none", [], 5.0) == []
     assert client.batches == []
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from matrix.bench import step_figures
+from matrix.bench.figures import step_figures
 
 # As a cold compile and a relink print them (dash's `times`: shell, then children).
 COMPILE_LOG = """Step 10/20 : RUN fips-matrix-build.sh compile

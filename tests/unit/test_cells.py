@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from matrix.cells import expand, select
-from matrix.definition import (
+from matrix.errors import DefinitionError
+from matrix.model.cells import expand, select
+from matrix.model.definition import (
     MatrixDefinition,
     Rule,
     load_definition,
 )
-from matrix.errors import DefinitionError
 
 DEFAULT_IDS = [
     "debian-12/3.0.20/default",

@@ -8,13 +8,16 @@ from pathlib import Path
 
 import pytest
 from fakes import FakeDockerClient, fixture_doc
-from test_runner import FACTS, SHA, TARBALL
+from harness import FACTS, SHA, TARBALL
 
-import matrix.runner
+import matrix.execute.imaging
 from matrix import cli
-from matrix.results import OK, CellResult, ResultsDir, ScenarioResult
-from matrix.sources import FetchedSource
-from matrix.verdicts import judge
+from matrix.acquire.sources import FetchedSource
+from matrix.execute import engine
+from matrix.judge.verdict import judge
+from matrix.model.vocabulary import Outcome
+from matrix.results.records import CellResult, ScenarioResult
+from matrix.results.store import ResultsDir
 
 
 def write_run(root: Path, builds: dict[str, str]) -> ResultsDir:
@@ -23,7 +26,7 @@ def write_run(root: Path, builds: dict[str, str]) -> ResultsDir:
     out.prepare()
     for cell_id, build in builds.items():
         platform, version, variant = cell_id.split("/")
-        r = CellResult(cell_id, platform, "glibc", version, variant, OK)
+        r = CellResult(cell_id, platform, "glibc", version, variant, Outcome.OK)
         for scenario in ("ondemand-kat", "no-failure"):
             doc = fixture_doc(build, scenario)
             j = judge(scenario, doc)
@@ -154,10 +157,10 @@ def test_a_run_of_some_cells_keeps_the_others_in_the_reports(
         text.replace("c80a01dfc70ece4dc21168932c37739042d404d46ccc81a5986dd75314ecda6f", SHA)
     )
     client = FakeDockerClient()
-    monkeypatch.setattr(cli.engine, "connect", lambda: client)
-    monkeypatch.setattr(cli.engine, "facts", lambda c: FACTS)
+    monkeypatch.setattr(engine, "connect", lambda: client)
+    monkeypatch.setattr(engine, "facts", lambda c: FACTS)
     monkeypatch.setattr(
-        matrix.runner,
+        matrix.execute.imaging,
         "fetch_source",
         lambda source, *a, **k: FetchedSource(source.version, tarball, SHA, "test", "verified"),
     )

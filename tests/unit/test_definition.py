@@ -8,15 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from matrix.cells import expand
-from matrix.definition import (
+from matrix.assets import DEFAULT_MATRIX
+from matrix.errors import DefinitionError, MatrixError
+from matrix.model.cells import expand
+from matrix.model.definition import (
     KNOWN_SCENARIOS,
     MatrixDefinition,
-    default_definition_path,
     dockerfile_path,
     load_definition,
 )
-from matrix.errors import DefinitionError, MatrixError
 
 SHA = "c80a01dfc70ece4dc21168932c37739042d404d46ccc81a5986dd75314ecda6f"
 
@@ -60,7 +60,7 @@ def line_of(text: str, needle: str) -> int:
 
 
 def test_default_file_loads() -> None:
-    path = default_definition_path()
+    path = DEFAULT_MATRIX
     assert path == Path(__file__).resolve().parents[2] / "matrix" / "default.toml"
     defn = load_definition(path)
     assert defn.scenarios == KNOWN_SCENARIOS
@@ -68,7 +68,7 @@ def test_default_file_loads() -> None:
 
 
 def test_default_matrix_covers_what_fips_shippers_ask() -> None:
-    defn = load_definition(default_definition_path())
+    defn = load_definition(DEFAULT_MATRIX)
     cells = expand(defn)
     built_here = {name: p for name, p in defn.platforms.items() if p.fallback is not None}
     # four glibc Debian releases and two musl versions, every one built from source
@@ -94,7 +94,7 @@ def test_default_matrix_covers_what_fips_shippers_ask() -> None:
 
 
 def test_default_platforms_have_their_dockerfiles() -> None:
-    defn = load_definition(default_definition_path())
+    defn = load_definition(DEFAULT_MATRIX)
     for platform in defn.platforms.values():
         found = dockerfile_path(platform, defn)
         assert found.is_file() and found.name == platform.dockerfile

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from matrix.mirror import ENV_VAR, debian_mirror
+from matrix.acquire.mirror import ENV_VAR, debian_mirror
 
 SECURITY = """\
 Types: deb

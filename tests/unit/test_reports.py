@@ -4,6 +4,7 @@ run and on cells built here for the verdicts that run did not produce."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import io
 import json
 import shutil
@@ -16,45 +17,37 @@ from typing import Any
 
 import pytest
 
-from matrix.diff import Diff, diff_results, format_diff, is_worse, verdict_text
-from matrix.html_report import VERDICTS, render_html, verdict_class
-from matrix.junit import render_junit
-from matrix.report import scenarios_of
-from matrix.results import (
-    BUILD_FAILED,
-    ERROR,
-    OK,
-    PROBE_CRASHED,
-    SKIPPED,
-    TIMEOUT,
-    CellResult,
-    ResultsDir,
-    ScenarioResult,
-)
-from matrix.verdicts import (
-    CLEAN_RELOAD,
-    INCONCLUSIVE,
-    MAPPED_BUT_RECOVERED,
-    STICKY_ERROR,
-    UNLOADED_BUT_FAILED,
-)
+from matrix.model.vocabulary import LOOKS, Outcome, Verdict
+from matrix.report.html import render_html, verdict_class
+from matrix.report.junit import render_junit
+from matrix.results.diff import Diff, diff_results, format_diff, is_worse, verdict_text
+from matrix.results.records import CellResult, Run, ScenarioResult, scenarios_of
+from matrix.results.store import ResultsDir
+
+OK, BUILD_FAILED, ERROR = Outcome.OK, Outcome.BUILD_FAILED, Outcome.ERROR
+PROBE_CRASHED, SKIPPED, TIMEOUT = Outcome.PROBE_CRASHED, Outcome.SKIPPED, Outcome.TIMEOUT
+CLEAN_RELOAD, INCONCLUSIVE = Verdict.CLEAN_RELOAD, Verdict.INCONCLUSIVE
+MAPPED_BUT_RECOVERED, STICKY_ERROR = Verdict.MAPPED_BUT_RECOVERED, Verdict.STICKY_ERROR
+UNLOADED_BUT_FAILED = Verdict.UNLOADED_BUT_FAILED
 
 REPO = Path(__file__).resolve().parents[2]
 # The commit holding a real run of the default matrix's first four cells (the README's table).
 COMMITTED_RUN = "64ec014"
 KNOWN_CELL = "debian-12/3.0.20/default"  # README: STICKY_ERROR (NODELETE) in ondemand-kat
-RUN: dict[str, Any] = {
-    "id": "0123456789ab",
-    "started": "2026-01-01T00:00:00+00:00",
-    "finished": "2026-01-01T00:10:00+00:00",
-    "tool_version": "0.1.0",
-    "matrix_digest": "d" * 64,
-    "engine": {"version": "20.10.24", "api_version": "1.41", "kernel": "6.1.0"},
-}
+RUN = Run.from_json(
+    {
+        "id": "0123456789ab",
+        "started": "2026-01-01T00:00:00+00:00",
+        "finished": "2026-01-01T00:10:00+00:00",
+        "tool_version": "0.1.0",
+        "matrix_digest": "d" * 64,
+        "engine": {"version": "20.10.24", "api_version": "1.41", "kernel": "6.1.0"},
+    }
+)
 
 
 @pytest.fixture(scope="module")
-def committed(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[CellResult], dict[str, Any]]:
+def committed(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[CellResult], Run]:
     """The committed results directory, copied from git (a running job may be rewriting the
     working tree's); the working tree's copy only when git cannot give it."""
     dest = tmp_path_factory.mktemp("committed")
@@ -80,7 +73,7 @@ def committed(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[CellResult
     results = list(ResultsDir(root).all_cells())
     if not results:
         pytest.skip(f"no committed results under {root}")
-    run = json.loads((root / "summary.json").read_text(encoding="utf-8"))["run"]
+    run = Run.from_json(json.loads((root / "summary.json").read_text(encoding="utf-8"))["run"])
     return results, run
 
 
@@ -195,7 +188,7 @@ def parse_cells(page: str) -> dict[tuple[str, str], dict[str, Any]]:
 
 
 def test_html_of_the_committed_run_shows_every_cell_with_its_evidence(
-    committed: tuple[list[CellResult], dict[str, Any]],
+    committed: tuple[list[CellResult], Run],
 ) -> None:
     results, run = committed
     scenarios = scenarios_of(results)
@@ -215,16 +208,11 @@ def test_html_of_the_committed_run_shows_every_cell_with_its_evidence(
             assert r.fingerprint["image"]["id"] in found["details"]
     known = f'data-cell="{KNOWN_CELL}" data-scenario="ondemand-kat" data-verdict="STICKY_ERROR"'
     assert known in page
-    for fact in (
-        run["id"],
-        run["matrix_digest"],
-        run["engine"]["version"],
-        run["engine"]["kernel"],
-    ):
+    for fact in (run.id, run.matrix_digest, run.engine.version, run.engine.kernel):
         assert fact in page
 
 
-def test_html_is_self_contained(committed: tuple[list[CellResult], dict[str, Any]]) -> None:
+def test_html_is_self_contained(committed: tuple[list[CellResult], Run]) -> None:
     results, run = committed
     page = render_html(results, run, scenarios_of(results)).lower()
     for external in ("<script", "<link", " src=", "http://", "https://", "@import"):
@@ -237,7 +225,7 @@ def test_html_colours_each_verdict_and_escapes_everything() -> None:
     results[0].scenarios[0].cause = nasty
     results[0].scenarios[0].evidence.append(f"evidence {nasty}")
     results[2].reason = nasty
-    page = render_html(results, {**RUN, "id": nasty}, SCENARIOS)
+    page = render_html(results, dataclasses.replace(RUN, id=nasty), SCENARIOS)
     assert "<script" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
 
@@ -263,8 +251,8 @@ def test_html_colours_each_verdict_and_escapes_everything() -> None:
     assert len({*reload_colours, colour(UNLOADED_BUT_FAILED), colour(INCONCLUSIVE)}) == 5
     assert colour(PROBE_CRASHED) == colour(TIMEOUT)
     assert colour(SKIPPED) == colour(BUILD_FAILED) == colour(ERROR)
-    assert set(VERDICTS) >= {CLEAN_RELOAD, STICKY_ERROR, PROBE_CRASHED, SKIPPED, ERROR}
-    for verdict in VERDICTS:  # the legend
+    assert set(LOOKS) >= {CLEAN_RELOAD, STICKY_ERROR, PROBE_CRASHED, SKIPPED, ERROR}
+    for verdict in LOOKS:  # the legend
         assert (
             f'<span class="swatch {verdict_class(verdict)}"></span><code>{verdict}</code>' in page
         )
@@ -313,9 +301,9 @@ def test_junit_counts_a_mix_of_verdicts() -> None:
     assert (b.get("tests"), b.get("errors"), b.get("skipped")) == ("10", "5", "5")
 
     props = {p.get("name"): p.get("value") for p in a.iter("property")}
-    assert props["run_id"] == RUN["id"]
-    assert props["matrix_digest"] == RUN["matrix_digest"]
-    assert props["engine_version"] == RUN["engine"]["version"]
+    assert props["run_id"] == RUN.id
+    assert props["matrix_digest"] == RUN.matrix_digest
+    assert props["engine_version"] == RUN.engine.version
 
     def case(cell_id: str, name: str) -> ET.Element:
         found = root.find(f".//testcase[@classname='{cell_id}'][@name='{name}']")
@@ -341,7 +329,7 @@ def test_junit_counts_a_mix_of_verdicts() -> None:
     assert skipped is not None and skipped.get("message") == "base image: not here (offline)"
 
 
-def test_junit_of_the_committed_run(committed: tuple[list[CellResult], dict[str, Any]]) -> None:
+def test_junit_of_the_committed_run(committed: tuple[list[CellResult], Run]) -> None:
     results, run = committed
     root = ET.fromstring(render_junit(results, run))
     scenarios = scenarios_of(results)
@@ -359,7 +347,7 @@ def test_junit_of_the_committed_run(committed: tuple[list[CellResult], dict[str,
     known = root.find(f".//testcase[@classname='{KNOWN_CELL}'][@name='ondemand-kat']")
     assert known is not None and known.find("failure") is not None
     props = {p.get("name"): p.get("value") for p in root.iter("property")}
-    assert props["run_id"] == run["id"]
+    assert props["run_id"] == run.id
 
 
 def test_junit_survives_text_xml_cannot_carry() -> None:
@@ -382,7 +370,7 @@ def test_junit_without_any_scenario_names_the_case_build() -> None:
 
 
 def test_diff_of_a_run_with_itself_is_empty(
-    committed: tuple[list[CellResult], dict[str, Any]],
+    committed: tuple[list[CellResult], Run],
 ) -> None:
     results, _ = committed
     diff = diff_results(results, copy.deepcopy(results))
@@ -392,7 +380,7 @@ def test_diff_of_a_run_with_itself_is_empty(
 
 
 def test_diff_finds_worse_and_better_verdicts(
-    committed: tuple[list[CellResult], dict[str, Any]],
+    committed: tuple[list[CellResult], Run],
 ) -> None:
     old, _ = committed
     new = copy.deepcopy(old)

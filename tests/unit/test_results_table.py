@@ -11,12 +11,16 @@ from typing import Any
 import pytest
 from fakes import fixture_doc
 
-import matrix.results
-from matrix import report, table
+import matrix.results.records
 from matrix.errors import MatrixError
-from matrix.redact import PLACEHOLDER, mirror_redactor
-from matrix.results import BUILD_FAILED, OK, CellResult, ResultsDir, ScenarioResult
-from matrix.verdicts import judge
+from matrix.judge.verdict import judge
+from matrix.model.vocabulary import Outcome
+from matrix.report import table, write
+from matrix.results.records import CellResult, Run, ScenarioResult
+from matrix.results.redact import PLACEHOLDER, mirror_redactor
+from matrix.results.store import ResultsDir
+
+OK, BUILD_FAILED = Outcome.OK, Outcome.BUILD_FAILED
 
 SCENARIOS = ["ondemand-kat", "no-failure"]
 
@@ -101,7 +105,7 @@ def test_write_then_read_cell_round_trips(tmp_path: Path, results: list[CellResu
     for r in results:
         path = out.write_cell(r)
         assert path == tmp_path / "r" / "cells" / (r.cell.replace("/", "__") + ".json")
-        assert json.loads(path.read_text())["schema"] == matrix.results.RESULT_SCHEMA
+        assert json.loads(path.read_text())["schema"] == matrix.results.records.RESULT_SCHEMA
         back = out.read_cell(r.cell)
         assert back == r
     assert [r.cell for r in out.all_cells()] == sorted(r.cell for r in results)
@@ -210,10 +214,12 @@ def test_write_reports_writes_summary_and_table(tmp_path: Path, results: list[Ce
     out.prepare()
     for r in results:
         out.write_cell(r)
-    run = {"id": "abc123", "started": "s", "finished": "f", "engine": {"version": "26.1"}}
-    assert report.scenarios_of(results) == SCENARIOS
+    run = Run.from_json(
+        {"id": "abc123", "started": "s", "finished": "f", "engine": {"version": "26.1"}}
+    )
+    assert matrix.results.records.scenarios_of(results) == SCENARIOS
     step_summary = tmp_path / "step-summary.md"
-    written = report.write_reports(
+    written = write.write_reports(
         out, results, run, SCENARIOS, env={"GITHUB_STEP_SUMMARY": str(step_summary)}
     )
     summary_path, table_path = written["summary"], written["markdown"]
@@ -223,7 +229,7 @@ def test_write_reports_writes_summary_and_table(tmp_path: Path, results: list[Ce
     assert step_summary.read_text().strip() == table_path.read_text().strip()
 
     summary = json.loads(summary_path.read_text())
-    assert summary["schema"] == 1 and summary["run"] == run
+    assert summary["schema"] == 1 and summary["run"] == run.to_json()
     assert [c["cell"] for c in summary["cells"]] == [r.cell for r in results]
     first = summary["cells"][0]
     assert first["outcome"] == OK

@@ -2,17 +2,14 @@
 -> source -> build -> one probe container per cell, running every scenario's probe as a fresh
 process -> one result file per cell.
 
-No network and no real engine: sources are faked at `matrix.runner.fetch_source` (or found
+No network and no real engine: sources are faked at the imager's `fetch_source` (or found
 pre-placed in the cache), and probe containers print the real documents of fixtures/."""
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
 import os
 import shutil
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,164 +17,40 @@ import docker.errors
 import pytest
 import requests.exceptions
 from fakes import FakeDockerClient, ProbePlan, fixture_doc
-from rich.console import Console
-
-import matrix.results
-import matrix.runner
-from matrix import baseimages, cli, engine, report, sources
-from matrix.cells import Cell, expand, select
-from matrix.definition import MatrixDefinition, Source, load_definition
-from matrix.engine import EngineError, EngineFacts
-from matrix.errors import SourceError
-from matrix.images import KEY_LABEL, image_tag
-from matrix.progress import Progress
-from matrix.results import (
-    BUILD_FAILED,
-    ERROR,
-    OK,
-    PROBE_CRASHED,
-    SKIPPED,
-    TIMEOUT,
-    CellResult,
-    ResultsDir,
+from harness import (
+    ALL_IDS,
+    DEBIAN_DEFAULT,
+    DEBIAN_UNPINNED,
+    FACTS,
+    MIRROR,
+    MUSL_DEFAULT,
+    MUSL_UNPINNED,
+    REPO,
+    SCENARIOS,
+    SHA,
+    TARBALL,
+    Harness,
+    make_harness,
 )
-from matrix.runner import Runner, RunOptions
-from matrix.sources import FetchedSource
-from matrix.verdicts import CLEAN_RELOAD, MAPPED_BUT_RECOVERED, STICKY_ERROR, judge
 
-REPO = Path(__file__).resolve().parents[2]
-SCENARIOS = ("ondemand-kat", "load-kat", "integrity", "leaked-ref", "no-failure")
-TARBALL = b"a stand-in for openssl-3.0.20.tar.gz\n" * 64
-SHA = hashlib.sha256(TARBALL).hexdigest()
-MIRROR = "http://mirror.test/debian"
-FACTS = EngineFacts(
-    version="26.1.5+dfsg1",
-    api_version="1.45",
-    kernel="6.1.0-test-amd64",
-    os="Debian GNU/Linux 12 (bookworm)",
-    arch="x86_64",
-    storage_driver="overlay2",
-)
-DEBIAN_DEFAULT = "debian-12/3.0.20/default"
-DEBIAN_UNPINNED = "debian-12/3.0.20/no-pinshared"
-MUSL_DEFAULT = "musl-debian-12/3.0.20/default"
-MUSL_UNPINNED = "musl-debian-12/3.0.20/no-pinshared"
-ALL_IDS = [DEBIAN_DEFAULT, DEBIAN_UNPINNED, MUSL_DEFAULT, MUSL_UNPINNED]
+import matrix.execute.imaging
+import matrix.results.store
+from matrix import cli
+from matrix.acquire import baseimages, download, sources
+from matrix.assets import INPUTS_LABEL as KEY_LABEL
+from matrix.commands import run as run_command
+from matrix.errors import BaseImageError, EngineError
+from matrix.execute import engine
+from matrix.execute.builder import image_tag
+from matrix.judge.verdict import judge
+from matrix.model.vocabulary import Outcome, Verdict
+from matrix.report.write import write_reports
+from matrix.results.records import CellResult, Run
 
-
-def matrix_toml(versions: dict[str, str]) -> str:
-    """default.toml's shape; the platforms use the repo's real dockerfiles."""
-    text = f"""schema = 1
-scenarios = {json.dumps(list(SCENARIOS))}
-
-[platforms.debian-12]
-dockerfile = "debian.Dockerfile"
-base_image = "debian:bookworm"
-libc = "glibc"
-fallback = {{ debootstrap = "bookworm" }}
-
-[platforms.musl-debian-12]
-dockerfile = "musl.Dockerfile"
-base_image = "debian:bookworm"
-libc = "musl"
-fallback = {{ debootstrap = "bookworm" }}
-"""
-    for version, sha in versions.items():
-        text += f"""
-[sources."{version}"]
-sha256 = "{sha}"
-urls = ["https://downloads.test/openssl-{version}.tar.gz"]
-debian_orig = true
-"""
-    return (
-        text
-        + """
-[variants.default]
-configure = []
-
-[variants.no-pinshared]
-configure = ["no-pinshared"]
-"""
-    )
-
-
-@dataclass
-class Harness:
-    tmp: Path
-    client: FakeDockerClient
-    definition: MatrixDefinition
-    tarball: Path
-    origin: str = "https://downloads.test/openssl-3.0.20.tar.gz"
-    fetches: list[str] = field(default_factory=list)
-    source_errors: dict[str, str] = field(default_factory=dict)
-    console: io.StringIO = field(default_factory=io.StringIO)  # the last runner's progress
-
-    @property
-    def results(self) -> Path:
-        return self.tmp / "results"
-
-    @property
-    def out(self) -> ResultsDir:
-        return ResultsDir(self.results)
-
-    def fetch(
-        self, source: Source, cache_dir: Path, mirror: str | None, log: Any = None
-    ) -> FetchedSource:
-        self.fetches.append(source.version)
-        if source.version in self.source_errors:
-            raise SourceError(self.source_errors[source.version])
-        return FetchedSource(source.version, self.tarball, SHA, self.origin, "verified: OpenSSL")
-
-    def cells(self, *patterns: str) -> list[Cell]:
-        return select(expand(self.definition), list(patterns))
-
-    def options(self, **overrides: Any) -> RunOptions:
-        values: dict[str, Any] = {
-            "results": self.results,
-            "cache_dir": self.tmp / "cache",
-            "mirror": None,
-            "jobs": 2,
-            "probe_timeout": 30.0,
-            "force": False,
-        }
-        values.update(overrides)
-        return RunOptions(**values)
-
-    def runner(self, total: int, **overrides: Any) -> Runner:
-        self.console = io.StringIO()
-        progress = Progress(total, Console(file=self.console, width=200, highlight=False))
-        return Runner(self.client, FACTS, self.definition, self.options(**overrides), progress)
-
-    def run(self, *patterns: str, **overrides: Any) -> list[CellResult]:
-        cells = self.cells(*patterns)
-        return self.runner(len(cells), **overrides).run(cells)
-
-    def on_disk(self, cell_id: str) -> dict[str, Any]:
-        data: dict[str, Any] = json.loads(self.out.cell_path(cell_id).read_text())
-        return data
-
-
-def make_harness(
-    tmp: Path, monkeypatch: pytest.MonkeyPatch, versions: dict[str, str] | None = None
-) -> Harness:
-    tarball = tmp / "openssl-3.0.20.tar.gz"
-    tarball.write_bytes(TARBALL)
-    path = tmp / "matrix.toml"
-    path.write_text(matrix_toml(versions or {"3.0.20": SHA}))
-    h = Harness(tmp, FakeDockerClient(), load_definition(path), tarball)
-    monkeypatch.setattr(matrix.runner, "fetch_source", h.fetch)
-    return h
-
-
-@pytest.fixture
-def h(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Harness:
-    return make_harness(tmp_path, monkeypatch)
-
-
-@pytest.fixture(autouse=True)
-def no_fsync(monkeypatch: pytest.MonkeyPatch) -> None:
-    """fsync is half these tests' time; the atomic temp-file-and-rename stays real."""
-    monkeypatch.setattr(os, "fsync", lambda fd: None)
+OK, BUILD_FAILED, ERROR = Outcome.OK, Outcome.BUILD_FAILED, Outcome.ERROR
+PROBE_CRASHED, SKIPPED, TIMEOUT = Outcome.PROBE_CRASHED, Outcome.SKIPPED, Outcome.TIMEOUT
+CLEAN_RELOAD, STICKY_ERROR = Verdict.CLEAN_RELOAD, Verdict.STICKY_ERROR
+MAPPED_BUT_RECOVERED = Verdict.MAPPED_BUT_RECOVERED
 
 
 def verdicts(result: CellResult | dict[str, Any]) -> dict[str, str]:
@@ -210,7 +83,7 @@ def test_run_writes_one_judged_result_per_cell_atomically(
         replaced.append((Path(src), Path(dst)))
         real_replace(src, dst)
 
-    monkeypatch.setattr(matrix.results.os, "replace", spy)
+    monkeypatch.setattr(matrix.results.store.os, "replace", spy)
     results = h.run()
 
     assert [r.cell for r in results] == ALL_IDS
@@ -652,7 +525,7 @@ def test_mirror_host_never_appears_in_written_results(
     cells = h.cells()
     runner = h.runner(len(cells), mirror=MIRROR)
     results = {r.cell: r for r in runner.run(cells)}
-    report.write_reports(runner.out, list(results.values()), {"id": "t"}, list(SCENARIOS))
+    write_reports(runner.out, list(results.values()), Run.unknown(list(results)), list(SCENARIOS))
 
     assert results[DEBIAN_DEFAULT].outcome == OK
     assert results[DEBIAN_UNPINNED].outcome == BUILD_FAILED
@@ -673,7 +546,7 @@ def test_cli_run_keeps_the_mirror_out_of_summary_and_table(
     h.source_errors["3.0.20"] = f"{MIRROR}/pool/main/o/openssl/openssl_3.0.20.orig.tar.gz: 404"
     monkeypatch.setattr(engine, "connect", lambda: h.client)
     monkeypatch.setattr(engine, "facts", lambda client: FACTS)
-    monkeypatch.setattr(cli, "debian_mirror", lambda: MIRROR)
+    monkeypatch.setattr(run_command, "debian_mirror", lambda: MIRROR)
     argv = ["run", "--matrix", str(h.definition.path), "--results", str(h.results)]
     assert cli.main([*argv, "--cache-dir", str(tmp_path / "cache"), "--jobs", "1"]) == 0
     assert all(r.outcome == SKIPPED for r in h.out.all_cells())
@@ -685,12 +558,12 @@ def test_cached_tarball_with_its_sidecar_is_used_without_network(
     h: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The real fetch_source, fed by a tarball pre-placed in the runner's cache dir."""
-    monkeypatch.setattr(matrix.runner, "fetch_source", sources.fetch_source)
+    monkeypatch.setattr(matrix.execute.imaging, "fetch_source", sources.fetch_source)
 
     def no_network(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("network used")
 
-    monkeypatch.setattr(sources.urllib.request, "urlopen", no_network)
+    monkeypatch.setattr(download.urllib.request, "urlopen", no_network)
     source = h.definition.sources["3.0.20"]
     cached = sources.cache_path(source, h.tmp / "cache")
     cached.parent.mkdir(parents=True)
@@ -736,7 +609,7 @@ def test_base_image_that_cannot_be_made_skips_the_platform(
 
     def cannot(client: Any, suite: str, ref: str, mirror: Any, log: Any) -> str:
         attempts.append(ref)
-        raise baseimages.BaseImageError(f"making {ref} with debootstrap needs root")
+        raise BaseImageError(f"making {ref} with debootstrap needs root")
 
     monkeypatch.setattr(baseimages, "_debootstrap_import", cannot)
     results = h.run()

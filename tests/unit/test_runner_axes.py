@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 from fakes import ProbePlan, fixture_bytes, fixture_doc
-from test_runner import SCENARIOS, SHA, Harness, make_harness
+from harness import SCENARIOS, SHA, Harness, make_harness
 
-from matrix.definition import load_definition
-from matrix.images import image_tag
-from matrix.lockfile import Lock, LockMismatch
-from matrix.results import OK, SKIPPED
-from matrix.table import cell_text
-from matrix.verdicts import DISAGREEMENT
+from matrix.errors import LockMismatch
+from matrix.execute.builder import image_tag
+from matrix.execute.lockfile import Lock
+from matrix.model.definition import load_definition
+from matrix.model.vocabulary import Outcome, Verdict
+from matrix.report.layout import cell_text
 
 EXTRA = """
 [platforms.debian-13-distro]
@@ -59,7 +59,7 @@ def hx(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Harness:
 
 def test_skew_cell_is_made_from_the_images_of_two_cells(hx: Harness) -> None:
     [result] = hx.run("debian-12/3.6.3/fips-3.0.20")
-    assert result.outcome == OK
+    assert result.outcome == Outcome.OK
     tags = [b.tag for b in hx.client.builds]
     lib = image_tag(hx.cells("debian-12/3.6.3/no-pinshared")[0])
     prov = image_tag(hx.cells("debian-12/3.0.20/no-pinshared")[0])
@@ -82,14 +82,14 @@ def test_skew_reuses_part_images_built_by_their_own_cells(hx: Harness) -> None:
 def test_skew_cell_skips_when_a_part_cannot_be_had(hx: Harness) -> None:
     hx.source_errors["3.0.20"] = "no URL gave the tarball"
     [result] = hx.run("debian-12/3.6.3/fips-3.0.20")
-    assert result.outcome == SKIPPED
+    assert result.outcome == Outcome.SKIPPED
     assert result.reason.startswith("debian-12/3.0.20/no-pinshared: source:")
 
 
 def test_distro_cell_fetches_no_source_and_sends_no_tarball(hx: Harness) -> None:
     [result] = hx.run("debian-13-distro/*")
     assert result.cell == "debian-13-distro/distro/packaged"
-    assert result.outcome == OK
+    assert result.outcome == Outcome.OK
     assert hx.fetches == []
     [call] = hx.client.builds
     assert "openssl.tar.gz" not in call.context
@@ -109,15 +109,15 @@ def test_module_config_variant_reaches_the_probe_and_the_reuse_key(hx: Harness) 
 
 def test_offline_skips_platforms_it_would_have_to_pull(hx: Harness) -> None:
     results = hx.run("alpine-3.22/3.0.20/*", offline=True)
-    assert {r.outcome for r in results} == {SKIPPED}
+    assert {r.outcome for r in results} == {Outcome.SKIPPED}
     assert all("--offline" in r.reason for r in results)
     assert hx.client.pulls == []
     online = hx.run("alpine-3.22/3.0.20/default")
-    assert online[0].outcome == SKIPPED and "cannot be pulled" in online[0].reason
+    assert online[0].outcome == Outcome.SKIPPED and "cannot be pulled" in online[0].reason
     assert "cannot reach the image's registry" in online[0].reason
     assert "registry.invalid" not in online[0].reason  # no registry's address in results
     assert hx.client.pulls == ["alpine:3.22"]
-    assert json.loads(hx.out.cell_path(online[0].cell).read_text())["outcome"] == SKIPPED
+    assert json.loads(hx.out.cell_path(online[0].cell).read_text())["outcome"] == Outcome.SKIPPED
 
 
 def test_parallel_run_keeps_order_and_builds_each_compile_group_in_sequence(
@@ -128,7 +128,7 @@ def test_parallel_run_keeps_order_and_builds_each_compile_group_in_sequence(
     cells = hx.cells(*patterns)
     results = hx.runner(len(cells), parallel=2).run(cells)
     assert [r.cell for r in results] == [c.id for c in cells]
-    assert {r.outcome for r in results} == {OK}
+    assert {r.outcome for r in results} == {Outcome.OK}
     tags = [b.tag for b in hx.client.builds]
     group = [
         image_tag(c)
@@ -180,11 +180,11 @@ def test_twin_that_disagrees_makes_a_disagreement(hx: Harness) -> None:
     hx.client.twin_plans["ondemand-kat"] = ProbePlan(stdout=json.dumps(unpinned).encode())
     [result] = hx.run("debian-12/3.0.20/default")  # the C probe sees the NODELETE build
     s = {x.scenario: x for x in result.scenarios}["ondemand-kat"]
-    assert s.verdict == DISAGREEMENT
+    assert s.verdict == Verdict.DISAGREEMENT
     assert "C probe says STICKY_ERROR" in s.cause and "cffi twin says CLEAN_RELOAD" in s.cause
     assert any(e.startswith("C probe: ") for e in s.evidence)
     assert any(e.startswith("cffi twin: ") for e in s.evidence)
-    assert result.outcome == DISAGREEMENT
+    assert result.outcome == Verdict.DISAGREEMENT
 
 
 def test_no_twin_where_there_is_no_python(hx: Harness) -> None:
@@ -212,7 +212,7 @@ def test_twin_that_refuses_stops_the_witness_for_later_scenarios(hx: Harness) ->
     assert refused.witness is not None and refused.witness["exit_code"] == 3
     assert "unavailable" in refused.witness
     assert later and all(s.witness is None for s in later)
-    assert result.outcome == OK
+    assert result.outcome == Outcome.OK
 
 
 def test_distro_cell_twin_uses_the_distributions_libcrypto(hx: Harness) -> None:
@@ -261,7 +261,7 @@ def test_repeat_marks_runs_that_disagree_as_flaky(hx: Harness) -> None:
 def test_lock_records_what_the_run_used_and_locked_refuses_a_change(hx: Harness) -> None:
     runner = hx.runner(1)
     runner.run(hx.cells("debian-12/3.0.20/default"))
-    used = runner.used
+    used = runner.lock.used
     assert used.matrix_digest == hx.definition.digest
     assert used.sources == {"3.0.20": SHA}
     assert set(used.base_images) == {"debian:bookworm"}
@@ -290,7 +290,7 @@ def test_ctrl_c_keeps_finished_cells_and_a_rerun_does_not_redo_them(hx: Harness)
     assert all(s.closed for c in hx.client.batches for s in c.streams)
     before = len(hx.client.created)
     results = hx.run("debian-12/3.0.20/default", "debian-12/3.0.20/no-pinshared")
-    assert [r.outcome for r in results] == [OK, OK]
+    assert [r.outcome for r in results] == [Outcome.OK, Outcome.OK]
     created = hx.client.created[before:]
     assert {c.tags[0] for c in created} == {image_tag(hx.cells("debian-12/3.0.20/no-pinshared")[0])}
 
@@ -313,7 +313,7 @@ def test_a_platforms_builds_wait_until_its_first_has_passed_the_steps_before_com
     hx.client.steps_before_compile_seconds = 0.2
     cells = hx.cells("debian-12/3.0.20/default", "debian-12/3.6.3/default")
     results = hx.runner(len(cells), parallel=2).run(cells)
-    assert {r.outcome for r in results} == {OK}
+    assert {r.outcome for r in results} == {Outcome.OK}
     order = [t for t in hx.client.build_order if "stages" not in t]
     first, second = (t for t in order if not t.startswith("compile step"))
     assert order.index(f"compile step of {first}") < order.index(second)

@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import pytest
 
-from matrix.cells import Cell, expand
-from matrix.definition import default_definition_path, load_definition
-from matrix.images import DOCKERFILES_DIR, ahead_target
-from matrix.schedule import compile_key, plan
+from matrix.assets import DEFAULT_MATRIX, DOCKERFILES_DIR
+from matrix.execute.builder import ahead_target
+from matrix.execute.schedule import compile_key, plan
+from matrix.model.cells import Cell, expand
+from matrix.model.definition import load_definition
 
 
 @pytest.fixture(scope="module")
 def cells() -> list[Cell]:
-    return expand(load_definition(default_definition_path()))
+    return expand(load_definition(DEFAULT_MATRIX))
 
 
 def test_every_cell_is_planned_once(cells: list[Cell]) -> None:

@@ -16,11 +16,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from harness import Notes
 
-from matrix import sources
-from matrix.definition import Source
+from matrix import assets
+from matrix.acquire import download, sources
+from matrix.acquire.signatures import dearmor
+from matrix.acquire.sources import cache_path, candidate_urls, fetch_source
 from matrix.errors import SourceError
-from matrix.sources import cache_path, candidate_urls, dearmor, fetch_source
+from matrix.model.definition import Source
 
 TARBALL = b"not really a tarball, but pinned all the same\n" * 500
 SHA = hashlib.sha256(TARBALL).hexdigest()
@@ -81,10 +84,9 @@ def closed_port_url() -> str:
 
 
 def fetch(
-    src: Source, cache: Path, logs: list[str] | None = None, keyring: Path = sources.DEFAULT_KEYRING
+    src: Source, cache: Path, logs: list[str] | None = None, keyring: Path = assets.KEYRING
 ) -> sources.FetchedSource:
-    log = logs.append if logs is not None else (lambda _: None)
-    return fetch_source(src, cache, None, log=log, timeout=5, keyring=keyring)
+    return fetch_source(src, cache, None, Notes(logs), timeout=5, keyring=keyring)
 
 
 def test_candidate_urls_order() -> None:
@@ -168,7 +170,7 @@ def test_all_urls_fail_names_each(server: Server, tmp_path: Path) -> None:
 def test_oversized_download_is_refused(
     server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sources, "MAX_TARBALL_BYTES", 1000)
+    monkeypatch.setattr(download, "MAX_TARBALL_BYTES", 1000)
     server.files["/big.tar.gz"] = TARBALL
     with pytest.raises(SourceError, match="larger than 1000 bytes"):
         fetch(source(f"{server.base}/big.tar.gz"), tmp_path)
@@ -267,7 +269,7 @@ def test_dearmor_rejects_damage(signer: Signer) -> None:
 
 
 def test_bundled_keyring_dearmors() -> None:
-    raw = dearmor(sources.DEFAULT_KEYRING.read_text())
+    raw = dearmor(assets.KEYRING.read_text())
     assert raw[0] & 0x80  # an OpenPGP packet header
     assert len(raw) > 10_000  # several keys
 
@@ -333,7 +335,7 @@ def test_a_url_that_times_out_is_left_for_the_next(server: Server, tmp_path: Pat
         server.files["/good.tar.gz"] = TARBALL
         logs: list[str] = []
         src = source(hung, f"{server.base}/good.tar.gz")
-        got = fetch_source(src, tmp_path, None, log=logs.append, timeout=0.5)
+        got = fetch_source(src, tmp_path, None, Notes(logs), timeout=0.5)
         assert got.origin == f"{server.base}/good.tar.gz"
         assert any("timed out" in line.lower() for line in logs), logs
     finally:

@@ -25,7 +25,8 @@ from typing import Any
 
 import pytest
 
-from matrix import verdicts as v
+from matrix.judge import verdict as v
+from matrix.model.vocabulary import Verdict
 
 REPO = Path(__file__).resolve().parents[2]
 TWIN = REPO / "probes" / "fips_twin.py"
@@ -246,7 +247,7 @@ def test_a_twin_document_is_judged_like_the_c_probes() -> None:
 def test_a_refusal_is_never_a_verdict() -> None:
     doc = json.loads(twin.dumps(twin.error_document("ondemand-kat", "another libcrypto")))
     assert "completed" not in doc and doc["witness"] == "cffi"
-    assert v.judge_run("ondemand-kat", twin.EXIT_SETUP, False, doc).verdict == v.PROBE_CRASHED
+    assert v.judge_run("ondemand-kat", twin.EXIT_SETUP, False, doc).verdict == Verdict.PROBE_CRASHED
 
 
 def test_libcrypto_is_picked_from_a_directory(tmp_path: Path) -> None:

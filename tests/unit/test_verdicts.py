@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from matrix import verdicts as v
+from matrix.judge import verdict as v
+from matrix.model.vocabulary import Verdict
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -26,7 +27,7 @@ def step(d: dict[str, Any], name: str) -> dict[str, Any]:
 @pytest.mark.parametrize("scenario", ["ondemand-kat", "load-kat", "integrity"])
 def test_nodelete_build_keeps_the_error(scenario: str) -> None:
     j = v.judge(scenario, doc("nodelete", scenario))
-    assert j.verdict == v.STICKY_ERROR
+    assert j.verdict == Verdict.STICKY_ERROR
     assert "NODELETE" in j.cause
     assert "invalid state" in j.cause  # the reason the reload gave
     assert j.facts["reload_fresh_instance"] is False
@@ -35,7 +36,7 @@ def test_nodelete_build_keeps_the_error(scenario: str) -> None:
 @pytest.mark.parametrize("scenario", ["ondemand-kat", "load-kat", "integrity"])
 def test_unpinned_build_reloads_clean(scenario: str) -> None:
     j = v.judge(scenario, doc("unpinned", scenario))
-    assert j.verdict == v.CLEAN_RELOAD
+    assert j.verdict == Verdict.CLEAN_RELOAD
     assert j.facts["mappings_after_unload"] == 0
     assert j.facts["reload_fresh_instance"] is True
     assert any("fresh instance" in e for e in j.evidence)
@@ -43,14 +44,14 @@ def test_unpinned_build_reloads_clean(scenario: str) -> None:
 
 def test_leaked_reference_is_named_as_the_holder() -> None:
     j = v.judge("leaked-ref", doc("unpinned", "leaked-ref"))
-    assert j.verdict == v.STICKY_ERROR
+    assert j.verdict == Verdict.STICKY_ERROR
     assert "reference is still held" in j.cause
     assert "NODELETE" not in j.cause
 
 
 def test_no_failure_control_on_nodelete_is_mapped_but_recovered() -> None:
     j = v.judge("no-failure", doc("nodelete", "no-failure"))
-    assert j.verdict == v.MAPPED_BUT_RECOVERED
+    assert j.verdict == Verdict.MAPPED_BUT_RECOVERED
     assert "reused" in j.cause
 
 
@@ -62,14 +63,14 @@ def test_failure_that_did_not_take_effect_is_inconclusive() -> None:
     fail["self_tests"]["failed_tests"] = ""
     step(d, "refuses_a")["digest_ok"] = True
     j = v.judge("ondemand-kat", d)
-    assert j.verdict == v.INCONCLUSIVE
+    assert j.verdict == Verdict.INCONCLUSIVE
     assert "did not take effect" in j.cause
 
 
 def test_module_loaded_before_the_probe_is_inconclusive() -> None:
     d = doc("unpinned", "ondemand-kat")
     d["baseline"]["mappings"] = 5
-    assert v.judge("ondemand-kat", d).verdict == v.INCONCLUSIVE
+    assert v.judge("ondemand-kat", d).verdict == Verdict.INCONCLUSIVE
 
 
 def test_libc_whose_dlclose_keeps_mappings_is_named() -> None:
@@ -79,7 +80,7 @@ def test_libc_whose_dlclose_keeps_mappings_is_named() -> None:
     d["baseline"]["libc_dlclose_unmaps"] = False
     d["steps"] = copy.deepcopy(sticky["steps"])
     j = v.judge("ondemand-kat", d)
-    assert j.verdict == v.STICKY_ERROR
+    assert j.verdict == Verdict.STICKY_ERROR
     assert "dlclose does not unmap" in j.cause
     assert "NODELETE" not in j.cause
 
@@ -89,7 +90,7 @@ def test_unmapped_but_failed_reload() -> None:
     st = step(d, "selftest_b")
     st["ok"] = False
     st["digest_ok"] = False
-    assert v.judge("ondemand-kat", d).verdict == v.UNLOADED_BUT_FAILED
+    assert v.judge("ondemand-kat", d).verdict == Verdict.UNLOADED_BUT_FAILED
 
 
 def test_mapped_and_recovered_after_a_failure() -> None:
@@ -97,7 +98,7 @@ def test_mapped_and_recovered_after_a_failure() -> None:
     step(d, "unload_a")["mappings"] = 5
     step(d, "unload_a")["noload_loaded"] = True
     j = v.judge("ondemand-kat", d)
-    assert j.verdict == v.MAPPED_BUT_RECOVERED
+    assert j.verdict == Verdict.MAPPED_BUT_RECOVERED
 
 
 def test_maps_and_noload_disagreeing_is_recorded() -> None:
@@ -110,15 +111,15 @@ def test_maps_and_noload_disagreeing_is_recorded() -> None:
 
 def test_crash_timeout_and_garbage() -> None:
     crashed = v.judge_run("ondemand-kat", 139, False, None)
-    assert crashed.verdict == v.PROBE_CRASHED
+    assert crashed.verdict == Verdict.PROBE_CRASHED
     assert crashed.facts["signal_name"] == "SIGSEGV"
-    assert v.judge_run("ondemand-kat", None, True, None).verdict == v.TIMEOUT
+    assert v.judge_run("ondemand-kat", None, True, None).verdict == Verdict.TIMEOUT
     garbage = v.judge_run("ondemand-kat", 0, False, None, "stdout is not one JSON document")
-    assert garbage.verdict == v.PROBE_CRASHED
+    assert garbage.verdict == Verdict.PROBE_CRASHED
     assert "not one JSON" in garbage.cause
     # a complete document wins over a crash at exit (after it was printed)
     late = v.judge_run("ondemand-kat", 139, False, doc("unpinned", "ondemand-kat"))
-    assert late.verdict == v.CLEAN_RELOAD
+    assert late.verdict == Verdict.CLEAN_RELOAD
 
 
 def test_two_contexts_other_context_shares_the_error_state() -> None:
@@ -127,7 +128,7 @@ def test_two_contexts_other_context_shares_the_error_state() -> None:
     assert j.facts["other_context_kept_working"] is False
     assert j.facts["reload_while_other_context_held_it"] is False
     # once both contexts are freed, the unpinned module leaves and the reload is clean
-    assert j.verdict == v.CLEAN_RELOAD
+    assert j.verdict == Verdict.CLEAN_RELOAD
     assert any("other context still held" in e for e in j.evidence)
 
 
@@ -136,13 +137,13 @@ def test_worker_thread_observations_are_evidence() -> None:
     worker = j.facts["worker"]
     assert worker["ok_before_failure"] > 0
     assert worker["failed_after_failure"] > 0 and worker["ok_after_failure"] == 0
-    assert j.verdict == v.STICKY_ERROR
+    assert j.verdict == Verdict.STICKY_ERROR
     assert any(e.startswith("worker thread:") for e in j.evidence)
 
 
 def test_exit_after_a_complete_document_is_recorded_not_a_crash() -> None:
     j = v.judge_run("worker-thread", 134, False, doc("unpinned", "worker-thread"))
-    assert j.verdict == v.CLEAN_RELOAD
+    assert j.verdict == Verdict.CLEAN_RELOAD
     assert j.facts["exit_after_document"] == 134
     assert "SIGABRT" in j.evidence[-1]
     assert "afterwards the process died (signal 6 (SIGABRT))" in j.cause
@@ -153,5 +154,5 @@ def test_deferred_self_tests_fail_at_first_use() -> None:
     d = json.loads((FIXTURES / "glibc402-nodelete-deferred-load-kat.json").read_text())
     assert d["module_config_extra"] == ["defer-tests=1"]
     j = v.judge("load-kat", d)
-    assert j.verdict == v.STICKY_ERROR
+    assert j.verdict == Verdict.STICKY_ERROR
     assert "first use (deferred self-tests)" in j.evidence[0]

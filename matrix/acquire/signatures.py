@@ -1,0 +1,126 @@
+"""OpenSSL's OpenPGP signatures on its tarballs, checked with gpgv against the release keys
+the package ships. A signature is reported, never silently assumed; a BAD one is refused."""
+
+from __future__ import annotations
+
+import base64
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from matrix.acquire.download import Refused, fetch_small
+from matrix.reporter import Reporter
+
+
+def check_signature(
+    data: Path, asc_urls: Sequence[str], keyring: Path, timeout: float, reporter: Reporter
+) -> str:
+    """'verified: ...' or 'unavailable: ...'; raises Refused on a BAD signature."""
+    gpgv = shutil.which("gpgv")
+    if gpgv is None:
+        return "unavailable: gpgv is not installed (apt-get install gpgv)"
+    if not keyring.is_file():
+        return f"unavailable: keyring {keyring} not found"
+    misses = []
+    for asc_url in asc_urls:
+        try:
+            sig = fetch_small(asc_url, timeout)
+        except Refused as exc:
+            misses.append(f"{asc_url}: {exc.reason}")
+            continue
+        reporter.note(f"checking signature {asc_url}")
+        return _gpgv(gpgv, keyring, sig, data, asc_url)
+    for miss in misses:
+        reporter.note(f"no signature: {miss}")
+    return f"unavailable: no .asc signature found beside any of {len(asc_urls)} source(s)"
+
+
+def _gpgv(gpgv: str, keyring: Path, sig: bytes, data: Path, asc_url: str) -> str:
+    with tempfile.TemporaryDirectory(prefix="fips-matrix-gpgv-") as home:
+        ring = Path(home) / "keyring.gpg"
+        raw = keyring.read_bytes()
+        try:
+            ring.write_bytes(dearmor(raw.decode("ascii")) if b"-----BEGIN PGP" in raw else raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            return f"unavailable: keyring {keyring} is unreadable ({exc})"
+        sig_path = Path(home) / "tarball.asc"
+        sig_path.write_bytes(sig)
+        cmd = [gpgv, "--homedir", home, "--status-fd", "1", "--keyring", str(ring)]
+        try:
+            proc = subprocess.run(
+                [*cmd, str(sig_path), str(data)], capture_output=True, text=True, timeout=300
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return f"unavailable: gpgv failed to run ({exc})"
+    return _verdict(proc.stdout, proc.stderr, asc_url, keyring)
+
+
+def _verdict(status: str, stderr: str, asc_url: str, keyring: Path) -> str:
+    """Read gpgv's machine-readable --status-fd lines (see gnupg's doc/DETAILS)."""
+    rows = [line.split(" ", 3)[1:] for line in status.splitlines() if line.startswith("[GNUPG:] ")]
+    by_kind: dict[str, list[str]] = {}
+    for row in rows:
+        if row:
+            by_kind.setdefault(row[0], row[1:])
+    for bad in ("BADSIG", "REVKEYSIG"):
+        if bad in by_kind:
+            who = " ".join(by_kind[bad])
+            what = "BAD signature" if bad == "BADSIG" else "signature by a REVOKED key"
+            raise Refused(f"{what} ({asc_url}: {who})", f"{what} from {asc_url}: {who}")
+    for good, note in (
+        ("GOODSIG", ""),
+        ("EXPKEYSIG", ", key now expired"),
+        ("EXPSIG", ", signature now expired"),
+    ):
+        if good in by_kind:
+            keyid, *uid = by_kind[good] + [""]
+            return f"verified: {' '.join(uid).strip()} (key {keyid}{note})"
+    if "NO_PUBKEY" in by_kind or "ERRSIG" in by_kind:
+        keyid = (by_kind.get("NO_PUBKEY") or by_kind.get("ERRSIG") or ["?"])[0]
+        return f"unavailable: signed by key {keyid}, which is not in {keyring.name}"
+    tail = stderr.strip().splitlines()[-1:] or ["no verdict"]
+    return f"unavailable: gpgv gave no verdict ({tail[0]})"
+
+
+def dearmor(text: str) -> bytes:
+    """Binary OpenPGP keyring from ASCII-armored public key blocks (gpgv wants binary)."""
+    out = bytearray()
+    lines = [line.strip() for line in text.splitlines()]
+    i, blocks = 0, 0
+    while i < len(lines):
+        if lines[i] != "-----BEGIN PGP PUBLIC KEY BLOCK-----":
+            i += 1
+            continue
+        i += 1
+        while i < len(lines) and lines[i]:  # armor headers end at the first blank line
+            i += 1
+        body, crc = [], None
+        while i < len(lines) and not lines[i].startswith("-----END PGP"):
+            if lines[i].startswith("="):
+                crc = lines[i][1:]
+            elif lines[i]:
+                body.append(lines[i])
+            i += 1
+        if i == len(lines):
+            raise ValueError("armor block without its END line")
+        packet = base64.b64decode("".join(body), validate=True)
+        if crc is not None and base64.b64decode(crc) != _crc24(packet).to_bytes(3, "big"):
+            raise ValueError("armor checksum mismatch")
+        out += packet
+        blocks += 1
+    if not blocks:
+        raise ValueError("no PGP PUBLIC KEY BLOCK")
+    return bytes(out)
+
+
+def _crc24(data: bytes) -> int:
+    crc = 0xB704CE  # RFC 4880 section 6.1
+    for byte in data:
+        crc ^= byte << 16
+        for _ in range(8):
+            crc <<= 1
+            if crc & 0x1000000:
+                crc ^= 0x1864CFB
+    return crc & 0xFFFFFF

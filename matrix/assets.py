@@ -1,0 +1,63 @@
+"""Where things are: the files the package ships, the paths inside the images and probe
+containers, and the names of the images, labels and result files the tool makes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def _asset_dir(name: str, marker: str) -> Path:
+    """A checkout has probes/ and dockerfiles/ beside the package; a wheel has them inside."""
+    return next(
+        (d for d in (PACKAGE_DIR.parent / name, PACKAGE_DIR / name) if (d / marker).is_file()),
+        PACKAGE_DIR.parent / name,
+    )
+
+
+# --- files the package ships -------------------------------------------------------------
+
+DEFAULT_MATRIX = PACKAGE_DIR / "default.toml"
+KEYRING = PACKAGE_DIR / "keys" / "openssl-release-keys.asc"
+PROBES_DIR = _asset_dir("probes", "fips_probe.c")
+DOCKERFILES_DIR = _asset_dir("dockerfiles", "fips-matrix-build.sh")
+BUILD_SCRIPT = DOCKERFILES_DIR / "fips-matrix-build.sh"
+SKEW_DOCKERFILE = DOCKERFILES_DIR / "skew.Dockerfile"
+PLAIN_DOCKERFILE = DOCKERFILES_DIR / "plain-bench.Dockerfile"
+TWIN_SOURCE = PROBES_DIR / "fips_twin.py"
+
+
+def probe_files() -> list[Path]:
+    """The probe's sources, as every cell image is built from them."""
+    return sorted(p for p in PROBES_DIR.iterdir() if p.suffix in (".c", ".h"))
+
+
+# --- paths inside a cell image and its probe container ------------------------------------
+
+PREFIX = "/opt/fips-matrix"
+MODULE = f"{PREFIX}/lib/ossl-modules/fips.so"
+CANARY = f"{PREFIX}/lib/libfipsmatrix-canary.so"
+PROBE = f"{PREFIX}/bin/fips_probe"
+BATCH = f"{PREFIX}/bin/fips_batch"
+LIBCRYPTO_DIR = f"{PREFIX}/lib"
+WORKDIR = "/tmp"  # the batch's; run i works in WORKDIR/run-<i>
+
+# --- images and labels --------------------------------------------------------------------
+
+CELL_REPOSITORY = "fips-matrix/cell"
+STAGES_REPOSITORY = "fips-matrix/stages"  # a platform's stages before compile, built ahead
+BASE_REPOSITORY = "fips-matrix/base-debian"  # named apart from the upstream images
+PLAIN_REPOSITORY = "fips-matrix/plain"  # the benchmark's one-Dockerfile-per-cell builds
+INPUTS_LABEL = "org.fips-reload-matrix.inputs"
+DEBOOTSTRAP_LABEL = "org.fips-reload-matrix.debootstrap"
+PROBE_LABEL = "org.fips-reload-matrix.probe"
+
+# --- results ------------------------------------------------------------------------------
+
+LOCK_NAME = "matrix.lock.json"
+
+
+def slug(cell_id: str) -> str:
+    """A cell id made safe for one file or directory name."""
+    return cell_id.replace("/", "__")

@@ -1,0 +1,174 @@
+"""`fips-matrix bench` (`nox -s bench`): measures the matrix's cost and prints the figures.
+
+1. cold: the tool's images, the build cache and the source cache removed; the full matrix.
+2. warm: the same again with nothing changed.
+3. side by side, on a subset: this tool against one Dockerfile per cell doing
+   `./Configure enable-fips && make && make install`, each started without cache.
+
+L, the cost of the compiles that cannot be avoided, is the CPU the build logs report for
+each compile (every compile runs once in a cold run: the others are cache hits) divided by
+the cores. Figures only: nothing here passes or fails. The timed runs are whole processes
+(`python -m matrix run`), as a user runs them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import docker
+from rich.console import Console
+
+from matrix import assets
+from matrix.bench.figures import (
+    Timed,
+    cell_figures,
+    image_sizes,
+    machine_cpu_seconds,
+    report,
+    run_phases,
+    step_figures,
+)
+from matrix.bench.plain import plain_builds
+from matrix.errors import MatrixError
+from matrix.execute import engine
+from matrix.model.cells import expand, select
+from matrix.model.definition import load_definition
+from matrix.results.store import write_json
+
+PHASES = ("cold", "warm", "side")
+SUBSET = (  # two platforms: the tool builds them side by side, the plain way one by one
+    "debian-11/3.0.20/default",
+    "debian-11/3.0.20/no-pinshared",
+    "debian-12/3.0.20/default",
+    "debian-12/3.0.20/no-pinshared",
+)
+
+
+def main(args: argparse.Namespace, console: Console) -> int:
+    phases = set(args.phases.split(","))
+    if not phases <= set(PHASES):
+        unknown = ", ".join(sorted(phases - set(PHASES)))
+        raise MatrixError(f"--phases: unknown {unknown} (known: {', '.join(PHASES)})")
+    definition = load_definition(args.matrix or assets.DEFAULT_MATRIX)
+    subset = select(expand(definition), args.subset or list(SUBSET))  # unknown names fail now
+
+    cores = os.cpu_count() or 1
+    client = engine.connect()
+    root: Path = args.results
+    scratch = Path(tempfile.mkdtemp(prefix="fips-matrix-bench-"))
+    cache = args.cache_dir or scratch / "cache"
+    matrix_args = ["--matrix", str(args.matrix)] if args.matrix else []
+    figures: dict[str, Any] = {}
+    if "cold" not in phases and (root / "bench.json").exists():
+        figures = json.loads((root / "bench.json").read_text())
+    figures.update(cores=cores, engine=engine.facts(client).__dict__)
+
+    def save() -> None:
+        root.mkdir(parents=True, exist_ok=True)
+        write_json(root / "bench.json", figures)
+
+    if "cold" in phases:
+        console.print("cold: removing the tool's images, build cache and source cache")
+        if root.exists():
+            shutil.rmtree(root)
+        root.mkdir(parents=True)
+        removed = wipe(
+            client,
+            [
+                assets.CELL_REPOSITORY,
+                assets.STAGES_REPOSITORY,
+                assets.BASE_REPOSITORY,
+                assets.PLAIN_REPOSITORY,
+            ],
+        )
+        cold = timed_run(
+            [*matrix_args, "--results", str(root), "--cache-dir", str(cache)], scratch / "cold.log"
+        )
+        steps = step_figures(root)
+        lower = steps["compile_cpu_seconds"] / cores
+        figures["cold"] = {
+            "removed_images": removed,
+            "wall_seconds": round(cold.wall, 1),
+            "machine_cpu_seconds": round(cold.cpu, 1),
+            "L_seconds": round(lower, 1),
+            "wall_over_L": round(cold.wall / lower, 3) if lower else None,
+            **steps,
+            **cell_figures(root),
+            "phase_seconds": run_phases(root),
+        }
+        save()
+        console.print(f"cold: {cold.wall:.0f} s wall, L = {lower:.0f} s")
+
+    if "warm" in phases:
+        warm = timed_run(
+            [*matrix_args, "--results", str(root), "--cache-dir", str(cache)], scratch / "warm.log"
+        )
+        figures["warm"] = {"wall_seconds": round(warm.wall, 2), **cell_figures(root)}
+        figures["image_sizes_mb"] = image_sizes(client, root)
+        save()
+        console.print(f"warm: {warm.wall:.1f} s wall")
+
+    if "side" in phases:
+        # Both ways start from the base images alone: no cell image, no cached layer.
+        wipe(client, [assets.CELL_REPOSITORY, assets.STAGES_REPOSITORY, assets.PLAIN_REPOSITORY])
+        only = [a for cell in subset for a in ("--only", cell.id)]
+        ours = timed_run(
+            [*matrix_args, *only, "--results", str(scratch / "side"), "--cache-dir", str(cache)],
+            scratch / "side.log",
+        )
+        plain, plain_sizes = plain_builds(client, subset, cache, cores, scratch)
+        figures["side_by_side"] = {
+            "cells": [c.id for c in subset],
+            "tool_wall_seconds": round(ours.wall, 1),
+            "tool_machine_cpu_seconds": round(ours.cpu, 1),
+            "plain_wall_seconds": round(plain.wall, 1),
+            "plain_machine_cpu_seconds": round(plain.cpu, 1),
+            "plain_over_tool": round(plain.wall / ours.wall, 2),
+            "plain_image_sizes_mb": plain_sizes,
+        }
+        save()
+        console.print(f"side by side: plain {plain.wall:.0f} s, tool {ours.wall:.0f} s")
+
+    console.print(report(figures), markup=False)
+    console.print(f"figures: {root / 'bench.json'}; logs: {scratch}")
+    return 0
+
+
+def timed_run(args: Sequence[str], log: Path) -> Timed:
+    """`fips-matrix run ARGS` as a process of its own: its wall time and the machine's CPU
+    meanwhile (the builds run in the engine's processes, not the tool's)."""
+    cpu0, t0 = machine_cpu_seconds(), time.monotonic()
+    with open(log, "w", encoding="utf-8") as out:
+        done = subprocess.run(
+            [sys.executable, "-m", "matrix", "run", *args],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            check=False,
+        )
+    timed = Timed(time.monotonic() - t0, machine_cpu_seconds() - cpu0)
+    if done.returncode not in (0, 1):  # 1: some cell failed to build; its figures still count
+        raise MatrixError(f"bench: fips-matrix run failed (exit {done.returncode}); see {log}")
+    return timed
+
+
+def wipe(client: docker.DockerClient, repositories: Sequence[str]) -> int:
+    """Removes the tool's images of these repositories, then the dangling layers under them
+    (the legacy builder's cache). Returns how many images were removed."""
+    removed = 0
+    for image in client.images.list():
+        for tag in image.tags:
+            if tag.rsplit(":", 1)[0] in repositories:
+                client.images.remove(tag, force=True)
+                removed += 1
+    client.images.prune(filters={"dangling": True})
+    return removed

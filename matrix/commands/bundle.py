@@ -1,0 +1,36 @@
+"""`fips-matrix bundle --output lab.tar`: run the selected cells (building what is missing),
+then write their images, base images, verified sources and lock into one archive, for a lab
+with no network (`fips-matrix run --bundle lab.tar`)."""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+from rich.console import Console
+
+from matrix import assets
+from matrix.acquire.sources import default_cache_dir
+from matrix.commands import run
+from matrix.execute import engine
+from matrix.execute.bundle import write_bundle
+from matrix.execute.lockfile import Lock
+from matrix.model.cells import expand, select
+from matrix.model.definition import load_definition
+
+
+def main(args: argparse.Namespace, console: Console) -> int:
+    definition = load_definition(args.matrix or assets.DEFAULT_MATRIX)
+    cells = select(expand(definition), args.only)
+    cache_dir = args.cache_dir or default_cache_dir()
+    with tempfile.TemporaryDirectory(prefix="fips-matrix-bundle-") as tmp:
+        defaults = run.defaults(Path(tmp), cache_dir)
+        results, out = run.run(definition, cells, defaults, console)
+        lock = Lock.read(out.root / assets.LOCK_NAME)
+        counts = write_bundle(engine.connect(), results, lock, cache_dir, args.output)
+    console.print(
+        f"bundle {args.output}: {counts['images']} images, {counts['sources']} sources "
+        f"({args.output.stat().st_size / 1e6:.0f} MB)"
+    )
+    return 0

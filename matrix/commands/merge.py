@@ -1,0 +1,31 @@
+"""`fips-matrix merge DIR... --results OUT`: one results directory, with every report, from
+those of several jobs of a fanned-out matrix; refuses runs of different matrix definitions."""
+
+from __future__ import annotations
+
+import argparse
+
+from rich.console import Console
+
+from matrix.errors import MatrixError
+from matrix.report.table import render
+from matrix.report.write import write_reports
+from matrix.results.merge import merge
+from matrix.results.records import scenarios_of
+from matrix.results.store import ResultsDir
+
+
+def main(args: argparse.Namespace, console: Console) -> int:
+    out = ResultsDir(args.results)
+    with out.locked():
+        try:
+            results, run = merge(args.dirs, out)
+        except OSError as exc:
+            raise MatrixError(f"merge: {exc}") from exc
+        written = write_reports(out, results, run, scenarios_of(results))
+    console.print(render(results, scenarios_of(results), "simple", compact=True), markup=False)
+    console.print(
+        f"merged {len(results)} cells from {len(args.dirs)} directories into {args.results}"
+    )
+    console.print("reports: " + ", ".join(str(p) for p in written.values()))
+    return 0

@@ -1,0 +1,56 @@
+"""The parts of one run, wired together once: results directory (with the mirror redacted),
+lock keeper, builder, imager, per-cell pipeline, runner."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import docker
+
+from matrix.execute.builder import Builder
+from matrix.execute.context import RunContext
+from matrix.execute.engine import EngineFacts
+from matrix.execute.imaging import Imager
+from matrix.execute.lockfile import LockKeeper
+from matrix.execute.options import RunOptions
+from matrix.execute.pipeline import Pipeline
+from matrix.execute.runner import Runner
+from matrix.model.cells import Cell
+from matrix.model.definition import MatrixDefinition
+from matrix.reporter import Reporter
+from matrix.results.records import CellResult
+from matrix.results.redact import mirror_redactor
+from matrix.results.store import ResultsDir
+
+
+@dataclass(frozen=True)
+class MatrixRun:
+    out: ResultsDir
+    lock: LockKeeper
+    imager: Imager
+    runner: Runner
+
+    @property
+    def phase_seconds(self) -> dict[str, float]:
+        return self.imager.phase_seconds
+
+    def run(self, cells: Sequence[Cell]) -> list[CellResult]:
+        return self.runner.run(cells)
+
+
+def assemble(
+    client: docker.DockerClient,
+    engine: EngineFacts,
+    definition: MatrixDefinition,
+    options: RunOptions,
+    reporter: Reporter,
+) -> MatrixRun:
+    redact = mirror_redactor(options.mirror)
+    out = ResultsDir(options.results, redact)
+    lock = LockKeeper(definition.digest, options.locked)
+    builder = Builder(client, redact=redact, reporter=reporter)
+    ctx = RunContext(client, engine, definition, options, out, reporter)
+    imager = Imager(ctx, builder=builder, lock=lock)
+    pipeline = Pipeline(ctx, imager=imager)
+    return MatrixRun(out, lock, imager, Runner(pipeline, imager, parallel=options.parallel))

@@ -1,0 +1,24 @@
+"""What every part of one run reads and nothing changes: the engine and its facts, the matrix,
+the run's options, its results directory and its reporter."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import docker
+
+from matrix.execute.engine import EngineFacts
+from matrix.execute.options import RunOptions
+from matrix.model.definition import MatrixDefinition
+from matrix.reporter import Reporter
+from matrix.results.store import ResultsDir
+
+
+@dataclass(frozen=True)
+class RunContext:
+    client: docker.DockerClient
+    engine: EngineFacts
+    definition: MatrixDefinition
+    options: RunOptions
+    out: ResultsDir
+    reporter: Reporter

@@ -1,0 +1,53 @@
+"""A cell's fingerprint: everything a reader needs to tell where and from what its verdicts
+were measured (tool, matrix, host, engine, base and cell images, sources with their
+signatures, the fips.so that ran, the libc)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from matrix import __version__
+from matrix.execute.engine import EngineFacts
+from matrix.execute.imaging import Made
+from matrix.model.definition import MatrixDefinition
+from matrix.results.records import CellResult
+
+
+def fingerprint(
+    made: Made, result: CellResult, definition: MatrixDefinition, engine: EngineFacts
+) -> dict[str, Any]:
+    baseline: dict[str, Any] = next(
+        ((s.probe or {}).get("baseline") or {} for s in result.scenarios if s.probe), {}
+    )
+    libc = next(((s.probe or {}).get("libc") for s in result.scenarios if s.probe), None)
+    image = made.image
+    return {
+        "tool_version": __version__,
+        "matrix": {"path": str(definition.path), "digest": definition.digest},
+        "host": {"kernel": engine.kernel, "machine": engine.arch},
+        "engine": {
+            "version": engine.version,
+            "api_version": engine.api_version,
+            "os": engine.os,
+            "storage_driver": engine.storage_driver,
+        },
+        "base_image": {"ref": made.base.ref, "id": made.base.image_id, "origin": made.base.origin},
+        "image": {
+            "tag": image.tag,
+            "id": image.image_id,
+            "parts": list(image.parts),
+            "inputs": image.key,
+            "cached": image.cached,
+        },
+        "sources": [
+            {
+                "version": s.version,
+                "sha256": s.sha256,
+                "origin": s.origin,
+                "signature": s.signature,
+            }
+            for s in made.sources
+        ],
+        "fips_so_sha256": baseline.get("module_sha256"),
+        "libc": libc,
+    }

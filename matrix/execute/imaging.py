@@ -1,0 +1,272 @@
+"""A cell's image and what it is made from: the platform's base image, the OpenSSL source,
+the platform's stages before compile (built ahead, once), and the image itself: built, found
+cached, or, for a skew cell, put together from two other cells' images. Each of these is made
+once per run, whichever worker asks first; the others wait for it and get the same answer."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import threading
+import time
+from collections.abc import Callable, Hashable, Iterator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from matrix import assets
+from matrix.acquire.baseimages import BaseImage, ensure_base_image
+from matrix.acquire.sources import FetchedSource, fetch_source
+from matrix.errors import BaseImageError, BuildFailed, SourceError
+from matrix.execute.builder import Builder, BuildInputs, CellImage, build_args
+from matrix.execute.context import RunContext
+from matrix.execute.lockfile import LockKeeper
+from matrix.model.cells import Cell
+from matrix.model.definition import Platform, dockerfile_path
+from matrix.model.vocabulary import CellKind, Outcome
+
+T = TypeVar("T")
+
+
+class CellStopped(Exception):
+    """The cell cannot go on: it ends with this outcome and reason."""
+
+    def __init__(self, outcome: Outcome, reason: str, logs: dict[str, str] | None = None) -> None:
+        super().__init__(reason)
+        self.outcome = outcome
+        self.reason = reason
+        self.logs = logs or {}
+
+
+@dataclass(frozen=True)
+class Made:
+    """A cell's image and what it was made from."""
+
+    base: BaseImage
+    image: CellImage
+    sources: list[FetchedSource]  # the cell's own source first; a skew cell's provider second
+
+
+class Once:
+    """Runs each keyed job once, whichever worker asks first; the others wait for it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._locks: dict[Hashable, threading.Lock] = {}
+        self._values: dict[Hashable, Any] = {}
+
+    def get(self, key: Hashable, make: Callable[[], T]) -> T:
+        with self._lock:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            if key not in self._values:
+                self._values[key] = make()
+            value: T = self._values[key]
+            return value
+
+
+class Imager:
+    def __init__(self, ctx: RunContext, *, builder: Builder, lock: LockKeeper) -> None:
+        self.client = ctx.client
+        self.definition = ctx.definition
+        self.options = ctx.options
+        self.out = ctx.out
+        self.reporter = ctx.reporter
+        self.builder = builder
+        self.lock = lock
+        self._once = Once()
+        self._gates: dict[str, threading.Event] = {}  # see _gate
+        self._gates_lock = threading.Lock()
+        # seconds spent making base images, the stages built ahead and fetching sources,
+        # summed over the workers that did it (the benchmark's phases)
+        self.phase_seconds: dict[str, float] = {"base": 0.0, "stages": 0.0, "source": 0.0}
+        self._phase_lock = threading.Lock()
+
+    def image(self, cell: Cell) -> Made:
+        """The cell's image, built when needed, with what it was made from; CellStopped when
+        it cannot be had (kept like an image, so every cell that needs it learns why)."""
+        made: Made | CellStopped = self._once.get(("image", cell.id), lambda: self._make(cell))
+        if isinstance(made, CellStopped):
+            raise made
+        return made
+
+    def ahead(self, platform: Platform) -> None:
+        """The platform's base image, then its stages before compile, made once, before its
+        first build: two builds of a platform that made these layers each for itself would
+        each get their own, and a later cell would find its compile under the other's."""
+
+        def make() -> None:
+            base = self._base(platform)
+            if isinstance(base, BaseImageError) or self.options.force:
+                return  # the cells say why; --force builds without the cache anyway
+            log = self.out.root / "stages" / f"{platform.name}.log"
+            t0 = time.monotonic()
+            try:
+                with self._phase("stages"):
+                    target = self.builder.build_ahead(
+                        platform.name,
+                        dockerfile_path(platform, self.definition),
+                        base,
+                        log_path=log,
+                    )
+            except BuildFailed as exc:  # the cells' own builds fail too, each with its log
+                self.reporter.note(f"{platform.name}: stages before compile: {exc}; log: {log}")
+                return
+            if target is not None:
+                seconds = time.monotonic() - t0
+                self.reporter.note(f"{platform.name}: stages up to {target!r} ({seconds:.0f}s)")
+
+        self._once.get(("ahead", platform.name), make)
+
+    def skew_parts(self, cell: Cell) -> list[Cell]:
+        """The cells whose images a skew cell is made of: libcrypto's, then fips.so's."""
+        variant = self.definition.variants[cell.variant.base]
+        return [
+            Cell(cell.platform, self.definition.sources[version], variant, cell.scenarios)
+            for version in (cell.source.version, str(cell.variant.provider))
+        ]
+
+    def _make(self, cell: Cell) -> Made | CellStopped:
+        base = self._base(cell.platform)
+        if isinstance(base, BaseImageError):
+            return CellStopped(Outcome.SKIPPED, f"base image: {base}")
+        self.reporter.phase(cell.id, "base", f"{base.ref} ({base.origin})")
+        try:
+            if cell.kind == CellKind.SKEW:
+                return self._skew_image(cell, base)
+            return self._own_image(cell, base)
+        except CellStopped as stop:
+            return stop
+
+    def _own_image(self, cell: Cell, base: BaseImage) -> Made:
+        sources: list[FetchedSource] = []
+        if cell.kind == CellKind.COMPILED:
+            source = self._source(cell)
+            if isinstance(source, SourceError):
+                raise CellStopped(Outcome.SKIPPED, f"source: {source}")
+            self.reporter.phase(cell.id, "source", f"openssl {source.version} ({source.signature})")
+            sources.append(source)
+        inputs = BuildInputs(
+            dockerfile=dockerfile_path(cell.platform, self.definition),
+            tarball=sources[0].path if sources else None,
+            tarball_sha256=sources[0].sha256 if sources else "",
+            base=base,
+            build_args=build_args(cell, base, self.options.jobs),
+        )
+        self.ahead(cell.platform)  # before any build of the platform: they share these layers
+        return Made(base, self._build(cell, inputs, "compile, link, probe"), sources)
+
+    def _skew_image(self, cell: Cell, base: BaseImage) -> Made:
+        """libcrypto from the cell's version, fips.so from the variant's provider version:
+        both come from the images of their own cells, so nothing is compiled here."""
+        parts = []
+        for part in self.skew_parts(cell):
+            self.reporter.phase(cell.id, "skew", f"needs {part.id}")
+            try:
+                parts.append(self.image(part))
+            except CellStopped as stop:
+                raise CellStopped(stop.outcome, f"{part.id}: {stop.reason}", stop.logs) from None
+        libcrypto, provider = parts
+        inputs = BuildInputs(
+            dockerfile=assets.SKEW_DOCKERFILE,
+            tarball=None,
+            tarball_sha256="",
+            base=base,
+            build_args={
+                "LIBCRYPTO_IMAGE": libcrypto.image.tag,
+                "PROVIDER_IMAGE": provider.image.tag,
+            },
+            extra_key=f"{libcrypto.image.image_id} {provider.image.image_id}",
+        )
+        built = self._build(cell, inputs, "libcrypto and fips.so of two builds")
+        built = dataclasses.replace(built, parts=(libcrypto.image.tag, provider.image.tag))
+        return Made(base, built, [*libcrypto.sources, *provider.sources])
+
+    def _build(self, cell: Cell, inputs: BuildInputs, what: str) -> CellImage:
+        image = None if self.options.force else self.builder.cached(cell, inputs)
+        if image is not None:
+            self.reporter.phase(cell.id, "build", f"cached image {image.tag}")
+            return image
+        self.reporter.phase(cell.id, "build", f"docker build: {what}")
+        gate, first = self._gate(cell.platform.name) if inputs.tarball else (None, False)
+        if gate is not None and not first:
+            gate.wait()
+        try:
+            image = self.builder.build_cell(
+                cell,
+                inputs,
+                log_path=self.out.log_path(cell.id, "build"),
+                nocache=self.options.force,
+                passed_compile=gate if first else None,
+            )
+        except BuildFailed as exc:
+            raise CellStopped(
+                Outcome.BUILD_FAILED,
+                f"{exc}; log: {exc.log_path}",
+                {"build": str(exc.log_path)},
+            ) from exc
+        finally:
+            if first and gate is not None:
+                gate.set()
+        self.reporter.phase(cell.id, "build", f"built {image.tag} in {image.seconds:.0f}s")
+        return image
+
+    def _gate(self, platform: str) -> tuple[threading.Event, bool]:
+        """The platform's gate, and whether the caller is its first build. The compile
+        stage's ARG layers are made by the first build to reach them; two builds reaching
+        them at once would each make their own, the engine's cache then gives later builds
+        the newer chain, and a cell compiled under the other one is compiled again. So the
+        platform's other builds wait until its first has passed them."""
+        with self._gates_lock:
+            gate = self._gates.get(platform)
+            if gate is not None:
+                return gate, False
+            gate = self._gates[platform] = threading.Event()
+            return gate, True
+
+    def _base(self, platform: Platform) -> BaseImage | BaseImageError:
+        fallback = platform.fallback
+        key = (platform.base_image, fallback.debootstrap if fallback else "")
+
+        def make() -> BaseImage | BaseImageError:
+            self.reporter.note(f"{platform.name}: looking for {platform.base_image}")
+            try:
+                with self._phase("base"):
+                    base = ensure_base_image(
+                        self.client,
+                        platform,
+                        self.options.mirror,
+                        self.reporter,
+                        offline=self.options.offline or self.options.locked is not None,
+                    )
+            except BaseImageError as exc:
+                return exc
+            self.lock.base(base.ref, base.image_id)
+            return base
+
+        return self._once.get(("base", *key), make)
+
+    def _source(self, cell: Cell) -> FetchedSource | SourceError:
+        def fetch() -> FetchedSource | SourceError:
+            wanted = cell.source
+            if not self.options.downloads:
+                wanted = dataclasses.replace(wanted, urls=(), debian_orig=False)
+            try:
+                with self._phase("source"):
+                    source = fetch_source(
+                        wanted, self.options.cache_dir, self.options.mirror, self.reporter
+                    )
+            except SourceError as exc:
+                return exc
+            self.lock.source(source.version, source.sha256)
+            return source
+
+        return self._once.get(("source", cell.source.version), fetch)
+
+    @contextlib.contextmanager
+    def _phase(self, name: str) -> Iterator[None]:
+        t0 = time.monotonic()
+        try:
+            yield
+        finally:
+            with self._phase_lock:
+                self.phase_seconds[name] += time.monotonic() - t0

@@ -1,0 +1,99 @@
+"""The lock of a run: the matrix definition, every base image by id and every source by
+sha256 that the run used. A run with --locked refuses to go on when anything differs."""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from matrix.errors import LockMismatch, MatrixError
+from matrix.results.store import write_text
+
+LOCK_SCHEMA = 1
+
+
+@dataclass
+class Lock:
+    matrix_digest: str
+    base_images: dict[str, str] = field(default_factory=dict)  # ref -> image id
+    sources: dict[str, str] = field(default_factory=dict)  # version -> sha256
+
+    def to_json(self) -> dict[str, Any]:
+        return {"schema": LOCK_SCHEMA, **self.__dict__}
+
+    def write(self, path: Path) -> None:
+        write_text(path, json.dumps(self.to_json(), indent=2, sort_keys=True) + "\n")
+
+    @classmethod
+    def read(cls, path: Path) -> Lock:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if data.get("schema") != LOCK_SCHEMA:
+                raise ValueError(f"schema {data.get('schema')!r}, expected {LOCK_SCHEMA}")
+            return cls(data["matrix_digest"], dict(data["base_images"]), dict(data["sources"]))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise MatrixError(
+                f"--locked: cannot read the lock {path} ({exc}); run once without --locked "
+                "to record one"
+            ) from exc
+
+    def check_matrix(self, digest: str, path: Path) -> None:
+        if digest != self.matrix_digest:
+            raise LockMismatch(
+                f"--locked: the matrix definition changed since the lock was written "
+                f"(digest {digest[:12]}, lock says {self.matrix_digest[:12]})"
+            )
+
+    def check_base(self, ref: str, image_id: str) -> None:
+        _check(f"base image {ref}", image_id, self.base_images.get(ref), 19)
+
+    def check_source(self, version: str, sha256: str) -> None:
+        _check(f"OpenSSL {version}", sha256, self.sources.get(version), 12)
+
+
+def _check(what: str, got: str, want: str | None, width: int) -> None:
+    if want != got:
+        raise LockMismatch(
+            f"--locked: {what} is {got[:width]}, the lock says {(want or 'nothing')[:width]}"
+        )
+
+
+class LockKeeper:
+    """What a run uses, checked against the lock it was given (--locked) as it is used, and
+    recorded for the run's own lock. Workers call it side by side."""
+
+    def __init__(self, matrix_digest: str, locked: Lock | None = None) -> None:
+        self.locked = locked
+        self.used = Lock(matrix_digest)
+        self._lock = threading.Lock()
+
+    def base(self, ref: str, image_id: str) -> None:
+        if self.locked is not None:
+            self.locked.check_base(ref, image_id)
+        with self._lock:
+            self.used.base_images[ref] = image_id
+
+    def source(self, version: str, sha256: str) -> None:
+        if self.locked is not None:
+            self.locked.check_source(version, sha256)
+        with self._lock:
+            self.used.sources[version] = sha256
+
+    def write(self, path: Path) -> None:
+        """A run of some cells adds what it used to the lock of the same matrix, so a later
+        --locked run of all cells still finds every base image and source."""
+        try:
+            old = Lock.read(path)
+        except MatrixError:
+            old = None
+        used = self.used
+        if old is not None and old.matrix_digest == used.matrix_digest:
+            used = Lock(
+                used.matrix_digest,
+                {**old.base_images, **used.base_images},
+                {**old.sources, **used.sources},
+            )
+        used.write(path)

@@ -1,0 +1,24 @@
+"""The options of one run, resolved once (by the run command) and read by everything that
+does the run's work."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from matrix.execute.lockfile import Lock
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    results: Path
+    cache_dir: Path
+    mirror: str | None
+    jobs: int
+    probe_timeout: float
+    force: bool
+    offline: bool = False  # never pull: platforms with no local base image and no fallback skip
+    parallel: int = 1  # builds side by side (and as many probe workers beside them)
+    repeat: int = 1  # runs of the C probe per scenario; disagreeing runs make a cell FLAKY
+    locked: Lock | None = None  # refuse base images and sources that differ from this lock
+    downloads: bool = True  # False: sources only from the cache (a bundle's run)

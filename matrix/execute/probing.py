@@ -1,0 +1,168 @@
+"""A cell's probe runs: which runs (every scenario's C probe runs, repeated as asked, each
+followed by the cffi twin where the image has Python), their command lines, and the runs'
+exits and documents turned into scenario results, judged. Also when earlier probe runs may
+stand in for new ones."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import docker
+
+from matrix import assets
+from matrix.execute.batch import BatchRun, ProbeRun, run_batch
+from matrix.judge.cell import completed, majority, rejudge, twin_ran
+from matrix.model.cells import Cell
+from matrix.model.vocabulary import CellKind, Verdict
+from matrix.reporter import Reporter
+from matrix.results.records import CellResult, ScenarioResult
+
+
+def run_workdir(index: int) -> str:
+    """Run `index`'s own working directory, which the batch driver makes for it."""
+    return f"{assets.WORKDIR}/run-{index}"
+
+
+def probe_command(
+    scenario: str, module_config: Sequence[tuple[str, str]], workdir: str
+) -> list[str]:
+    """The C probe's argv."""
+    command = [assets.PROBE, "--scenario", scenario, "--module", assets.MODULE]
+    command += ["--canary", assets.CANARY, "--workdir", workdir]
+    for key, value in module_config:
+        command += ["--config", f"{key}={value}"]
+    return command
+
+
+def twin_command(
+    scenario: str,
+    module_config: Sequence[tuple[str, str]],
+    workdir: str,
+    libcrypto: str = assets.LIBCRYPTO_DIR,
+) -> list[str]:
+    """The second witness's argv: the same scenario through cffi, in the same image. The
+    script travels in the command line, so it needs no image of its own."""
+    script = assets.TWIN_SOURCE.read_text(encoding="utf-8")
+    command = ["python3", "-c", script, "--libcrypto", libcrypto]
+    return command + probe_command(scenario, module_config, workdir)[1:]
+
+
+@dataclass(frozen=True)
+class CellProbes:
+    """What probing a cell gave: its scenarios, judged, and the probe log's text."""
+
+    scenarios: list[ScenarioResult]
+    log: str
+
+
+def probe_cell(
+    client: docker.DockerClient,
+    image_id: str,
+    cell: Cell,
+    *,
+    repeat: int,
+    timeout: float,
+    reporter: Reporter,
+) -> CellProbes:
+    """Every run of the cell in one container, in the order they used to run one container
+    each: for each scenario its repeats, then the twin."""
+    with_twin = cell.platform.libc == "glibc"  # musl images have no Python
+    config = cell.variant.module_config
+    libcrypto = "libcrypto.so.3" if cell.kind == CellKind.DISTRO else assets.LIBCRYPTO_DIR
+    batch: list[BatchRun] = []
+    for scenario in cell.scenarios:
+        for _ in range(repeat):
+            argv = probe_command(scenario, config, run_workdir(len(batch)))
+            batch.append(BatchRun(scenario, argv))
+        if with_twin:
+            argv = twin_command(scenario, config, run_workdir(len(batch)), libcrypto)
+            batch.append(BatchRun(scenario, argv))
+    reporter.phase(cell.id, "probe", f"{len(batch)} runs in one container")
+    done = iter(run_batch(client, image_id, batch, timeout, cell.id))
+    results: list[ScenarioResult] = []
+    log: list[str] = []
+    twin_here = with_twin
+    for scenario in cell.scenarios:
+        runs = []
+        for _ in range(repeat):
+            run = next(done)
+            doc, why = run.document()
+            log.append(_log_entry("probe", run, doc))
+            runs.append((run, doc, why))
+        run, doc, why = runs[
+            majority(scenario, [(r.exit_code, r.timed_out, d, w) for r, d, w in runs])
+        ]
+        witness: dict[str, Any] | None = None
+        # a twin run after the twin proved unable here is ignored, as if never made
+        twin = next(done) if with_twin else None
+        if twin is not None and twin_here:
+            twin_doc, _ = twin.document()
+            log.append(_log_entry("cffi twin", twin, twin_doc))
+            witness = {
+                "exit_code": twin.exit_code,
+                "timed_out": twin.timed_out,
+                "seconds": round(twin.seconds, 3),
+                "probe": twin_doc,
+            }
+            twin_here = twin_ran(twin.exit_code, twin_doc)
+            if not twin_here:  # no Python here, or it refused: no second witness
+                witness["unavailable"] = (twin.stderr or twin.stdout)[-500:]
+        result = ScenarioResult(
+            scenario=scenario,
+            verdict=Verdict.INCONCLUSIVE,  # judged below
+            cause="",
+            short="",
+            evidence=[],
+            facts={},
+            exit_code=run.exit_code,
+            timed_out=run.timed_out,
+            seconds=round(run.seconds, 3),
+            probe=doc,
+            witness=witness,
+            repeats=(
+                [
+                    {"exit_code": r.exit_code, "timed_out": r.timed_out, "probe": d}
+                    for r, d, _ in runs
+                ]
+                if len(runs) > 1
+                else None
+            ),
+        )
+        results.append(rejudge(result, why))
+    return CellProbes(results, "".join(log))
+
+
+def inputs_key(image_key: str, image_id: str, cell: Cell, repeat: int) -> str:
+    """The image's inputs plus what the probe is asked: same key, same probe runs."""
+    config = ",".join(f"{k}={v}" for k, v in cell.variant.module_config)
+    twin = hashlib.sha256(assets.TWIN_SOURCE.read_bytes()).hexdigest()
+    text = f"{image_key}\0{image_id}\0{','.join(cell.scenarios)}\0{config}\0{twin}"
+    text += f"\0{repeat}"
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def reusable(previous: CellResult, key: str) -> bool:
+    """Earlier probe runs stand in for new ones only if nothing about them can change:
+    same inputs, and every run (repeats and the twin too) ended with a complete document."""
+    if previous.inputs_key != key or not previous.scenarios:
+        return False
+    for s in previous.scenarios:
+        docs = [s.probe, *(r["probe"] for r in s.repeats or ())]
+        if s.witness is not None and "unavailable" not in s.witness:
+            docs.append(s.witness.get("probe"))
+        if not all(completed(d) for d in docs):
+            return False
+    return True
+
+
+def _log_entry(who: str, run: ProbeRun, doc: dict[str, Any] | None) -> str:
+    text = (
+        f"### {run.scenario} ({who}): exit={run.exit_code} timed_out={run.timed_out} "
+        f"seconds={run.seconds:.2f}\n{run.stderr}\n"
+    )
+    if doc is None or "error" in doc:
+        text += f"stdout:\n{run.stdout[:4000]}\n"
+    return text

@@ -1,0 +1,121 @@
+"""The order of a run's work across its workers (the plan: matrix/execute/schedule.py):
+builders take the compile groups; one worker makes each platform's stages before compile
+ahead of them; another pool probes the cells whose images are built, and builds and probes
+the cells with nothing to compile. The work itself is the pipeline's (one cell) and the
+imager's (its image); this only decides who does what, when.
+
+A cell that fails is recorded with its outcome and the run goes on; each cell's result is
+written as soon as it ends, so nothing finished is lost if the run stops.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from typing import Any
+
+from matrix.execute.imaging import Imager
+from matrix.execute.pipeline import Imaged, Pipeline
+from matrix.execute.schedule import CompileGroup, Plan, plan
+from matrix.model.cells import Cell
+from matrix.results.records import CellResult
+
+
+class Runner:
+    def __init__(self, pipeline: Pipeline, imager: Imager, *, parallel: int) -> None:
+        self.pipeline = pipeline
+        self.imager = imager
+        self.parallel = max(1, parallel)
+
+    def run(self, cells: Sequence[Cell]) -> list[CellResult]:
+        self.pipeline.out.prepare()
+        return _Schedule(self, plan(cells)).run(cells)
+
+
+class _Schedule:
+    """One run's pools and what they share: the futures, the cells whose images are built,
+    the skew cells waiting for their parts."""
+
+    def __init__(self, runner: Runner, the_plan: Plan) -> None:
+        self.pipeline = runner.pipeline
+        self.imager = runner.imager
+        self.plan = the_plan
+        workers = runner.parallel
+        self.stages = ThreadPoolExecutor(1, "fips-matrix-stages")
+        self.builders = ThreadPoolExecutor(workers, "fips-matrix-build")
+        self.beside = ThreadPoolExecutor(workers, "fips-matrix-probe")
+        self.futures: list[Future[None]] = []
+        self.done: dict[str, CellResult] = {}
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.in_groups = {c.id for g in the_plan.groups for c in g.cells}
+        self.imaged: set[str] = set()  # cells whose image phase a builder has finished
+        self.waiting_skew = list(the_plan.skew)
+
+    def run(self, cells: Sequence[Cell]) -> list[CellResult]:
+        self.submit(self.stages, self.ahead)
+        for group in self.plan.groups:
+            self.submit(self.builders, self.build, group)
+        self.release_skew()
+        try:
+            while True:
+                with self.lock:
+                    ended = [f for f in self.futures if f.done()]
+                    pending = [f for f in self.futures if not f.done()]
+                for future in ended:
+                    future.result()  # an engine gone away, a lock mismatch: the run stops
+                if not pending:
+                    break
+                wait(pending, return_when=FIRST_COMPLETED)
+        finally:
+            self.stopping.set()  # a worker still running stops after its current step
+            for pool in (self.stages, self.builders, self.beside):
+                pool.shutdown(wait=True, cancel_futures=True)
+        return [self.done[c.id] for c in cells]
+
+    def submit(self, pool: ThreadPoolExecutor, job: Callable[..., None], *args: Any) -> None:
+        with self.lock:
+            if not self.stopping.is_set():
+                self.futures.append(pool.submit(job, *args))
+
+    def finish(self, cell: Cell, imaged: Imaged | None) -> None:
+        self.done[cell.id] = self.pipeline.finish(cell, imaged)
+
+    def build(self, group: CompileGroup) -> None:
+        """A builder: the group's cells one after another (one compile, then relinks)."""
+        for cell in group.cells:
+            if self.stopping.is_set():
+                return
+            imaged = self.pipeline.image_phase(cell)
+            self.submit(self.beside, self.finish, cell, imaged)
+            with self.lock:
+                self.imaged.add(cell.id)
+        self.release_skew()
+
+    def ahead(self) -> None:
+        """Each platform's stages before compile, in the order the builders need them; the
+        cells with nothing to compile go to the probe pool as their platform is ready."""
+        for platform in self.plan.platforms:
+            if self.stopping.is_set():
+                return
+            self.imager.ahead(platform)
+            for cell in self.plan.beside:
+                if cell.platform.name == platform.name:
+                    self.submit(self.beside, self.finish, cell, None)
+
+    def release_skew(self) -> None:
+        """Skew cells whose parts are built (or are no cells of this run) can go."""
+        with self.lock:
+            ready = [
+                c
+                for c in self.waiting_skew
+                if all(
+                    p.id in self.imaged or p.id not in self.in_groups
+                    for p in self.imager.skew_parts(c)
+                )
+            ]
+            for c in ready:
+                self.waiting_skew.remove(c)
+        for c in ready:
+            self.submit(self.beside, self.finish, c, None)

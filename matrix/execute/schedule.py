@@ -1,0 +1,69 @@
+"""The order of a run's work. The compiles are its cost, so the builders do nothing else:
+
+- a compile group (one platform, source and set of compile options) goes to one builder,
+  which compiles once and relinks for the group's other cells; any builder takes the next
+  group, of any platform;
+- a platform's stages before compile (base image, toolchain, the runtime's Python) are made
+  ahead, by one worker, in the order the builders will need them;
+- probes, skew images (put together from two cells' images) and the cells of the
+  distribution's own OpenSSL (nothing compiled) run beside the compiles.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from matrix.execute.builder import LINK_ONLY_OPTIONS
+from matrix.model.cells import Cell
+from matrix.model.definition import Platform
+from matrix.model.vocabulary import CellKind
+
+
+@dataclass(frozen=True)
+class CompileGroup:
+    """Cells whose images share one compile: built one after another by one builder, so the
+    compile runs once and the others find it in the layer cache."""
+
+    cells: tuple[Cell, ...]
+
+    @property
+    def platform(self) -> Platform:
+        return self.cells[0].platform
+
+
+@dataclass(frozen=True)
+class Plan:
+    groups: tuple[CompileGroup, ...]  # in the order the builders take them
+    beside: tuple[Cell, ...]  # nothing of ours compiled: built and probed beside the compiles
+    skew: tuple[Cell, ...]  # made of two other cells' images, once those are built
+    platforms: tuple[Platform, ...]  # in the order their stages are first needed
+
+
+def compile_key(cell: Cell) -> tuple[str, str, tuple[str, ...]]:
+    options = tuple(o for o in cell.variant.configure if o not in LINK_ONLY_OPTIONS)
+    return (cell.platform.name, cell.source.version, options)
+
+
+def plan(cells: Sequence[Cell]) -> Plan:
+    """Groups in the order of their first cell (the matrix's own order: a platform's groups
+    together, so a new platform's stages are needed as seldom as possible)."""
+    groups: dict[tuple[str, str, tuple[str, ...]], list[Cell]] = {}
+    beside: list[Cell] = []
+    skew: list[Cell] = []
+    for cell in cells:
+        if cell.kind == CellKind.SKEW:
+            skew.append(cell)
+        elif cell.kind == CellKind.COMPILED:
+            groups.setdefault(compile_key(cell), []).append(cell)
+        else:  # nothing of ours compiled
+            beside.append(cell)
+    platforms: dict[str, Platform] = {}
+    for cell in [*(g[0] for g in groups.values()), *beside, *skew]:
+        platforms.setdefault(cell.platform.name, cell.platform)
+    return Plan(
+        groups=tuple(CompileGroup(tuple(g)) for g in groups.values()),
+        beside=tuple(beside),
+        skew=tuple(skew),
+        platforms=tuple(platforms.values()),
+    )

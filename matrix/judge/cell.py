@@ -1,0 +1,78 @@
+"""A cell's judgement from its stored observations: each scenario judged again under the
+current rules (with the second witness and repeated runs), and the cell's outcome. Pure: it
+reads results and writes nothing, so `fips-matrix report` needs no engine."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from matrix.judge.verdict import Judgement, judge_run, with_witness
+from matrix.model.vocabulary import Outcome, Verdict
+from matrix.results.records import ScenarioResult
+
+
+def rejudge(s: ScenarioResult, why: str = "") -> ScenarioResult:
+    """Verdicts come from the stored observations, so they follow the current rules; where
+    the twin ran, its observations are judged too and must agree."""
+    j = judge_run(s.scenario, s.exit_code, s.timed_out, s.probe, why)
+    alone = j.verdict  # the C probe's own, which repeated runs are counted against
+    w = s.witness
+    if w is not None and "unavailable" not in w:
+        if completed(w.get("probe")):
+            twin = judge_run(s.scenario, w["exit_code"], w["timed_out"], w["probe"])
+            j = with_witness(j, twin)
+        else:  # a twin that crashed or hung saw nothing: no witness, not a disagreement
+            how = "timed out" if w.get("timed_out") else f"exit {w.get('exit_code')}"
+            note = f"cffi twin did not complete ({how}): no second witness"
+            j = Judgement(j.verdict, j.cause, (*j.evidence, note), j.short, j.facts)
+    if s.repeats:
+        verdicts = [
+            judge_run(s.scenario, r["exit_code"], r["timed_out"], r["probe"]).verdict
+            for r in s.repeats
+        ]
+        agree = verdicts.count(alone)
+        runs = {"verdicts": verdicts, "agree": agree, "total": len(verdicts)}
+        short = j.short if agree == len(verdicts) else f"{j.short}; flaky"
+        facts = {**j.facts, "runs": runs}
+        j = Judgement(j.verdict, j.cause, (*j.evidence, f"runs: {verdicts}"), short, facts)
+    s.verdict, s.cause, s.short = j.verdict, j.cause, j.short
+    s.evidence, s.facts = list(j.evidence), j.facts
+    return s
+
+
+def outcome_of(scenarios: Sequence[ScenarioResult]) -> Outcome:
+    verdicts = {s.verdict for s in scenarios}
+    if Verdict.DISAGREEMENT in verdicts:
+        return Outcome.DISAGREEMENT
+    if any(
+        s.facts.get("runs", {}).get("agree", 0) < s.facts.get("runs", {}).get("total", 0)
+        for s in scenarios
+    ):
+        return Outcome.FLAKY
+    if Verdict.TIMEOUT in verdicts:
+        return Outcome.TIMEOUT
+    if Verdict.PROBE_CRASHED in verdicts:
+        return Outcome.PROBE_CRASHED
+    return Outcome.OK
+
+
+def majority(scenario: str, runs: Sequence[tuple[int | None, bool, Any, str]]) -> int:
+    """Of repeated runs (exit code, timed out, document, why), the index of the first that
+    gave the verdict most runs gave: it stands for them all."""
+    verdicts = [judge_run(scenario, code, hung, doc, why).verdict for code, hung, doc, why in runs]
+    winner = max(verdicts, key=verdicts.count)
+    return verdicts.index(winner)
+
+
+def twin_ran(exit_code: int | None, doc: dict[str, Any] | None) -> bool:
+    """Exit 127: no python3 in the image; 3 with an "error" document: the twin refused
+    (another libcrypto already mapped, no cffi, ...). Neither is a witness."""
+    if exit_code == 127:
+        return False
+    return not (exit_code == 3 and doc is not None and "error" in doc)
+
+
+def completed(doc: Any) -> bool:
+    """A probe document that ran to its end."""
+    return isinstance(doc, dict) and bool(doc.get("completed"))

@@ -1,0 +1,81 @@
+"""Expand a matrix definition into cells, and select cells by shell-style patterns."""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from matrix import assets
+from matrix.errors import DefinitionError
+from matrix.model.definition import (
+    MatrixDefinition,
+    Platform,
+    Source,
+    Variant,
+    check_rule_matches,
+    combinations,
+)
+from matrix.model.vocabulary import CellKind
+
+
+@dataclass(frozen=True)
+class Cell:
+    platform: Platform
+    source: Source
+    variant: Variant
+    scenarios: tuple[str, ...]
+
+    @property
+    def id(self) -> str:
+        return f"{self.platform.name}/{self.source.version}/{self.variant.name}"
+
+    @property
+    def slug(self) -> str:
+        """The id made safe for one file or directory name."""
+        return assets.slug(self.id)
+
+    @property
+    def kind(self) -> CellKind:
+        if self.variant.provider is not None:
+            return CellKind.SKEW
+        if self.platform.openssl == "distro":
+            return CellKind.DISTRO
+        return CellKind.COMPILED
+
+
+def expand(defn: MatrixDefinition) -> list[Cell]:
+    """platforms x sources x variants in file order; a cell stays unless an exclude
+    matches it and no include does."""
+    for rule in defn.include + defn.exclude:
+        check_rule_matches(defn, rule)  # a rule matching nothing is a typo
+    cells = []
+    for platform, source, variant in combinations(defn):
+        key = (platform.name, source.version, variant.name)
+        excluded = any(r.matches(*key) for r in defn.exclude)
+        if excluded and not any(r.matches(*key) for r in defn.include):
+            continue
+        cells.append(Cell(platform, source, variant, defn.scenarios))
+    return cells
+
+
+def select(cells: Sequence[Cell], patterns: Sequence[str]) -> list[Cell]:
+    """Cells whose id matches any pattern (fnmatch), in `cells` order; no pattern = all."""
+    if not patterns:
+        return list(cells)
+    for pattern in patterns:
+        if not any(fnmatch.fnmatchcase(c.id, pattern) for c in cells):
+            raise DefinitionError(_no_match(cells, pattern))
+    return [c for c in cells if any(fnmatch.fnmatchcase(c.id, p) for p in patterns)]
+
+
+def _no_match(cells: Sequence[Cell], pattern: str) -> str:
+    ids = [c.id for c in cells]
+    msg = f"no cell matches {pattern!r}"
+    platforms = list(dict.fromkeys(c.platform.name for c in cells))
+    first = pattern.split("/", 1)[0]
+    if not any(fnmatch.fnmatchcase(p, first) for p in platforms):
+        msg += f"; no platform matches {first!r} (platforms: {', '.join(platforms)})"
+    valid = "\n  ".join(ids) if ids else "(none: the matrix expands to no cell)"
+    example = f", e.g. '{platforms[0]}/*'" if platforms else ""
+    return f"{msg}. Cell ids are PLATFORM/VERSION/VARIANT{example}. Valid cells:\n  {valid}"

@@ -1,0 +1,514 @@
+"""Load and validate the declarative matrix file (TOML) into frozen dataclasses.
+
+Every error names `file:line`, so a typo in the matrix is found in one look.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import fnmatch
+import hashlib
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NoReturn
+
+from matrix import assets
+from matrix.errors import DefinitionError
+from matrix.model.vocabulary import Scenario
+
+SCHEMA = 1
+KNOWN_SCENARIOS = tuple(s.value for s in Scenario)
+LIBCS = ("glibc", "musl")
+
+# Names and versions become image tags and path components: keep them boring.
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+VERSION_RE = re.compile(r"^[0-9]+\.[0-9]+\.[0-9]+[a-z0-9.-]*$")
+SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+DOCKERFILE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\.Dockerfile$")
+IMAGE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@-]*$")
+SUITE_RE = re.compile(r"^[a-z][a-z0-9-]*$")
+URL_SCHEMES = ("https://", "http://", "file://")
+
+_TOP_KEYS = ("schema", "scenarios", "platforms", "sources", "variants", "include", "exclude")
+_PLATFORM_KEYS = ("description", "dockerfile", "base_image", "libc", "fallback", "openssl")
+OPENSSL_KINDS = ("source", "distro")
+_SOURCE_KEYS = ("sha256", "urls", "debian_orig")
+_VARIANT_KEYS = ("description", "configure", "module_config", "provider", "base")
+CONFIG_KEY_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+CONFIGURE_OPTION_RE = re.compile(r"^[A-Za-z0-9_.,=+/:-]+$")
+CONFIG_VALUE_RE = re.compile(r"^[A-Za-z0-9._:-]*$")
+_RULE_KEYS = ("platform", "version", "variant", "reason")
+
+KeyPath = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class BaseFallback:
+    """How to make the base image locally when it cannot be pulled."""
+
+    debootstrap: str  # Debian suite for `debootstrap --variant=minbase`
+
+
+@dataclass(frozen=True)
+class Platform:
+    name: str
+    dockerfile: str
+    base_image: str
+    libc: str
+    fallback: BaseFallback | None
+    description: str
+    # "source": OpenSSL built from the matrix's sources; "distro": the distribution's own
+    # libcrypto and packaged fips.so, exactly as its users get them (one cell, no build of ours)
+    openssl: str = "source"
+
+
+@dataclass(frozen=True)
+class Source:
+    version: str
+    sha256: str
+    urls: tuple[str, ...]
+    debian_orig: bool  # also try the Debian mirror's byte-identical .orig.tar.gz
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    configure: tuple[str, ...]
+    description: str
+    # Extra KEY = VALUE lines for the module's config section (e.g. defer-tests = "1"):
+    # they change how the module runs, not how it is built.
+    module_config: tuple[tuple[str, str], ...] = ()
+    # Version skew: take fips.so from this source version, libcrypto from the cell's own;
+    # both built as variant `base`.
+    provider: str | None = None
+    base: str = "default"
+
+
+@dataclass(frozen=True)
+class Rule:
+    platform: str = "*"
+    version: str = "*"
+    variant: str = "*"
+    reason: str = ""
+    line: int = field(default=0, compare=False)  # where it was declared, for errors
+
+    def matches(self, platform: str, version: str, variant: str) -> bool:
+        return (
+            fnmatch.fnmatchcase(platform, self.platform)
+            and fnmatch.fnmatchcase(version, self.version)
+            and fnmatch.fnmatchcase(variant, self.variant)
+        )
+
+
+@dataclass(frozen=True)
+class MatrixDefinition:
+    path: Path
+    platforms: dict[str, Platform]
+    sources: dict[str, Source]
+    variants: dict[str, Variant]
+    scenarios: tuple[str, ...]
+    include: tuple[Rule, ...]
+    exclude: tuple[Rule, ...]
+    digest: str  # sha256 of the file's bytes: ties results to the exact definition
+
+
+def load_definition(path: Path) -> MatrixDefinition:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DefinitionError(f"{path}: cannot read the matrix file: {exc.strerror}") from exc
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DefinitionError(f"{path}: the matrix file is not UTF-8 ({exc.reason})") from exc
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise _syntax_error(path, text, exc) from exc
+    ctx = _Ctx(path, _Locator(text))
+    return _parse(ctx, doc, hashlib.sha256(data).hexdigest())
+
+
+def dockerfile_path(platform: Platform, definition: MatrixDefinition) -> Path:
+    """The matrix file's own `dockerfiles/` wins, then the package's."""
+    dirs = [definition.path.parent / "dockerfiles", assets.DOCKERFILES_DIR]
+    seen: list[Path] = []
+    for d in dirs:
+        if d in seen:
+            continue
+        seen.append(d)
+        candidate = d / platform.dockerfile
+        if candidate.is_file():
+            return candidate
+    line = _line_in_file(definition.path, ("platforms", platform.name, "dockerfile"))
+    where = ", ".join(str(d) for d in seen)
+    raise DefinitionError(
+        f"{definition.path}:{line}: dockerfile {platform.dockerfile!r} of platform "
+        f"{platform.name!r} not found in {where}; add it there or fix the name"
+    )
+
+
+# --- parsing ---------------------------------------------------------------------------
+
+
+def _parse(ctx: _Ctx, doc: dict[str, Any], digest: str) -> MatrixDefinition:
+    ctx.check_keys(doc, (), _TOP_KEYS, ("schema", "scenarios", "platforms", "sources", "variants"))
+    schema = doc["schema"]
+    if type(schema) is not int or schema != SCHEMA:
+        ctx.fail(("schema",), f"schema = {schema!r} is not supported; this tool reads schema = 1")
+    platforms = {
+        name: _platform(ctx, name, value)
+        for name, value in ctx.named_tables(doc, "platforms", NAME_RE).items()
+    }
+    sources = {
+        version: _source(ctx, version, value)
+        for version, value in ctx.named_tables(doc, "sources", VERSION_RE).items()
+    }
+    variants = {
+        name: _variant(ctx, name, value)
+        for name, value in ctx.named_tables(doc, "variants", NAME_RE).items()
+    }
+    defn = MatrixDefinition(
+        path=ctx.path,
+        platforms=platforms,
+        sources=sources,
+        variants=variants,
+        scenarios=_scenarios(ctx, doc["scenarios"]),
+        include=_rules(ctx, doc, "include"),
+        exclude=_rules(ctx, doc, "exclude"),
+        digest=digest,
+    )
+    for name, variant in list(variants.items()):
+        kp = ("variants", name)
+        if variant.provider is None:
+            if variant.base != "default":
+                ctx.fail((*kp, "base"), "base is for a variant with provider (version skew)")
+            continue
+        if variant.provider not in sources:
+            ctx.fail((*kp, "provider"), f"provider = {variant.provider!r} is not a source version")
+        base = variants.get(variant.base)
+        if base is None or base.provider is not None:
+            ctx.fail((*kp, "base"), f"base = {variant.base!r} must name a variant without provider")
+        # the skew cell runs its module as its base builds do
+        variants[name] = dataclasses.replace(variant, module_config=base.module_config)
+    for rule in defn.include + defn.exclude:
+        check_rule_matches(defn, rule)
+    return defn
+
+
+# The one cell of a platform that brings its own OpenSSL.
+DISTRO_SOURCE = Source(version="distro", sha256="", urls=(), debian_orig=False)
+DISTRO_VARIANT = Variant("packaged", (), "the distribution's own libcrypto and fips.so")
+
+
+def combinations(defn: MatrixDefinition) -> list[tuple[Platform, Source, Variant]]:
+    """Every platform x source x variant, before include/exclude rules."""
+    out = []
+    for platform in defn.platforms.values():
+        if platform.openssl == "distro":
+            out.append((platform, DISTRO_SOURCE, DISTRO_VARIANT))
+            continue
+        for source in defn.sources.values():
+            for variant in defn.variants.values():
+                out.append((platform, source, variant))
+    return out
+
+
+def check_rule_matches(defn: MatrixDefinition, rule: Rule) -> None:
+    """A rule that matches nothing is a typo, not a no-op."""
+    combos = combinations(defn)
+    if any(rule.matches(p.name, s.version, v.name) for p, s, v in combos):
+        return
+    fields = (
+        ("platform", rule.platform, sorted({p.name for p, _, _ in combos})),
+        ("version", rule.version, sorted({s.version for _, s, _ in combos})),
+        ("variant", rule.variant, sorted({v.name for _, _, v in combos})),
+    )
+    culprits = [
+        f"{key} = {pattern!r} matches none of {', '.join(names)}"
+        for key, pattern, names in fields
+        if not any(fnmatch.fnmatchcase(n, pattern) for n in names)
+    ]
+    why = "; ".join(culprits) or "no platform/version/variant combination matches all its fields"
+    raise DefinitionError(f"{defn.path}:{rule.line or 1}: rule matches no cell: {why}")
+
+
+def _platform(ctx: _Ctx, name: str, t: dict[str, Any]) -> Platform:
+    kp: KeyPath = ("platforms", name)
+    ctx.check_keys(t, kp, _PLATFORM_KEYS, ("dockerfile", "base_image", "libc"))
+    dockerfile = ctx.string(t, kp, "dockerfile")
+    if not DOCKERFILE_RE.match(dockerfile):
+        ctx.fail(
+            (*kp, "dockerfile"),
+            f"dockerfile = {dockerfile!r}: give a bare file name ending in .Dockerfile "
+            "(it is looked up in dockerfiles/)",
+        )
+    image = ctx.string(t, kp, "base_image")
+    if not IMAGE_RE.match(image):
+        ctx.fail((*kp, "base_image"), f"base_image = {image!r} is not an image reference")
+    libc = ctx.string(t, kp, "libc")
+    if libc not in LIBCS:
+        ctx.fail((*kp, "libc"), f"libc = {libc!r}: must be one of {', '.join(LIBCS)}")
+    fallback: BaseFallback | None = None
+    if "fallback" in t:
+        fb = ctx.table(t["fallback"], (*kp, "fallback"))
+        ctx.check_keys(fb, (*kp, "fallback"), ("debootstrap",), ("debootstrap",))
+        suite = ctx.string(fb, (*kp, "fallback"), "debootstrap")
+        if not SUITE_RE.match(suite):
+            ctx.fail((*kp, "fallback"), f"debootstrap = {suite!r} is not a Debian suite name")
+        fallback = BaseFallback(debootstrap=suite)
+    description = ctx.string(t, kp, "description", default="")
+    openssl = ctx.string(t, kp, "openssl", default="source")
+    if openssl not in OPENSSL_KINDS:
+        ctx.fail(
+            (*kp, "openssl"), f"openssl = {openssl!r}: must be one of {', '.join(OPENSSL_KINDS)}"
+        )
+    return Platform(name, dockerfile, image, libc, fallback, description, openssl)
+
+
+def _source(ctx: _Ctx, version: str, t: dict[str, Any]) -> Source:
+    kp: KeyPath = ("sources", version)
+    ctx.check_keys(t, kp, _SOURCE_KEYS, ("sha256",))
+    sha = ctx.string(t, kp, "sha256")
+    if not SHA256_RE.match(sha):
+        ctx.fail((*kp, "sha256"), f"sha256 = {sha!r}: want 64 lowercase hex digits")
+    urls = ctx.string_list(t, kp, "urls")
+    for url in urls:
+        if not url.startswith(URL_SCHEMES):
+            ctx.fail((*kp, "urls"), f"url {url!r}: want one of {', '.join(URL_SCHEMES)}")
+    debian_orig = t.get("debian_orig", False)
+    if not isinstance(debian_orig, bool):
+        ctx.fail((*kp, "debian_orig"), f"debian_orig = {debian_orig!r}: want true or false")
+    if not urls and not debian_orig:
+        ctx.fail(kp, f"source {version!r} has no urls and debian_orig = false: nowhere to fetch")
+    return Source(version, sha, urls, debian_orig)
+
+
+def _variant(ctx: _Ctx, name: str, t: dict[str, Any]) -> Variant:
+    kp: KeyPath = ("variants", name)
+    ctx.check_keys(t, kp, _VARIANT_KEYS, ())
+    if "provider" in t and ("configure" in t or "module_config" in t):
+        ctx.fail(kp, "a variant with provider takes its builds from variant `base`: no configure")
+    t = {"configure": [], **t}
+    configure = ctx.string_list(t, kp, "configure")
+    for opt in configure:
+        # Each entry is one argv word for ./Configure, passed through a build argument that
+        # the build script splits into words: nothing a shell would read as more than text.
+        if not CONFIGURE_OPTION_RE.match(opt):
+            ctx.fail(
+                (*kp, "configure"),
+                f"configure option {opt!r}: one word of letters, digits and -_.,=+/: per entry",
+            )
+    module_config = t.get("module_config", {})
+    if not isinstance(module_config, dict):
+        ctx.fail((*kp, "module_config"), 'module_config must be a table of KEY = "VALUE"')
+    for key, value in module_config.items():
+        if not CONFIG_KEY_RE.match(key) or not isinstance(value, str):
+            ctx.fail(
+                (*kp, "module_config"), f"module_config {key!r}: keys are words, values strings"
+            )
+        if not CONFIG_VALUE_RE.match(value):
+            ctx.fail((*kp, "module_config"), f"module_config {key} = {value!r}: not a plain value")
+    provider = ctx.string(t, kp, "provider", default="") or None
+    return Variant(
+        name,
+        configure,
+        ctx.string(t, kp, "description", default=""),
+        tuple(sorted(module_config.items())),
+        provider,
+        ctx.string(t, kp, "base", default="default"),
+    )
+
+
+def _scenarios(ctx: _Ctx, value: Any) -> tuple[str, ...]:
+    kp: KeyPath = ("scenarios",)
+    if not isinstance(value, list) or not all(isinstance(s, str) for s in value) or not value:
+        ctx.fail(kp, "scenarios: want a non-empty list of strings")
+    for s in value:
+        if s not in KNOWN_SCENARIOS:
+            ctx.fail(kp, f"unknown scenario {s!r}; known: {', '.join(KNOWN_SCENARIOS)}")
+        if value.count(s) > 1:
+            ctx.fail(kp, f"scenario {s!r} is listed twice")
+    return tuple(value)
+
+
+def _rules(ctx: _Ctx, doc: dict[str, Any], key: str) -> tuple[Rule, ...]:
+    if key not in doc:
+        return ()
+    value = doc[key]
+    if not isinstance(value, list):
+        ctx.fail((key,), f"{key}: want an array of tables, written [[{key}]]")
+    rules = []
+    for i, item in enumerate(value):
+        kp: KeyPath = (key, i)
+        t = ctx.table(item, kp)
+        ctx.check_keys(t, kp, _RULE_KEYS, ())
+        if not any(k in t for k in ("platform", "version", "variant")):
+            ctx.fail(kp, f"[[{key}]] names no platform, version or variant")
+        rules.append(
+            Rule(
+                platform=ctx.string(t, kp, "platform", default="*"),
+                version=ctx.string(t, kp, "version", default="*"),
+                variant=ctx.string(t, kp, "variant", default="*"),
+                reason=ctx.string(t, kp, "reason", default=""),
+                line=ctx.locator.line_of(kp),
+            )
+        )
+    return tuple(rules)
+
+
+def _syntax_error(path: Path, text: str, exc: tomllib.TOMLDecodeError) -> DefinitionError:
+    # Python 3.11's TOMLDecodeError has no lineno attribute: read it from the message.
+    msg = str(exc)
+    m = re.search(r"\(at line (\d+), column \d+\)", msg)
+    if m:
+        line = int(m.group(1))
+    elif "at end of document" in msg:
+        line = max(1, len(text.splitlines()))
+    else:
+        line = 1
+    return DefinitionError(f"{path}:{line}: invalid TOML: {msg}")
+
+
+def _line_in_file(path: Path, kp: KeyPath) -> int:
+    try:
+        return _Locator(path.read_text(encoding="utf-8")).line_of(kp)
+    except (OSError, UnicodeDecodeError):
+        return 1
+
+
+class _Ctx:
+    """The file being parsed: turns a key path into `path:line: message` errors."""
+
+    def __init__(self, path: Path, locator: _Locator) -> None:
+        self.path = path
+        self.locator = locator
+
+    def fail(self, kp: KeyPath, msg: str) -> NoReturn:
+        raise DefinitionError(f"{self.path}:{self.locator.line_of(kp)}: {msg}")
+
+    def table(self, value: Any, kp: KeyPath) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            self.fail(kp, f"{_dotted(kp)}: want a table, got {type(value).__name__}")
+        return value
+
+    def check_keys(
+        self, t: Mapping[str, Any], kp: KeyPath, allowed: tuple[str, ...], required: tuple[str, ...]
+    ) -> None:
+        for key in t:
+            if key not in allowed:
+                hint = difflib.get_close_matches(key, allowed, n=1)
+                did = f"did you mean {hint[0]!r}? " if hint else ""
+                self.fail(
+                    (*kp, key),
+                    f"{_where(kp)}unknown key {key!r} ({did}allowed: {', '.join(allowed)})",
+                )
+        for key in required:
+            if key not in t:
+                self.fail(kp, f"{_where(kp)}missing key {key!r}")
+
+    def string(
+        self, t: Mapping[str, Any], kp: KeyPath, key: str, default: str | None = None
+    ) -> str:
+        if key not in t and default is not None:
+            return default
+        value = t[key]
+        if not isinstance(value, str):
+            self.fail((*kp, key), f"{_where(kp)}{key} = {value!r}: want a string")
+        return value
+
+    def string_list(self, t: Mapping[str, Any], kp: KeyPath, key: str) -> tuple[str, ...]:
+        value = t.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            self.fail((*kp, key), f"{_where(kp)}{key} = {value!r}: want a list of strings")
+        return tuple(value)
+
+    def named_tables(
+        self, doc: dict[str, Any], key: str, name_re: re.Pattern[str]
+    ) -> dict[str, dict[str, Any]]:
+        group = self.table(doc[key], (key,))
+        if not group:
+            self.fail((key,), f"[{key}] is empty: declare at least one [{key}.NAME]")
+        for name, value in group.items():
+            if not name_re.match(name):
+                self.fail((key, name), f"{key} name {name!r} must match {name_re.pattern}")
+            self.table(value, (key, name))
+        return group
+
+
+def _dotted(kp: KeyPath) -> str:
+    return ".".join(str(k) for k in kp)
+
+
+def _where(kp: KeyPath) -> str:
+    if not kp:
+        return ""
+    if isinstance(kp[-1], int):
+        return f"[[{_dotted(kp[:-1])}]] #{kp[-1] + 1}: "
+    return f"[{_dotted(kp)}]: "
+
+
+# --- locating a key path in the text ---------------------------------------------------
+
+_HEADER_RE = re.compile(r"^\s*(\[\[?)\s*(.+?)\s*\]\]?\s*(?:#.*)?$")
+_KEY_PART_RE = re.compile(r"""\s*(?:"((?:[^"\\]|\\.)*)"|'([^']*)'|([A-Za-z0-9_-]+))\s*(?:\.|$)""")
+
+
+def _split_key(s: str) -> tuple[str, ...]:
+    parts: list[str] = []
+    pos = 0
+    while pos < len(s):
+        m = _KEY_PART_RE.match(s, pos)
+        if not m or m.end() == pos:
+            break
+        parts.append(next(g for g in m.groups() if g is not None))
+        pos = m.end()
+    return tuple(parts)
+
+
+class _Locator:
+    """Finds the line of a table header or key by scanning the text: good enough for errors."""
+
+    def __init__(self, text: str) -> None:
+        self.lines = text.splitlines()
+        # (1-based line, header key path, is an array-of-tables header)
+        self.headers: list[tuple[int, tuple[str, ...], bool]] = []
+        for i, line in enumerate(self.lines, 1):
+            m = _HEADER_RE.match(line)
+            if m:
+                self.headers.append((i, _split_key(m.group(2)), m.group(1) == "[["))
+
+    def line_of(self, kp: KeyPath) -> int:
+        for cut in range(len(kp), 0, -1):
+            start = self._header_line(kp[:cut])
+            if start is not None:
+                return self._key_line(start, [str(k) for k in kp[cut:]])
+        return self._key_line(0, [str(k) for k in kp])
+
+    def _header_line(self, prefix: KeyPath) -> int | None:
+        if isinstance(prefix[-1], int):
+            names, nth = prefix[:-1], prefix[-1]
+            arrays = [ln for ln, path, arr in self.headers if arr and path == names]
+            return arrays[nth] if nth < len(arrays) else None
+        for ln, path, arr in self.headers:
+            if not arr and path == prefix:
+                return ln
+        return None
+
+    def _key_line(self, start: int, keys: list[str]) -> int:
+        """Search `keys` in order inside the section that begins after line `start`."""
+        end = next((ln for ln, _, _ in self.headers if ln > start), len(self.lines) + 1)
+        found, first = start, start + 1
+        for key in keys:
+            q = re.escape(key)
+            key_re = re.compile(rf"""(?:^|[{{,\s.])(?:{q}|"{q}"|'{q}')\s*[=.]""")
+            hit = next((ln for ln in range(first, end) if key_re.search(self.lines[ln - 1])), None)
+            if hit is None:
+                break
+            # A nested key may sit on the same line (inline table) or below it.
+            found = first = hit
+        return found or 1

@@ -1,0 +1,126 @@
+"""What changed between two runs: verdicts per cell and scenario, cells that appeared or
+disappeared, and whether anything got worse (for an exit status)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from tabulate import tabulate
+
+from matrix.model.vocabulary import look
+from matrix.results.records import CellResult, ScenarioResult
+
+# Ranks are the vocabulary's (matrix/model/vocabulary.py): best first, a higher rank worse.
+# SKIPPED (and a scenario that was not run at all) has no rank: a skip says nothing about the
+# platform, only that this run could not measure it (offline, no base image, no source).
+# Counting it worse would fail CI on every offline run; counting it better would let a skip
+# hide a regression. Such a change is listed, but it is neither worse nor better.
+NOT_RUN = "-"  # the cell ran, but not this scenario
+WHOLE_CELL = "*"  # the scenario name when neither side of a cell has scenario results
+
+
+@dataclass(frozen=True)
+class Change:
+    cell: str
+    scenario: str
+    old: str  # verdict text: "STICKY_ERROR", "STICKY_ERROR 2/3" for repeated runs, or "-"
+    new: str
+    worse: bool
+
+
+@dataclass(frozen=True)
+class Diff:
+    changed: list[Change] = field(default_factory=list)
+    appeared: list[str] = field(default_factory=list)  # cell ids only in the new results
+    disappeared: list[str] = field(default_factory=list)  # cell ids only in the old results
+
+    @property
+    def got_worse(self) -> bool:
+        """New or vanished cells are not regressions: the matrix changed, not a platform."""
+        return any(c.worse for c in self.changed)
+
+
+def verdict_text(s: ScenarioResult) -> str:
+    """The verdict, with "k/n" when the scenario ran n times and k runs agreed on it
+    (facts["runs"] = {"agree": k, "total": n})."""
+    runs = s.facts.get("runs")
+    if isinstance(runs, dict) and "agree" in runs and "total" in runs:
+        return f"{s.verdict} {runs['agree']}/{runs['total']}"
+    return s.verdict
+
+
+def diff_results(old: Sequence[CellResult], new: Sequence[CellResult]) -> Diff:
+    old_by = {r.cell: r for r in old}
+    new_by = {r.cell: r for r in new}
+    changed = []
+    for cell, n in new_by.items():
+        o = old_by.get(cell)
+        if o is None:
+            continue
+        before = _verdicts(o, [s.scenario for s in n.scenarios])
+        after = _verdicts(n, [s.scenario for s in o.scenarios])
+        for scenario in [*before, *(s for s in after if s not in before)]:
+            a, b = before.get(scenario, NOT_RUN), after.get(scenario, NOT_RUN)
+            if _split(a) != _split(b):  # "V" and "V 3/3" say the same
+                changed.append(Change(cell, scenario, a, b, is_worse(a, b)))
+    return Diff(
+        changed=changed,
+        appeared=[c for c in new_by if c not in old_by],
+        disappeared=[c for c in old_by if c not in new_by],
+    )
+
+
+def _verdicts(r: CellResult, other_scenarios: Sequence[str]) -> dict[str, str]:
+    """scenario -> verdict text. A cell without scenario results (a failed build, a skip)
+    has its outcome stand for each scenario the other side ran."""
+    if r.scenarios:
+        return {s.scenario: verdict_text(s) for s in r.scenarios}
+    return {name: r.outcome for name in other_scenarios or [WHOLE_CELL]}
+
+
+def is_worse(old: str, new: str) -> bool:
+    """new ranks below old; or the same verdict with a smaller share of runs agreeing on it:
+    a verdict that no longer reproduces is a regression of the measurement itself."""
+    (old_verdict, old_share), (new_verdict, new_share) = _split(old), _split(new)
+    old_rank, new_rank = _rank(old_verdict), _rank(new_verdict)
+    if old_rank is None or new_rank is None:
+        return False
+    if old_verdict == new_verdict:
+        return new_share < old_share
+    return new_rank > old_rank
+
+
+def _rank(verdict: str) -> int | None:
+    found = look(verdict)
+    return found.rank if found is not None else None
+
+
+def _split(text: str) -> tuple[str, float]:
+    verdict, _, runs = text.partition(" ")
+    agree, _, total = runs.partition("/")
+    try:
+        return verdict, int(agree) / int(total)
+    except (ValueError, ZeroDivisionError):
+        return verdict, 1.0
+
+
+def format_diff(diff: Diff) -> str:
+    if diff.changed:
+        rows = [(c.cell, c.scenario, c.old, c.new, _direction(c)) for c in diff.changed]
+        text = tabulate(
+            rows, headers=["cell", "scenario", "old", "new", "change"], tablefmt="simple"
+        )
+    else:
+        text = "no verdict changed"
+    if diff.appeared:
+        text += "\nnew cells: " + ", ".join(diff.appeared)
+    if diff.disappeared:
+        text += "\ncells gone: " + ", ".join(diff.disappeared)
+    return text + "\n"
+
+
+def _direction(c: Change) -> str:
+    if c.worse:
+        return "worse"
+    return "better" if is_worse(c.new, c.old) else ""
