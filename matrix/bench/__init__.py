@@ -1,0 +1,1 @@
+"""The benchmark's measurements (`fips-matrix bench`)."""

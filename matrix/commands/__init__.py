@@ -1,0 +1,1 @@
+"""One module per `fips-matrix` command: each resolves its options and does its job."""

@@ -1,0 +1,1 @@
+"""Doing a run: the engine, the builds, the schedule, the probe containers, locks and bundles."""

@@ -1,0 +1,2 @@
+"""What the probes' observations mean: a verdict per scenario, an outcome per cell.
+Pure functions."""
