@@ -192,7 +192,7 @@ def _summary_line(figures: Tally, width: int) -> Text:
     style = SEVERITY_STYLE[figures.severity]
     if len(body.plain) + 4 > width:  # too long to frame: the line alone, as pytest does
         body.stylize(style)
-        return body
+        return body[1:-1]  # without the spaces that would have met the frame
     fill = width - len(body.plain)
     line = Text("=" * (fill // 2), style=style)
     line.append_text(body)
