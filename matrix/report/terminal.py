@@ -119,7 +119,7 @@ def _word(code: str) -> str:
 
 
 def _legend(console: Console, words: Sequence[str]) -> None:
-    console.print(Text("legend", style="bold"))
+    console.print(Text("\nlegend", style="bold"))
     shown = legend(words)
     width = max((len(info.code) for _, info in shown), default=0)
     for word, info in shown:
