@@ -38,6 +38,13 @@ def bench(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def readme(session: nox.Session) -> None:
+    """The README's "What it measured here" section, made from the reference run."""
+    session.install("-e", ".")
+    session.run("fips-matrix", "report", "results/reference", "--readme", "README.md")
+
+
+@nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     session.install("-e", ".[test]")
     session.run("pytest", *session.posargs)

@@ -56,6 +56,9 @@ PROBE_LABEL = "org.fips-reload-matrix.probe"
 # --- results ------------------------------------------------------------------------------
 
 LOCK_NAME = "matrix.lock.json"
+# The committed reference run of the default matrix, in a checkout: the README's figures,
+# table and findings are made from it (`fips-matrix report --readme`), a test holds them equal.
+REFERENCE_DIR = PACKAGE_DIR.parent / "results" / "reference"
 
 
 def slug(cell_id: str) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -93,6 +94,18 @@ def parser() -> argparse.ArgumentParser:
         type=Path,
         help="take base images, cell images and sources from a bundle: no network needed",
     )
+    run_p.add_argument(
+        "--allow-empty",
+        action="store_true",
+        help="exit 0 even when the selection is empty or no cell was measured (default: exit 1)",
+    )
+    run_p.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="DIR",
+        help="a results directory (e.g. results/reference) to compare with: in junit.xml every "
+        "cell and scenario whose status differs from the baseline's fails (default: none)",
+    )
 
     plan_p = sub.add_parser("plan", parents=[cells], help="print the cells, for a CI job matrix")
     plan_p.add_argument("--format", choices=("github", "lines"), default="lines")
@@ -120,6 +133,20 @@ def parser() -> argparse.ArgumentParser:
         "report", help="make every report of a results directory again (runs nothing)"
     )
     report_p.add_argument("results", type=Path)
+    report_p.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="DIR",
+        help="as for run: junit.xml fails what differs from this results directory (default: none)",
+    )
+    report_p.add_argument(
+        "--readme",
+        type=Path,
+        metavar="FILE",
+        help="instead of the reports, rewrite FILE's section between the markers of "
+        "matrix/report/readme.py from the results (e.g. README.md from results/reference); "
+        "RESULTS is then left as it is",
+    )
 
     diff_p = sub.add_parser(
         "diff", help="cells whose verdict changed between two runs; exit 1 if one got worse"
@@ -153,7 +180,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     # and finished cells stay on disk.
     with contextlib.suppress(ValueError):  # not the main thread: leave signals alone
         signal.signal(signal.SIGTERM, _interrupted)
-    console = Console(highlight=False, soft_wrap=True)
+    # Colour only on a terminal (rich's own test); NO_COLOR: no styles at all, not even bold.
+    plain = bool(os.environ.get("NO_COLOR"))
+    console = Console(highlight=False, soft_wrap=True, color_system=None if plain else "auto")
     try:
         return COMMANDS[args.command](args, console)
     except MatrixError as exc:

@@ -38,3 +38,10 @@ class BuildFailed(MatrixError):
     def __init__(self, message: str, log_path: Path) -> None:
         super().__init__(message)
         self.log_path = log_path
+
+
+class NothingMeasured(MatrixError):
+    """An empty selection, or a run in which no cell was measured (all skipped, none built):
+    a CI job must not pass on it unless told so (--allow-empty)."""
+
+    exit_code = 1

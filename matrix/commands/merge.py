@@ -8,7 +8,7 @@ import argparse
 from rich.console import Console
 
 from matrix.errors import MatrixError
-from matrix.report.table import render
+from matrix.report.terminal import print_report
 from matrix.report.write import write_reports
 from matrix.results.merge import merge
 from matrix.results.records import scenarios_of
@@ -23,9 +23,8 @@ def main(args: argparse.Namespace, console: Console) -> int:
         except OSError as exc:
             raise MatrixError(f"merge: {exc}") from exc
         written = write_reports(out, results, run, scenarios_of(results))
-    console.print(render(results, scenarios_of(results), "simple", compact=True), markup=False)
     console.print(
         f"merged {len(results)} cells from {len(args.dirs)} directories into {args.results}"
     )
-    console.print("reports: " + ", ".join(str(p) for p in written.values()))
+    print_report(console, results, run, scenarios_of(results), written)
     return 0

@@ -1,6 +1,9 @@
 """`fips-matrix report DIR`: judge a results directory's stored observations again under the
 current rules, rewrite its cell files with the new verdicts, and make every report again.
-Runs nothing: no engine is needed."""
+Runs nothing: no engine is needed.
+
+`fips-matrix report DIR --readme README.md` instead rewrites the README's generated section
+(between its markers) from DIR's results as they are stored, and touches nothing in DIR."""
 
 from __future__ import annotations
 
@@ -10,14 +13,22 @@ from rich.console import Console
 
 from matrix.errors import MatrixError
 from matrix.judge.cell import outcome_of, rejudge
-from matrix.report.table import render
+from matrix.report.readme import rewrite_readme
+from matrix.report.terminal import print_report
 from matrix.report.write import write_reports
+from matrix.results.diff import read_baseline
 from matrix.results.records import Run, scenarios_of
 from matrix.results.store import ResultsDir
 
 
 def main(args: argparse.Namespace, console: Console) -> int:
     out = ResultsDir(args.results)
+    if args.readme:
+        changed = rewrite_readme(args.readme, args.results)
+        state = "rewritten" if changed else "already up to date"
+        console.print(f"{args.readme}: the section made from {args.results} is {state}")
+        return 0
+    baseline = read_baseline(args.baseline) if args.baseline else None
     with out.locked():
         results, run = out.read_run()
         if not results:
@@ -29,7 +40,6 @@ def main(args: argparse.Namespace, console: Console) -> int:
                 out.write_cell(result)
         scenarios = scenarios_of(results)
         run = run or Run.unknown([r.cell for r in results])
-        written = write_reports(out, results, run, scenarios)
-    console.print(render(results, scenarios, "simple", compact=True), markup=False)
-    console.print("reports: " + ", ".join(str(p) for p in written.values()))
+        written = write_reports(out, results, run, scenarios, baseline=baseline)
+    print_report(console, results, run, scenarios, written)
     return 0

@@ -17,7 +17,7 @@ from rich.console import Console
 from matrix import __version__, assets
 from matrix.acquire.mirror import debian_mirror
 from matrix.acquire.sources import default_cache_dir
-from matrix.errors import MatrixError
+from matrix.errors import MatrixError, NothingMeasured
 from matrix.execute import engine
 from matrix.execute.assembly import assemble
 from matrix.execute.bundle import load_bundle
@@ -26,9 +26,10 @@ from matrix.execute.options import RunOptions
 from matrix.model.cells import Cell, expand, select
 from matrix.model.definition import MatrixDefinition, load_definition
 from matrix.model.vocabulary import Outcome
-from matrix.report.table import render
+from matrix.report.terminal import print_report
 from matrix.report.write import write_reports
 from matrix.reporter import ConsoleReporter
+from matrix.results.diff import Baseline, read_baseline
 from matrix.results.records import CellResult, EngineInfo, Run, now
 from matrix.results.store import ResultsDir
 
@@ -85,9 +86,34 @@ def main(args: argparse.Namespace, console: Console) -> int:
         for cell in cells:
             console.print(cell.id)
         return 0
-    results, _ = run(definition, cells, options, console, locked=args.locked, bundle=args.bundle)
+    if not cells and not args.allow_empty:
+        raise NothingMeasured(
+            f"the selection holds no cell ({definition.path} expands to none); give "
+            "--allow-empty to accept that"
+        )
+    baseline = read_baseline(args.baseline) if args.baseline else None
+    results, _ = run(
+        definition,
+        cells,
+        options,
+        console,
+        locked=args.locked,
+        bundle=args.bundle,
+        baseline=baseline,
+    )
+    _require_measured(results, args.allow_empty)
     failed = [r for r in results if r.outcome in (Outcome.BUILD_FAILED, Outcome.ERROR)]
     return 1 if failed else 0
+
+
+def _require_measured(results: Sequence[CellResult], allow_empty: bool) -> None:
+    """A run that measured nothing is no result to pass a CI job on, unless asked."""
+    if allow_empty or any(r.scenarios for r in results):
+        return
+    raise NothingMeasured(
+        f"nothing was measured: none of the {len(results)} cells produced a result (see "
+        "above why); give --allow-empty to accept that"
+    )
 
 
 def run(
@@ -98,6 +124,7 @@ def run(
     *,
     locked: str | bool | None = None,
     bundle: Path | None = None,
+    baseline: Baseline | None = None,
 ) -> tuple[list[CellResult], ResultsDir]:
     """The run: its cells' results (also on disk, with every report) and where they are."""
     client = engine.connect()
@@ -145,17 +172,15 @@ def run(
         by_id = {**earlier, **{r.cell: r for r in results}}
         shown = [by_id[c] for c in record.cells if c in by_id]
         t0 = time.monotonic()
-        written = write_reports(out, shown, record, scenarios)
+        written = write_reports(out, shown, record, scenarios, baseline=baseline)
         # the reports' own time is known once they are written: summary.json gets it after
         record.phase_seconds["report"] = round(time.monotonic() - t0, 2)
         out.rewrite_run(record)
         written["lock"] = out.root / assets.LOCK_NAME
         parts.lock.write(written["lock"])
     console.print()
-    console.print(render(results, scenarios, "simple", compact=True), markup=False)
     console.print(f"results: {options.results}/cells/ ({len(results)} cells)")
-    console.print("reports: " + ", ".join(str(p) for p in written.values()))
-    console.print(f"wall time: {time.monotonic() - started:.2f}s")
+    print_report(console, results, record, scenarios, written)
     return results, out
 
 

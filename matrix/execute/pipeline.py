@@ -147,5 +147,5 @@ class Pipeline:
 
 def _summary(result: CellResult) -> str:
     if result.scenarios:
-        return ", ".join(f"{s.scenario}={s.verdict}" for s in result.scenarios)
+        return ", ".join(f"{s.scenario}={s.status}" for s in result.scenarios)
     return result.reason

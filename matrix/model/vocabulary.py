@@ -1,13 +1,14 @@
 """The tool's words, each defined once: the scenarios a probe runs, the verdict of one scenario,
-the outcome of one cell, and for each what the reports show of it (rank, short code, colour,
-meaning, JUnit status). Everything else takes them from here; the values are the strings that
-results files hold."""
+the outcome of one cell, the status a report shows of a scenario, and for each what the
+reports show of it (rank, short code, colour, meaning, JUnit status). Everything else takes
+them from here; the values are the strings that results files hold."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 
 class Scenario(StrEnum):
@@ -52,6 +53,14 @@ class Outcome(StrEnum):
     ERROR = "ERROR"  # the tool itself failed on this cell; the message says how
     FLAKY = "FLAKY"  # with --repeat, some scenario's runs disagreed (k/N in its facts)
     DISAGREEMENT = "DISAGREEMENT"
+
+
+class Status(StrEnum):
+    """What a report shows of a scenario where its verdict alone would mislead: the reload
+    verdict stays as judged (both probes agree on it), but the process did not survive."""
+
+    # The probe's document was complete, then the process died (a signal, or a non-zero exit).
+    DIED_AFTER_RELOAD = "DIED_AFTER_RELOAD"
 
 
 RELOAD_VERDICTS = (
@@ -121,14 +130,17 @@ class Look:
 
 # Rank: recovering with a fresh module beats recovering with the old one still mapped, which
 # beats not recovering although it was unmapped (the reload itself is broken, but a fix in
-# the reload path would help), which beats the error state that stays for good; then results
-# that measured nothing (INCONCLUSIVE), and worst the cells where the measurement itself
-# broke (crashed or hung probe, failed build, tool error, probes that disagree).
+# the reload path would help), which beats the error state that stays for good; a process
+# that died after its reload is worse than all of these (whatever the reload did, the
+# application would not have survived it); then results that measured nothing
+# (INCONCLUSIVE), and worst the cells where the measurement itself broke (crashed or hung
+# probe, failed build, tool error, probes that disagree).
 #
-# JUnit: what passes is what a CI user can rely on: after a forced failure the process
-# recovered with a fresh module. MAPPED_BUT_RECOVERED fails too: the module never left the
-# process, so the recovery rests on the module resetting its own error state, which nothing
-# here can vouch for. A measurement that did not happen is an error; a cell not run, skipped.
+# JUnit: red means something to act on. A reload verdict is a fact about the platform, so it
+# passes (the verdict, cause and evidence stay in the test case's system-out); a change of
+# fact is caught against a baseline (matrix/report/junit.py). A process that died, a control
+# that did not come out as it must, a flaky scenario fail; a measurement that did not happen
+# is an error; a cell not run, skipped.
 #
 # In legend order (the HTML page lists them so).
 LOOKS: dict[str, Look] = {
@@ -145,51 +157,92 @@ LOOKS: dict[str, Look] = {
         "#fbe99a",
         "fips.so stayed mapped, yet the reload passed",
         1,
-        "failure",
+        "passed",
         "yellow",
     ),
     Verdict.UNLOADED_BUT_FAILED: Look(
-        "UNMAPPED-FAIL", "#f7b27a", "fips.so was unmapped, yet the reload failed", 2, "failure"
+        "UNMAPPED-FAIL",
+        "#f7b27a",
+        "fips.so was unmapped, yet the reload failed",
+        2,
+        "passed",
+        "dark_orange",
     ),
     Verdict.STICKY_ERROR: Look(
-        "STICKY", "#ef8f8f", "fips.so stayed mapped and kept its error state", 3, "failure"
+        "STICKY", "#ef8f8f", "fips.so stayed mapped and kept its error state", 3, "passed"
+    ),
+    Status.DIED_AFTER_RELOAD: Look(
+        "DIED",
+        "#d7267d",
+        "the process died after the reload (its reload verdict is in the cell's evidence)",
+        4,
+        "failure",
+        "bold magenta",
     ),
     Verdict.INCONCLUSIVE: Look(
-        "INCONCL", "#c8c8c8", "the scenario did not do what it is for", 4, "error"
+        "INCONCL", "#c8c8c8", "the scenario did not do what it is for", 5, "error", "bold red"
     ),
     Verdict.PROBE_CRASHED: Look(
-        "CRASH", "#cdb0ec", "the probe process died before it finished", 5, "error"
+        "CRASH", "#cdb0ec", "the probe process died before it finished", 6, "error", "bold red"
     ),
-    Verdict.TIMEOUT: Look("TIMEOUT", "#cdb0ec", "the probe did not finish in time", 5, "error"),
+    Verdict.TIMEOUT: Look(
+        "TIMEOUT", "#cdb0ec", "the probe did not finish in time", 6, "error", "bold red"
+    ),
     Outcome.BUILD_FAILED: Look(
-        "BUILD-FAIL", "#ececec", "the cell's image did not build (see the build log)", 5, "error"
+        "BUILD-FAIL",
+        "#ececec",
+        "the cell's image did not build (see the build log)",
+        6,
+        "error",
+        "bold red",
     ),
     Outcome.SKIPPED: Look(
         "SKIPPED", "#ececec", "not run (no base image or no source)", None, "skipped", "yellow"
     ),
-    Outcome.ERROR: Look("ERROR", "#ececec", "the tool itself failed on this cell", 5, "error"),
+    Outcome.ERROR: Look(
+        "ERROR", "#ececec", "the tool itself failed on this cell", 6, "error", "bold red"
+    ),
     Verdict.DISAGREEMENT: Look(
         "DISAGREEMENT",
         "#cdb0ec",
         "the C probe and the cffi probe disagree: a bug of this tool",
-        5,
+        6,
         "error",
+        "bold red",
     ),
 }
+# A word no look above knows (a results file from elsewhere may hold anything): shown as this,
+# never as itself, and an error to CI.
+UNKNOWN = Look("?", "#ffffff", "a word this version of the tool does not know", None, "error")
 OK_STYLE = "green"  # a cell's OK in progress lines
 
 
 def look(name: str) -> Look | None:
-    """The look of a verdict or outcome by its string; None for a word this tool does not
-    know (a results file from elsewhere may hold anything)."""
+    """The look of a verdict, status or outcome by its string; None for a word this tool does
+    not know (a results file from elsewhere may hold anything)."""
     return LOOKS.get(name)
 
 
-def junit_status(scenario: str, verdict: str) -> JUnitStatus:
-    """What one scenario's verdict (or a cell's outcome standing for it) is to CI: a control
-    scenario passes when it shows what it must."""
+def died_after_document(facts: Mapping[str, Any]) -> int | None:
+    """The exit status of a process that died after its complete document (128+N: signal N);
+    None when it ended cleanly. Anything but a non-zero int in the facts counts as clean."""
+    code = facts.get("exit_after_document")
+    return code if isinstance(code, int) and not isinstance(code, bool) and code != 0 else None
+
+
+def scenario_status(verdict: str, facts: Mapping[str, Any]) -> str:
+    """What every report shows of one scenario: its verdict, except that a reload verdict
+    whose process then died shows DIED_AFTER_RELOAD (the verdict stays in the evidence)."""
+    if verdict in RELOAD_VERDICTS and died_after_document(facts) is not None:
+        return Status.DIED_AFTER_RELOAD
+    return verdict
+
+
+def junit_status(scenario: str, status: str) -> JUnitStatus:
+    """What one scenario's status (or a cell's outcome standing for it) is to CI on its own,
+    before any baseline: a control scenario passes when it shows what it must."""
     info = SCENARIOS.get(scenario)
-    if info is not None and info.control_expects and verdict in RELOAD_VERDICTS:
-        return "passed" if verdict in info.control_expects else "failure"
-    found = look(verdict)
-    return found.junit if found is not None else "error"
+    if info is not None and info.control_expects and status in RELOAD_VERDICTS:
+        return "passed" if status in info.control_expects else "failure"
+    found = look(status)
+    return found.junit if found is not None else UNKNOWN.junit

@@ -1,92 +1,155 @@
-"""The one shape every report shows: per scenario, rows of platforms (with the libc the probe
-saw) and columns of OpenSSL version x variant, each cell a verdict. Platforms and columns in
-which every cell was SKIPPED are left out and listed once, by reason: a row of SKIPPED tells
-a reader nothing twice."""
+"""The one shape every report shows (terminal, table.md, $GITHUB_STEP_SUMMARY, HTML, README):
+per scenario, rows of OpenSSL version and variant, columns of platforms with the libc the
+probe saw ("debian-12 (glibc 2.36)"), each cell a status's short code. Platforms and rows in
+which every cell was SKIPPED are left out and their cells listed once, by reason: a row of
+SKIPPED tells a reader nothing twice."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from matrix.model.vocabulary import Outcome, look
-from matrix.results.records import CellResult
+from matrix.model.vocabulary import LOOKS, UNKNOWN, Look, Outcome, look
+from matrix.results.records import CellResult, ScenarioResult
 
-Column = tuple[str, str]  # (OpenSSL version, variant)
+Row = tuple[str, str]  # (OpenSSL version, variant)
 MISSING = "-"  # the cell ran, but not this scenario
 
 
 @dataclass(frozen=True)
+class Column:
+    platform: str
+    libc: str  # as the probe saw it, "glibc 2.36"; else the platform's declared libc
+
+    @property
+    def label(self) -> str:
+        return f"{self.platform} ({self.libc})"
+
+
+@dataclass(frozen=True)
 class Layout:
+    rows: list[Row]
     columns: list[Column]
-    rows: dict[str, str]  # platform -> its label, "debian-12 (glibc 2.36)"
     cells: dict[tuple[str, str, str], CellResult]  # (platform, version, variant) -> result
 
-    def at(self, platform: str, column: Column) -> CellResult | None:
-        return self.cells.get((platform, *column))
+    def at(self, row: Row, column: Column) -> CellResult | None:
+        return self.cells.get((column.platform, *row))
 
 
 def layout(results: Sequence[CellResult]) -> Layout:
-    """Rows and columns in first-seen order; a libc version seen by the probe beats the
-    platform's declared libc name."""
-    columns: list[Column] = []
-    rows: dict[str, str] = {}
+    """Rows and columns in first-seen order (the matrix's, for a run's results); a libc
+    version seen by the probe beats the platform's declared libc name."""
+    rows: list[Row] = []
+    libcs: dict[str, str] = {}
     for r in results:
         if r.outcome == Outcome.SKIPPED:
             continue
-        if (r.version, r.variant) not in columns:
-            columns.append((r.version, r.variant))
+        if (r.version, r.variant) not in rows:
+            rows.append((r.version, r.variant))
         label = r.libc_label()
-        if r.platform not in rows or label != r.libc:
-            rows[r.platform] = f"{r.platform} ({label})"
-    return Layout(columns, rows, {(r.platform, r.version, r.variant): r for r in results})
+        if r.platform not in libcs or label != r.libc:
+            libcs[r.platform] = label
+    columns = [Column(p, libc) for p, libc in libcs.items()]
+    return Layout(rows, columns, {(r.platform, r.version, r.variant): r for r in results})
 
 
-def cell_text(result: CellResult, scenario: str, compact: bool = False) -> str:
-    """A table cell: the verdict (its short code when compact), "k/n" where repeated runs
-    disagreed, and a few words of cause; a cell without this scenario shows its outcome."""
-    if result.outcome != Outcome.OK and not any(s.scenario == scenario for s in result.scenarios):
-        if compact or not result.reason:
-            return code(result.outcome) if compact else result.outcome
-        return f"{result.outcome} ({clip(result.reason)})"
-    for s in result.scenarios:
-        if s.scenario == scenario:
-            runs = s.facts.get("runs", {})
-            flaky = (
-                f" {runs['agree']}/{runs['total']}"
-                if runs.get("agree") != runs.get("total")
-                else ""
-            )
-            if compact:
-                died = "+died" if s.facts.get("exit_after_document") else ""
-                return code(s.verdict) + flaky + died
-            text = f"{s.verdict}{flaky}"
-            return f"{text} ({s.short})" if s.short else text
-    return MISSING
+def row_label(row: Row) -> str:
+    return f"{row[0]} {row[1]}"
 
 
-def code(name: str) -> str:
-    """The short code of a verdict or outcome; a word this tool does not know, as it is."""
-    found = look(name)
-    return found.code if found is not None else name
+def scenario_of(result: CellResult, scenario: str) -> ScenarioResult | None:
+    return next((s for s in result.scenarios if s.scenario == scenario), None)
 
 
-def skipped_lines(results: Sequence[CellResult]) -> list[str]:
-    """One line per reason: which cells were skipped, grouped by platform or version."""
-    by_reason: dict[str, list[str]] = {}
+def status_at(result: CellResult, scenario: str) -> str:
+    """The word a table cell shows: the scenario's status; the cell's outcome where it has no
+    result for any scenario (a failed build, a skip); MISSING where only this one is absent."""
+    s = scenario_of(result, scenario)
+    if s is not None:
+        return s.status
+    return result.outcome if not result.scenarios else MISSING
+
+
+def look_of(word: str) -> Look:
+    """The look of a status or outcome; a word this tool does not know looks UNKNOWN."""
+    if word == MISSING:
+        return Look(MISSING, "#ffffff", "the cell ran, but not this scenario", None, "skipped")
+    return look(word) or UNKNOWN
+
+
+def code(word: str) -> str:
+    """The short code of a status or outcome; "?" for a word this tool does not know."""
+    return look_of(word).code
+
+
+def share(s: ScenarioResult | None) -> str:
+    """ " k/n" where repeated runs of the scenario disagreed, else ""."""
+    runs = s.facts.get("runs") if s is not None and isinstance(s.facts, dict) else None
+    if not isinstance(runs, dict):
+        return ""
+    agree, total = runs.get("agree"), runs.get("total")
+    if not (isinstance(agree, int) and isinstance(total, int)):
+        return " ?/?" if agree != total else ""  # a count that is no count: not trusted
+    return f" {agree}/{total}" if agree != total else ""
+
+
+def cell_code(result: CellResult | None, scenario: str) -> str:
+    """A table cell in a few letters: "STICKY", "DIED", "STICKY 2/3"; "" where no cell is."""
+    if result is None:
+        return ""
+    return code(status_at(result, scenario)) + share(scenario_of(result, scenario))
+
+
+def grid(shape: Layout, scenario: str) -> list[list[str]]:
+    """One scenario's table as codes: a row per layout row, a cell per column."""
+    return [[cell_code(shape.at(row, c), scenario) for c in shape.columns] for row in shape.rows]
+
+
+def legend(words: Sequence[str] | None = None) -> list[tuple[str, Look]]:
+    """(word, look) in legend order: of the words given (those a report shows), else all."""
+    wanted = set(words) if words is not None else set(LOOKS)
+    found = [(w, info) for w, info in LOOKS.items() if w in wanted]
+    if words is not None and any(look(w) is None and w != MISSING for w in words):
+        found.append(("unknown", UNKNOWN))
+    return found
+
+
+def words_shown(shape: Layout, scenarios: Sequence[str]) -> list[str]:
+    """Every status or outcome the layout's tables show, once each."""
+    words = [
+        status_at(result, s)
+        for row in shape.rows
+        for column in shape.columns
+        if (result := shape.at(row, column)) is not None
+        for s in scenarios
+    ]
+    return list(dict.fromkeys(w for w in words if w != MISSING))
+
+
+@dataclass(frozen=True)
+class SkipGroup:
+    reason: str  # whole, every line of it
+    cells: list[str]
+    what: str  # "platform alpine-3.24", "OpenSSL 3.0.9"
+
+
+def skipped_groups(results: Sequence[CellResult]) -> list[SkipGroup]:
+    """The skipped cells, one group per reason, each reason once and whole."""
+    by_reason: dict[str, list[CellResult]] = {}
     for r in results:
         if r.outcome == Outcome.SKIPPED:
-            by_reason.setdefault(clip(r.reason, 120), []).append(r.cell)
-    lines = []
+            by_reason.setdefault(r.reason.strip(), []).append(r)
+    groups = []
     for reason, cells in by_reason.items():
-        platforms = sorted({c.split("/")[0] for c in cells})
-        versions = sorted({c.split("/")[1] for c in cells})
+        platforms = list(dict.fromkeys(c.platform for c in cells))
+        versions = list(dict.fromkeys(c.version for c in cells))
         what = (
             f"platform {', '.join(platforms)}"
             if len(versions) > 1 or len(platforms) == 1
             else f"OpenSSL {', '.join(versions)}"
         )
-        lines.append(f"SKIPPED {len(cells)} cells ({what}): {reason}")
-    return lines
+        groups.append(SkipGroup(reason, [c.cell for c in cells], what))
+    return groups
 
 
 def clip(text: str, width: int = 60) -> str:

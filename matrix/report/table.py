@@ -1,5 +1,6 @@
-"""The comparison tables as text: one pivot per scenario (matrix.report.layout), for the
-terminal (tabulate's "simple", short codes) and for Markdown ("github")."""
+"""The report in Markdown: table.md (also appended to $GITHUB_STEP_SUMMARY) and the README's
+generated section share these pieces: the headline figures, the findings, the legend, one
+table per scenario in the layout's shape (short codes), the skipped cells by reason."""
 
 from __future__ import annotations
 
@@ -7,39 +8,130 @@ from collections.abc import Sequence
 
 from tabulate import tabulate
 
-from matrix.report.layout import cell_text, layout, skipped_lines
-from matrix.results.records import CellResult
+from matrix.model.vocabulary import SCENARIOS, Outcome
+from matrix.report.findings import findings
+from matrix.report.layout import (
+    Layout,
+    grid,
+    layout,
+    legend,
+    row_label,
+    skipped_groups,
+    words_shown,
+)
+from matrix.report.provenance import groups
+from matrix.report.tally import tally
+from matrix.results.records import CellResult, Run
+
+ROW_HEAD = "OpenSSL, variant"
 
 
-def pivots(
-    results: Sequence[CellResult], scenarios: Sequence[str], compact: bool = False
-) -> dict[str, tuple[list[str], list[list[str]]]]:
-    """scenario -> (headers, rows)."""
+def md(text: object) -> str:
+    """A value from a results file as Markdown text: one line, no table break, no markup."""
+    return (
+        str(text)
+        .replace("\\", "\\\\")
+        .replace("|", "\\|")
+        .replace("<", "&lt;")
+        .replace("`", "'")
+        .replace("\r", " ")
+        .replace("\n", " ")
+    )
+
+
+def scenario_table(shape: Layout, scenario: str) -> str:
+    """One scenario's table: rows OpenSSL version and variant, columns platforms (libc)."""
+    headers = [ROW_HEAD, *(md(c.label) for c in shape.columns)]
+    rows = [
+        [md(row_label(row)), *map(md, codes)]
+        for row, codes in zip(shape.rows, grid(shape, scenario), strict=True)
+    ]
+    return tabulate(rows, headers=headers, tablefmt="github")
+
+
+def legend_lines(shape: Layout, scenarios: Sequence[str]) -> list[str]:
+    return [
+        f"- `{info.code}` {'' if info.code == w else f'`{md(w)}` '}{md(info.meaning)}"
+        for w, info in legend(words_shown(shape, scenarios))
+    ]
+
+
+def finding_lines(results: Sequence[CellResult]) -> list[str]:
+    """The findings as Markdown bullets: the rules, then what was not expected."""
+    found = findings(results)
+    lines = [
+        f"- {md(f.text)}: **{f.count}**"
+        + (f"; not in {md('; '.join(f.exceptions))}" if f.exceptions else "")
+        for f in found.rules
+    ]
+    lines += [
+        f"- **Unexpected**: {md(f.text)}, in {f.count}: {md(f.where)}" for f in found.unexpected
+    ]
+    measured = sum(1 for r in results if r.scenarios)
+    if measured and not found.unexpected:
+        lines.append(f"- {md(found.nothing_unexpected(measured))}")
+    return lines
+
+
+def headline(results: Sequence[CellResult], run: Run, timed: bool = True) -> list[str]:
+    """The figures in bold, then where earlier measurements come from; timed: with the
+    run's wall time."""
+    lines = [f"**{md(tally(results, run if timed else None).line())}.**", ""]
+    lines += [f"> Note: {md(g.line())}." for g in groups(results, run)]
+    return lines
+
+
+def render_markdown(results: Sequence[CellResult], run: Run, scenarios: Sequence[str]) -> str:
     shape = layout(results)
-    sep = "\n" if compact else " "
-    headers = ["platform (libc)"] + [f"{v}{sep}{var}" for v, var in shape.columns]
-    out: dict[str, tuple[list[str], list[list[str]]]] = {}
+    lines = [
+        "# FIPS provider reload matrix",
+        "",
+        *headline(results, run),
+        "",
+        f"Run {md(run.id)}: {md(run.started)} to {md(run.finished or '?')}, "
+        f"fips-reload-matrix {md(run.tool_version)}, matrix digest "
+        f"`{md((run.matrix_digest or '?')[:16])}`, engine {md(run.engine.version)} on "
+        f"kernel {md(run.engine.kernel)}. Each cell's evidence is in `cells/<cell>.json`; "
+        "`report.html` has the same tables with each cell's cause and evidence a click away.",
+        "",
+        "## Findings",
+        "",
+        *finding_lines(results),
+        "",
+        "## Tables",
+        "",
+        "Rows: OpenSSL version and variant; columns: platforms, with the libc their probe saw.",
+        "",
+        *legend_lines(shape, scenarios),
+        "",
+    ]
     for scenario in scenarios:
-        rows = []
-        for platform, label in shape.rows.items():
-            row = [label]
-            for column in shape.columns:
-                result = shape.at(platform, column)
-                row.append("" if result is None else cell_text(result, scenario, compact))
-            rows.append(row)
-        out[scenario] = (list(headers), rows)
-    return out
+        info = SCENARIOS.get(scenario)
+        lines += [f"### {md(scenario)}", ""]
+        lines += [f"_{md(info.note)}_", ""] if info else []
+        lines += [scenario_table(shape, scenario), ""]
+    lines += skipped_markdown(results)
+    problems = [c for c in results if c.outcome not in (Outcome.OK, Outcome.SKIPPED)]
+    if problems:
+        lines += ["### Cells without a full result", ""]
+        for c in problems:
+            logs = ", ".join(f"{md(k)}: `{md(v)}`" for k, v in c.logs.items())
+            lines.append(
+                f"- `{md(c.cell)}`: {md(c.outcome)}: {md(c.reason)}"
+                + (f" ({logs})" if logs else "")
+            )
+        lines.append("")
+    return "\n".join(lines)
 
 
-def render(
-    results: Sequence[CellResult], scenarios: Sequence[str], fmt: str, compact: bool = False
-) -> str:
-    parts = []
-    for scenario, (headers, rows) in pivots(results, scenarios, compact).items():
-        title = f"### {scenario}" if fmt == "github" else f"{scenario}:"
-        parts.append(f"{title}\n\n{tabulate(rows, headers=headers, tablefmt=fmt)}\n")
-    skipped = skipped_lines(results)
-    if skipped:
-        bullet = "- " if fmt == "github" else ""
-        parts.append("\n".join(bullet + line for line in skipped) + "\n")
-    return "\n".join(parts)
+def skipped_markdown(results: Sequence[CellResult]) -> list[str]:
+    """Each reason once and whole, in a code block under its group's line."""
+    found = skipped_groups(results)
+    if not found:
+        return []
+    lines = ["## Skipped cells", ""]
+    for g in found:
+        lines += [f"- **{len(g.cells)} cells** ({md(g.what)}):", "", "  ```"]
+        lines += [f"  {line}".replace("```", "'''") for line in g.reason.splitlines()]
+        lines += ["  ```", ""]
+    return lines

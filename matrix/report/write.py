@@ -10,10 +10,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from matrix.model.vocabulary import Outcome
 from matrix.report.html import render_html
 from matrix.report.junit import render_junit
-from matrix.report.table import render
+from matrix.report.table import render_markdown
+from matrix.results.diff import Baseline
 from matrix.results.records import CellResult, Run
 from matrix.results.store import ResultsDir, write_text
 
@@ -24,8 +24,10 @@ def write_reports(
     run: Run,
     scenarios: Sequence[str],
     env: Mapping[str, str] = os.environ,
+    baseline: Baseline | None = None,
 ) -> dict[str, Path]:
-    """Every report of the run; returns what was written, by kind."""
+    """Every report of the run; returns what was written, by kind. With a baseline, JUnit
+    fails every test case whose status differs from the baseline's."""
     # Redact the inputs, not the output: the placeholder is not valid HTML or XML.
     safe = [CellResult.from_json(json.loads(out.redact(json.dumps(r.to_json())))) for r in results]
     safe_run = Run.from_json(json.loads(out.redact(json.dumps(run.to_json()))))
@@ -35,10 +37,10 @@ def write_reports(
         "html": out.root / "report.html",
         "junit": out.root / "junit.xml",
     }
-    table = markdown(safe, safe_run, scenarios)
+    table = render_markdown(safe, safe_run, scenarios)
     write_text(written["markdown"], table)
     write_text(written["html"], render_html(safe, safe_run, scenarios))
-    write_text(written["junit"], render_junit(safe, safe_run, scenarios))
+    write_text(written["junit"], render_junit(safe, safe_run, scenarios, baseline))
     step_summary = env.get("GITHUB_STEP_SUMMARY")
     if step_summary:  # GitHub Actions shows this file on the run's page
         with open(step_summary, "a", encoding="utf-8") as f:
@@ -48,7 +50,8 @@ def write_reports(
 
 
 def summary_cells(out: ResultsDir, results: Sequence[CellResult]) -> list[dict[str, Any]]:
-    """summary.json's line of each cell: its outcome and each scenario's verdict and cause."""
+    """summary.json's line of each cell: its outcome and each scenario's verdict, status (the
+    verdict, or DIED_AFTER_RELOAD) and cause."""
     return [
         {
             "cell": r.cell,
@@ -56,33 +59,9 @@ def summary_cells(out: ResultsDir, results: Sequence[CellResult]) -> list[dict[s
             "reason": r.reason,
             "result": str(out.cell_path(r.cell).relative_to(out.root)),
             "scenarios": {
-                s.scenario: {"verdict": s.verdict, "cause": s.cause} for s in r.scenarios
+                s.scenario: {"verdict": s.verdict, "status": s.status, "cause": s.cause}
+                for s in r.scenarios
             },
         }
         for r in results
     ]
-
-
-def markdown(results: Sequence[CellResult], r: Run, scenarios: Sequence[str]) -> str:
-    lines = [
-        "# FIPS provider reload matrix",
-        "",
-        f"Run {r.id}: {r.started} to {r.finished or '?'}, "
-        f"fips-reload-matrix {r.tool_version}, matrix digest "
-        f"`{(r.matrix_digest or '?')[:16]}`, engine {r.engine.version} on "
-        f"kernel {r.engine.kernel}.",
-        "",
-        "Verdicts: CLEAN_RELOAD (fips.so left the process, the reload passed), STICKY_ERROR "
-        "(still mapped, the reload failed), MAPPED_BUT_RECOVERED, UNLOADED_BUT_FAILED. "
-        "Each cell's evidence is in `cells/<cell>.json`.",
-        "",
-        render(results, scenarios, "github"),
-    ]
-    problems = [c for c in results if c.outcome != Outcome.OK]
-    if problems:
-        lines += ["### Cells without a full result", ""]
-        for c in problems:
-            logs = ", ".join(f"{k}: `{v}`" for k, v in c.logs.items())
-            lines.append(f"- `{c.cell}`: {c.outcome}: {c.reason}" + (f" ({logs})" if logs else ""))
-        lines.append("")
-    return "\n".join(lines)

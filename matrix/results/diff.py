@@ -1,15 +1,19 @@
-"""What changed between two runs: verdicts per cell and scenario, cells that appeared or
-disappeared, and whether anything got worse (for an exit status)."""
+"""What changed between two runs: statuses per cell and scenario (the verdict, or
+DIED_AFTER_RELOAD where the process died after its reload: vocabulary.scenario_status), cells
+that appeared or disappeared, and whether anything got worse (for an exit status)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from tabulate import tabulate
 
+from matrix.errors import MatrixError
 from matrix.model.vocabulary import look
 from matrix.results.records import CellResult, ScenarioResult
+from matrix.results.store import ResultsDir
 
 # Ranks are the vocabulary's (matrix/model/vocabulary.py): best first, a higher rank worse.
 # SKIPPED (and a scenario that was not run at all) has no rank: a skip says nothing about the
@@ -24,9 +28,25 @@ WHOLE_CELL = "*"  # the scenario name when neither side of a cell has scenario r
 class Change:
     cell: str
     scenario: str
-    old: str  # verdict text: "STICKY_ERROR", "STICKY_ERROR 2/3" for repeated runs, or "-"
+    old: str  # status text: "STICKY_ERROR", "STICKY_ERROR 2/3" for repeated runs, or "-"
     new: str
     worse: bool
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """Results to compare a run against (`--baseline DIR`), named as messages name them."""
+
+    name: str
+    results: list[CellResult]
+
+
+def read_baseline(path: Path) -> Baseline:
+    """`--baseline DIR`: the cells of the results directory's run."""
+    results, _ = ResultsDir(path).read_run()
+    if not results:
+        raise MatrixError(f"--baseline: no cell results in {path / 'cells'}")
+    return Baseline(str(path), results)
 
 
 @dataclass(frozen=True)
@@ -41,13 +61,13 @@ class Diff:
         return any(c.worse for c in self.changed)
 
 
-def verdict_text(s: ScenarioResult) -> str:
-    """The verdict, with "k/n" when the scenario ran n times and k runs agreed on it
+def status_text(s: ScenarioResult) -> str:
+    """The status, with "k/n" when the scenario ran n times and k runs agreed on its verdict
     (facts["runs"] = {"agree": k, "total": n})."""
     runs = s.facts.get("runs")
     if isinstance(runs, dict) and "agree" in runs and "total" in runs:
-        return f"{s.verdict} {runs['agree']}/{runs['total']}"
-    return s.verdict
+        return f"{s.status} {runs['agree']}/{runs['total']}"
+    return s.status
 
 
 def diff_results(old: Sequence[CellResult], new: Sequence[CellResult]) -> Diff:
@@ -72,10 +92,10 @@ def diff_results(old: Sequence[CellResult], new: Sequence[CellResult]) -> Diff:
 
 
 def _verdicts(r: CellResult, other_scenarios: Sequence[str]) -> dict[str, str]:
-    """scenario -> verdict text. A cell without scenario results (a failed build, a skip)
+    """scenario -> status text. A cell without scenario results (a failed build, a skip)
     has its outcome stand for each scenario the other side ran."""
     if r.scenarios:
-        return {s.scenario: verdict_text(s) for s in r.scenarios}
+        return {s.scenario: status_text(s) for s in r.scenarios}
     return {name: r.outcome for name in other_scenarios or [WHOLE_CELL]}
 
 
@@ -89,6 +109,12 @@ def is_worse(old: str, new: str) -> bool:
     if old_verdict == new_verdict:
         return new_share < old_share
     return new_rank > old_rank
+
+
+def comparable(c: Change) -> bool:
+    """Both sides measured something: a skip or a scenario not run says nothing of the
+    platform, and neither does a word this tool does not know."""
+    return _rank(_split(c.old)[0]) is not None and _rank(_split(c.new)[0]) is not None
 
 
 def _rank(verdict: str) -> int | None:

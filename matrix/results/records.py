@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from matrix.model.cells import Cell
-from matrix.model.vocabulary import Outcome
+from matrix.model.vocabulary import Outcome, scenario_status
 
 
 def now() -> str:
@@ -44,6 +44,11 @@ class ScenarioResult:
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+    @property
+    def status(self) -> str:
+        """What the reports show: the verdict, or DIED_AFTER_RELOAD (vocabulary)."""
+        return scenario_status(self.verdict, self.facts if isinstance(self.facts, dict) else {})
 
 
 @dataclass

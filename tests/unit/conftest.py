@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
 from harness import Harness, make_harness
+
+from matrix.assets import REFERENCE_DIR
+from matrix.results.records import CellResult, Run
+from matrix.results.store import ResultsDir
 
 
 @pytest.fixture
@@ -18,3 +23,22 @@ def h(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Harness:
 def no_fsync(monkeypatch: pytest.MonkeyPatch) -> None:
     """fsync is half these tests' time; the atomic temp-file-and-rename stays real."""
     monkeypatch.setattr(os, "fsync", lambda fd: None)
+
+
+@pytest.fixture(scope="session")
+def reference_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the committed reference run (assets.REFERENCE_DIR, a real run of the default
+    matrix) without its logs: tests read and rewrite the copy, never the committed files."""
+    if not any((REFERENCE_DIR / "cells").glob("*.json")):
+        pytest.fail(f"no reference run committed at {REFERENCE_DIR} (cells/*.json)")
+    dest = tmp_path_factory.mktemp("reference") / "reference"
+    shutil.copytree(REFERENCE_DIR, dest, ignore=shutil.ignore_patterns("*.log"))
+    return dest
+
+
+@pytest.fixture(scope="session")
+def reference(reference_copy: Path) -> tuple[list[CellResult], Run]:
+    """The reference run's cells and run, as stored."""
+    results, run = ResultsDir(reference_copy).read_run()
+    assert run is not None, "the reference run's summary.json names no run"
+    return results, run

@@ -197,3 +197,43 @@ def test_contradictory_or_impossible_options_are_refused(
 ) -> None:
     assert cli.main(["run", "--list", *args]) == 2
     assert message in capsys.readouterr().out
+
+
+def test_an_empty_selection_fails_unless_allowed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    matrix = tmp_path / "m.toml"
+    default = (Path(cli.__file__).parent / "default.toml").read_text()
+    matrix.write_text(default + '\n[[exclude]]\nplatform = "*"\nreason = "nothing at all"\n')
+    assert cli.main(["run", "--matrix", str(matrix), "--results", str(tmp_path / "r")]) == 1
+    assert "the selection holds no cell" in capsys.readouterr().out
+
+
+def test_report_against_a_baseline_fails_what_changed_in_junit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_run(tmp_path / "base", {"debian-12/3.0.20/no-pinshared": "unpinned"})
+    write_run(tmp_path / "now", {"debian-12/3.0.20/no-pinshared": "nodelete"})
+    assert cli.main(["report", str(tmp_path / "now")]) == 0
+    alone = (tmp_path / "now" / "junit.xml").read_text()
+    assert 'failures="0"' in alone.split("\n")[1]  # sticky alone is a fact
+    argv = ["report", str(tmp_path / "now"), "--baseline", str(tmp_path / "base")]
+    assert cli.main(argv) == 0
+    junit = (tmp_path / "now" / "junit.xml").read_text()
+    assert 'failures="2"' in junit.split("\n")[1]  # ondemand-kat and no-failure changed
+    assert f"changed against the baseline {tmp_path / 'base'}: CLEAN_RELOAD there" in junit
+    assert cli.main(["report", str(tmp_path / "now"), "--baseline", str(tmp_path / "x")]) == 2
+    assert "--baseline: no cell results" in capsys.readouterr().out
+
+
+def test_no_color_means_no_escape_sequences_at_all(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_run(tmp_path / "r", {"debian-12/3.0.20/default": "nodelete"})
+    monkeypatch.setenv("FORCE_COLOR", "1")  # as if on a terminal
+    assert cli.main(["report", str(tmp_path / "r")]) == 0
+    assert "\x1b[" in capsys.readouterr().out
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert cli.main(["report", str(tmp_path / "r")]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b[" not in out and "1 cells measured" in out.splitlines()[-1]

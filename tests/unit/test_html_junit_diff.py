@@ -5,34 +5,26 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import io
-import json
-import shutil
-import subprocess
-import tarfile
 import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from matrix.model.vocabulary import LOOKS, Outcome, Verdict
-from matrix.report.html import render_html, verdict_class
-from matrix.report.junit import render_junit
-from matrix.results.diff import Diff, diff_results, format_diff, is_worse, verdict_text
+from matrix.model.vocabulary import LOOKS, Outcome, Status, Verdict
+from matrix.report.html import render_html, status_class
+from matrix.report.junit import classname, render_junit
+from matrix.report.layout import layout, words_shown
+from matrix.results.diff import Baseline, Diff, diff_results, format_diff, is_worse, status_text
 from matrix.results.records import CellResult, Run, ScenarioResult, scenarios_of
-from matrix.results.store import ResultsDir
 
 OK, BUILD_FAILED, ERROR = Outcome.OK, Outcome.BUILD_FAILED, Outcome.ERROR
 PROBE_CRASHED, SKIPPED, TIMEOUT = Outcome.PROBE_CRASHED, Outcome.SKIPPED, Outcome.TIMEOUT
 CLEAN_RELOAD, INCONCLUSIVE = Verdict.CLEAN_RELOAD, Verdict.INCONCLUSIVE
 MAPPED_BUT_RECOVERED, STICKY_ERROR = Verdict.MAPPED_BUT_RECOVERED, Verdict.STICKY_ERROR
 UNLOADED_BUT_FAILED = Verdict.UNLOADED_BUT_FAILED
+DIED = Status.DIED_AFTER_RELOAD
 
-REPO = Path(__file__).resolve().parents[2]
-# The commit holding a real run of the default matrix's first four cells (the README's table).
-COMMITTED_RUN = "64ec014"
 KNOWN_CELL = "debian-12/3.0.20/default"  # README: STICKY_ERROR (NODELETE) in ondemand-kat
 RUN = Run.from_json(
     {
@@ -46,35 +38,10 @@ RUN = Run.from_json(
 )
 
 
-@pytest.fixture(scope="module")
-def committed(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[CellResult], Run]:
-    """The committed results directory, copied from git (a running job may be rewriting the
-    working tree's); the working tree's copy only when git cannot give it."""
-    dest = tmp_path_factory.mktemp("committed")
-    for ref in (COMMITTED_RUN, "HEAD"):
-        try:
-            tar = subprocess.run(
-                ["git", "-C", str(REPO), "archive", ref, "results/latest"],
-                capture_output=True,
-                check=True,
-            ).stdout
-        except (OSError, subprocess.CalledProcessError):
-            continue
-        with tarfile.open(fileobj=io.BytesIO(tar)) as archive:
-            for member in archive.getmembers():
-                data = archive.extractfile(member) if member.isfile() else None
-                if data is not None:
-                    (dest / member.name).parent.mkdir(parents=True, exist_ok=True)
-                    (dest / member.name).write_bytes(data.read())
-        break
-    else:
-        shutil.copytree(REPO / "results/latest", dest / "results/latest")
-    root = dest / "results/latest"
-    results = list(ResultsDir(root).all_cells())
-    if not results:
-        pytest.skip(f"no committed results under {root}")
-    run = Run.from_json(json.loads((root / "summary.json").read_text(encoding="utf-8"))["run"])
-    return results, run
+@pytest.fixture
+def committed(reference: tuple[list[CellResult], Run]) -> tuple[list[CellResult], Run]:
+    """The committed reference run of the default matrix (a copy: tests may change it)."""
+    return copy.deepcopy(reference)
 
 
 def scenario(
@@ -151,12 +118,15 @@ SCENARIOS = ["ondemand-kat", "load-kat", "integrity", "leaked-ref", "no-failure"
 
 class Cells(HTMLParser):
     """Each table cell with a data-cell attribute: its attributes and the text inside its
-    <details> (and whether there was one)."""
+    <details> (and whether there was one); and each cell's fingerprint block (a
+    <details class="cell">), by cell id, as a list (it must be one)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.cells: dict[tuple[str, str], dict[str, Any]] = {}
+        self.fingerprints: dict[str, list[str]] = {}
         self.current: dict[str, Any] | None = None
+        self.fingerprint: str | None = None
         self.in_details = False
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
@@ -166,22 +136,34 @@ class Cells(HTMLParser):
             self.cells[(str(a["data-cell"]), str(a["data-scenario"]))] = self.current
         elif tag == "details" and self.current is not None:
             self.current["has_details"] = self.in_details = True
+        elif tag == "details" and a.get("class") == "cell":
+            self.fingerprint = str(a["data-cell"])
+            self.fingerprints.setdefault(self.fingerprint, []).append("")
 
     def handle_endtag(self, tag: str) -> None:
         if tag == "details":
             self.in_details = False
+            self.fingerprint = None
         elif tag == "td":
             self.current = None
 
     def handle_data(self, data: str) -> None:
         if self.current is not None and self.in_details:
             self.current["details"] += data
+        elif self.fingerprint is not None:
+            self.fingerprints[self.fingerprint][-1] += data
 
 
 def parse_cells(page: str) -> dict[tuple[str, str], dict[str, Any]]:
     parser = Cells()
     parser.feed(page)
     return parser.cells
+
+
+def parse_fingerprints(page: str) -> dict[str, list[str]]:
+    parser = Cells()
+    parser.feed(page)
+    return parser.fingerprints
 
 
 # ---------- HTML ----------
@@ -194,18 +176,26 @@ def test_html_of_the_committed_run_shows_every_cell_with_its_evidence(
     scenarios = scenarios_of(results)
     page = render_html(results, run, scenarios)
     cells = parse_cells(page)
-    assert len(cells) == len(results) * len(scenarios)
-    for r in results:
+    measured = [r for r in results if r.outcome != SKIPPED]
+    assert len(cells) == len(measured) * len(scenarios)  # the skipped are listed apart
+    fingerprints = parse_fingerprints(page)
+    assert set(fingerprints) == {r.cell for r in measured}
+    for r in measured:
         for s in r.scenarios:
             found = cells[(r.cell, s.scenario)]
             assert found["attrs"]["data-verdict"] == s.verdict
-            assert verdict_class(s.verdict) in str(found["attrs"]["class"]).split()
+            assert found["attrs"]["data-status"] == s.status
+            assert status_class(s.status) in str(found["attrs"]["class"]).split()
             assert found["has_details"]
             assert s.cause in found["details"]
             for line in s.evidence:
                 assert line in found["details"]
-            assert r.fingerprint["fips_so_sha256"] in found["details"]
-            assert r.fingerprint["image"]["id"] in found["details"]
+            # the fingerprint is not repeated in every scenario's cell...
+            assert r.fingerprint["image"]["id"] not in found["details"]
+        # ...but shown once per cell
+        (fingerprint,) = fingerprints[r.cell]
+        assert r.fingerprint["fips_so_sha256"] in fingerprint
+        assert r.fingerprint["image"]["id"] in fingerprint
     known = f'data-cell="{KNOWN_CELL}" data-scenario="ondemand-kat" data-verdict="STICKY_ERROR"'
     assert known in page
     for fact in (run.id, run.matrix_digest, run.engine.version, run.engine.kernel):
@@ -215,7 +205,8 @@ def test_html_of_the_committed_run_shows_every_cell_with_its_evidence(
 def test_html_is_self_contained(committed: tuple[list[CellResult], Run]) -> None:
     results, run = committed
     page = render_html(results, run, scenarios_of(results)).lower()
-    for external in ("<script", "<link", " src=", "http://", "https://", "@import"):
+    # (URLs in skip reasons are text, never links)
+    for external in ("<script", "<link", " src=", 'href="http', "url(", "@import"):
         assert external not in page
 
 
@@ -239,11 +230,11 @@ def test_html_colours_each_verdict_and_escapes_everything() -> None:
     assert cells[("plat-a/3.0.20/default", "ondemand-kat")]["details"].count(nasty) == 2
     assert nasty in cells[("plat-a/3.5.7/default", "ondemand-kat")]["details"]
     for found in cells.values():
-        verdict = found["attrs"]["data-verdict"]
-        assert str(found["attrs"]["class"]).split() == ["verdict", verdict_class(verdict)]
+        status = found["attrs"]["data-status"]
+        assert str(found["attrs"]["class"]).split() == ["verdict", status_class(status)]
 
     def colour(verdict: str) -> str:
-        rule = f".{verdict_class(verdict)} {{ background: "
+        rule = f".{status_class(verdict)} {{ background: "
         assert rule in page
         return page.split(rule)[1].split(";")[0]
 
@@ -251,11 +242,12 @@ def test_html_colours_each_verdict_and_escapes_everything() -> None:
     assert len({*reload_colours, colour(UNLOADED_BUT_FAILED), colour(INCONCLUSIVE)}) == 5
     assert colour(PROBE_CRASHED) == colour(TIMEOUT)
     assert colour(SKIPPED) == colour(BUILD_FAILED) == colour(ERROR)
-    assert set(LOOKS) >= {CLEAN_RELOAD, STICKY_ERROR, PROBE_CRASHED, SKIPPED, ERROR}
-    for verdict in LOOKS:  # the legend
-        assert (
-            f'<span class="swatch {verdict_class(verdict)}"></span><code>{verdict}</code>' in page
-        )
+    assert colour(DIED) not in reload_colours
+    shown = words_shown(layout(results), SCENARIOS)
+    assert set(shown) >= {CLEAN_RELOAD, STICKY_ERROR, PROBE_CRASHED, BUILD_FAILED, ERROR}
+    for word in shown:  # the legend, of the words the tables show
+        code = LOOKS[word].code
+        assert f'<span class="swatch {status_class(word)}"></span><code>{code}</code>' in page
 
 
 def test_html_lists_skipped_cells_below_and_not_as_rows_of_their_own() -> None:
@@ -264,12 +256,14 @@ def test_html_lists_skipped_cells_below_and_not_as_rows_of_their_own() -> None:
         cell("p/2/v", SKIPPED, reason="source: not published"),  # a column of skips
         cell("offline/1/v", SKIPPED, reason="base image: <none> here"),  # a row of skips
     ]
+    results.append(cell("offline/2/v", SKIPPED, reason="base image: <none> here"))
     page = render_html(results, RUN, ["ondemand-kat"])
     assert list(parse_cells(page)) == [("p/1/v", "ondemand-kat")]
-    assert "<th>2 v</th>" not in page and "offline (glibc)" not in page
-    skipped = page.split("<h2>Skipped cells</h2>")[1]
-    assert '<li data-cell="p/2/v" data-verdict="SKIPPED"><code>p/2/v</code>: source:' in skipped
-    assert "base image: &lt;none&gt; here" in skipped
+    assert '<th scope="row">2 v</th>' not in page and "offline<span" not in page
+    skipped = page.split('<h2 id="skipped">Skipped cells</h2>')[1]
+    assert skipped.count("source: not published") == 1
+    assert skipped.count("base image: &lt;none&gt; here") == 1  # once for its two cells
+    assert "<code>offline/1/v</code> <code>offline/2/v</code>" in skipped
 
 
 def test_html_marks_a_scenario_the_cell_did_not_run() -> None:
@@ -281,23 +275,25 @@ def test_html_marks_a_scenario_the_cell_did_not_run() -> None:
 # ---------- JUnit ----------
 
 
-def test_junit_counts_a_mix_of_verdicts() -> None:
+def case(root: ET.Element, cell_id: str, name: str) -> ET.Element:
+    found = root.find(f".//testcase[@classname='{classname(cell_id)}'][@name='{name}']")
+    assert found is not None, (cell_id, name)
+    return found
+
+
+def test_junit_passes_facts_and_fails_what_needs_acting_on() -> None:
     root = ET.fromstring(render_junit(mixed(), RUN, SCENARIOS))
     assert root.tag == "testsuites"
-    # 5 cells x 5 scenarios; failures: load-kat and integrity of the first cell, the second
-    # cell's two controls; errors: crash, timeout, inconclusive, 5 of the build failure and
-    # 5 of the tool's error; skipped: 5.
+    # 5 cells x 5 scenarios. Facts pass: all five of the first cell (CLEAN, STICKY,
+    # MAPPED_BUT_RECOVERED after a forced failure, and the two controls as they must be).
+    # Failures: the second cell's two controls. Errors: crash, timeout, inconclusive, 5 of
+    # the build failure and 5 of the tool's error. Skipped: 5.
     totals = {k: root.get(k) for k in ("tests", "failures", "errors", "skipped")}
-    assert totals == {"tests": "25", "failures": "4", "errors": "13", "skipped": "5"}
+    assert totals == {"tests": "25", "failures": "2", "errors": "13", "skipped": "5"}
     suites = {s.get("name"): s for s in root.findall("testsuite")}
     assert list(suites) == ["plat-a", "plat-b"]
     a, b = suites["plat-a"], suites["plat-b"]
-    assert (a.get("tests"), a.get("failures"), a.get("errors"), a.get("skipped")) == (
-        "15",
-        "4",
-        "8",
-        "0",
-    )
+    assert [a.get(k) for k in ("tests", "failures", "errors", "skipped")] == ["15", "2", "8", "0"]
     assert (b.get("tests"), b.get("errors"), b.get("skipped")) == ("10", "5", "5")
 
     props = {p.get("name"): p.get("value") for p in a.iter("property")}
@@ -305,28 +301,77 @@ def test_junit_counts_a_mix_of_verdicts() -> None:
     assert props["matrix_digest"] == RUN.matrix_digest
     assert props["engine_version"] == RUN.engine.version
 
-    def case(cell_id: str, name: str) -> ET.Element:
-        found = root.find(f".//testcase[@classname='{cell_id}'][@name='{name}']")
-        assert found is not None
-        return found
-
-    sticky = case("plat-a/3.0.20/default", "load-kat")
-    failure = sticky.find("failure")
-    assert failure is not None
-    assert failure.get("message") == f"{STICKY_ERROR}: held: <b>NODELETE</b> & co"
-    assert failure.get("type") == STICKY_ERROR
-    assert "first observation\nsecond observation" in (failure.text or "")
+    sticky = case(root, "plat-a/3.0.20/default", "load-kat")
+    assert [child.tag for child in sticky] == ["system-out"]  # passed, the facts kept
+    out = sticky.findtext("system-out") or ""
+    assert out.startswith("plat-a/3.0.20/default load-kat: ")
+    assert f"{STICKY_ERROR}: held: <b>NODELETE</b> & co" in out
+    assert "first observation\nsecond observation" in out
     assert sticky.get("time") == "1.500"
-    assert len(case("plat-a/3.0.20/default", "ondemand-kat")) == 1  # passed: system-out only
-    assert case("plat-a/3.0.20/default", "leaked-ref").find("failure") is None
-    control = case("plat-a/3.0.20/no-pinshared", "leaked-ref").find("failure")
+    control = case(root, "plat-a/3.0.20/no-pinshared", "leaked-ref").find("failure")
     assert control is not None and "expected STICKY_ERROR" in str(control.get("message"))
-    crashed = case("plat-a/3.0.20/no-pinshared", "ondemand-kat").find("error")
+    crashed = case(root, "plat-a/3.0.20/no-pinshared", "ondemand-kat").find("error")
     assert crashed is not None and crashed.get("message", "").startswith(PROBE_CRASHED)
-    build = case("plat-a/3.5.7/default", "integrity").find("error")
+    build = case(root, "plat-a/3.5.7/default", "integrity").find("error")
     assert build is not None and build.get("type") == BUILD_FAILED
-    skipped = case("plat-b/3.0.20/default", "no-failure").find("skipped")
+    skipped = case(root, "plat-b/3.0.20/default", "no-failure").find("skipped")
     assert skipped is not None and skipped.get("message") == "base image: not here (offline)"
+
+
+def test_junit_fails_a_process_that_died_after_its_reload_and_a_flaky_scenario() -> None:
+    died = scenario("worker-thread", CLEAN_RELOAD, facts={"exit_after_document": 139})
+    flaky = scenario("ondemand-kat", STICKY_ERROR, facts={"runs": {"agree": 2, "total": 3}})
+    steady = scenario("load-kat", STICKY_ERROR, facts={"runs": {"agree": 3, "total": 3}})
+    root = ET.fromstring(render_junit([cell("p/1/v", scenarios=[died, flaky, steady])], RUN))
+    failure = case(root, "p/1/v", "worker-thread").find("failure")
+    assert failure is not None and failure.get("type") == DIED
+    assert str(failure.get("message")).startswith(f"{DIED} ({CLEAN_RELOAD}: ")
+    failure = case(root, "p/1/v", "ondemand-kat").find("failure")
+    assert failure is not None and failure.get("type") == "FLAKY"
+    assert "2/3" in str(failure.get("message"))
+    assert case(root, "p/1/v", "load-kat").find("failure") is None
+    assert root.get("failures") == "2"
+
+
+def test_junit_fails_what_changed_against_the_baseline() -> None:
+    old = [
+        cell("p/1/a", scenarios=[scenario("s1", CLEAN_RELOAD), scenario("s2", STICKY_ERROR)]),
+        cell("p/1/b", scenarios=[scenario("s1", STICKY_ERROR)]),
+        cell("p/1/c", SKIPPED, reason="offline"),
+    ]
+    new = copy.deepcopy(old)
+    new[0].scenarios[0].verdict = STICKY_ERROR  # worse
+    new[1].scenarios[0].verdict = CLEAN_RELOAD  # better: still a change to act on
+    new[2] = cell("p/1/c", scenarios=[scenario("s1", STICKY_ERROR)])  # newly measured
+    baseline = Baseline("results/reference", old)
+    root = ET.fromstring(render_junit(new, RUN, baseline=baseline))
+    for cell_id, before, after in (
+        ("p/1/a", CLEAN_RELOAD, STICKY_ERROR),
+        ("p/1/b", STICKY_ERROR, CLEAN_RELOAD),
+    ):
+        failure = case(root, cell_id, "s1").find("failure")
+        assert failure is not None and failure.get("type") == "CHANGED_FROM_BASELINE"
+        assert str(failure.get("message")).startswith(
+            f"changed against the baseline results/reference: {before} there, {after} here"
+        )
+    assert case(root, "p/1/a", "s2").find("failure") is None  # unchanged fact: green
+    assert case(root, "p/1/c", "s1").find("failure") is None  # a skip said nothing before
+    assert root.get("failures") == "2"
+    props = {p.get("name"): p.get("value") for p in root.iter("property")}
+    assert props["baseline"] == "results/reference"
+    # the same run against itself: nothing changed, facts green
+    same = ET.fromstring(render_junit(new, RUN, baseline=Baseline("b", copy.deepcopy(new))))
+    assert same.get("failures") == "0"
+
+
+def test_junit_classnames_survive_the_split_at_the_last_dot() -> None:
+    results = [cell("ubuntu-22.04/3.0.20/fips-3.0.20", scenarios=[scenario("s1", STICKY_ERROR)])]
+    (testcase,) = ET.fromstring(render_junit(results, RUN)).iter("testcase")
+    name = str(testcase.get("classname"))
+    package, _, klass = name.rpartition(".")  # what Jenkins does
+    assert package == "fips-matrix"
+    assert klass == "ubuntu-22_04/3_0_20/fips-3_0_20"
+    assert (testcase.findtext("system-out") or "").startswith("ubuntu-22.04/3.0.20/fips-3.0.20 s1")
 
 
 def test_junit_of_the_committed_run(committed: tuple[list[CellResult], Run]) -> None:
@@ -335,34 +380,35 @@ def test_junit_of_the_committed_run(committed: tuple[list[CellResult], Run]) -> 
     scenarios = scenarios_of(results)
     assert root.get("tests") == str(len(results) * len(scenarios))
     assert root.get("errors") == "0"  # every committed cell produced reload verdicts
-    expected_failures = sum(
-        1
+    # red: only the processes that died after their reload, and controls gone wrong
+    died = [(r.cell, s.scenario) for r in results for s in r.scenarios if s.status == DIED]
+    wrong = [
+        (r.cell, s.scenario)
         for r in results
         for s in r.scenarios
-        if s.verdict != CLEAN_RELOAD
-        and not (s.scenario == "leaked-ref" and s.verdict == STICKY_ERROR)
-        and not (s.scenario == "no-failure" and s.verdict == MAPPED_BUT_RECOVERED)
-    )
-    assert root.get("failures") == str(expected_failures)
-    known = root.find(f".//testcase[@classname='{KNOWN_CELL}'][@name='ondemand-kat']")
-    assert known is not None and known.find("failure") is not None
+        if (s.scenario == "leaked-ref" and s.status != STICKY_ERROR)
+        or (s.scenario == "no-failure" and s.status not in (CLEAN_RELOAD, MAPPED_BUT_RECOVERED))
+    ]
+    assert root.get("failures") == str(len(died) + len(wrong)) and died
+    failed = {
+        (c.get("classname"), c.get("name"))
+        for c in root.iter("testcase")
+        if c.find("failure") is not None
+    }
+    assert failed == {(classname(c), s) for c, s in died + wrong}
+    known = case(root, KNOWN_CELL, "ondemand-kat")
+    assert known.find("failure") is None and "STICKY_ERROR" in (known.findtext("system-out") or "")
+    skipped = sum(len(scenarios) for r in results if r.outcome == SKIPPED)
+    assert root.get("skipped") == str(skipped)
     props = {p.get("name"): p.get("value") for p in root.iter("property")}
     assert props["run_id"] == run.id
-
-
-def test_junit_survives_text_xml_cannot_carry() -> None:
-    results = [cell("p/1/v", scenarios=[scenario("ondemand-kat", STICKY_ERROR, "nul\x00 <&>\x1b")])]
-    root = ET.fromstring(render_junit(results, RUN))
-    failure = root.find(".//failure")
-    assert failure is not None
-    assert failure.get("message") == f"{STICKY_ERROR}: nul\ufffd <&>\ufffd"
 
 
 def test_junit_without_any_scenario_names_the_case_build() -> None:
     results = [cell("p/1/v", BUILD_FAILED, reason="no compiler")]
     root = ET.fromstring(render_junit(results, RUN))
     cases = root.findall(".//testcase")
-    assert [(c.get("classname"), c.get("name")) for c in cases] == [("p/1/v", "build")]
+    assert [(c.get("classname"), c.get("name")) for c in cases] == [("fips-matrix.p/1/v", "build")]
     assert root.get("errors") == "1"
 
 
@@ -429,8 +475,8 @@ def test_diff_of_repeated_runs_shows_agreement() -> None:
     def runs(agree: int, total: int) -> ScenarioResult:
         return scenario("s1", STICKY_ERROR, facts={"runs": {"agree": agree, "total": total}})
 
-    assert verdict_text(runs(2, 3)) == "STICKY_ERROR 2/3"
-    assert verdict_text(scenario("s1", STICKY_ERROR)) == "STICKY_ERROR"
+    assert status_text(runs(2, 3)) == "STICKY_ERROR 2/3"
+    assert status_text(scenario("s1", STICKY_ERROR)) == "STICKY_ERROR"
     steady, flaky = [cell("p/1/a", scenarios=[runs(3, 3)])], [cell("p/1/a", scenarios=[runs(2, 3)])]
     (change,) = diff_results(steady, flaky).changed
     assert (change.old, change.new, change.worse) == ("STICKY_ERROR 3/3", "STICKY_ERROR 2/3", True)
@@ -439,3 +485,15 @@ def test_diff_of_repeated_runs_shows_agreement() -> None:
     assert diff_results(plain, steady).changed == []  # "V" and "V 3/3" say the same
     assert is_worse("CLEAN_RELOAD 3/3", "STICKY_ERROR 3/3")
     assert not is_worse("-", STICKY_ERROR)
+
+
+def test_diff_ranks_a_process_that_died_after_its_reload_worse() -> None:
+    def worker(verdict: str, **facts: Any) -> list[CellResult]:
+        return [cell("p/1/a", scenarios=[scenario("worker-thread", verdict, facts=facts)])]
+
+    died = worker(CLEAN_RELOAD, exit_after_document=139)
+    (change,) = diff_results(worker(CLEAN_RELOAD), died).changed
+    assert (change.old, change.new, change.worse) == (CLEAN_RELOAD, DIED, True)
+    assert diff_results(worker(STICKY_ERROR), died).got_worse
+    assert not diff_results(died, worker(CLEAN_RELOAD)).got_worse  # it stopped dying
+    assert "worse" in format_diff(diff_results(worker(CLEAN_RELOAD), died))

@@ -16,6 +16,7 @@ from matrix.errors import MatrixError
 from matrix.judge.verdict import judge
 from matrix.model.vocabulary import Outcome
 from matrix.report import table, write
+from matrix.report.layout import grid, layout
 from matrix.results.records import CellResult, Run, ScenarioResult
 from matrix.results.redact import PLACEHOLDER, mirror_redactor
 from matrix.results.store import ResultsDir
@@ -175,35 +176,38 @@ def test_read_cell_of_a_missing_cell_is_none(tmp_path: Path) -> None:
 # --- tables ------------------------------------------------------------------------------
 
 
-def test_pivots_rows_are_platforms_with_the_probed_libc(results: list[CellResult]) -> None:
-    pivots = table.pivots(results, SCENARIOS)
-    assert list(pivots) == SCENARIOS
-    headers, rows = pivots["ondemand-kat"]
-    assert headers == ["platform (libc)", "3.0.20 default", "3.0.20 no-pinshared"]
-    assert rows[0] == [
-        "debian-12 (glibc 2.36)",
-        "STICKY_ERROR (NODELETE)",
-        "CLEAN_RELOAD (unmapped)",
-    ]
+def test_layout_rows_are_versions_and_columns_platforms_with_the_probed_libc(
+    results: list[CellResult],
+) -> None:
+    shape = layout(results)
+    assert shape.rows == [("3.0.20", "default"), ("3.0.20", "no-pinshared")]
     # the first musl cell has no probe document: the later one's libc version still wins
-    assert rows[1][0] == "musl-debian-12 (musl 1.2.3)"
-    assert rows[1][1].startswith("BUILD_FAILED (docker build failed: The command")
-    assert rows[1][1].endswith("…)") and len(rows[1][1]) == len("BUILD_FAILED ()") + 60
-    assert rows[1][2] == "CLEAN_RELOAD (unmapped)"
-    _, control = pivots["no-failure"]
-    assert control[0][1:] == ["MAPPED_BUT_RECOVERED (NODELETE)", "CLEAN_RELOAD (unmapped)"]
-    assert len(rows) == 2
+    assert [c.label for c in shape.columns] == [
+        "debian-12 (glibc 2.36)",
+        "musl-debian-12 (musl 1.2.3)",
+    ]
+    assert grid(shape, "ondemand-kat") == [["STICKY", "BUILD-FAIL"], ["CLEAN", "CLEAN"]]
+    assert grid(shape, "no-failure") == [["MAPPED-OK", "BUILD-FAIL"], ["CLEAN", "CLEAN"]]
+    md = table.scenario_table(shape, "ondemand-kat").splitlines()
+    assert [c.strip() for c in md[0].strip("|").split("|")] == [
+        "OpenSSL, variant",
+        "debian-12 (glibc 2.36)",
+        "musl-debian-12 (musl 1.2.3)",
+    ]
+    assert [c.strip() for c in md[2].strip("|").split("|")] == [
+        "3.0.20 default",
+        "STICKY",
+        "BUILD-FAIL",
+    ]
 
 
-def test_pivots_leave_missing_cells_empty_and_fall_back_to_declared_libc() -> None:
+def test_layout_leaves_missing_cells_empty_and_falls_back_to_declared_libc() -> None:
     only = [cell("musl-debian-12", "musl", "default", None, BUILD_FAILED, "boom")]
     only.append(cell("debian-12", "glibc", "no-pinshared", "unpinned", version="3.5.7"))
-    headers, rows = table.pivots(only, ["ondemand-kat"])["ondemand-kat"]
-    assert headers == ["platform (libc)", "3.0.20 default", "3.5.7 no-pinshared"]
-    assert rows == [
-        ["musl-debian-12 (musl)", "BUILD_FAILED (boom)", ""],
-        ["debian-12 (glibc 2.36)", "", "CLEAN_RELOAD (unmapped)"],
-    ]
+    shape = layout(only)
+    assert [c.label for c in shape.columns] == ["musl-debian-12 (musl)", "debian-12 (glibc 2.36)"]
+    assert shape.rows == [("3.0.20", "default"), ("3.5.7", "no-pinshared")]
+    assert grid(shape, "ondemand-kat") == [["BUILD-FAIL", ""], ["", "CLEAN"]]
 
 
 # --- reports -----------------------------------------------------------------------------
@@ -239,12 +243,15 @@ def test_write_reports_writes_summary_and_table(tmp_path: Path, results: list[Ce
     assert summary["cells"][2]["outcome"] == BUILD_FAILED
     assert summary["cells"][2]["scenarios"] == {}
 
+    assert first["scenarios"]["ondemand-kat"]["status"] == "STICKY_ERROR"
+
     md = table_path.read_text()
     assert "Run abc123" in md and "engine 26.1" in md
-    assert "### ondemand-kat" in md and "### no-failure" in md
+    assert "### ondemand-kat" in md and "### no-failure" in md and "## Findings" in md
     assert "| debian-12 (glibc 2.36)" in md and "| musl-debian-12 (musl 1.2.3)" in md
-    for text in ("STICKY_ERROR (NODELETE)", "CLEAN_RELOAD (unmapped)", "MAPPED_BUT_RECOVERED"):
-        assert text in md
+    for code, word in (("STICKY", "STICKY_ERROR"), ("CLEAN", "CLEAN_RELOAD")):
+        assert f"- `{code}` `{word}` " in md  # the legend
+    assert "**3 cells measured (6 scenarios: " in md
     assert "### Cells without a full result" in md
     assert "- `musl-debian-12/3.0.20/default`: BUILD_FAILED: docker build failed" in md
     assert "build: `results/cells/musl-debian-12__3.0.20__default.build.log`" in md
@@ -263,18 +270,19 @@ def test_a_second_run_on_the_same_results_directory_refuses(tmp_path: Path) -> N
         pass
 
 
-def test_skipped_platforms_leave_the_pivots_for_one_line(results: list[CellResult]) -> None:
+def test_skipped_platforms_leave_the_tables_for_one_group(results: list[CellResult]) -> None:
     skipped = copy.deepcopy(results[0])
     skipped.platform, skipped.cell = "alpine-3.24", "alpine-3.24/3.0.20/default"
     skipped.outcome, skipped.scenarios = "SKIPPED", []
-    skipped.reason = "base image: alpine:3.24 cannot be pulled"
-    text = table.render([*results, skipped], ["ondemand-kat"], "github")
-    assert "| alpine-3.24" not in text
-    assert (
-        "SKIPPED 1 cells (platform alpine-3.24): base image: alpine:3.24 cannot be pulled" in text
-    )
-    compact = table.render(results, ["ondemand-kat"], "simple", compact=True)
-    assert "STICKY" in compact and "STICKY_ERROR" not in compact
+    skipped.reason = "base image: alpine:3.24 cannot be pulled\n  To fix: load it first"
+    other = copy.deepcopy(skipped)
+    other.cell, other.variant = "alpine-3.24/3.0.20/no-pinshared", "no-pinshared"
+    shape = layout([*results, skipped, other])
+    assert "alpine-3.24" not in {c.platform for c in shape.columns}
+    text = table.skipped_markdown([*results, skipped, other])
+    assert text[2] == "- **2 cells** (platform alpine-3.24):"
+    assert "  base image: alpine:3.24 cannot be pulled" in text
+    assert "    To fix: load it first" in text  # whole, every line of it
 
 
 def test_redaction_takes_the_mirror_and_nothing_else() -> None:

@@ -284,6 +284,19 @@ def test_crashed_probe_and_non_json_output_give_probe_crashed(h: Harness) -> Non
     assert [results[c].outcome for c in (DEBIAN_UNPINNED, MUSL_DEFAULT, MUSL_UNPINNED)] == [OK] * 3
 
 
+def test_a_process_that_dies_after_its_document_keeps_its_verdict_and_shows_it_died(
+    h: Harness,
+) -> None:
+    doc = json.dumps(fixture_doc("unpinned", "ondemand-kat")).encode()
+    h.client.plans[(":debian-12-3.0.20-no-pinshared", "ondemand-kat")] = ProbePlan(139, doc)
+    results = {r.cell: r for r in h.run()}
+    died = next(s for s in results[DEBIAN_UNPINNED].scenarios if s.scenario == "ondemand-kat")
+    assert died.verdict == Verdict.CLEAN_RELOAD  # the reload was clean, and stays so
+    assert died.facts["exit_after_document"] == 139
+    assert died.status == "DIED_AFTER_RELOAD"
+    assert "ondemand-kat=DIED_AFTER_RELOAD" in h.console.getvalue()  # the progress line
+
+
 def test_hung_probe_times_out_and_the_batch_goes_on(h: Harness) -> None:
     h.client.plans[(":debian-12-3.0.20-no-pinshared", "integrity")] = ProbePlan(
         hang=True, stdout=b'{"schema":1,', stderr=b"spinning\n"
@@ -548,7 +561,10 @@ def test_cli_run_keeps_the_mirror_out_of_summary_and_table(
     monkeypatch.setattr(engine, "facts", lambda client: FACTS)
     monkeypatch.setattr(run_command, "debian_mirror", lambda: MIRROR)
     argv = ["run", "--matrix", str(h.definition.path), "--results", str(h.results)]
-    assert cli.main([*argv, "--cache-dir", str(tmp_path / "cache"), "--jobs", "1"]) == 0
+    argv += ["--cache-dir", str(tmp_path / "cache"), "--jobs", "1"]
+    # nothing measured: not a result a CI job may pass on, unless asked to
+    assert cli.main(argv) == 1
+    assert cli.main([*argv, "--allow-empty"]) == 0
     assert all(r.outcome == SKIPPED for r in h.out.all_cells())
     for path in all_files(h.results):
         assert "mirror.test" not in path.read_text(), path

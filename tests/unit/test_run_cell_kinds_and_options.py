@@ -16,7 +16,7 @@ from matrix.execute.builder import image_tag
 from matrix.execute.lockfile import Lock
 from matrix.model.definition import load_definition
 from matrix.model.vocabulary import Outcome, Verdict
-from matrix.report.layout import cell_text
+from matrix.report.layout import cell_code
 
 EXTRA = """
 [platforms.debian-13-distro]
@@ -249,7 +249,7 @@ def test_repeat_marks_runs_that_disagree_as_flaky(hx: Harness) -> None:
     assert result.outcome == "FLAKY"
     assert s["no-failure"].facts["runs"]["agree"] == 3
 
-    assert cell_text(result, "ondemand-kat", compact=True) == "STICKY 2/3"
+    assert cell_code(result, "ondemand-kat") == "STICKY 2/3"
     # a rerun with the same --repeat reuses all of it; another N probes again
     hx.run("debian-12/3.0.20/default", repeat=3)
     assert len(hx.client.created) == 3 * len(SCENARIOS)

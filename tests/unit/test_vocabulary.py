@@ -7,13 +7,23 @@ import re
 from pathlib import Path
 
 from matrix.model.definition import KNOWN_SCENARIOS
-from matrix.model.vocabulary import LOOKS, SCENARIOS, Outcome, Scenario, Verdict, junit_status
+from matrix.model.vocabulary import (
+    LOOKS,
+    RELOAD_VERDICTS,
+    SCENARIOS,
+    Outcome,
+    Scenario,
+    Status,
+    Verdict,
+    junit_status,
+    scenario_status,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_every_verdict_and_every_outcome_but_ok_and_flaky_has_a_look() -> None:
-    words = {*Verdict, *Outcome} - {Outcome.OK, Outcome.FLAKY}
+def test_every_verdict_status_and_outcome_but_ok_and_flaky_has_a_look() -> None:
+    words = {*Verdict, *Status, *Outcome} - {Outcome.OK, Outcome.FLAKY}
     assert set(LOOKS) == words
     ranked = [w for w, info in LOOKS.items() if info.rank is not None]
     assert set(LOOKS) - set(ranked) == {Outcome.SKIPPED}  # a skip says nothing of a platform
@@ -25,11 +35,18 @@ def test_ranks_put_a_clean_reload_first_and_broken_measurements_last() -> None:
     assert rank[Verdict.CLEAN_RELOAD] < rank[Verdict.MAPPED_BUT_RECOVERED]
     assert rank[Verdict.MAPPED_BUT_RECOVERED] < rank[Verdict.STICKY_ERROR]
     assert rank[Verdict.STICKY_ERROR] < rank[Verdict.INCONCLUSIVE] < rank[Verdict.PROBE_CRASHED]
+    # a process that died after its reload is worse than any reload verdict
+    assert all(rank[v] < rank[Status.DIED_AFTER_RELOAD] for v in RELOAD_VERDICTS)
+    assert rank[Status.DIED_AFTER_RELOAD] < rank[Verdict.PROBE_CRASHED]
+    codes = [info.code for info in LOOKS.values()]
+    colours = [LOOKS[w].colour for w in (*RELOAD_VERDICTS, Status.DIED_AFTER_RELOAD)]
+    assert len(set(colours)) == len(colours)  # died has a colour of its own
+    assert codes.count(LOOKS[Status.DIED_AFTER_RELOAD].code) == 1
 
 
 def test_every_scenario_is_described_and_the_matrix_file_knows_them_all() -> None:
     assert set(SCENARIOS) == set(Scenario)
-    assert KNOWN_SCENARIOS == tuple(s.value for s in Scenario)
+    assert tuple(s.value for s in Scenario) == KNOWN_SCENARIOS
 
 
 def test_the_c_probe_offers_the_models_scenarios_in_order() -> None:
@@ -38,9 +55,34 @@ def test_the_c_probe_offers_the_models_scenarios_in_order() -> None:
     assert re.findall(r'"([a-z-]+)"', names) == [s.value for s in Scenario]
 
 
-def test_control_scenarios_pass_junit_only_with_their_expected_verdicts() -> None:
+def test_junit_passes_facts_and_fails_what_needs_acting_on() -> None:
+    # a reload verdict is a fact about the platform: it passes
+    for verdict in RELOAD_VERDICTS:
+        assert junit_status(Scenario.ONDEMAND_KAT, verdict) == "passed"
+    assert junit_status(Scenario.WORKER_THREAD, Status.DIED_AFTER_RELOAD) == "failure"
+    # a control passes only with what it must show
     assert junit_status(Scenario.NO_FAILURE, Verdict.MAPPED_BUT_RECOVERED) == "passed"
     assert junit_status(Scenario.LEAKED_REF, Verdict.STICKY_ERROR) == "passed"
     assert junit_status(Scenario.LEAKED_REF, Verdict.CLEAN_RELOAD) == "failure"
-    assert junit_status(Scenario.ONDEMAND_KAT, Verdict.STICKY_ERROR) == "failure"
+    assert junit_status(Scenario.LEAKED_REF, Status.DIED_AFTER_RELOAD) == "failure"
+    for broken in (Verdict.INCONCLUSIVE, Verdict.PROBE_CRASHED, Verdict.DISAGREEMENT):
+        assert junit_status(Scenario.ONDEMAND_KAT, broken) == "error"
+    assert junit_status(Scenario.ONDEMAND_KAT, Outcome.BUILD_FAILED) == "error"
+    assert junit_status(Scenario.ONDEMAND_KAT, Outcome.SKIPPED) == "skipped"
     assert junit_status(Scenario.ONDEMAND_KAT, "SOMETHING-ELSE") == "error"
+
+
+def test_a_reload_whose_process_died_afterwards_has_its_own_status() -> None:
+    died = {"exit_after_document": 139}
+    for verdict in RELOAD_VERDICTS:
+        assert scenario_status(verdict, died) == Status.DIED_AFTER_RELOAD
+        assert scenario_status(verdict, {}) == verdict
+        assert scenario_status(verdict, {"exit_after_document": 0}) == verdict
+    # junk where the exit code belongs (a results file from elsewhere) is not a death
+    for junk in ("139", None, True, [139], {"x": 1}):
+        assert scenario_status(Verdict.CLEAN_RELOAD, {"exit_after_document": junk}) == (
+            Verdict.CLEAN_RELOAD
+        )
+    # a verdict that is no reload verdict stays what it is
+    assert scenario_status(Verdict.INCONCLUSIVE, died) == Verdict.INCONCLUSIVE
+    assert scenario_status("<b>made up</b>", died) == "<b>made up</b>"

@@ -1,0 +1,62 @@
+"""Cell results for the report tests, judged by the real judge from the real probe documents
+of fixtures/ (a NODELETE build, and the same objects linked without it)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fakes import fixture_doc
+
+from matrix.judge.verdict import judge_run
+from matrix.model.definition import KNOWN_SCENARIOS
+from matrix.model.vocabulary import Outcome
+from matrix.results.records import CellResult, ScenarioResult
+
+ALL = tuple(KNOWN_SCENARIOS)
+
+
+def judged(build: str, scenario: str, exit_code: int = 0) -> ScenarioResult:
+    """One scenario of a fixture build; exit_code > 128 after a complete document: the
+    process died afterwards (the judge records exit_after_document)."""
+    doc = fixture_doc(build, scenario)
+    j = judge_run(scenario, exit_code, False, doc)
+    return ScenarioResult(
+        scenario=scenario,
+        verdict=j.verdict,
+        cause=j.cause,
+        short=j.short,
+        evidence=list(j.evidence),
+        facts=dict(j.facts),
+        exit_code=exit_code,
+        timed_out=False,
+        seconds=0.25,
+        probe=doc,
+    )
+
+
+def measured(
+    cell_id: str,
+    build: str,
+    scenarios: tuple[str, ...] = ALL,
+    died: tuple[str, ...] = (),
+    fingerprint: dict[str, Any] | None = None,
+) -> CellResult:
+    """A measured cell of PLATFORM/VERSION/VARIANT; the scenarios in died ended with
+    SIGSEGV after their document."""
+    platform, version, variant = cell_id.split("/")
+    r = CellResult(cell_id, platform, "glibc", version, variant, Outcome.OK)
+    r.scenarios = [judged(build, s, 139 if s in died else 0) for s in scenarios]
+    r.fingerprint = fingerprint or {
+        "image": {"id": "sha256:" + "1" * 64},
+        "fips_so_sha256": "2" * 64,
+        "times": {"started": "2026-01-01T00:00:10+00:00"},
+        "host": {"kernel": "6.1.0"},
+        "engine": {"version": "26.1"},
+    }
+    return r
+
+
+def stopped(cell_id: str, outcome: str, reason: str) -> CellResult:
+    """A cell with no scenario results: skipped, not built, the tool's error."""
+    platform, version, variant = cell_id.split("/")
+    return CellResult(cell_id, platform, "glibc", version, variant, outcome, reason)

@@ -1,0 +1,163 @@
+"""Findings (matrix/report/findings.py): the rules the cells support, with their counts and
+exceptions, and what was not expected, drawn from the facts alone."""
+
+from __future__ import annotations
+
+import copy
+
+from made_results import ALL, measured, stopped
+
+from matrix.model.vocabulary import RELOAD_VERDICTS, SCENARIOS, Outcome, Verdict
+from matrix.report.findings import Finding, Findings, findings, name_cells
+from matrix.results.records import CellResult, Run
+
+NODELETE_RULE = "Where fips.so is linked NODELETE"
+FREE_RULE = "Where nothing holds fips.so"
+LEAK_RULE = "A reference never freed"
+
+
+def rule(found: Findings, start: str) -> Finding:
+    return next(f for f in found.rules if f.text.startswith(start))
+
+
+def forced(r: CellResult) -> list[tuple[str, dict[str, object], str]]:
+    info = SCENARIOS
+    return [
+        (s.scenario, s.facts, s.verdict)
+        for s in r.scenarios
+        if info[s.scenario].forced_test is not None and s.verdict in RELOAD_VERDICTS
+    ]
+
+
+def test_the_reference_supports_each_rule_as_its_facts_say(
+    reference: tuple[list[CellResult], Run],
+) -> None:
+    results, _ = reference
+    found = findings(results)
+    # counted here straight from the facts, cell by cell
+    nodelete = [r for r in results if any(f["module_nodelete"] is True for _, f, _ in forced(r))]
+    holding = [
+        r
+        for r in nodelete
+        if all(v == Verdict.STICKY_ERROR for _, f, v in forced(r) if f["module_nodelete"])
+    ]
+    got = rule(found, NODELETE_RULE)
+    assert (got.support, got.of) == (len(holding), len(nodelete)) and nodelete
+    keeps = [r for r in results if any(f["libc_dlclose_unmaps"] is False for _, f, _ in forced(r))]
+    musl = next(f for f in found.rules if "dlclose unmaps nothing" in f.text)
+    assert musl.of == len(keeps) and keeps
+    for r in keeps:
+        assert r.libc_label().split(" ")[0] in musl.text  # the libc named from the probe
+    leaked = [r for r in results if any(f["leaked_reference"] is True for _, f, _ in forced(r))]
+    assert rule(found, LEAK_RULE).of == len(leaked)
+
+    died = [r for r in results if any("exit_after_document" in s.facts for s in r.scenarios)]
+    events = [f for f in found.unexpected if "the process died" in f.text]
+    assert sum(e.support for e in events) == len(died) and died
+    for r in died:
+        where = next(e.where for e in events)
+        assert f"{r.version} {r.variant}" in where and r.platform in where
+
+
+def test_an_exception_to_a_rule_is_named_and_counted() -> None:
+    results = [
+        measured("debian-12/3.0.20/default", "nodelete"),
+        measured("debian-11/3.0.20/default", "nodelete"),
+        measured("debian-12/3.0.20/no-pinshared", "unpinned"),
+    ]
+    assert rule(findings(results), NODELETE_RULE).line().endswith("— 2 of 2 cells")
+    odd = results[1].scenarios[0]
+    odd.verdict = Verdict.CLEAN_RELOAD  # a NODELETE module that did leave: against the rule
+    got = rule(findings(results), NODELETE_RULE)
+    assert (got.support, got.of) == (1, 2)
+    assert got.exceptions == ("ondemand-kat CLEAN_RELOAD: 3.0.20 default on debian-11",)
+    assert "not in ondemand-kat CLEAN_RELOAD: 3.0.20 default on debian-11" in got.line()
+    free = rule(findings(results), FREE_RULE)
+    assert (free.support, free.of) == (1, 1) and not free.exceptions
+
+
+def test_rules_come_from_facts_not_names() -> None:
+    results = [
+        measured("debian-12/3.0.20/default", "nodelete"),
+        measured("debian-12/3.0.20/no-pinshared", "unpinned"),
+    ]
+    renamed = copy.deepcopy(results)
+    for i, r in enumerate(renamed):
+        r.platform, r.version, r.variant = f"p{i}", f"v{i}", "x"
+        r.cell = f"p{i}/v{i}/x"
+    counts = [(f.text, f.support, f.of) for f in findings(results).rules]
+    assert counts == [(f.text, f.support, f.of) for f in findings(renamed).rules]
+    # and the facts decide: the pinned cell's facts swapped for the unpinned one's
+    swapped = copy.deepcopy(results)
+    swapped[0].scenarios = copy.deepcopy(results[1].scenarios)
+    assert rule(findings(swapped), FREE_RULE).of == 2
+    assert not any(f.text.startswith(NODELETE_RULE) for f in findings(swapped).rules)
+
+
+def test_everything_unexpected_is_listed_with_its_cells() -> None:
+    died = measured("debian-12/3.6.3/no-pinshared", "unpinned", died=("worker-thread",))
+    inconclusive = measured("debian-12/3.0.20/default", "nodelete")
+    inconclusive.scenarios[1].verdict = Verdict.INCONCLUSIVE
+    inconclusive.scenarios[1].cause = "the forced failure did not take effect"
+    control = measured("debian-11/3.0.20/no-pinshared", "unpinned")
+    leak = next(s for s in control.scenarios if s.scenario == "leaked-ref")
+    leak.verdict = Verdict.CLEAN_RELOAD  # the leaked reference did not hold it
+    flaky = measured("debian-11/3.0.20/default", "nodelete")
+    flaky.scenarios[0].facts["runs"] = {"agree": 2, "total": 3}
+    results = [
+        died,
+        inconclusive,
+        control,
+        flaky,
+        stopped("debian-13/3.0.20/default", Outcome.BUILD_FAILED, "make exited 2\nmore"),
+        stopped("debian-13/3.5.7/default", Outcome.ERROR, "KeyError: 'steps'"),
+        stopped("alpine/3.0.20/default", Outcome.SKIPPED, "no base image"),
+    ]
+    lines = [f.line() for f in findings(results).unexpected]
+    expected = [
+        "worker-thread: after a CLEAN_RELOAD reload, the process died (signal 11, SIGSEGV), "
+        "in 1 cell: 3.6.3 no-pinshared on debian-12",
+        "load-kat: INCONCLUSIVE (the forced failure did not take effect), in 1 cell: "
+        "3.0.20 default on debian-12",
+        "leaked-ref (a control) came out CLEAN_RELOAD, not STICKY_ERROR, in 1 cell: "
+        "3.0.20 no-pinshared on debian-11",
+        "ondemand-kat: repeated runs did not all give the same verdict, in 1 cell: "
+        "3.0.20 default on debian-11",
+        "the build failed (make exited 2), in 1 cell: 3.0.20 default on debian-13",
+        "the tool failed (KeyError: 'steps'), in 1 cell: 3.5.7 default on debian-13",
+    ]
+    assert lines == expected
+    controls = rule(findings(results), "The controls come out as they must")
+    assert controls.exceptions == ("leaked-ref CLEAN_RELOAD: 3.0.20 no-pinshared on debian-11",)
+
+
+def test_nothing_unexpected_says_so_and_junk_facts_do_not_break_findings() -> None:
+    results = [measured("debian-12/3.0.20/default", "nodelete", scenarios=ALL)]
+    found = findings(results)
+    assert found.unexpected == []
+    assert "Nothing unexpected in 1 measured cells" in found.nothing_unexpected(1)
+    junk = copy.deepcopy(results)
+    for s in junk[0].scenarios:
+        s.facts = {
+            "module_nodelete": "yes",
+            "libc_dlclose_unmaps": [],
+            "exit_after_document": "139",
+            "worker": "busy",
+            "runs": "many",
+            "other_context_kept_working": None,
+        }
+    junk[0].scenarios[0].facts = "not even a dict"  # type: ignore[assignment]
+    found = findings(junk)  # no exception: a results file may hold anything
+    assert not any(f.text.startswith(NODELETE_RULE) for f in found.rules)
+
+
+def test_cells_are_named_compactly() -> None:
+    cells = [
+        stopped(f"{p}/{v}/no-pinshared", Outcome.OK, "")
+        for v in ("3.6.3", "4.0.2")
+        for p in ("debian-11", "debian-12")
+    ]
+    cells.append(stopped("musl/3.0.20/default", Outcome.OK, ""))
+    assert name_cells(cells) == (
+        "3.6.3 no-pinshared, 4.0.2 no-pinshared on debian-11, debian-12; 3.0.20 default on musl"
+    )
