@@ -38,3 +38,7 @@ class BuildFailed(MatrixError):
     def __init__(self, message: str, log_path: Path) -> None:
         super().__init__(message)
         self.log_path = log_path
+
+
+class BuildTimedOut(BuildFailed):
+    """A `docker build` ran past --build-timeout and was abandoned; the cell is a TIMEOUT."""

@@ -5,6 +5,7 @@ Every error names `file:line`, so a typo in the matrix is found in one look.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import difflib
 import fnmatch
@@ -131,6 +132,18 @@ def load_definition(path: Path) -> MatrixDefinition:
         raise _syntax_error(path, text, exc) from exc
     ctx = _Ctx(path, _Locator(text))
     return _parse(ctx, doc, hashlib.sha256(data).hexdigest())
+
+
+BUILT_IN = "default.toml (built in)"
+
+
+def matrix_label(path: Path) -> str:
+    """How results name a matrix file: the built-in one by that name, a user's as it was
+    given; never this machine's checkout or install path."""
+    with contextlib.suppress(OSError):
+        if path.resolve() == assets.DEFAULT_MATRIX.resolve():
+            return BUILT_IN
+    return str(path)
 
 
 def dockerfile_path(platform: Platform, definition: MatrixDefinition) -> Path:

@@ -104,7 +104,7 @@ class Harness:
         return ResultsDir(self.results)
 
     def fetch(
-        self, source: Source, cache_dir: Path, mirror: str | None, reporter: Any = None
+        self, source: Source, cache_dir: Path, mirror: str | None, reporter: Any = None, **_: Any
     ) -> FetchedSource:
         self.fetches.append(source.version)
         if source.version in self.source_errors:

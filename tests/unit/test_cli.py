@@ -87,7 +87,8 @@ def test_errors_are_one_message_and_exit_2(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert cli.main(["report", str(tmp_path / "nothing")]) == 2
-    assert "no cell results" in capsys.readouterr().out
+    assert "nothing: no such results directory" in capsys.readouterr().out
+    assert not (tmp_path / "nothing").exists()  # a mistyped path is not made
     bad = tmp_path / "m.toml"
     bad.write_text('schema = 1\nscenarios = ["ondemand-kat"\n')
     assert cli.main(["run", "--matrix", str(bad), "--list"]) == 2
@@ -146,7 +147,7 @@ def test_plan_prints_a_github_job_matrix(capsys: pytest.CaptureFixture[str]) -> 
     }
 
 
-def test_a_run_of_some_cells_keeps_the_others_in_the_reports(
+def test_a_run_of_some_cells_reports_only_the_cells_it_measured(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     tarball = tmp_path / "openssl.tar.gz"
@@ -169,11 +170,14 @@ def test_a_run_of_some_cells_keeps_the_others_in_the_reports(
     assert cli.main([*base, "--only", "musl-debian-12/3.0.20/default"]) == 0
     assert cli.main([*base, "--only", "debian-12/3.0.20/default"]) == 0
     summary = json.loads((results / "summary.json").read_text())
-    assert [c["cell"] for c in summary["cells"]] == [
-        "debian-12/3.0.20/default",
-        "musl-debian-12/3.0.20/default",
-    ]
-    assert summary["run"]["earlier_cells"] == 1
+    # the earlier run's cell stays on disk, but this run never shows it as its own
+    assert [c["cell"] for c in summary["cells"]] == ["debian-12/3.0.20/default"]
+    assert summary["run"]["cells"] == ["debian-12/3.0.20/default"]
+    assert "earlier_cells" not in summary["run"]
+    for report in ("table.md", "report.html", "junit.xml"):
+        assert "musl-debian-12" not in (results / report).read_text(), report
+    assert (results / "cells" / "musl-debian-12__3.0.20__default.json").is_file()
+    assert summary["run"]["matrix"] == str(matrix_file)  # as given, never relabelled
     # the benchmark's phases: made once per run, by whichever worker, and the reports last
     phases = summary["run"]["phase_seconds"]
     assert set(phases) == {"base", "stages", "source", "report"}
@@ -187,9 +191,16 @@ def test_a_run_of_some_cells_keeps_the_others_in_the_reports(
     [
         (["--bundle", "x.tar", "--force"], "--bundle and --force contradict"),
         (["--bundle", "x.tar", "--locked"], "--bundle and --locked contradict"),
-        (["--repeat", "0"], "--repeat must be at least 1"),
-        (["--parallel", "0"], "--parallel must be at least 1"),
-        (["--probe-timeout", "0"], "--probe-timeout must be positive"),
+        (["--repeat", "0"], "--repeat must be a whole number from 1 to 100 (got 0)"),
+        (["--repeat", "1000000"], "--repeat must be a whole number from 1 to 100"),
+        (["--parallel", "0"], "--parallel must be a whole number from 1 to 64 (got 0)"),
+        (["--jobs", "100000"], "--jobs must be a whole number from 1 to 1024"),
+        (["--probe-timeout", "0"], "--probe-timeout must be a finite number of seconds"),
+        (["--probe-timeout", "nan"], "--probe-timeout must be a finite number of seconds"),
+        (["--probe-timeout", "inf"], "(got inf)"),
+        (["--probe-timeout", "-5"], "(got -5)"),
+        (["--probe-timeout", "1e9"], "at most 86400"),
+        (["--build-timeout", "nan"], "--build-timeout must be a finite number of seconds"),
     ],
 )
 def test_contradictory_or_impossible_options_are_refused(
