@@ -349,9 +349,7 @@ class FakeContainers:
     def __init__(self, engine: FakeDockerClient) -> None:
         self.engine = engine
 
-    def list(
-        self, all: bool = False, filters: dict[str, Any] | None = None, **_: Any
-    ) -> list[Any]:
+    def list(self, all: bool = False, filters: dict[str, Any] | None = None, **_: Any) -> list[Any]:
         """Containers not removed yet, of every state (all=True), by label key."""
         self.engine.check_alive()
         assert all, "containers of every state: an exited one is left behind too"
