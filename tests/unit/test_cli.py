@@ -7,47 +7,13 @@ import json
 from pathlib import Path
 
 import pytest
-from fakes import FakeDockerClient, fixture_doc
-from harness import FACTS, SHA, TARBALL
+from fakes import FakeDockerClient
+from harness import FACTS, SHA, TARBALL, write_run
 
 import matrix.execute.imaging
 from matrix import cli
 from matrix.acquire.sources import FetchedSource
 from matrix.execute import engine
-from matrix.judge.verdict import judge
-from matrix.model.vocabulary import Outcome
-from matrix.results.records import CellResult, ScenarioResult
-from matrix.results.store import ResultsDir
-
-
-def write_run(root: Path, builds: dict[str, str]) -> ResultsDir:
-    """A results directory of real probe documents: cell id -> fixture build."""
-    out = ResultsDir(root)
-    out.prepare()
-    for cell_id, build in builds.items():
-        platform, version, variant = cell_id.split("/")
-        r = CellResult(cell_id, platform, "glibc", version, variant, Outcome.OK)
-        for scenario in ("ondemand-kat", "no-failure"):
-            doc = fixture_doc(build, scenario)
-            j = judge(scenario, doc)
-            r.scenarios.append(
-                ScenarioResult(
-                    scenario,
-                    j.verdict,
-                    j.cause,
-                    j.short,
-                    list(j.evidence),
-                    j.facts,
-                    0,
-                    False,
-                    0.1,
-                    doc,
-                )
-            )
-        out.write_cell(r)
-    run = {"id": root.name, "cells": list(builds)}
-    (root / "summary.json").write_text(json.dumps({"schema": 1, "run": run}))
-    return out
 
 
 def test_report_makes_every_report_again_without_an_engine(
