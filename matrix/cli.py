@@ -37,6 +37,14 @@ COMMANDS: dict[str, Command] = {
 PIPE_CLOSED = 128 + signal.SIGPIPE  # what a shell reports for a writer whose reader left
 
 
+class _Console(Console):
+    """rich ends the process itself on a closed pipe (SystemExit(1)); here it is the same
+    BrokenPipeError as everywhere else, so main() ends every command alike."""
+
+    def on_broken_pipe(self) -> None:
+        raise BrokenPipeError
+
+
 class _Help(argparse.HelpFormatter):
     """Every option's help ends with its default, unless the text already says it (an option
     whose default is computed says in words what it is)."""
@@ -268,7 +276,7 @@ def _main(argv: Sequence[str] | None) -> int:
     # and finished cells stay on disk.
     with contextlib.suppress(ValueError):  # not the main thread: leave signals alone
         signal.signal(signal.SIGTERM, _interrupted)
-    console = Console(highlight=False, soft_wrap=True, markup=False)
+    console = _Console(highlight=False, soft_wrap=True, markup=False)
     try:
         code = COMMANDS[args.command](args, console)
     except MatrixError as exc:

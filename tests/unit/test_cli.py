@@ -3,12 +3,18 @@ work on results directories alone (report, diff)."""
 
 from __future__ import annotations
 
+import argparse
+import ast
 import json
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from fakes import FakeDockerClient
-from harness import FACTS, SHA, TARBALL, write_run
+from harness import FACTS, REPO, SHA, TARBALL, write_run
 
 import matrix.execute.imaging
 from matrix import cli
@@ -174,3 +180,148 @@ def test_contradictory_or_impossible_options_are_refused(
 ) -> None:
     assert cli.main(["run", "--list", *args]) == 2
     assert message in capsys.readouterr().out
+
+
+# --- user text is printed as it is ---------------------------------------------------------
+
+
+def test_error_text_is_printed_literally(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["run", "--list", "--only", "[/x]"]) == 2  # was: rich's MarkupError
+    out = capsys.readouterr().out
+    assert "no cell matches '[/x]'" in out and "Traceback" not in out
+    bad = tmp_path / "m.toml"
+    text = (Path(__file__).parent / "fixtures" / "two-platforms.toml").read_text()
+    bad.write_text(text.replace('libc = "musl"', 'libc = "musl"\nsurprise = 1', 1))
+    assert cli.main(["plan", "--matrix", str(bad)]) == 2
+    assert "[platforms.musl-debian-12]: unknown key 'surprise'" in capsys.readouterr().out
+
+
+# --- plan ----------------------------------------------------------------------------------
+
+
+def test_plan_refuses_more_jobs_than_github_takes(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["plan", "--format", "github"]) == 2  # the default matrix: 282 cells
+    out = capsys.readouterr().out
+    assert "GitHub refuses a job matrix of more than 256" in out
+    assert "use --per platform (16 jobs" in out
+    assert cli.main(["plan", "--format", "github", "--per", "platform"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["include"]) == 16
+
+
+def test_plan_per_platform_keeps_to_the_selected_cells(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["plan", "--format", "github", "--per", "platform"]
+    assert cli.main([*argv, "--only", "debian-12/3.0.20/*", "--only", "musl-debian-13/*"]) == 0
+    jobs = json.loads(capsys.readouterr().out)["include"]
+    assert jobs == [
+        {
+            "cell": "debian-12/3.0.20/default debian-12/3.0.20/no-pinshared",
+            "slug": "debian-12",
+        },
+        {"cell": "musl-debian-13/*", "slug": "musl-debian-13"},  # every cell of it
+    ]
+    assert cli.main(["plan", "--per", "platform", "--only", "debian-1[12]/4.0.2/deferred"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "debian-11/4.0.2/deferred",
+        "debian-12/4.0.2/deferred",
+    ]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["plan"],
+        ["plan", "--format", "github", "--per", "platform"],
+        ["run", "--list"],
+        ["--help"],
+        ["run", "--help"],
+    ],
+)
+def test_a_closed_pipe_is_no_traceback(argv: list[str]) -> None:
+    """`fips-matrix plan | head -1`: the reader is gone before the tool writes."""
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "matrix", *argv],
+            stdout=write,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(write)
+    assert "Traceback" not in done.stderr and "Error" not in done.stderr, done.stderr
+    # argparse's help is printed by argparse, which passes over a closed pipe and exits 0
+    assert done.returncode == (0 if "--help" in argv else 128 + signal.SIGPIPE)
+
+
+# --- first contact -------------------------------------------------------------------------
+
+
+def options_of(parser: argparse.ArgumentParser) -> list[tuple[str, argparse.Action, str]]:
+    """(command, action, its help as printed) for every option and argument of every
+    command."""
+    found = []
+    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name, sub in subparsers.choices.items():
+        formatter = sub._get_formatter()
+        for action in sub._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            help_text = formatter._expand_help(action) if action.help else ""
+            found.append((name, action, help_text))
+    return found
+
+
+def test_every_option_and_argument_says_what_it_is_and_its_default() -> None:
+    found = options_of(cli.parser())
+    assert {c for c, _, _ in found} >= {"run", "report", "diff", "plan", "merge", "publish"}
+    for command, action, text in found:
+        what = f"{command} {'/'.join(action.option_strings) or action.dest}"
+        assert text, f"{what} has no help"
+        flag = isinstance(action, argparse._StoreTrueAction)
+        if action.option_strings and not flag and not action.required:
+            assert "default" in text, f"{what} does not say its default: {text!r}"
+            assert "default: None" not in text, f"{what}: {text!r}"
+
+
+def test_report_says_it_rewrites_cell_files() -> None:
+    sub = next(a for a in cli.parser()._actions if isinstance(a, argparse._SubParsersAction))
+    assert "REWRITE its cell files" in " ".join(sub.choices["report"].format_help().split())
+    listed = " ".join(cli.parser().format_help().split())
+    assert "REWRITE its cell files with the new verdicts" in listed
+
+
+def test_no_engine_and_no_dockerd_says_how_to_install_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    monkeypatch.setenv("PATH", str(tmp_path))  # no dockerd anywhere on it
+    monkeypatch.setattr(engine, "DOCKERD_PATHS", ())
+    assert cli.main(["run", "--only", "debian-12/3.0.20/default"]) == 2
+    out = capsys.readouterr().out
+    assert "No Docker engine is installed here" in out and "apt-get install docker.io" in out
+    fake = tmp_path / "dockerd"
+    fake.write_text("#!/bin/sh\n")
+    fake.chmod(0o755)
+    assert cli.main(["run", "--only", "debian-12/3.0.20/default"]) == 2
+    out = capsys.readouterr().out
+    assert "apt-get install" not in out and "dockerd --bridge=none &" in out
+
+
+def test_every_nox_session_has_a_one_line_description() -> None:
+    tree = ast.parse((REPO / "noxfile.py").read_text())
+    sessions = [
+        f
+        for f in tree.body
+        if isinstance(f, ast.FunctionDef)
+        and any("session" in ast.unparse(d) for d in f.decorator_list)
+    ]
+    assert {f.name for f in sessions} >= {"matrix", "cell", "bench", "tests", "lint"}
+    for f in sessions:
+        doc = ast.get_docstring(f)
+        assert doc, f"nox session {f.name} has no description"
+        assert len(doc.splitlines()[0]) <= 100, f.name
