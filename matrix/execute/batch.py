@@ -183,7 +183,7 @@ def run_batch(
         # The report is read as the driver writes it: the engine's log driver stores text
         # and would rewrite bytes that are not UTF-8, and the framing counts bytes.
         stream = container.attach(stdout=True, stderr=False, stream=True, logs=False)
-        cap = len(runs) * RUN_REPORT_BYTES + 2**16
+        cap = len(runs) * RUN_REPORT_BYTES + 1024  # and the driver's last line
         reader = threading.Thread(target=_drain, args=(stream, chunks, cap), daemon=True)
         reader.start()
         try:

@@ -231,7 +231,7 @@ class FakeImages:
         return {"ImagesDeleted": None, "SpaceReclaimed": 0}
 
     def list(self, **_: Any) -> list[FakeImage]:
-        return list(dict.fromkeys(self.engine.images_by_ref.values()))
+        return list({i.id: i for i in self.engine.images_by_ref.values()}.values())
 
     def remove(self, image: str, force: bool = False, **_: Any) -> None:
         found = self.engine.images_by_ref.pop(image, None)
