@@ -17,9 +17,12 @@ from fakes import FakeDockerClient
 from harness import FACTS, REPO, SHA, TARBALL, write_run
 
 import matrix.execute.imaging
-from matrix import cli
+from matrix import assets, cli
 from matrix.acquire.sources import FetchedSource
 from matrix.execute import engine
+from matrix.execute.schedule import plan
+from matrix.model.cells import expand
+from matrix.model.definition import load_definition
 
 
 def test_report_makes_every_report_again_without_an_engine(
@@ -325,3 +328,18 @@ def test_every_nox_session_has_a_one_line_description() -> None:
         doc = ast.get_docstring(f)
         assert doc, f"nox session {f.name} has no description"
         assert len(doc.splitlines()[0]) <= 100, f.name
+
+
+def test_the_readme_quick_start_works_on_a_stock_debian_and_counts_the_compiles() -> None:
+    quick = (REPO / "README.md").read_text().split("## Quick start")[1].split("\n## ")[0]
+    # Debian 12's Python refuses `pip install` outside a virtual environment (PEP 668)
+    assert "python3 -m pip install" not in quick
+    assert "python3 -m venv" in quick and "pip install nox" in quick
+    assert "apt-get install python3-venv docker.io" in quick
+    # "compiles OpenSSL N times": every compile group of the default matrix, all platforms
+    groups = plan(expand(load_definition(assets.DEFAULT_MATRIX))).groups
+    text = " ".join(quick.split())
+    assert f"{len(groups)} times where every base image can be pulled" in text
+    # and what the reference run's cold bench measured on this project's machine
+    bench = json.loads((REPO / "results/reference/bench.json").read_text())
+    assert f"{bench['cold']['compiles']} times on this project's machine" in text
