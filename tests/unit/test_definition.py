@@ -354,7 +354,7 @@ def test_a_dockerfile_outside_the_matrix_files_tree_is_refused(tmp_path: Path) -
     outside.write_text("FROM scratch\n")
     (project / "dockerfiles").mkdir()
     (project / "dockerfiles" / "alpha.Dockerfile").symlink_to(outside)
-    with pytest.raises(DefinitionError, match="outside .*: refused"):
+    with pytest.raises(DefinitionError, match=r"outside .*: refused"):
         dockerfile_path(defn.platforms["alpha"], defn)
     # the whole directory a link elsewhere: the same
     (project / "dockerfiles" / "alpha.Dockerfile").unlink()
