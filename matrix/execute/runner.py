@@ -88,7 +88,11 @@ class _Schedule:
                     break
                 wait(pending, return_when=FIRST_COMPLETED)
         except KeyboardInterrupt:
-            abandoned = self.interrupted()
+            try:
+                self.interrupted()
+            except Abandoned:
+                abandoned = True  # the workers are left running: nobody waits for them
+                raise
             raise
         finally:
             self.stopping.set()  # a worker still running stops after its current step
@@ -96,10 +100,9 @@ class _Schedule:
                 pool.shutdown(wait=not abandoned, cancel_futures=True)
         return [self.done[c.id] for c in cells]
 
-    def interrupted(self) -> bool:
+    def interrupted(self) -> None:
         """Ctrl-C: says at once what is still running, and waits for it to reach the end of
-        its step; a second Ctrl-C abandons it. Returns False when the work ended by itself;
-        raises Abandoned on the second Ctrl-C."""
+        its step; a second Ctrl-C abandons it (Abandoned)."""
         self.stopping.set()
         try:
             for pool in (self.stages, self.builders, self.beside):
@@ -121,7 +124,6 @@ class _Schedule:
             raise Abandoned(
                 f"abandoned {len(busy)} unfinished job(s): {'; '.join(busy) or 'none'}"
             ) from None
-        return False
 
     def submit(self, pool: ThreadPoolExecutor, job: Callable[..., None], *args: Any) -> None:
         with self.lock:
