@@ -6,6 +6,7 @@ the files' key order, which readers and diffs of results see."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +20,7 @@ def now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
+ID_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,99}$")
 RESULT_SCHEMA = 2  # 2: fingerprint "sources" (a list), scenario "witness"
 SUMMARY_SCHEMA = 1
 
@@ -94,8 +96,15 @@ class CellResult:
         for key in ("reason", "inputs_key"):
             fields[key] = _typed(data, key, str, default="")
         cell = fields["cell"]
-        if cell != "/".join((fields["platform"], fields["version"], fields["variant"])):
-            raise ValueError(f"cell {cell!r} is not its PLATFORM/VERSION/VARIANT")
+        parts = (fields["platform"], fields["version"], fields["variant"])
+        if cell != "/".join(parts):
+            raise ValueError(f"cell {_short(cell)} is not its PLATFORM/VERSION/VARIANT")
+        if not all(ID_PART.match(part) for part in parts):
+            # the id names files: nothing a path, a terminal or a page could read as more
+            raise ValueError(
+                f"cell {_short(cell)}: each of PLATFORM/VERSION/VARIANT must be letters, "
+                "digits and ._+- (100 at most)"
+            )
         fields["fingerprint"] = _typed(data, "fingerprint", dict, default={})
         for key, kind in _FINGERPRINT_SHAPES.items():
             if fields["fingerprint"].get(key) is not None:
