@@ -96,11 +96,13 @@ def _gpgv(gpgv: str, keyring: Path, sig: bytes, data: Path, asc_url: str) -> str
         cmd = [gpgv, "--homedir", home, "--status-fd", "1", "--keyring", str(ring)]
         try:
             proc = subprocess.run(
-                [*cmd, str(sig_path), str(data)], capture_output=True, text=True, timeout=300
+                [*cmd, str(sig_path), str(data)], capture_output=True, timeout=300
             )
         except (OSError, subprocess.TimeoutExpired) as exc:
             return f"{NOT_CHECKED}: gpgv failed to run ({exc})"
-    return _verdict(proc.stdout, proc.stderr, asc_url, keyring)
+    # Status lines may carry binary data (4.0's signatures hold a notation of raw bytes).
+    status, errors = (out.decode("utf-8", "replace") for out in (proc.stdout, proc.stderr))
+    return _verdict(status, errors, asc_url, keyring)
 
 
 def _verdict(status: str, stderr: str, asc_url: str, keyring: Path) -> str:

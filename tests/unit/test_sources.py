@@ -19,7 +19,7 @@ import pytest
 from harness import Notes
 
 from matrix import assets
-from matrix.acquire import download, sources
+from matrix.acquire import download, signatures, sources
 from matrix.acquire.signatures import dearmor
 from matrix.acquire.sources import cache_path, candidate_urls, fetch_source
 from matrix.errors import SourceError
@@ -408,3 +408,17 @@ def test_a_url_that_times_out_is_left_for_the_next(server: Server, tmp_path: Pat
         assert any("timed out" in line.lower() for line in logs), logs
     finally:
         silent.close()
+
+
+def test_binary_status_lines_of_gpgv_are_read(tmp_path: Path) -> None:
+    """4.0's signatures carry a notation of raw bytes, which gpgv prints as it is."""
+    fake = tmp_path / "gpgv"
+    fake.write_bytes(
+        b"#!/bin/sh\nprintf '[GNUPG:] GOODSIG 64ED7B1DCCE71CB2 OpenSSL <openssl@openssl.org>\\n"
+        b"[GNUPG:] NOTATION_DATA \\254\\377\\n'\n"
+    )
+    fake.chmod(0o755)
+    data = tmp_path / "x.tar.gz"
+    data.write_bytes(TARBALL)
+    verdict = signatures._gpgv(str(fake), assets.KEYRING, b"sig", data, "file:///x.asc")
+    assert verdict == "verified: OpenSSL <openssl@openssl.org> (key 64ED7B1DCCE71CB2)"
