@@ -13,6 +13,7 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.text import Text
@@ -95,15 +96,13 @@ def parser() -> argparse.ArgumentParser:
         help="shell-style pattern over cell ids PLATFORM/VERSION/VARIANT; repeatable "
         "(default: every cell of the matrix)",
     )
-    cache = argparse.ArgumentParser(add_help=False)
-    cache.add_argument(
+    cache = _parent(
         "--cache-dir",
         type=Path,
         help="where verified sources are kept (default: $XDG_CACHE_HOME/fips-reload-matrix, "
         "else ~/.cache/fips-reload-matrix)",
     )
-    signers = argparse.ArgumentParser(add_help=False)
-    signers.add_argument(
+    signers = _parent(
         "--allow-unknown-signer",
         action="store_true",
         help="build a tarball whose published signature was made by a key the shipped keyring "
@@ -256,6 +255,13 @@ def parser() -> argparse.ArgumentParser:
         "bench.json as soon as it is done, beside those of earlier invocations",
     )
     return p
+
+
+def _parent(*flags: str, **spec: Any) -> argparse.ArgumentParser:
+    """A parent parser holding one option that several commands share."""
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument(*flags, **spec)
+    return parent
 
 
 def main(argv: Sequence[str] | None = None) -> int:
