@@ -255,7 +255,9 @@ def test_the_directory_is_synced_after_the_rename(
         info = os.fstat(fd)
         synced.append((stat.S_ISDIR(info.st_mode), os.readlink(f"/proc/self/fd/{fd}")))
 
+    out = write_run(tmp_path / "r", {})
     monkeypatch.setattr(os, "fsync", fsync)
-    write_atomic(tmp_path / "f.json", b"{}")
-    assert synced[0][0] is False  # the file's data first
-    assert synced[-1] == (True, str(tmp_path))  # then its directory, after the rename
+    write_run(out.root, {DEFAULT: "nodelete"})  # a cell file, as a run writes it
+    first_cell = next(i for i, (_, name) in enumerate(synced) if name.endswith(".tmp"))
+    assert synced[first_cell][0] is False  # the file's data first
+    assert synced[first_cell + 1] == (True, str(out.cells_dir))  # then its directory
