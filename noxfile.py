@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import nox
 
 nox.options.sessions = ["tests", "lint"]
@@ -13,21 +15,28 @@ PYTHON = None  # the interpreter that runs nox
 
 @nox.session(python=PYTHON)
 def matrix(session: nox.Session) -> None:
+    """The matrix (default: the built-in one); arguments after -- go to `fips-matrix run`."""
     session.install("-e", ".")
     session.run("fips-matrix", "run", *session.posargs)
 
 
 @nox.session(python=PYTHON)
 def cell(session: nox.Session) -> None:
-    """One cell (or a pattern, e.g. a platform's `debian-12/*`), as a CI job of a fanned-out
-    matrix runs it: `nox -s cell -- CELL_ID`; its results go to results/cells/<cell id with /
-    as __, * as ALL> for `fips-matrix merge`."""
+    """One CI job of a fanned-out matrix: `nox -s cell -- CELLS [run options]`.
+
+    CELLS is a cell id or pattern (a platform's `debian-12/*`), or several separated by
+    spaces, as `fips-matrix plan --format github` gives them; the results go to
+    results/cells/<CELLS with / as __, * as ALL, spaces as +> for `fips-matrix merge`."""
     if not session.posargs:
-        session.error("usage: nox -s cell -- PLATFORM/VERSION/VARIANT [fips-matrix run options]")
-    cell_id, *rest = session.posargs
-    results = f"results/cells/{cell_id.replace('/', '__').replace('*', 'ALL')}"
+        session.error("usage: nox -s cell -- 'PLATFORM/VERSION/VARIANT ...' [run options]")
+    cells, *rest = session.posargs
+    patterns = cells.split()
+    name = "+".join(patterns).replace("/", "__").replace("*", "ALL")
+    if len(name) > 120:  # a file name has 255 bytes at most
+        name = f"{name[:100]}+{hashlib.sha256(cells.encode()).hexdigest()[:12]}"
+    only = [arg for pattern in patterns for arg in ("--only", pattern)]
     session.install("-e", ".")
-    session.run("fips-matrix", "run", "--only", cell_id, "--results", results, *rest)
+    session.run("fips-matrix", "run", *only, "--results", f"results/cells/{name}", *rest)
 
 
 @nox.session(python=PYTHON)
@@ -46,12 +55,14 @@ def readme(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
+    """The test suite, unit and end to end; `-- -m "not e2e"` for the fast unit tests only."""
     session.install("-e", ".[test]")
     session.run("pytest", *session.posargs)
 
 
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
+    """ruff (lint and format) and mypy --strict."""
     session.install("-e", ".[test,lint]", "nox")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")

@@ -51,7 +51,9 @@ BASE_REPOSITORY = "fips-matrix/base-debian"  # named apart from the upstream ima
 PLAIN_REPOSITORY = "fips-matrix/plain"  # the benchmark's one-Dockerfile-per-cell builds
 INPUTS_LABEL = "org.fips-reload-matrix.inputs"
 DEBOOTSTRAP_LABEL = "org.fips-reload-matrix.debootstrap"
-PROBE_LABEL = "org.fips-reload-matrix.probe"
+PROBE_LABEL = "org.fips-reload-matrix.probe"  # a probe container's cell
+OWNER_LABEL = "org.fips-reload-matrix.owner"  # which run made it: "HOST PID START-TICKS"
+TOOL_LABEL = "org.fips-reload-matrix.tool"  # on every image the tool builds
 
 # --- results ------------------------------------------------------------------------------
 

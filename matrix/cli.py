@@ -1,6 +1,7 @@
 """Command line: `fips-matrix COMMAND` (also `python -m matrix COMMAND`). Parses and
 dispatches to matrix/commands/; prints a user error (MatrixError) without a traceback and ends
-with its exit status."""
+with its exit status. Text from users and results files is printed as it is: the console
+reads no markup unless a caller asks for it."""
 
 from __future__ import annotations
 
@@ -9,15 +10,19 @@ import contextlib
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
+from rich.text import Text
 
 from matrix import __version__, assets
-from matrix.commands import bench, bundle, diff, merge, plan, report
+from matrix.commands import bench, bundle, diff, merge, plan, publish, report
 from matrix.commands import run as run_command
 from matrix.errors import MatrixError
+from matrix.execute.runner import Abandoned
 
 Command = Callable[[argparse.Namespace, Console], int]
 COMMANDS: dict[str, Command] = {
@@ -26,46 +31,125 @@ COMMANDS: dict[str, Command] = {
     "diff": diff.main,
     "plan": plan.main,
     "merge": merge.main,
+    "publish": publish.main,
     "bundle": bundle.main,
     "bench": bench.main,
 }
+PIPE_CLOSED = 128 + signal.SIGPIPE  # what a shell reports for a writer whose reader left
+
+
+class _Console(Console):
+    """rich ends the process itself on a closed pipe (SystemExit(1)); here it is the same
+    BrokenPipeError as everywhere else, so main() ends every command alike."""
+
+    def on_broken_pipe(self) -> None:
+        raise BrokenPipeError
+
+
+class _Help(argparse.HelpFormatter):
+    """Every option's help ends with its default, unless the text already says it (an option
+    whose default is computed says in words what it is)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if (
+            "default" in text
+            or not action.option_strings
+            or default is None
+            or default is False
+            or default == []
+            or default is argparse.SUPPRESS
+        ):
+            return text
+        return f"{text} (default: %(default)s)"
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="fips-matrix",
         description="Can a process recover when the OpenSSL 3 FIPS provider fails a self-test?",
+        formatter_class=_Help,
     )
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    sub = p.add_subparsers(dest="command", required=True)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(
+        name: str, text: str, parents: Sequence[argparse.ArgumentParser] = ()
+    ) -> argparse.ArgumentParser:
+        return sub.add_parser(
+            name, help=text, description=text, parents=list(parents), formatter_class=_Help
+        )
 
     cells = argparse.ArgumentParser(add_help=False)
-    cells.add_argument("--matrix", type=Path, help="matrix file (TOML); default: the built-in one")
+    cells.add_argument(
+        "--matrix",
+        type=Path,
+        help="matrix file (TOML); running one is like running its author's Makefile "
+        "(default: the built-in matrix/default.toml)",
+    )
     cells.add_argument(
         "--only",
         action="append",
         default=[],
         metavar="PATTERN",
-        help="shell-style pattern over cell ids PLATFORM/VERSION/VARIANT; repeatable",
+        help="shell-style pattern over cell ids PLATFORM/VERSION/VARIANT; repeatable "
+        "(default: every cell of the matrix)",
+    )
+    cache = _parent(
+        "--cache-dir",
+        type=Path,
+        help="where verified sources are kept (default: $XDG_CACHE_HOME/fips-reload-matrix, "
+        "else ~/.cache/fips-reload-matrix)",
+    )
+    baseline = _parent(
+        "--baseline",
+        type=Path,
+        metavar="DIR",
+        help="a results directory (e.g. results/reference) to compare with: in junit.xml every "
+        "cell and scenario whose status differs from the baseline's fails (default: none)",
+    )
+    signers = _parent(
+        "--allow-unknown-signer",
+        action="store_true",
+        help="build a tarball whose published signature was made by a key the shipped keyring "
+        "does not hold, on its sha256 pin alone (default: refused)",
     )
 
-    run_p = sub.add_parser("run", parents=[cells], help="build and probe the cells of a matrix")
-    run_p.add_argument(
-        "--results", type=Path, default=run_command.DEFAULT_RESULTS, help="results directory"
+    run_p = command(
+        "run", "build and probe the cells of a matrix", [cells, cache, signers, baseline]
     )
-    run_p.add_argument("--cache-dir", type=Path, help="where verified sources are kept")
-    run_p.add_argument("--jobs", type=int, help="make -j inside each build (default: CPU count)")
+    run_p.add_argument(
+        "--results",
+        type=Path,
+        default=run_command.DEFAULT_RESULTS,
+        help="results directory: this run's cells and reports only",
+    )
+    run_p.add_argument(
+        "--jobs",
+        type=int,
+        help=f"make -j inside each build, 1 to {run_command.MAX_JOBS} (default: CPU count)",
+    )
     run_p.add_argument(
         "--parallel",
         type=int,
-        help="builds side by side, and probe workers beside them "
-        "(default: 2 with 2 or more CPUs, else 1)",
+        help=f"builds side by side, and probe workers beside them, 1 to "
+        f"{run_command.MAX_PARALLEL} (default: 2 with 2 or more CPUs, else 1)",
     )
     run_p.add_argument(
         "--probe-timeout",
         type=float,
         default=run_command.DEFAULT_PROBE_TIMEOUT,
-        help="seconds before a probe is killed",
+        metavar="SECONDS",
+        help=f"seconds before a probe run is killed, at most {run_command.MAX_SECONDS:g}",
+    )
+    run_p.add_argument(
+        "--build-timeout",
+        type=float,
+        default=run_command.DEFAULT_BUILD_TIMEOUT,
+        metavar="SECONDS",
+        help=f"seconds a cell's image build may take before the cell is a TIMEOUT, at most "
+        f"{run_command.MAX_SECONDS:g}",
     )
     run_p.add_argument("--force", action="store_true", help="rebuild and re-probe every cell")
     run_p.add_argument(
@@ -73,7 +157,8 @@ def parser() -> argparse.ArgumentParser:
         type=int,
         default=1,
         metavar="N",
-        help="run each probe N times; a scenario whose runs disagree shows k/N (FLAKY)",
+        help=f"run each probe N times (1 to {run_command.MAX_REPEAT}); a scenario whose runs "
+        "disagree shows k/N (FLAKY)",
     )
     run_p.add_argument(
         "--offline",
@@ -86,80 +171,101 @@ def parser() -> argparse.ArgumentParser:
         nargs="?",
         const=True,
         metavar="LOCK",
-        help=f"refuse to run if a base image or source differs from the lock (default: "
-        f"{assets.LOCK_NAME} in the results directory)",
+        help=f"refuse to run if a base image or source differs from the lock (default: not "
+        f"locked; given without LOCK: {assets.LOCK_NAME} in the results directory)",
     )
     run_p.add_argument(
         "--bundle",
         type=Path,
-        help="take base images, cell images and sources from a bundle: no network needed",
+        help="take base images, cell images and sources from a bundle: no network needed "
+        "(default: none; images are built or pulled, sources downloaded)",
     )
     run_p.add_argument(
         "--allow-empty",
         action="store_true",
         help="exit 0 even when the selection is empty or no cell was measured (default: exit 1)",
     )
-    run_p.add_argument(
-        "--baseline",
-        type=Path,
-        metavar="DIR",
-        help="a results directory (e.g. results/reference) to compare with: in junit.xml every "
-        "cell and scenario whose status differs from the baseline's fails (default: none)",
-    )
 
-    plan_p = sub.add_parser("plan", parents=[cells], help="print the cells, for a CI job matrix")
-    plan_p.add_argument("--format", choices=("github", "lines"), default="lines")
+    plan_p = command("plan", "print the cells, for a CI job matrix", [cells])
+    plan_p.add_argument(
+        "--format",
+        choices=("github", "lines"),
+        default="lines",
+        help="lines: one job's pattern per line; github: a job matrix's include list (JSON)",
+    )
     plan_p.add_argument(
         "--per",
         choices=("cell", "platform"),
         default="cell",
         help="one job per cell, or per platform (its cells share compiles; GitHub allows "
-        "at most 256 jobs in a matrix)",
+        f"at most {plan.GITHUB_MAX_JOBS} jobs in a matrix)",
     )
 
-    merge_p = sub.add_parser("merge", help="merge result directories into one report")
-    merge_p.add_argument("dirs", type=Path, nargs="+")
-    merge_p.add_argument("--results", type=Path, required=True, help="the merged directory")
+    merge_p = command("merge", "merge result directories into one report")
+    merge_p.add_argument(
+        "dirs", type=Path, nargs="+", metavar="DIR", help="results directories to merge"
+    )
+    merge_p.add_argument(
+        "--results", type=Path, required=True, help="the merged directory (made if missing)"
+    )
 
-    bundle_p = sub.add_parser(
+    publish_p = command(
+        "publish",
+        "copy a run's results for readers: cell JSON, summary, tables and HTML, without "
+        "logs or this machine's paths (e.g. the committed results/reference)",
+    )
+    publish_p.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="the run's results")
+    publish_p.add_argument(
+        "--to",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="where the published copy goes; replaced whole",
+    )
+
+    bundle_p = command(
         "bundle",
-        parents=[cells],
-        help="build the cells, then write their images and verified sources into one archive",
+        "build the cells, then write their images and verified sources into one archive",
+        [cells, cache, signers],
     )
     bundle_p.add_argument("--output", type=Path, required=True, help="the archive (.tar)")
-    bundle_p.add_argument("--cache-dir", type=Path, help="where verified sources are kept")
 
-    report_p = sub.add_parser(
-        "report", help="make every report of a results directory again (runs nothing)"
+    report_p = command(
+        "report",
+        "judge a results directory's stored observations again under the current rules, "
+        "REWRITE its cell files with the new verdicts, and make every report again (runs "
+        "nothing, needs no engine)",
+        [baseline],
     )
-    report_p.add_argument("results", type=Path)
-    report_p.add_argument(
-        "--baseline",
-        type=Path,
-        metavar="DIR",
-        help="as for run: junit.xml fails what differs from this results directory (default: none)",
-    )
+    report_p.add_argument("results", type=Path, metavar="DIR", help="an existing results directory")
     report_p.add_argument(
         "--readme",
         type=Path,
         metavar="FILE",
         help="instead of the reports, rewrite FILE's section between the markers of "
         "matrix/report/readme.py from the results (e.g. README.md from results/reference); "
-        "RESULTS is then left as it is",
+        "DIR is then left as it is (default: none: the reports are made)",
     )
 
-    diff_p = sub.add_parser(
-        "diff", help="cells whose verdict changed between two runs; exit 1 if one got worse"
+    diff_p = command(
+        "diff", "cells whose verdict changed between two runs; exit 1 if one got worse"
     )
-    diff_p.add_argument("old", type=Path)
-    diff_p.add_argument("new", type=Path)
+    diff_p.add_argument("old", type=Path, metavar="OLD", help="the earlier results directory")
+    diff_p.add_argument("new", type=Path, metavar="NEW", help="the later results directory")
 
-    bench_p = sub.add_parser(
-        "bench", help="measure the matrix's cost: cold, warm, and against the plain way"
+    bench_p = command("bench", "measure the matrix's cost: cold, warm, and against the plain way")
+    bench_p.add_argument(
+        "--results", type=Path, default=Path("results/bench"), help="where the figures go"
     )
-    bench_p.add_argument("--results", type=Path, default=Path("results/bench"))
-    bench_p.add_argument("--matrix", type=Path, help="default: the built-in matrix")
-    bench_p.add_argument("--subset", action="append", help="cells for the side-by-side (repeat)")
+    bench_p.add_argument(
+        "--matrix", type=Path, help="matrix file (default: the built-in matrix/default.toml)"
+    )
+    bench_p.add_argument(
+        "--subset",
+        action="append",
+        metavar="CELL",
+        help="cells for the side-by-side, repeatable (default: " + ", ".join(bench.SUBSET) + ")",
+    )
     bench_p.add_argument(
         "--cache-dir",
         type=Path,
@@ -174,7 +280,26 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _parent(*flags: str, **spec: Any) -> argparse.ArgumentParser:
+    """A parent parser holding one option that several commands share."""
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument(*flags, **spec)
+    return parent
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # The reader went away (`fips-matrix plan | head -1`): nothing is left to tell it.
+        # Point stdout at /dev/null so that the interpreter's last flush fails no more.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return PIPE_CLOSED
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = parser().parse_args(argv)
     # SIGTERM (a CI job cancelled, `kill`) unwinds like Ctrl-C: probe containers are removed
     # and finished cells stay on disk.
@@ -182,15 +307,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, _interrupted)
     # Colour only on a terminal (rich's own test); NO_COLOR: no styles at all, not even bold.
     plain = bool(os.environ.get("NO_COLOR"))
-    console = Console(highlight=False, soft_wrap=True, color_system=None if plain else "auto")
+    console = _Console(
+        highlight=False, soft_wrap=True, markup=False, color_system=None if plain else "auto"
+    )
     try:
-        return COMMANDS[args.command](args, console)
+        code = COMMANDS[args.command](args, console)
     except MatrixError as exc:
-        console.print(f"[red]fips-matrix: error:[/red] {exc}", markup=True, highlight=False)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        console.print("fips-matrix: interrupted; finished cells are kept in the results directory")
-        return 130
+        console.print(Text.assemble(("fips-matrix: error:", "red"), " ", str(exc)))
+        code = exc.exit_code
+    except KeyboardInterrupt as exc:
+        what = f"{exc}; " if isinstance(exc, Abandoned) else ""
+        console.print(
+            f"fips-matrix: interrupted; {what}finished cells are kept in the results directory"
+        )
+        if _workers_left():
+            # Abandoned work still runs in threads the interpreter would wait for at exit.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(130)
+        code = 130
+    sys.stdout.flush()  # a closed pipe shows here, inside main, not at the interpreter's exit
+    return code
+
+
+def _workers_left() -> bool:
+    return any(
+        t.is_alive() and not t.daemon
+        for t in threading.enumerate()
+        if t is not threading.main_thread()
+    )
 
 
 def _interrupted(signum: int, frame: object) -> None:

@@ -40,6 +40,10 @@ class BuildFailed(MatrixError):
         self.log_path = log_path
 
 
+class BuildTimedOut(BuildFailed):
+    """A `docker build` ran past --build-timeout and was abandoned; the cell is a TIMEOUT."""
+
+
 class NothingMeasured(MatrixError):
     """An empty selection, or a run in which no cell was measured (all skipped, none built):
     a CI job must not pass on it unless told so (--allow-empty)."""

@@ -1,6 +1,7 @@
 """What long work says while it goes: one interface for every part of the tool (sources,
 base images, builds, probes, the runner), so each says what it does without knowing where it
-goes. Cells may run side by side, so every cell's line names its cell."""
+goes. Cells may run side by side, so every cell's line names its cell. Its own styling is
+rich markup, and every text it is given is escaped: the console itself reads no markup."""
 
 from __future__ import annotations
 
@@ -41,25 +42,27 @@ class ConsoleReporter(Reporter):
         self._cell_started: dict[str, float] = {}
 
     def note(self, text: str) -> None:
-        self.console.print(f"[dim]{escape(text)}[/dim]")
+        self.console.print(f"[dim]{escape(text)}[/dim]", markup=True)
 
     def cell_started(self, cell_id: str) -> None:
         with self._lock:
             self._index += 1
             index = self._index
             self._cell_started[cell_id] = time.monotonic()
-        self.console.print(f"[bold][{index}/{self.total}] {escape(cell_id)}[/bold]")
+        self.console.print(f"[bold][{index}/{self.total}] {escape(cell_id)}[/bold]", markup=True)
 
     def phase(self, cell_id: str, name: str, detail: str = "") -> None:
         elapsed = time.monotonic() - self._cell_started.get(cell_id, self.started)
         self.console.print(
-            f"  {escape(cell_id)} {name:<6} {escape(detail)} [dim]({elapsed:.0f}s)[/dim]"
+            f"  {escape(cell_id)} {name:<6} {escape(detail)} [dim]({elapsed:.0f}s)[/dim]",
+            markup=True,
         )
 
     def cell_done(self, cell_id: str, outcome: str, summary: str) -> None:
         style = OK_STYLE if outcome == Outcome.OK else _style(outcome)
         self.console.print(
-            f"  {escape(cell_id)} [{style}]{escape(outcome)}[/{style}] {escape(summary)}"
+            f"  {escape(cell_id)} [{style}]{escape(outcome)}[/{style}] {escape(summary)}",
+            markup=True,
         )
 
 

@@ -1,14 +1,16 @@
 """Fetch, verify (sha256 pin + upstream's OpenPGP signature) and cache OpenSSL tarballs.
 
 The sha256 pin in the matrix file is what makes a tarball acceptable; the signature
-is checked as well and reported, never silently assumed.
+is checked as well and reported, never silently assumed (matrix/acquire/signatures.py: a
+bad signature is refused, one by an unknown key refused unless allowed). The cache keeps
+each tarball, its signature (.asc) when one was published, and a sidecar (.json) recording
+where it came from and the signature's verdict.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,8 +18,9 @@ from pathlib import Path
 from matrix import assets
 from matrix.acquire.download import Refused, download, sha256_file
 from matrix.acquire.mirror import ENV_VAR
-from matrix.acquire.signatures import check_signature
+from matrix.acquire.signatures import Signature, UnknownSigner, check_signature, trusted
 from matrix.errors import SourceError
+from matrix.files import publish_mode, sync_directory, write_atomic
 from matrix.model.definition import Source
 from matrix.reporter import Reporter
 
@@ -28,7 +31,7 @@ class FetchedSource:
     path: Path
     sha256: str
     origin: str  # the URL it came from, or where it was found
-    signature: str  # "verified: <signer>" or "unavailable: <why>"
+    signature: str  # "STATE: detail" (matrix/acquire/signatures.py)
 
 
 def debian_orig_url(version: str, mirror: str) -> str:
@@ -53,12 +56,14 @@ def fetch_source(
     reporter: Reporter | None = None,
     timeout: float = 30,
     keyring: Path = assets.KEYRING,
+    allow_unknown_signer: bool = False,
 ) -> FetchedSource:
     reporter = reporter or Reporter()
     target = cache_path(source, cache_dir)
     target.parent.mkdir(parents=True, exist_ok=True)
     urls = candidate_urls(source, mirror)
-    cached = _from_cache(source, target, urls, keyring, timeout, reporter)
+    check = _Checker(keyring, timeout, reporter, allow_unknown_signer)
+    cached = _from_cache(source, target, urls, check)
     if cached is not None:
         return cached
     failures: list[tuple[str, str]] = []
@@ -72,16 +77,32 @@ def fetch_source(
             continue
         try:
             asc_urls = [u + ".asc" for u in (url, *(u for u in urls if u != url))]
-            signature = check_signature(tmp, asc_urls, keyring, timeout, reporter)
+            signature = check(tmp, asc_urls)
         except Refused as exc:
             tmp.unlink(missing_ok=True)
             reporter.note(str(exc))
             failures.append((url, exc.reason))
             continue
-        tmp.chmod(0o644)  # mkstemp makes 0600; the tarball is public data
+        publish_mode(tmp)  # mkstemp makes 0600; the tarball gets the user's usual mode
         os.replace(tmp, target)
+        sync_directory(target.parent)
         return _record(source, target, url, signature, reporter)
     raise SourceError(_all_failed(source, target, mirror, failures))
+
+
+@dataclass(frozen=True)
+class _Checker:
+    """check_signature with this fetch's keyring, timeout, reporter and permission."""
+
+    keyring: Path
+    timeout: float
+    reporter: Reporter
+    allow_unknown: bool
+
+    def __call__(self, data: Path, asc_urls: Sequence[str]) -> Signature:
+        return check_signature(
+            data, asc_urls, self.keyring, self.timeout, self.reporter, self.allow_unknown
+        )
 
 
 # --- cache -----------------------------------------------------------------------------
@@ -91,24 +112,36 @@ def _sidecar(target: Path) -> Path:
     return target.with_name(target.name + ".json")
 
 
+def signature_path(target: Path) -> Path:
+    """Where the cache keeps a tarball's published signature."""
+    return target.with_name(target.name + ".asc")
+
+
 def _record(
-    source: Source, target: Path, origin: str, signature: str, reporter: Reporter
+    source: Source, target: Path, origin: str, signature: Signature, reporter: Reporter
 ) -> FetchedSource:
+    if signature.asc is not None and signature.asc != _read(signature_path(target)):
+        write_atomic(signature_path(target), signature.asc)
     meta = {"version": source.version, "sha256": source.sha256, "origin": origin}
-    meta["signature"] = signature
-    _write_atomic(_sidecar(target), (json.dumps(meta, indent=2) + "\n").encode())
-    reporter.note(f"OpenSSL {source.version}: {target} (from {origin}; signature {signature})")
-    return FetchedSource(source.version, target, source.sha256, origin, signature)
+    meta["signature"] = signature.verdict
+    write_atomic(_sidecar(target), (json.dumps(meta, indent=2) + "\n").encode())
+    reporter.note(
+        f"OpenSSL {source.version}: {target} (from {origin}; signature {signature.verdict})"
+    )
+    return FetchedSource(source.version, target, source.sha256, origin, signature.verdict)
+
+
+def _read(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
 
 
 def _from_cache(
-    source: Source,
-    target: Path,
-    urls: Sequence[str],
-    keyring: Path,
-    timeout: float,
-    reporter: Reporter,
+    source: Source, target: Path, urls: Sequence[str], check: _Checker
 ) -> FetchedSource | None:
+    reporter = check.reporter
     sidecar = _sidecar(target)
     if not target.exists():
         sidecar.unlink(missing_ok=True)
@@ -122,24 +155,31 @@ def _from_cache(
         sidecar.unlink(missing_ok=True)
         return None
     meta = _read_sidecar(sidecar)
-    if meta is not None and meta.get("sha256") == source.sha256:
+    if (
+        meta is not None
+        and meta.get("sha256") == source.sha256
+        and trusted(meta["signature"], check.allow_unknown)
+    ):
         return FetchedSource(
             source.version, target, source.sha256, meta["origin"], meta["signature"]
         )
-    # Right bytes, no valid record: placed by hand (the documented remedy) or an
-    # interrupted run. The sha256 pin makes the file acceptable; check its signature anew.
-    reporter.note(
-        f"cache {target}: sha256 matches but {sidecar.name} is missing or corrupt; rechecking"
-    )
-    asc_urls = [target.with_name(target.name + ".asc").as_uri()] + [u + ".asc" for u in urls]
+    # Right bytes, no record that can stand: placed by hand (the documented remedy), an
+    # interrupted run, a bundle's, or a verdict that may have changed since (a key added).
+    # The sha256 pin makes the file acceptable; check its signature anew.
+    reporter.note(f"cache {target}: sha256 matches; checking its signature")
+    asc_urls = [signature_path(target).as_uri()] + [u + ".asc" for u in urls]
     try:
-        signature = check_signature(target, asc_urls, keyring, timeout, reporter)
+        signature = check(target, asc_urls)
+    except UnknownSigner as exc:  # the bytes are right: keep them for a run that allows it
+        raise SourceError(f"OpenSSL {source.version} ({target}): {exc.reason}") from exc
     except Refused as exc:
         reporter.note(f"{exc}; deleting the cached file")
         target.unlink()
         sidecar.unlink(missing_ok=True)
+        signature_path(target).unlink(missing_ok=True)
         return None
-    return _record(source, target, f"cache (found at {target})", signature, reporter)
+    origin = meta["origin"] if meta is not None else f"cache (found at {target})"
+    return _record(source, target, origin, signature, reporter)
 
 
 def _read_sidecar(path: Path) -> dict[str, str] | None:
@@ -151,18 +191,6 @@ def _read_sidecar(path: Path) -> dict[str, str] | None:
     if not isinstance(meta, dict) or not all(isinstance(meta.get(k), str) for k in keys):
         return None
     return {k: meta[k] for k in keys}
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.chmod(name, 0o644)
-        os.replace(name, path)
-    except BaseException:
-        Path(name).unlink(missing_ok=True)
-        raise
 
 
 # --- the final error -------------------------------------------------------------------

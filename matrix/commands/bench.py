@@ -162,13 +162,17 @@ def timed_run(args: Sequence[str], log: Path) -> Timed:
 
 
 def wipe(client: docker.DockerClient, repositories: Sequence[str]) -> int:
-    """Removes the tool's images of these repositories, then the dangling layers under them
-    (the legacy builder's cache). Returns how many images were removed."""
+    """Removes the tool's images of these repositories, then the tool's own dangling images
+    (by the labels its builds put on them): never anyone else's. Returns how many images
+    were removed."""
     removed = 0
     for image in client.images.list():
         for tag in image.tags:
             if tag.rsplit(":", 1)[0] in repositories:
                 client.images.remove(tag, force=True)
                 removed += 1
-    client.images.prune(filters={"dangling": True})
+    # a cell image whose tag moved to a newer build carries the inputs label (also from
+    # versions of the tool before the tool label)
+    for label in (assets.TOOL_LABEL, assets.INPUTS_LABEL):
+        client.images.prune(filters={"dangling": True, "label": label})
     return removed

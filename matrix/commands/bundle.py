@@ -5,6 +5,7 @@ with no network (`fips-matrix run --bundle lab.tar`)."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import tempfile
 from pathlib import Path
 
@@ -25,8 +26,10 @@ def main(args: argparse.Namespace, console: Console) -> int:
     cells = select(expand(definition), args.only)
     cache_dir = args.cache_dir or default_cache_dir()
     with tempfile.TemporaryDirectory(prefix="fips-matrix-bundle-") as tmp:
-        defaults = run.defaults(Path(tmp), cache_dir)
-        results, out = run.run(definition, cells, defaults, console)
+        options = dataclasses.replace(
+            run.defaults(Path(tmp), cache_dir), allow_unknown_signer=args.allow_unknown_signer
+        )
+        results, out = run.run(definition, cells, options, console)
         lock = Lock.read(out.root / assets.LOCK_NAME)
         counts = write_bundle(engine.connect(), results, lock, cache_dir, args.output)
     console.print(

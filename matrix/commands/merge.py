@@ -1,5 +1,6 @@
 """`fips-matrix merge DIR... --results OUT`: one results directory, with every report, from
-those of several jobs of a fanned-out matrix; refuses runs of different matrix definitions."""
+those of several jobs of a fanned-out matrix; refuses runs of different matrix definitions.
+Every input is read and checked before OUT is made."""
 
 from __future__ import annotations
 
@@ -10,19 +11,25 @@ from rich.console import Console
 from matrix.errors import MatrixError
 from matrix.report.terminal import print_report
 from matrix.report.write import write_reports
-from matrix.results.merge import merge
+from matrix.results.merge import merge, read_inputs
 from matrix.results.records import scenarios_of
 from matrix.results.store import ResultsDir
 
 
 def main(args: argparse.Namespace, console: Console) -> int:
+    loaded = read_inputs(args.dirs)
+    for path, files in loaded:
+        if files.missing:
+            console.print(f"merge: note: {path}: {files.missing_note()}")
     out = ResultsDir(args.results)
     with out.locked():
         try:
-            results, run = merge(args.dirs, out)
+            results, run, notes = merge(loaded, out)
         except OSError as exc:
             raise MatrixError(f"merge: {exc}") from exc
         written = write_reports(out, results, run, scenarios_of(results))
+    for note in notes:
+        console.print(f"merge: note: {note}")
     console.print(
         f"merged {len(results)} cells from {len(args.dirs)} directories into {args.results}"
     )

@@ -1,5 +1,6 @@
 """`fips-matrix plan`: the selected cells, one per CI job; `--format github` prints a job
-matrix's include list."""
+matrix's include list. A job's `cell` is what `nox -s cell --` takes: one pattern, or the
+ids of a platform's selected cells separated by spaces."""
 
 from __future__ import annotations
 
@@ -10,23 +11,39 @@ from rich.console import Console
 
 from matrix import assets
 from matrix.errors import MatrixError
-from matrix.model.cells import expand, select
+from matrix.model.cells import Cell, expand, select
 from matrix.model.definition import load_definition
+
+GITHUB_MAX_JOBS = 256  # GitHub Actions refuses a job matrix with more
 
 
 def main(args: argparse.Namespace, console: Console) -> int:
     definition = load_definition(args.matrix or assets.DEFAULT_MATRIX)
-    cells = select(expand(definition), args.only)
-    jobs = [(c.id, c.slug) for c in cells]
-    if args.per == "platform":  # a pattern naming the platform's selected cells
-        platforms = list(dict.fromkeys(c.platform.name for c in cells))
-        jobs = [(f"{p}/*", p) for p in platforms]
-        if args.only:
-            raise MatrixError("--per platform takes whole platforms: leave out --only")
+    every = expand(definition)
+    cells = select(every, args.only)
+    jobs = per_platform(every, cells) if args.per == "platform" else [(c.id, c.slug) for c in cells]
     if args.format == "github":
+        if len(jobs) > GITHUB_MAX_JOBS:
+            platforms = len({c.platform.name for c in cells})
+            raise MatrixError(
+                f"plan: {len(jobs)} jobs, and GitHub refuses a job matrix of more than "
+                f"{GITHUB_MAX_JOBS}; use --per platform ({platforms} jobs, one per platform: "
+                "its cells share their compiles) or select fewer cells with --only"
+            )
         include = [{"cell": cell, "slug": slug} for cell, slug in jobs]
         print(json.dumps({"include": include}, separators=(",", ":")))
     else:
         for cell, _ in jobs:
             print(cell)
     return 0
+
+
+def per_platform(every: list[Cell], selected: list[Cell]) -> list[tuple[str, str]]:
+    """One job per platform: `PLATFORM/*` when all its cells are selected, else the ids of
+    its selected cells (a job runs exactly what was selected, nothing more)."""
+    jobs = []
+    for platform in dict.fromkeys(c.platform.name for c in selected):
+        mine = [c.id for c in selected if c.platform.name == platform]
+        whole = [c.id for c in every if c.platform.name == platform]
+        jobs.append((f"{platform}/*" if mine == whole else " ".join(mine), platform))
+    return jobs

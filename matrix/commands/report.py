@@ -1,6 +1,7 @@
 """`fips-matrix report DIR`: judge a results directory's stored observations again under the
 current rules, rewrite its cell files with the new verdicts, and make every report again.
-Runs nothing: no engine is needed.
+Runs nothing: no engine is needed. A cell file it cannot read stops it before it writes
+anything, with every such file named.
 
 `fips-matrix report DIR --readme README.md` instead rewrites the README's generated section
 (between its markers) from DIR's results as they are stored, and touches nothing in DIR."""
@@ -29,10 +30,14 @@ def main(args: argparse.Namespace, console: Console) -> int:
         console.print(f"{args.readme}: the section made from {args.results} is {state}")
         return 0
     baseline = read_baseline(args.baseline) if args.baseline else None
-    with out.locked():
-        results, run = out.read_run()
+    with out.locked(create=False):
+        files = out.load()
+        files.refuse_unreadable("report", out.root)
+        results, run = files.results, files.run
         if not results:
             raise MatrixError(f"no cell results in {out.cells_dir}")
+        if files.missing:
+            console.print(f"report: note: {files.missing_note()}")
         for result in results:
             if result.scenarios:
                 result.scenarios = [rejudge(s) for s in result.scenarios]

@@ -1,11 +1,13 @@
 """`fips-matrix run`: build and probe the selected cells of a matrix, then write every report.
 Its options are resolved here, once, into RunOptions; nothing below reads argv or the
-environment for them."""
+environment for them. A run's reports show the cells it measured itself, and no others
+(`fips-matrix merge` combines runs)."""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import os
 import time
 import uuid
@@ -20,11 +22,12 @@ from matrix.acquire.sources import default_cache_dir
 from matrix.errors import MatrixError, NothingMeasured
 from matrix.execute import engine
 from matrix.execute.assembly import assemble
+from matrix.execute.batch import remove_leftovers
 from matrix.execute.bundle import load_bundle
 from matrix.execute.lockfile import Lock
 from matrix.execute.options import RunOptions
 from matrix.model.cells import Cell, expand, select
-from matrix.model.definition import MatrixDefinition, load_definition
+from matrix.model.definition import MatrixDefinition, load_definition, matrix_label
 from matrix.model.vocabulary import Outcome
 from matrix.report.terminal import print_report
 from matrix.report.write import write_reports
@@ -33,8 +36,13 @@ from matrix.results.diff import Baseline, read_baseline
 from matrix.results.records import CellResult, EngineInfo, Run, now
 from matrix.results.store import ResultsDir
 
-DEFAULT_RESULTS = Path("results/latest")
+DEFAULT_RESULTS = Path("results/latest")  # git-ignored; the committed run is results/reference
 DEFAULT_PROBE_TIMEOUT = 120.0
+DEFAULT_BUILD_TIMEOUT = 7200.0  # a cold 3.5 compile takes about 4 minutes on 2 cores
+MAX_SECONDS = 86400.0  # a day: anything longer is a typo, not a plan
+MAX_REPEAT = 100
+MAX_JOBS = 1024
+MAX_PARALLEL = 64
 
 
 def defaults(results: Path, cache_dir: Path | None = None) -> RunOptions:
@@ -49,20 +57,30 @@ def defaults(results: Path, cache_dir: Path | None = None) -> RunOptions:
         parallel=min(2, cpus),
         probe_timeout=DEFAULT_PROBE_TIMEOUT,
         force=False,
+        build_timeout=DEFAULT_BUILD_TIMEOUT,
     )
 
 
 def resolve(args: argparse.Namespace) -> tuple[MatrixDefinition, list[Cell], RunOptions]:
     definition = load_definition(args.matrix or assets.DEFAULT_MATRIX)
     cells = select(expand(definition), args.only)
-    if args.jobs is not None and args.jobs < 1:
-        raise MatrixError("--jobs must be at least 1")
-    if args.parallel is not None and args.parallel < 1:
-        raise MatrixError("--parallel must be at least 1")
-    if args.repeat < 1:
-        raise MatrixError("--repeat must be at least 1")
-    if args.probe_timeout <= 0:
-        raise MatrixError("--probe-timeout must be positive")
+    # Checked before anything runs: a bad number must not surface after hours of builds.
+    for name, value, top in (
+        ("--jobs", args.jobs, MAX_JOBS),
+        ("--parallel", args.parallel, MAX_PARALLEL),
+        ("--repeat", args.repeat, MAX_REPEAT),
+    ):
+        if value is not None and not 1 <= value <= top:
+            raise MatrixError(f"{name} must be a whole number from 1 to {top} (got {value})")
+    for name, seconds in (
+        ("--probe-timeout", args.probe_timeout),
+        ("--build-timeout", args.build_timeout),
+    ):
+        if not (math.isfinite(seconds) and 0 < seconds <= MAX_SECONDS):
+            raise MatrixError(
+                f"{name} must be a finite number of seconds, more than 0 and at most "
+                f"{MAX_SECONDS:g} (got {seconds:g})"
+            )
     if args.bundle and args.force:
         raise MatrixError("--bundle and --force contradict: a bundle's images are used as they are")
     if args.bundle and args.locked:
@@ -73,9 +91,11 @@ def resolve(args: argparse.Namespace) -> tuple[MatrixDefinition, list[Cell], Run
         jobs=args.jobs or base.jobs,
         parallel=args.parallel or base.parallel,
         probe_timeout=args.probe_timeout,
+        build_timeout=args.build_timeout,
         force=args.force,
         offline=args.offline,
         repeat=args.repeat,
+        allow_unknown_signer=args.allow_unknown_signer,
     )
     return definition, cells, options
 
@@ -130,14 +150,14 @@ def run(
     client = engine.connect()
     facts = engine.facts(client)
     lock = _lock_for(locked, options.results, definition)
+    reporter = ConsoleReporter(len(cells), console)
+    remove_leftovers(client, reporter)
     if bundle:
         console.print(f"loading {bundle} (images and sources)")
-        lock = load_bundle(client, bundle, options.cache_dir)
-        lock.check_matrix(definition.digest, bundle)
+        lock = load_bundle(client, bundle, options.cache_dir, definition)
         # everything comes from the bundle: no pulls, no mirror
         options = dataclasses.replace(options, offline=True, mirror=None, downloads=False)
     options = dataclasses.replace(options, locked=lock)
-    reporter = ConsoleReporter(len(cells), console)
     reporter.note(
         f"{len(cells)} cells from {definition.path}; "
         f"engine {facts.version} on kernel {facts.kernel}; "
@@ -147,7 +167,7 @@ def run(
         id=uuid.uuid4().hex[:12],
         started=now(),
         tool_version=__version__,
-        matrix=str(definition.path),
+        matrix=matrix_label(definition.path),
         matrix_digest=definition.digest,
         cells=[c.id for c in cells],
         engine=EngineInfo(facts.version, facts.api_version, facts.kernel),
@@ -156,12 +176,6 @@ def run(
     parts = assemble(client, facts, definition, options, reporter)
     out = parts.out
     with out.locked():
-        # A run of some cells keeps the directory's results of the others (same matrix),
-        # so its reports show every cell's latest result.
-        earlier = _earlier_results(out, definition, cells)
-        if earlier:
-            record.earlier_cells = len(earlier)
-        record.cells = _in_matrix_order(definition, [*earlier, *(c.id for c in cells)])
         # Named before any cell runs: a run that dies still says which matrix it belongs to.
         out.write_summary(record)
         results = parts.run(cells)
@@ -169,10 +183,8 @@ def run(
         record.wall_seconds = round(time.monotonic() - started, 1)
         record.phase_seconds = {k: round(v, 1) for k, v in parts.phase_seconds.items()}
         scenarios = list(definition.scenarios)
-        by_id = {**earlier, **{r.cell: r for r in results}}
-        shown = [by_id[c] for c in record.cells if c in by_id]
         t0 = time.monotonic()
-        written = write_reports(out, shown, record, scenarios, baseline=baseline)
+        written = write_reports(out, results, record, scenarios, baseline=baseline)
         # the reports' own time is known once they are written: summary.json gets it after
         record.phase_seconds["report"] = round(time.monotonic() - t0, 2)
         out.rewrite_run(record)
@@ -193,19 +205,3 @@ def _lock_for(
     lock = Lock.read(path)
     lock.check_matrix(definition.digest, path)
     return lock
-
-
-def _earlier_results(
-    out: ResultsDir, definition: MatrixDefinition, cells: Sequence[Cell]
-) -> dict[str, CellResult]:
-    """The directory's results of other cells of the same matrix, from its last run."""
-    previous, run = out.read_run()
-    if run is None or run.matrix_digest != definition.digest:
-        return {}
-    now_ids = {c.id for c in cells}
-    return {r.cell: r for r in previous if r.cell not in now_ids}
-
-
-def _in_matrix_order(definition: MatrixDefinition, ids: Sequence[str]) -> list[str]:
-    wanted = set(ids)
-    return [c.id for c in expand(definition) if c.id in wanted]

@@ -49,7 +49,7 @@ def assemble(
     redact = mirror_redactor(options.mirror)
     out = ResultsDir(options.results, redact)
     lock = LockKeeper(definition.digest, options.locked)
-    builder = Builder(client, redact=redact, reporter=reporter)
+    builder = Builder(client, redact=redact, reporter=reporter, timeout=options.build_timeout)
     ctx = RunContext(client, engine, definition, options, out, reporter)
     imager = Imager(ctx, builder=builder, lock=lock)
     pipeline = Pipeline(ctx, imager=imager)

@@ -5,10 +5,13 @@ exit status and output in a framed report, read here strictly by its byte counts
 from __future__ import annotations
 
 import json
+import os
 import re
+import socket
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import docker
@@ -17,8 +20,14 @@ import requests.exceptions
 
 from matrix import assets
 from matrix.assets import WORKDIR
+from matrix.reporter import Reporter
 
 GRACE = 60.0  # seconds the whole batch may take beyond its runs' timeouts
+MEMORY = "512m"  # a probe container's memory, and its memory plus swap: no swap at all
+# What the driver reports of one run is capped (probes/fips_batch.c: 4 MiB of stdout and of
+# stderr); more than that from a container is not kept in memory.
+RUN_REPORT_BYTES = 2 * 4 * 2**20 + 4096
+STDERR_BYTES = 64 * 2**10  # the driver's own stderr: its tail is enough
 
 
 @dataclass(frozen=True)
@@ -34,8 +43,8 @@ class ProbeRun:
         """The probe's JSON document, or None with why."""
         try:
             doc = json.loads(self.stdout)
-        except ValueError as exc:
-            return None, f"stdout is not one JSON document ({exc})"
+        except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep
+            return None, f"stdout is not one JSON document ({type(exc).__name__}: {exc})"
         if not isinstance(doc, dict):
             return None, "stdout is JSON but not an object"
         return doc, ""
@@ -72,9 +81,81 @@ def container_options(label: str) -> dict[str, Any]:
         "cap_drop": ["ALL"],
         "security_opt": ["no-new-privileges"],
         "pids_limit": 64,
-        "mem_limit": "512m",
-        "labels": {assets.PROBE_LABEL: label},
+        "mem_limit": MEMORY,
+        "memswap_limit": MEMORY,
+        "labels": {assets.PROBE_LABEL: label, assets.OWNER_LABEL: owner()},
     }
+
+
+def owner() -> str:
+    """Which process made a probe container: host, pid and the pid's start time, so that a
+    later run can tell a container whose run was killed from one whose run is still going."""
+    return f"{socket.gethostname()} {os.getpid()} {_start_ticks(os.getpid())}"
+
+
+def _start_ticks(pid: int) -> str:
+    """The process's start time (clock ticks after boot), "?" when there is no such process."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return "?"
+    # the command name (the second field) may hold spaces and parentheses
+    fields = stat.rsplit(")", 1)[-1].split()
+    return fields[19] if len(fields) > 19 else "?"
+
+
+def owner_gone(value: str) -> bool:
+    """Whether the run that made a container is over for certain: made on this host by a
+    process that no longer exists (or whose pid is now another process's)."""
+    host, _, rest = value.partition(" ")
+    pid, _, ticks = rest.partition(" ")
+    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+        return False  # another machine's run on a shared engine is not ours to judge
+    return _start_ticks(int(pid)) != ticks
+
+
+def remove_leftovers(client: docker.DockerClient, reporter: Reporter) -> int:
+    """Removes the probe containers that a killed run (kill -9) left behind: only containers
+    with the tool's probe label, and only those whose run is over for certain."""
+    try:
+        found = client.containers.list(all=True, filters={"label": assets.PROBE_LABEL})
+    except docker.errors.APIError as exc:
+        reporter.note(f"could not look for probe containers left behind: {exc}")
+        return 0
+    removed = 0
+    for container in found:
+        labels = container.labels or {}
+        if assets.PROBE_LABEL not in labels or not owner_gone(labels.get(assets.OWNER_LABEL, "")):
+            continue
+        try:
+            container.remove(force=True)
+        except docker.errors.APIError:
+            continue  # gone meanwhile
+        removed += 1
+        cell, run = labels.get(assets.PROBE_LABEL), labels.get(assets.OWNER_LABEL)
+        reporter.note(
+            f"removed probe container {str(container.id)[:12]} of {cell}, left behind by a "
+            f"run that was killed ({run})"
+        )
+    return removed
+
+
+def remove_own(client: docker.DockerClient, seconds: float = 10.0) -> None:
+    """Removes this process's probe containers, for a run that abandons its work; gives up
+    after `seconds` (an engine that does not answer must not hold the exit)."""
+
+    def remove() -> None:
+        try:
+            found = client.containers.list(all=True, filters={"label": assets.PROBE_LABEL})
+            for container in found:
+                if (container.labels or {}).get(assets.OWNER_LABEL) == owner():
+                    container.remove(force=True)
+        except Exception:  # best effort: the next run removes what is left (remove_leftovers)
+            pass
+
+    worker = threading.Thread(target=remove, daemon=True)
+    worker.start()
+    worker.join(seconds)
 
 
 def run_batch(
@@ -102,7 +183,8 @@ def run_batch(
         # The report is read as the driver writes it: the engine's log driver stores text
         # and would rewrite bytes that are not UTF-8, and the framing counts bytes.
         stream = container.attach(stdout=True, stderr=False, stream=True, logs=False)
-        reader = threading.Thread(target=_drain, args=(stream, chunks), daemon=True)
+        cap = len(runs) * RUN_REPORT_BYTES + 1024  # and the driver's last line
+        reader = threading.Thread(target=_drain, args=(stream, chunks, cap), daemon=True)
         reader.start()
         try:
             container.start()
@@ -117,7 +199,8 @@ def run_batch(
                 except docker.errors.APIError:
                     pass  # it ended by itself between the timeout and the kill
             reader.join(timeout=30)
-            stderr = container.logs(stdout=False, stderr=True).decode("utf-8", "replace")
+            tail = _tail(container.logs(stdout=False, stderr=True, stream=True), STDERR_BYTES)
+            stderr = tail.decode("utf-8", "replace")
         finally:
             stream.close()
     finally:
@@ -125,12 +208,27 @@ def run_batch(
     return parse_batch(runs, b"".join(chunks), timed_out, exit_code, stderr)
 
 
-def _drain(stream: Iterator[bytes], into: list[bytes]) -> None:
+def _drain(stream: Iterator[bytes], into: list[bytes], cap: int) -> None:
+    """Reads the stream to its end, keeping its first `cap` bytes: the rest is read (so the
+    driver is never blocked) and dropped, and the report then reads as cut."""
+    kept = 0
     try:
         for chunk in stream:
-            into.append(chunk)
+            if kept < cap:
+                into.append(chunk[: cap - kept])
+                kept += len(into[-1])
     except Exception:  # closed under it, or the engine went: what it read is all there is
         pass
+
+
+def _tail(chunks: Iterable[bytes] | bytes, limit: int) -> bytes:
+    """The last `limit` bytes of a stream, never holding much more than that."""
+    if isinstance(chunks, bytes):
+        return chunks[-limit:]
+    kept = b""
+    for chunk in chunks:
+        kept = (kept + chunk)[-limit:]
+    return kept
 
 
 _HEADER = re.compile(

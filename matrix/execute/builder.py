@@ -19,10 +19,12 @@ from typing import TextIO
 
 import docker
 import docker.errors
+import requests.exceptions
+import urllib3.exceptions
 
 from matrix import assets
 from matrix.acquire.baseimages import BaseImage
-from matrix.errors import BuildFailed
+from matrix.errors import BuildFailed, BuildTimedOut
 from matrix.model.cells import Cell
 from matrix.reporter import Reporter
 from matrix.results.redact import Redactor, keep
@@ -31,6 +33,13 @@ from matrix.results.redact import Redactor, keep
 # applies them by relinking the same objects, so variants differing only here share a compile.
 LINK_ONLY_OPTIONS = frozenset({"no-pinshared"})
 COMPILE_STEP = "RUN fips-matrix-build.sh compile"  # the Dockerfile contract's compile step
+DEFAULT_TIMEOUT = 7200.0  # seconds one build may take
+# A stream that says nothing for this long, or past the build's deadline, is given up.
+_READ_ERRORS = (
+    urllib3.exceptions.ReadTimeoutError,
+    requests.exceptions.ReadTimeout,
+    TimeoutError,
+)
 
 
 @dataclass(frozen=True)
@@ -100,7 +109,8 @@ def image_tag(cell: Cell) -> str:
 
 class Builder:
     """The engine's builder, as this tool uses it: host networking (no container network of
-    ours; apt reaches the mirror), intermediate containers always removed."""
+    ours; apt reaches the mirror), intermediate containers always removed, every image
+    labelled as the tool's, and each build given up after `timeout` seconds."""
 
     def __init__(
         self,
@@ -108,10 +118,12 @@ class Builder:
         *,
         redact: Redactor = keep,
         reporter: Reporter | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
         self.client = client
         self.redact = redact
         self.reporter = reporter or Reporter()
+        self.timeout = timeout
 
     def cached(self, cell: Cell, inputs: BuildInputs) -> CellImage | None:
         """The cell's image, if one built from exactly these inputs exists."""
@@ -176,8 +188,11 @@ class Builder:
         passed_compile: threading.Event | None = None,
     ) -> str:
         """One build; its image id. The Dockerfile's steps ("Step 9/18 : RUN ...") are shown
-        as the progress of cell `progress_of`; BuildFailed names the log."""
+        as the progress of cell `progress_of`; BuildFailed names the log, BuildTimedOut when
+        it ran past the builder's timeout."""
         log_path.parent.mkdir(parents=True, exist_ok=True)
+        deadline = time.monotonic() + self.timeout
+        timed_out = False
         with open(log_path, "w", encoding="utf-8") as log:
             args = json.dumps(inputs.build_args, sort_keys=True)
             log.write(self.redact(f"# build {tag}\n# args {args}\n"))
@@ -187,20 +202,32 @@ class Builder:
                     custom_context=True,
                     tag=tag,
                     buildargs=inputs.build_args,
-                    labels=dict(labels) if labels else None,
+                    labels={assets.TOOL_LABEL: "1", **(labels or {})},
                     target=target,
                     network_mode="host",
                     nocache=nocache,
                     rm=True,
                     forcerm=True,
                     decode=True,
+                    timeout=max(1, round(self.timeout)),  # each read of the stream, at most
                 )
-                image_id, error = self._follow(stream, log, progress_of, passed_compile)
+                image_id, error = self._follow(stream, log, progress_of, passed_compile, deadline)
             except docker.errors.APIError as exc:  # refused before it streamed
                 image_id, error = "", self.redact(str(exc))
                 log.write(f"\nERROR: {error}\n")
+            except _READ_ERRORS:
+                image_id, error, timed_out = "", "", True
+            if timed_out or time.monotonic() > deadline:
+                timed_out = True
+                log.write(f"\nTIMEOUT: the build did not finish within {self.timeout:g} s\n")
             log.flush()
             os.fsync(log.fileno())
+        if timed_out:
+            # the stream is dropped: the engine cancels a build whose client went away
+            raise BuildTimedOut(
+                f"docker build did not finish within {self.timeout:g} s (--build-timeout)",
+                log_path,
+            )
         if error or not image_id:
             raise BuildFailed(f"docker build failed: {error or 'no image produced'}", log_path)
         return image_id
@@ -211,11 +238,15 @@ class Builder:
         log: TextIO,
         progress_of: str | None,
         passed_compile: threading.Event | None,
+        deadline: float,
     ) -> tuple[str, str]:
-        """Writes the build's output to its log as it comes; returns (image id, error)."""
+        """Writes the build's output to its log as it comes; returns (image id, error). It
+        stops reading at the deadline (the caller sees the time and calls it a timeout)."""
         image_id = ""
         error = ""
         for chunk in _chunks(stream):
+            if time.monotonic() > deadline:
+                break
             if "stream" in chunk:
                 text = self.redact(str(chunk["stream"]))
                 log.write(text)

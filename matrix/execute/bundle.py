@@ -1,12 +1,21 @@
 """Bundles, for a lab with no network: the images of a matrix's cells (which hold their base
-images' layers), their base images, and the verified source tarballs, in one archive. A run
-given the bundle loads the images, finds the sources in its cache and downloads nothing."""
+images' layers), their base images, and the verified source tarballs with their published
+signatures, in one archive. A run given the bundle loads the images, finds the sources in
+its cache and downloads nothing.
+
+A bundle comes from elsewhere, so nothing of it is used before all of it is checked: its
+manifest and lock, the matrix it was made for, the name of every entry, and every tarball's
+bytes against the matrix's sha256 pin. Only then are the images loaded and the tarballs put
+in the cache, each atomically. A signature verdict is never taken from a bundle: the
+signatures it carries are checked again, here, against the shipped keys."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
-import shutil
+import os
+import re
 import tarfile
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -16,11 +25,19 @@ from typing import Any
 import docker
 import docker.errors
 
+from matrix.acquire.download import MAX_SIGNATURE_BYTES, MAX_TARBALL_BYTES, sha256_file
+from matrix.acquire.sources import signature_path
 from matrix.errors import MatrixError
 from matrix.execute.lockfile import Lock
+from matrix.files import publish_mode, sync_directory
+from matrix.model.definition import MatrixDefinition
 from matrix.results.records import CellResult
 
 BUNDLE_SCHEMA = 1
+MANIFEST = "manifest.json"
+IMAGES = "images.tar"
+MAX_MANIFEST_BYTES = 2**20
+IMAGE_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@-]*$")
 
 
 def write_bundle(
@@ -38,12 +55,15 @@ def write_bundle(
     )
     if not images:
         raise MatrixError("bundle: no cell was built, so there is nothing to bundle")
-    sources = sorted(p for p in (cache_dir / "sources").glob("openssl-*") if _wanted(p, lock))
+    sources = []
+    for version, sha in sorted(lock.sources.items()):
+        tarball = cache_dir / "sources" / _tarball_name(version, sha)
+        sources += [p for p in (tarball, signature_path(tarball)) if p.is_file()]
     manifest = {"schema": BUNDLE_SCHEMA, "images": images, "lock": lock.to_json()}
     tmp = output.with_name(f".{output.name}.tmp")
     with tarfile.open(tmp, "w") as tar:
         data = json.dumps(manifest, indent=2).encode()
-        info = tarfile.TarInfo("manifest.json")
+        info = tarfile.TarInfo(MANIFEST)
         info.size = len(data)
         tar.addfile(info, io.BytesIO(data))
         for path in sources:
@@ -55,44 +75,166 @@ def write_bundle(
                     saved.write(chunk)
             except docker.errors.APIError as exc:
                 raise MatrixError(f"bundle: the engine could not save the images: {exc}") from exc
-            info = tarfile.TarInfo("images.tar")
+            info = tarfile.TarInfo(IMAGES)
             info.size = saved.tell()
             saved.seek(0)
             tar.addfile(info, saved)
     tmp.replace(output)
-    return {"images": len(images), "sources": len(sources)}
+    return {"images": len(images), "sources": sum(1 for p in sources if p.suffix == ".gz")}
 
 
-def load_bundle(client: docker.DockerClient, bundle: Path, cache_dir: Path) -> Lock:
-    """Loads the images into the engine and the sources into the cache; returns the lock."""
+def load_bundle(
+    client: docker.DockerClient, bundle: Path, cache_dir: Path, definition: MatrixDefinition
+) -> Lock:
+    """Checks the whole bundle, then loads its images into the engine and its sources into
+    the cache; returns its lock. MatrixError, with nothing applied, for a bundle that fails
+    a check."""
+    staged: dict[Path, Path] = {}  # cache path -> its checked temporary file
     try:
         with tarfile.open(bundle) as tar:
-            manifest = json.load(_member(tar, "manifest.json"))
-            if manifest.get("schema") != BUNDLE_SCHEMA:
-                raise MatrixError(f"bundle {bundle}: schema {manifest.get('schema')!r}")
-            (cache_dir / "sources").mkdir(parents=True, exist_ok=True)
-            for member in tar.getmembers():
-                if member.name.startswith("sources/") and member.isfile():
-                    target = cache_dir / "sources" / Path(member.name).name
-                    with open(target, "wb") as f:
-                        shutil.copyfileobj(_member(tar, member.name), f)
-            client.images.load(_member(tar, "images.tar"))
-        lock = manifest["lock"]
-        return Lock(lock["matrix_digest"], dict(lock["base_images"]), dict(lock["sources"]))
-    except (OSError, tarfile.TarError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            members = _members(tar, bundle)
+            lock = _lock(tar, members, bundle, definition)
+            wanted = _wanted(lock, definition)
+            for name, member in members.items():
+                if name in (MANIFEST, IMAGES) or (member.isdir() and name == "sources"):
+                    continue
+                if name not in wanted or not member.isfile():
+                    raise MatrixError(
+                        f"bundle {bundle}: entry {name!r} is not a tarball (or signature) that "
+                        "its lock lists: refused"
+                    )
+            missing = [n for n, (_, sha) in wanted.items() if sha and n not in members]
+            if missing:
+                raise MatrixError(f"bundle {bundle}: its lock lists {', '.join(missing)}, absent")
+            sources = cache_dir / "sources"
+            sources.mkdir(parents=True, exist_ok=True)
+            for name, (limit, sha) in wanted.items():
+                if name in members:
+                    staged[sources / Path(name).name] = _stage(
+                        tar, members[name], sources, limit, sha
+                    )
+            client.images.load(_extract(tar, members[IMAGES]))
+        for target, tmp in staged.items():
+            _place(target, tmp)
+        sync_directory(cache_dir / "sources")
+        return lock
+    except (OSError, tarfile.TarError, ValueError, KeyError) as exc:
         raise MatrixError(f"bundle {bundle} cannot be read: {exc}") from exc
     except docker.errors.APIError as exc:
         raise MatrixError(f"bundle {bundle}: the engine refused its images: {exc}") from exc
+    finally:
+        for tmp in staged.values():
+            tmp.unlink(missing_ok=True)
 
 
-def _wanted(path: Path, lock: Lock) -> bool:
-    return any(path.name.startswith(f"openssl-{v}-{sha[:12]}") for v, sha in lock.sources.items())
+def _members(tar: tarfile.TarFile, bundle: Path) -> dict[str, tarfile.TarInfo]:
+    members: dict[str, tarfile.TarInfo] = {}
+    for member in tar.getmembers():
+        name = member.name.removeprefix("./").rstrip("/")
+        if name in members:  # a later entry would silently win over the checked one
+            raise MatrixError(f"bundle {bundle}: entry {name!r} appears twice: refused")
+        members[name] = member
+    for name in (MANIFEST, IMAGES):
+        if name not in members or not members[name].isfile():
+            raise MatrixError(f"bundle {bundle}: no {name}: not a bundle of fips-matrix")
+    return members
 
 
-def _member(tar: tarfile.TarFile, name: str) -> io.BufferedReader:
-    f = tar.extractfile(name)
+def _lock(
+    tar: tarfile.TarFile,
+    members: dict[str, tarfile.TarInfo],
+    bundle: Path,
+    definition: MatrixDefinition,
+) -> Lock:
+    if members[MANIFEST].size > MAX_MANIFEST_BYTES:
+        raise MatrixError(f"bundle {bundle}: its manifest is too large")
+    try:
+        manifest = json.loads(_extract(tar, members[MANIFEST]).read())
+    except (ValueError, RecursionError) as exc:
+        raise MatrixError(f"bundle {bundle}: its manifest is not JSON ({exc})") from exc
+    if not isinstance(manifest, dict) or manifest.get("schema") != BUNDLE_SCHEMA:
+        schema = manifest.get("schema") if isinstance(manifest, dict) else None
+        raise MatrixError(
+            f"bundle {bundle}: manifest schema {schema!r}, this version reads {BUNDLE_SCHEMA}"
+        )
+    images = manifest.get("images")
+    if not isinstance(images, list) or not all(
+        isinstance(i, str) and IMAGE_REF.match(i) for i in images
+    ):
+        raise MatrixError(f"bundle {bundle}: its manifest's images are not image names")
+    try:
+        lock = Lock.from_json(manifest.get("lock"))
+    except ValueError as exc:
+        raise MatrixError(f"bundle {bundle}: its lock is not valid ({exc})") from exc
+    if lock.matrix_digest != definition.digest:
+        raise MatrixError(
+            f"bundle {bundle} was made for another matrix definition (digest "
+            f"{lock.matrix_digest[:12]}; {definition.path} is {definition.digest[:12]}): run "
+            "it with the matrix file it was made from"
+        )
+    for version, sha in lock.sources.items():
+        pinned = definition.sources.get(version)
+        if pinned is None or pinned.sha256 != sha:
+            raise MatrixError(
+                f"bundle {bundle}: its lock pins OpenSSL {version} to {sha[:12]}, which the "
+                "matrix does not"
+            )
+    return lock
+
+
+def _tarball_name(version: str, sha: str) -> str:
+    return f"openssl-{version}-{sha[:12]}.tar.gz"
+
+
+def _wanted(lock: Lock, definition: MatrixDefinition) -> dict[str, tuple[int, str]]:
+    """Entry name -> (size limit, sha256 it must have, "" for a signature)."""
+    wanted: dict[str, tuple[int, str]] = {}
+    for version in lock.sources:
+        name = _tarball_name(version, definition.sources[version].sha256)
+        wanted[f"sources/{name}"] = (MAX_TARBALL_BYTES, definition.sources[version].sha256)
+        wanted[f"sources/{name}.asc"] = (MAX_SIGNATURE_BYTES, "")
+    return wanted
+
+
+def _stage(
+    tar: tarfile.TarFile, member: tarfile.TarInfo, directory: Path, limit: int, sha: str
+) -> Path:
+    """The entry's bytes in a temporary file beside where they go, checked."""
+    if member.size > limit:
+        raise MatrixError(f"bundle entry {member.name}: larger than {limit} bytes: refused")
+    fd, name = tempfile.mkstemp(dir=directory, prefix=".bundle-", suffix=".part")
+    h = hashlib.sha256()
+    with os.fdopen(fd, "wb") as out:
+        source = _extract(tar, member)
+        while chunk := source.read(2**20):
+            h.update(chunk)
+            out.write(chunk)
+        out.flush()
+        os.fsync(out.fileno())
+    tmp = Path(name)
+    if sha and h.hexdigest() != sha:
+        tmp.unlink()
+        raise MatrixError(
+            f"bundle entry {member.name}: sha256 {h.hexdigest()}, the matrix pins {sha}: refused"
+        )
+    return tmp
+
+
+def _place(target: Path, tmp: Path) -> None:
+    """A checked file into the cache. A tarball already there with the same bytes keeps its
+    record; a new one's record (the sidecar) goes, so that its signature is checked here."""
+    if target.suffix == ".gz" and target.is_file() and sha256_file(target) == sha256_file(tmp):
+        return
+    publish_mode(tmp)
+    os.replace(tmp, target)
+    if target.suffix == ".gz":
+        target.with_name(target.name + ".json").unlink(missing_ok=True)
+
+
+def _extract(tar: tarfile.TarFile, member: tarfile.TarInfo) -> io.BufferedReader:
+    f = tar.extractfile(member)
     if f is None:
-        raise KeyError(name)
+        raise KeyError(member.name)
     return f  # type: ignore[return-value]
 
 

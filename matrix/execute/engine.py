@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import dataclass
 
 import docker
@@ -34,6 +35,10 @@ class EngineFacts:
     storage_driver: str
 
 
+# Where Debian's docker.io puts the engine's daemon, for hosts whose PATH lacks sbin.
+DOCKERD_PATHS = ("/usr/sbin/dockerd", "/usr/bin/dockerd")
+
+
 def connect(timeout: int = 600) -> docker.DockerClient:
     """Connects as the docker CLI would (DOCKER_HOST, DOCKER_TLS_VERIFY, ...) and pings."""
     where = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
@@ -41,12 +46,19 @@ def connect(timeout: int = 600) -> docker.DockerClient:
         client = docker.from_env(timeout=timeout)
         client.ping()
     except _CONNECT_ERRORS as exc:
-        raise EngineError(
-            f"no Docker engine answers at {where} ({exc}).\n"
-            "Start one (as root: `dockerd --bridge=none &`, or `systemctl start docker`), "
-            "or point DOCKER_HOST at a running engine, then run again."
-        ) from exc
+        raise EngineError(f"no Docker engine answers at {where} ({exc}).\n{_remedy()}") from exc
     return client
+
+
+def _remedy() -> str:
+    start = "as root: `dockerd --bridge=none &`, or `systemctl start docker`"
+    if shutil.which("dockerd") or any(os.path.exists(p) for p in DOCKERD_PATHS):
+        return f"Start one ({start}), or point DOCKER_HOST at a running engine, then run again."
+    return (
+        "No Docker engine is installed here (no dockerd). Install one (Debian and Ubuntu, as "
+        f"root: `apt-get install docker.io`), start it ({start}), or point DOCKER_HOST at a "
+        "running engine, then run again."
+    )
 
 
 def facts(client: docker.DockerClient) -> EngineFacts:

@@ -9,7 +9,7 @@ from typing import Any
 from matrix import __version__
 from matrix.execute.engine import EngineFacts
 from matrix.execute.imaging import Made
-from matrix.model.definition import MatrixDefinition
+from matrix.model.definition import MatrixDefinition, matrix_label
 from matrix.results.records import CellResult
 
 
@@ -23,7 +23,7 @@ def fingerprint(
     image = made.image
     return {
         "tool_version": __version__,
-        "matrix": {"path": str(definition.path), "digest": definition.digest},
+        "matrix": {"path": matrix_label(definition.path), "digest": definition.digest},
         "host": {"kernel": engine.kernel, "machine": engine.arch},
         "engine": {
             "version": engine.version,

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from matrix import assets
 from matrix.acquire.baseimages import BaseImage, ensure_base_image
 from matrix.acquire.sources import FetchedSource, fetch_source
-from matrix.errors import BaseImageError, BuildFailed, SourceError
+from matrix.errors import BaseImageError, BuildFailed, BuildTimedOut, SourceError
 from matrix.execute.builder import Builder, BuildInputs, CellImage, build_args
 from matrix.execute.context import RunContext
 from matrix.execute.lockfile import LockKeeper
@@ -198,6 +198,10 @@ class Imager:
                 nocache=self.options.force,
                 passed_compile=gate if first else None,
             )
+        except BuildTimedOut as exc:
+            raise CellStopped(
+                Outcome.TIMEOUT, f"{exc}; log: {exc.log_path}", {"build": str(exc.log_path)}
+            ) from exc
         except BuildFailed as exc:
             raise CellStopped(
                 Outcome.BUILD_FAILED,
@@ -253,7 +257,11 @@ class Imager:
             try:
                 with self._phase("source"):
                     source = fetch_source(
-                        wanted, self.options.cache_dir, self.options.mirror, self.reporter
+                        wanted,
+                        self.options.cache_dir,
+                        self.options.mirror,
+                        self.reporter,
+                        allow_unknown_signer=self.options.allow_unknown_signer,
                     )
             except SourceError as exc:
                 return exc

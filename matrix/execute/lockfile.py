@@ -4,6 +4,7 @@ sha256 that the run used. A run with --locked refuses to go on when anything dif
 from __future__ import annotations
 
 import json
+import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +14,8 @@ from matrix.errors import LockMismatch, MatrixError
 from matrix.results.store import write_text
 
 LOCK_SCHEMA = 1
+SHA256 = re.compile(r"^[0-9a-f]{64}$")
+IMAGE_ID = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 
 @dataclass
@@ -28,13 +31,31 @@ class Lock:
         write_text(path, json.dumps(self.to_json(), indent=2, sort_keys=True) + "\n")
 
     @classmethod
+    def from_json(cls, data: Any) -> Lock:
+        """A lock from its JSON; ValueError saying what is wrong with it."""
+        if not isinstance(data, dict):
+            raise ValueError("a lock must be a JSON object")
+        if data.get("schema") != LOCK_SCHEMA:
+            raise ValueError(f"schema {data.get('schema')!r}, this version reads {LOCK_SCHEMA}")
+        digest = data.get("matrix_digest")
+        if not isinstance(digest, str) or not SHA256.match(digest):
+            raise ValueError("matrix_digest: want a sha256 in hex")
+        maps = {}
+        for key, value_re in (("base_images", IMAGE_ID), ("sources", SHA256)):
+            value = data.get(key)
+            if not isinstance(value, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) and value_re.match(v)
+                for k, v in value.items()
+            ):
+                raise ValueError(f"{key}: want an object of {key[:-1].replace('_', ' ')} ids")
+            maps[key] = dict(value)
+        return cls(digest, maps["base_images"], maps["sources"])
+
+    @classmethod
     def read(cls, path: Path) -> Lock:
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            if data.get("schema") != LOCK_SCHEMA:
-                raise ValueError(f"schema {data.get('schema')!r}, expected {LOCK_SCHEMA}")
-            return cls(data["matrix_digest"], dict(data["base_images"]), dict(data["sources"]))
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            return cls.from_json(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError, RecursionError) as exc:
             raise MatrixError(
                 f"--locked: cannot read the lock {path} ({exc}); run once without --locked "
                 "to record one"

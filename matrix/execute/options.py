@@ -22,3 +22,6 @@ class RunOptions:
     repeat: int = 1  # runs of the C probe per scenario; disagreeing runs make a cell FLAKY
     locked: Lock | None = None  # refuse base images and sources that differ from this lock
     downloads: bool = True  # False: sources only from the cache (a bundle's run)
+    build_timeout: float = 7200.0  # seconds a cell's image build may take: then TIMEOUT
+    # build a tarball signed by a key the shipped keyring does not hold (pin alone)
+    allow_unknown_signer: bool = False

@@ -5,7 +5,9 @@ the cells with nothing to compile. The work itself is the pipeline's (one cell) 
 imager's (its image); this only decides who does what, when.
 
 A cell that fails is recorded with its outcome and the run goes on; each cell's result is
-written as soon as it ends, so nothing finished is lost if the run stops.
+written as soon as it ends, so nothing finished is lost if the run stops. Ctrl-C (or SIGTERM)
+stops the run: it says at once which cells it waits for, lets their current step end, and a
+second Ctrl-C abandons them (Abandoned).
 """
 
 from __future__ import annotations
@@ -15,11 +17,17 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
+from matrix.execute.batch import remove_own
 from matrix.execute.imaging import Imager
 from matrix.execute.pipeline import Imaged, Pipeline
 from matrix.execute.schedule import CompileGroup, Plan, plan
 from matrix.model.cells import Cell
 from matrix.results.records import CellResult
+
+
+class Abandoned(KeyboardInterrupt):
+    """A second Ctrl-C: the cells in progress were left unfinished, and their worker threads
+    still run. Finished cells are on disk; the process must end without waiting for them."""
 
 
 class Runner:
@@ -52,12 +60,23 @@ class _Schedule:
         self.in_groups = {c.id for g in the_plan.groups for c in g.cells}
         self.imaged: set[str] = set()  # cells whose image phase a builder has finished
         self.waiting_skew = list(the_plan.skew)
+        self.active: dict[int, str] = {}  # worker thread -> what it is doing now
+
+    def doing(self, what: str | None) -> None:
+        """What the calling worker is busy with (None: nothing), for an interrupted run to say
+        what it waits for."""
+        with self.lock:
+            if what is None:
+                self.active.pop(threading.get_ident(), None)
+            else:
+                self.active[threading.get_ident()] = what
 
     def run(self, cells: Sequence[Cell]) -> list[CellResult]:
         self.submit(self.stages, self.ahead)
         for group in self.plan.groups:
             self.submit(self.builders, self.build, group)
         self.release_skew()
+        abandoned = False
         try:
             while True:
                 with self.lock:
@@ -68,11 +87,43 @@ class _Schedule:
                 if not pending:
                     break
                 wait(pending, return_when=FIRST_COMPLETED)
+        except KeyboardInterrupt:
+            try:
+                self.interrupted()
+            except Abandoned:
+                abandoned = True  # the workers are left running: nobody waits for them
+                raise
+            raise
         finally:
             self.stopping.set()  # a worker still running stops after its current step
             for pool in (self.stages, self.builders, self.beside):
-                pool.shutdown(wait=True, cancel_futures=True)
+                pool.shutdown(wait=not abandoned, cancel_futures=True)
         return [self.done[c.id] for c in cells]
+
+    def interrupted(self) -> None:
+        """Ctrl-C: says at once what is still running, and waits for it to reach the end of
+        its step; a second Ctrl-C abandons it (Abandoned)."""
+        self.stopping.set()
+        try:
+            for pool in (self.stages, self.builders, self.beside):
+                pool.shutdown(wait=False, cancel_futures=True)
+            with self.lock:
+                busy = sorted(self.active.values())
+                pending = [f for f in self.futures if not f.done()]
+            if busy:
+                self.pipeline.reporter.note(
+                    f"interrupted: waiting for {len(busy)} unfinished job(s) to end their "
+                    f"current step: {'; '.join(busy)}. Press Ctrl-C again to abandon them "
+                    "(finished cells are kept)"
+                )
+            wait(pending)
+        except KeyboardInterrupt:
+            with self.lock:
+                busy = sorted(self.active.values())
+            remove_own(self.pipeline.ctx.client)  # this run's probe containers
+            raise Abandoned(
+                f"abandoned {len(busy)} unfinished job(s): {'; '.join(busy) or 'none'}"
+            ) from None
 
     def submit(self, pool: ThreadPoolExecutor, job: Callable[..., None], *args: Any) -> None:
         with self.lock:
@@ -80,14 +131,22 @@ class _Schedule:
                 self.futures.append(pool.submit(job, *args))
 
     def finish(self, cell: Cell, imaged: Imaged | None) -> None:
-        self.done[cell.id] = self.pipeline.finish(cell, imaged)
+        self.doing(f"{cell.id} ({'probe' if imaged else 'image and probe'})")
+        try:
+            self.done[cell.id] = self.pipeline.finish(cell, imaged)
+        finally:
+            self.doing(None)
 
     def build(self, group: CompileGroup) -> None:
         """A builder: the group's cells one after another (one compile, then relinks)."""
         for cell in group.cells:
             if self.stopping.is_set():
                 return
-            imaged = self.pipeline.image_phase(cell)
+            self.doing(f"{cell.id} (build)")
+            try:
+                imaged = self.pipeline.image_phase(cell)
+            finally:
+                self.doing(None)
             self.submit(self.beside, self.finish, cell, imaged)
             with self.lock:
                 self.imaged.add(cell.id)
@@ -99,7 +158,11 @@ class _Schedule:
         for platform in self.plan.platforms:
             if self.stopping.is_set():
                 return
-            self.imager.ahead(platform)
+            self.doing(f"{platform.name} (base image and stages before compile)")
+            try:
+                self.imager.ahead(platform)
+            finally:
+                self.doing(None)
             for cell in self.plan.beside:
                 if cell.platform.name == platform.name:
                     self.submit(self.beside, self.finish, cell, None)

@@ -90,6 +90,13 @@ def judge(scenario: str, doc: Doc) -> Judgement:
             f"probe document schema {doc.get('schema')!r} unknown",
             short="schema",
         )
+    problem = malformed(doc)
+    if problem:
+        return Judgement(
+            Verdict.INCONCLUSIVE,
+            f"the probe document is malformed: {problem}",
+            short="malformed",
+        )
     steps = {str(s["name"]): s for s in doc["steps"]}
     base = doc["baseline"]
     evidence: list[str] = []
@@ -169,6 +176,68 @@ def judge(scenario: str, doc: Doc) -> Judgement:
         cause = f"fips.so was unmapped, yet the reload failed ({errors})"
         short = "unmapped, reload failed"
     return Judgement(verdict, cause, tuple(evidence), short, facts)
+
+
+_NONE = type(None)
+_FLAG = (bool, int)  # the C probe writes true/false; older documents may hold 0/1
+Shape = dict[str, type | tuple[type, ...]]
+_BASELINE: Shape = {
+    "mappings": int,
+    "noload_loaded": _FLAG,
+    "module_nodelete": (bool, _NONE),
+    "libc_dlclose_unmaps": (bool, _NONE),
+}
+_STEP: Shape = {
+    "name": str,
+    "ok": (bool, _NONE),
+    "errors": list,
+    "self_tests": dict,
+    "status": (int, _NONE),
+    "digest_ok": (bool, _NONE),
+    "mappings": int,
+    "noload_loaded": _FLAG,
+}
+_SELF_TESTS: Shape = {"started": int, "corrupted": int, "failed_tests": str}
+_WORKER = ("ok_before_failure", "failed_after_failure", "ok_after_failure", "first_error")
+_REQUIRED_STEPS = ("load_a", "unload_a", "reload_b")
+
+
+def malformed(doc: Doc) -> str:
+    """What of a complete document the verdict is read from is missing or of another type
+    ("" when nothing): a document from a results file may hold anything, and must come out
+    INCONCLUSIVE, never as a traceback."""
+    base = doc.get("baseline")
+    if not isinstance(base, dict):
+        return "baseline: want an object"
+    problem = _wrong_keys(base, _BASELINE, "baseline")
+    if problem:
+        return problem
+    steps = doc.get("steps")
+    if not isinstance(steps, list) or not all(isinstance(step, dict) for step in steps):
+        return "steps: want an array of objects"
+    for i, step in enumerate(steps):
+        problem = _wrong_keys(step, _STEP, f"steps[{i}]") or _wrong_keys(
+            step["self_tests"], _SELF_TESTS, f"steps[{i}].self_tests"
+        )
+        if problem:
+            return problem
+        if not all(isinstance(e, dict) and "reason" in e for e in step["errors"]):
+            return f"steps[{i}].errors: want objects with a reason"
+    names = {step["name"] for step in steps}
+    missing = [name for name in _REQUIRED_STEPS if name not in names]
+    if missing:
+        return f"no step {', '.join(missing)}"
+    worker = doc.get("worker")
+    if worker is not None and not (isinstance(worker, dict) and all(k in worker for k in _WORKER)):
+        return f"worker: want an object with {', '.join(_WORKER)}"
+    return ""
+
+
+def _wrong_keys(data: Doc, shape: Shape, where: str) -> str:
+    for key, kinds in shape.items():
+        if not isinstance(data.get(key, ...), kinds):
+            return f"{where}.{key}: missing, or not what it should be"
+    return ""
 
 
 def _forced_failure(scenario: str, wanted: str, steps: dict[str, Doc]) -> tuple[bool, str]:

@@ -1,20 +1,30 @@
 """Load and validate the declarative matrix file (TOML) into frozen dataclasses.
 
 Every error names `file:line`, so a typo in the matrix is found in one look.
+
+A matrix file is code: it chooses base images, Dockerfiles, source URLs and configure
+options, so running someone's matrix file is like running their Makefile. What is never
+legitimate is refused: source URLs other than http(s), or naming this machine (loopback)
+or its link (link-local); Dockerfiles outside the matrix file's directory tree; configure
+options a shell would read as more than words.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import difflib
 import fnmatch
 import hashlib
+import ipaddress
 import re
+import socket
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
+from urllib.parse import urlsplit
 
 from matrix import assets
 from matrix.errors import DefinitionError
@@ -31,7 +41,7 @@ SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 DOCKERFILE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\.Dockerfile$")
 IMAGE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@-]*$")
 SUITE_RE = re.compile(r"^[a-z][a-z0-9-]*$")
-URL_SCHEMES = ("https://", "http://", "file://")
+URL_SCHEMES = ("http", "https")
 
 _TOP_KEYS = ("schema", "scenarios", "platforms", "sources", "variants", "include", "exclude")
 _PLATFORM_KEYS = ("description", "dockerfile", "base_image", "libc", "fallback", "openssl")
@@ -133,18 +143,41 @@ def load_definition(path: Path) -> MatrixDefinition:
     return _parse(ctx, doc, hashlib.sha256(data).hexdigest())
 
 
+BUILT_IN = "default.toml (built in)"
+
+
+def matrix_label(path: Path) -> str:
+    """How results name a matrix file: the built-in one by that name, a user's as it was
+    given; never this machine's checkout or install path."""
+    with contextlib.suppress(OSError):
+        if path.resolve() == assets.DEFAULT_MATRIX.resolve():
+            return BUILT_IN
+    return str(path)
+
+
 def dockerfile_path(platform: Platform, definition: MatrixDefinition) -> Path:
     """The matrix file's own `dockerfiles/` wins, then the package's."""
-    dirs = [definition.path.parent / "dockerfiles", assets.DOCKERFILES_DIR]
+    # each directory with the tree its Dockerfiles must stay in (symbolic links included)
+    dirs = [
+        (definition.path.parent / "dockerfiles", definition.path.parent),
+        (assets.DOCKERFILES_DIR, assets.DOCKERFILES_DIR),
+    ]
     seen: list[Path] = []
-    for d in dirs:
+    line = _line_in_file(definition.path, ("platforms", platform.name, "dockerfile"))
+    for d, tree in dirs:
         if d in seen:
             continue
         seen.append(d)
         candidate = d / platform.dockerfile
         if candidate.is_file():
+            real, root = candidate.resolve(), tree.resolve()
+            if not real.is_relative_to(root):
+                raise DefinitionError(
+                    f"{definition.path}:{line}: dockerfile {platform.dockerfile!r} of platform "
+                    f"{platform.name!r} is {real}, outside {root}: refused (a matrix file's "
+                    "Dockerfiles live in its own directory tree)"
+                )
             return candidate
-    line = _line_in_file(definition.path, ("platforms", platform.name, "dockerfile"))
     where = ", ".join(str(d) for d in seen)
     raise DefinitionError(
         f"{definition.path}:{line}: dockerfile {platform.dockerfile!r} of platform "
@@ -278,14 +311,52 @@ def _source(ctx: _Ctx, version: str, t: dict[str, Any]) -> Source:
         ctx.fail((*kp, "sha256"), f"sha256 = {sha!r}: want 64 lowercase hex digits")
     urls = ctx.string_list(t, kp, "urls")
     for url in urls:
-        if not url.startswith(URL_SCHEMES):
-            ctx.fail((*kp, "urls"), f"url {url!r}: want one of {', '.join(URL_SCHEMES)}")
+        why = url_refusal(url)
+        if why:
+            ctx.fail((*kp, "urls"), f"url {url!r}: {why}")
     debian_orig = t.get("debian_orig", False)
     if not isinstance(debian_orig, bool):
         ctx.fail((*kp, "debian_orig"), f"debian_orig = {debian_orig!r}: want true or false")
     if not urls and not debian_orig:
         ctx.fail(kp, f"source {version!r} has no urls and debian_orig = false: nowhere to fetch")
     return Source(version, sha, urls, debian_orig)
+
+
+def url_refusal(url: str) -> str:
+    """Why a source URL is never legitimate, or "": another scheme than http(s), no host, or
+    a host that is this machine (loopback, unspecified) or only its link (link-local)."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+    except ValueError as exc:
+        return f"not a URL ({exc})"
+    if parts.scheme not in URL_SCHEMES:
+        return f"want an {' or '.join(URL_SCHEMES)} URL, not {parts.scheme or 'a bare path'!r}"
+    if not host:
+        return "the URL names no host"
+    address = _address(host)
+    if host == "localhost" or host.endswith(".localhost") or (address and address.is_loopback):
+        return "a loopback address (this machine): refused"
+    if address is not None and address.is_link_local:
+        return "a link-local address (cloud metadata, the local link): refused"
+    if address is not None and address.is_unspecified:
+        return "the unspecified address (this machine): refused"
+    return ""
+
+
+def _address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address a host literal stands for, in any form the resolver takes (127.1,
+    0x7f.0.0.1, 2130706433, ::ffff:127.0.0.1); None for a name."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        try:
+            address = ipaddress.IPv4Address(socket.inet_aton(host))
+        except OSError:
+            return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
 
 
 def _variant(ctx: _Ctx, name: str, t: dict[str, Any]) -> Variant:

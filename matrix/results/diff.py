@@ -4,7 +4,7 @@ that appeared or disappeared, and whether anything got worse (for an exit status
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,11 +54,14 @@ class Diff:
     changed: list[Change] = field(default_factory=list)
     appeared: list[str] = field(default_factory=list)  # cell ids only in the new results
     disappeared: list[str] = field(default_factory=list)  # cell ids only in the old results
+    # cell (or file) -> why it cannot be read, on either side: nothing to compare, so worse
+    unreadable: dict[str, str] = field(default_factory=dict)
 
     @property
     def got_worse(self) -> bool:
-        """New or vanished cells are not regressions: the matrix changed, not a platform."""
-        return any(c.worse for c in self.changed)
+        """New or vanished cells are not regressions: the matrix changed, not a platform. A
+        cell that cannot be read is: a gate must not pass on what it could not see."""
+        return any(c.worse for c in self.changed) or bool(self.unreadable)
 
 
 def status_text(s: ScenarioResult) -> str:
@@ -70,9 +73,20 @@ def status_text(s: ScenarioResult) -> str:
     return s.status
 
 
-def diff_results(old: Sequence[CellResult], new: Sequence[CellResult]) -> Diff:
+def diff_results(
+    old: Sequence[CellResult],
+    new: Sequence[CellResult],
+    unreadable_old: Mapping[str, str] | None = None,
+    unreadable_new: Mapping[str, str] | None = None,
+) -> Diff:
+    """unreadable_*: cell (or file) -> why it could not be read on that side."""
     old_by = {r.cell: r for r in old}
     new_by = {r.cell: r for r in new}
+    lost_old, lost_new = dict(unreadable_old or {}), dict(unreadable_new or {})
+    unreadable = {
+        **{f"{c} (OLD)": why for c, why in lost_old.items()},
+        **{f"{c} (NEW)": why for c, why in lost_new.items()},
+    }
     changed = []
     for cell, n in new_by.items():
         o = old_by.get(cell)
@@ -86,8 +100,9 @@ def diff_results(old: Sequence[CellResult], new: Sequence[CellResult]) -> Diff:
                 changed.append(Change(cell, scenario, a, b, is_worse(a, b)))
     return Diff(
         changed=changed,
-        appeared=[c for c in new_by if c not in old_by],
-        disappeared=[c for c in old_by if c not in new_by],
+        appeared=[c for c in new_by if c not in old_by and c not in lost_old],
+        disappeared=[c for c in old_by if c not in new_by and c not in lost_new],
+        unreadable=unreadable,
     )
 
 
@@ -143,6 +158,8 @@ def format_diff(diff: Diff) -> str:
         text += "\nnew cells: " + ", ".join(diff.appeared)
     if diff.disappeared:
         text += "\ncells gone: " + ", ".join(diff.disappeared)
+    for cell, why in diff.unreadable.items():
+        text += f"\nunreadable, counted as worse: {cell}: {why}"
     return text + "\n"
 
 

@@ -1,33 +1,53 @@
 """Merging result directories, as a CI job matrix produces them (one cell per job), into
-one report. Runs of different matrix definitions are never mixed."""
+one report. Runs of different matrix definitions are never mixed. The inputs are data from
+elsewhere: a cell's logs are taken only from that input's own cells directory, by the name
+the cell's id gives them, never through a symbolic link."""
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
+import stat
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
 from matrix.errors import MatrixError
 from matrix.results.records import CellResult, Run
-from matrix.results.store import ResultsDir
+from matrix.results.store import ResultsDir, RunFiles
+
+LOG_KIND = re.compile(r"^[a-z]+$")  # build, probe, error
 
 
-def merge(dirs: Sequence[Path], out: ResultsDir) -> tuple[list[CellResult], Run]:
-    loaded: list[tuple[Path, list[CellResult], Run]] = []
-    seen: set[str] = set()
+def read_inputs(dirs: Sequence[Path]) -> list[tuple[Path, RunFiles]]:
+    """Every input, read and checked before anything is written: a mistyped path, an
+    unreadable cell file or a run without its matrix stops the merge."""
+    loaded = []
     for path in dirs:
-        results, run = ResultsDir(path).read_run()
-        if not results:
+        if not path.is_dir():
+            raise MatrixError(f"merge: {path}: no such results directory")
+        files = ResultsDir(path).load()
+        files.refuse_unreadable("merge", path)
+        if not files.results:
             raise MatrixError(f"merge: no cell results in {path / 'cells'}")
-        if run is None or not run.matrix_digest:
+        if files.run is None or not files.run.matrix_digest:
             raise MatrixError(f"merge: {path}/summary.json does not name its matrix definition")
-        for r in results:
+        loaded.append((path, files))
+    return loaded
+
+
+def merge(
+    loaded: Sequence[tuple[Path, RunFiles]], out: ResultsDir
+) -> tuple[list[CellResult], Run, list[str]]:
+    """The merged cells and run, written to `out`, and a note of each log not taken."""
+    seen: dict[str, Path] = {}
+    for path, files in loaded:
+        for r in files.results:
             if r.cell in seen:
-                raise MatrixError(f"merge: {r.cell} is in more than one directory")
-            seen.add(r.cell)
-        loaded.append((path, results, run))
-    runs = [run for _, _, run in loaded]
+                raise MatrixError(f"merge: {r.cell} is in both {seen[r.cell]} and {path}")
+            seen[r.cell] = path
+    runs = [files.run for _, files in loaded if files.run is not None]
     digests = {r.matrix_digest for r in runs}
     if len(digests) > 1:
         raise MatrixError(
@@ -35,10 +55,13 @@ def merge(dirs: Sequence[Path], out: ResultsDir) -> tuple[list[CellResult], Run]
             + ", ".join(sorted(d[:12] for d in digests))
             + ")"
         )
-    if any(out.root.resolve() == Path(p).resolve() for p in dirs):
+    if any(out.root.resolve() == Path(p).resolve() for p, _ in loaded):
         raise MatrixError("merge: --results must be a directory of its own, not one merged")
     out.prepare()
-    results = [_moved(r, ResultsDir(path), out) for path, rs, _ in loaded for r in rs]
+    notes: list[str] = []
+    results = [
+        _moved(r, ResultsDir(path), out, notes) for path, files in loaded for r in files.results
+    ]
     for r in results:
         out.write_cell(r)
     run = Run(
@@ -52,18 +75,43 @@ def merge(dirs: Sequence[Path], out: ResultsDir) -> tuple[list[CellResult], Run]
         cells=[r.cell for r in results],
         engine=runs[0].engine,
     )
-    return results, run
+    return results, run, notes
 
 
-def _moved(result: CellResult, src: ResultsDir, out: ResultsDir) -> CellResult:
-    """The cell's logs come along; its log paths then name the merged directory."""
-    out.cells_dir.mkdir(parents=True, exist_ok=True)
+def _moved(result: CellResult, src: ResultsDir, out: ResultsDir, notes: list[str]) -> CellResult:
+    """The cell's logs come along, each only from src's cells directory under the name the
+    cell's id gives it; its log paths then name the merged directory."""
     logs = {}
-    for kind, path in result.logs.items():
-        source = Path(path) if Path(path).exists() else src.cells_dir / Path(path).name
-        if source.exists():
-            target = out.cells_dir / source.name
-            shutil.copyfile(source, target)
-            logs[kind] = str(target)
+    for kind, recorded in result.logs.items():
+        if not LOG_KIND.match(kind):
+            notes.append(f"{result.cell}: log kind {kind!r} not taken: not a log kind")
+            continue
+        source = src.log_path(result.cell, kind)
+        if Path(recorded).name != source.name:
+            notes.append(
+                f"{result.cell}: {kind} log {recorded!r} not taken: a log is read only as "
+                f"{source.name} in {src.cells_dir}"
+            )
+            continue
+        target = out.log_path(result.cell, kind)
+        why = _copy_plain_file(source, target)
+        if why:
+            notes.append(f"{result.cell}: {kind} log {source} not taken: {why}")
+            continue
+        logs[kind] = str(target)
     result.logs = logs
     return result
+
+
+def _copy_plain_file(source: Path, target: Path) -> str:
+    """Copies a regular file that is no symbolic link; why not, or ""."""
+    try:
+        fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError as exc:
+        return "a symbolic link" if source.is_symlink() else (exc.strerror or str(exc))
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            return "not a regular file"
+        with open(target, "wb") as out:
+            shutil.copyfileobj(f, out)
+    return ""

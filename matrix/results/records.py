@@ -6,6 +6,7 @@ the files' key order, which readers and diffs of results see."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +20,7 @@ def now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
+ID_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,99}$")
 RESULT_SCHEMA = 2  # 2: fingerprint "sources" (a list), scenario "witness"
 SUMMARY_SCHEMA = 1
 
@@ -85,22 +87,145 @@ class CellResult:
 
     @classmethod
     def from_json(cls, data: Any) -> CellResult:
+        """A cell from its JSON; ValueError, saying what is wrong, for anything that is not
+        a cell result of this schema with the types every reader relies on. Keys this
+        version does not know are ignored (docs/results-schema.md)."""
         if not isinstance(data, dict):
-            raise ValueError("a cell result must be a JSON object")
-        if data.get("schema") != RESULT_SCHEMA:
-            raise ValueError(f"result schema {data.get('schema')!r}, expected {RESULT_SCHEMA}")
-        fields = {k: v for k, v in data.items() if k not in ("schema", "scenarios")}
+            raise ValueError("not a cell result: the file holds no JSON object")
+        schema = data.get("schema")
+        if schema != RESULT_SCHEMA:
+            raise ValueError(f"schema {schema!r}, this version reads {RESULT_SCHEMA}")
+        fields: dict[str, Any] = {}
+        for key in ("cell", "platform", "libc", "version", "variant", "outcome"):
+            fields[key] = _typed(data, key, str, required=True)
+        for key in ("reason", "inputs_key"):
+            fields[key] = _typed(data, key, str, default="")
+        cell = fields["cell"]
+        parts = (fields["platform"], fields["version"], fields["variant"])
+        if cell != "/".join(parts):
+            raise ValueError(f"cell {_short(cell)} is not its PLATFORM/VERSION/VARIANT")
+        if not all(ID_PART.match(part) for part in parts):
+            # the id names files: nothing a path, a terminal or a page could read as more
+            raise ValueError(
+                f"cell {_short(cell)}: each of PLATFORM/VERSION/VARIANT must be letters, "
+                "digits and ._+- (100 at most)"
+            )
+        fields["fingerprint"] = _typed(data, "fingerprint", dict, default={})
+        for key, kind in _FINGERPRINT_SHAPES.items():
+            if fields["fingerprint"].get(key) is not None:
+                _typed(fields["fingerprint"], key, kind, where="fingerprint.")
+        logs = _typed(data, "logs", dict, default={})
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in logs.items()):
+            raise ValueError("logs: want an object of strings")
+        fields["logs"] = logs
+        scenarios = _typed(data, "scenarios", list, default=[])
         result = cls(**fields)
-        result.scenarios = [ScenarioResult(**s) for s in data["scenarios"]]
+        result.scenarios = [_scenario(s, i) for i, s in enumerate(scenarios)]
         return result
 
     def libc_label(self) -> str:
         """libc name and version as the probe saw it, else the platform's declared libc."""
         for s in self.scenarios:
-            libc = (s.probe or {}).get("libc") or {}
-            if libc.get("version"):
+            libc = (s.probe or {}).get("libc")
+            if isinstance(libc, dict) and libc.get("version"):
                 return f"{libc.get('name', self.libc)} {libc['version']}"
         return self.libc
+
+
+# What a reader of a cell may rely on: a field of the wrong type makes the file unreadable
+# (one clear error) rather than a traceback in some report later.
+_NUMBER = (int, float)
+_OPTIONAL_INT = (int, type(None))
+_OPTIONAL_DICT = (dict, type(None))
+_FINGERPRINT_SHAPES: dict[str, type | tuple[type, ...]] = {
+    "image": dict,
+    "base_image": dict,
+    "sources": list,
+    "times": dict,
+    "matrix": dict,
+    "host": dict,
+    "engine": dict,
+    "libc": dict,
+}
+_SCENARIO_SHAPES: dict[str, type | tuple[type, ...]] = {
+    "scenario": str,
+    "verdict": str,
+    "cause": str,
+    "short": str,
+    "evidence": list,
+    "facts": dict,
+    "exit_code": _OPTIONAL_INT,
+    "timed_out": bool,
+    "seconds": _NUMBER,
+    "probe": _OPTIONAL_DICT,
+}
+_RUN_SHAPES: dict[str, type | tuple[type, ...]] = {  # a witness, and each repeated run
+    "exit_code": _OPTIONAL_INT,
+    "timed_out": bool,
+    "probe": _OPTIONAL_DICT,
+}
+
+
+def _typed(
+    data: dict[str, Any],
+    key: str,
+    kind: type | tuple[type, ...],
+    *,
+    required: bool = False,
+    default: Any = None,
+    where: str = "",
+) -> Any:
+    if key not in data:
+        if required:
+            raise ValueError(f"{where}{key} is missing")
+        return default
+    value = data[key]
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind in (_NUMBER, int)):
+        raise ValueError(f"{where}{key} = {_short(value)}: want {_kind_name(kind)}")
+    return value
+
+
+def _kind_name(kind: type | tuple[type, ...]) -> str:
+    names = {str: "a string", dict: "an object", list: "an array", bool: "true or false"}
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    words = [names.get(k, "null" if k is type(None) else "a number") for k in kinds]
+    return " or ".join(dict.fromkeys(words))
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:39] + "…"
+
+
+def _scenario(data: Any, index: int) -> ScenarioResult:
+    where = f"scenarios[{index}]."
+    if not isinstance(data, dict):
+        raise ValueError(f"scenarios[{index}]: want an object")
+    fields = {
+        key: _typed(data, key, kind, required=True, where=where)
+        for key, kind in _SCENARIO_SHAPES.items()
+    }
+    if not all(isinstance(line, str) for line in fields["evidence"]):
+        raise ValueError(f"{where}evidence: want an array of strings")
+    runs = fields["facts"].get("runs")
+    if runs is not None and not (
+        isinstance(runs, dict) and all(isinstance(runs.get(k), int) for k in ("agree", "total"))
+    ):
+        raise ValueError(f"{where}facts.runs: want an object with whole numbers agree and total")
+    witness = _typed(data, "witness", _OPTIONAL_DICT, where=where)
+    if witness is not None and "unavailable" not in witness:
+        _run_shape(witness, f"{where}witness.")
+    repeats = _typed(data, "repeats", (list, type(None)), where=where)
+    for i, run in enumerate(repeats or []):
+        if not isinstance(run, dict):
+            raise ValueError(f"{where}repeats[{i}]: want an object")
+        _run_shape(run, f"{where}repeats[{i}].")
+    return ScenarioResult(**fields, witness=witness, repeats=repeats)
+
+
+def _run_shape(data: dict[str, Any], where: str) -> None:
+    for key, kind in _RUN_SHAPES.items():
+        _typed(data, key, kind, required=True, where=where)
 
 
 def scenarios_of(results: Sequence[CellResult]) -> list[str]:
@@ -177,14 +302,21 @@ class Run:
             raise ValueError("the run's cells must be a list of cell ids")
         named = {k: str(data.get(k, "?")) for k in ("id", "started", "tool_version", "matrix")}
         known = {k: str(engine[k]) for k in ("version", "api_version", "kernel") if k in engine}
+        merged_from = _typed(data, "merged_from", (list, type(None)))
+        if merged_from is not None and not all(isinstance(r, str) for r in merged_from):
+            raise ValueError("the run's merged_from must be a list of run ids")
+        phases = _typed(data, "phase_seconds", _OPTIONAL_DICT) or {}
+        if not all(isinstance(v, _NUMBER) for v in phases.values()):
+            raise ValueError("the run's phase_seconds must be numbers")
+        finished = _typed(data, "finished", (str, type(None)))
         return cls(
             **named,
             matrix_digest=str(data.get("matrix_digest", "")),
             cells=cells,
             engine=EngineInfo(**known),
-            merged_from=data.get("merged_from"),
-            earlier_cells=data.get("earlier_cells"),
-            finished=data.get("finished"),
-            wall_seconds=data.get("wall_seconds"),
-            phase_seconds=dict(data.get("phase_seconds") or {}),
+            merged_from=merged_from,
+            earlier_cells=_typed(data, "earlier_cells", _OPTIONAL_INT),
+            finished=finished,
+            wall_seconds=_typed(data, "wall_seconds", (*_NUMBER, type(None))),
+            phase_seconds=dict(phases),
         )

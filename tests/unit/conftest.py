@@ -38,7 +38,11 @@ def reference_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def reference(reference_copy: Path) -> tuple[list[CellResult], Run]:
-    """The reference run's cells and run, as stored."""
-    results, run = ResultsDir(reference_copy).read_run()
-    assert run is not None, "the reference run's summary.json names no run"
-    return results, run
+    """The reference run's cells and run, as stored. Committed data is either right or a
+    failure: every cell file must be readable, and the run must name them all."""
+    files = ResultsDir(reference_copy).load()
+    problems = [str(u) for u in files.unreadable] + [f"missing: {c}" for c in files.missing]
+    assert not problems, "the committed reference run is damaged:\n" + "\n".join(problems)
+    assert files.run is not None, "the reference run's summary.json names no run"
+    assert len(files.results) > 200, f"the reference holds {len(files.results)} cells only"
+    return files.results, files.run

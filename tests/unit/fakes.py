@@ -146,6 +146,7 @@ class FakeContainer:
             self.runs.append(FakeRun(self, len(self.runs), command[i + 1 : i + 1 + n]))
             i += 1 + n
         self.tags = list(engine.images_by_id[image].tags)  # the image's tags when created
+        self.labels: dict[str, str] = dict(kwargs.get("labels") or {})
         self.events: list[str] = []
         self.wait_timeouts: list[float | None] = []
         self.streams: list[FakeStream] = []
@@ -218,6 +219,24 @@ class FakeContainer:
 class FakeImages:
     def __init__(self, engine: FakeDockerClient) -> None:
         self.engine = engine
+
+    def load(self, data: Any) -> list[FakeImage]:
+        """`docker load`: records that it happened and how many bytes it was given."""
+        self.engine.check_alive()
+        self.engine.loads.append(len(data.read()))
+        return []
+
+    def prune(self, filters: dict[str, Any] | None = None) -> dict[str, Any]:
+        self.engine.prunes.append(dict(filters or {}))
+        return {"ImagesDeleted": None, "SpaceReclaimed": 0}
+
+    def list(self, **_: Any) -> list[FakeImage]:
+        return list({i.id: i for i in self.engine.images_by_ref.values()}.values())
+
+    def remove(self, image: str, force: bool = False, **_: Any) -> None:
+        found = self.engine.images_by_ref.pop(image, None)
+        if found is not None:
+            found.tags.remove(image)
 
     def get(self, name: str) -> FakeImage:
         self.engine.check_alive()
@@ -314,9 +333,30 @@ class FakeAPI:
         return json.dumps({"status": image.id})
 
 
+@dataclass
+class FakeLeftover:
+    """A container the engine holds from before (another run's, a killed run's, not ours)."""
+
+    id: str
+    labels: dict[str, str]
+    removed: bool = False
+
+    def remove(self, force: bool = False, **_: Any) -> None:
+        self.removed = True
+
+
 class FakeContainers:
     def __init__(self, engine: FakeDockerClient) -> None:
         self.engine = engine
+
+    def list(self, all: bool = False, filters: dict[str, Any] | None = None, **_: Any) -> list[Any]:
+        """Containers not removed yet, of every state (all=True), by label key."""
+        self.engine.check_alive()
+        assert all, "containers of every state: an exited one is left behind too"
+        label = (filters or {}).get("label")
+        here: list[Any] = [c for c in self.engine.leftovers if not c.removed]
+        here += [c for c in self.engine.batches if not c.removed]
+        return [c for c in here if label is None or label in c.labels]
 
     def create(self, image: str, **kwargs: Any) -> FakeContainer:
         self.engine.creates_attempted += 1
@@ -368,6 +408,9 @@ class FakeDockerClient:
         self.build_lines: list[str] = ["Step 3/20 : RUN apt-get install -y gcc make perl\n"]
         # (image id or tag substring, scenario) -> plan; the default is the fixture document
         self.plans: dict[tuple[str, str], ProbePlan] = {}
+        self.leftovers: list[FakeLeftover] = []  # containers from before this client
+        self.loads: list[int] = []  # `docker load`s, by size
+        self.prunes: list[dict[str, Any]] = []  # image prunes, by filters
         self.gone = False
         self.gone_after_creates: int | None = None
         self.creates_attempted = 0

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fakes import FakeDockerClient
+from fakes import FakeDockerClient, fixture_doc
 from rich.console import Console
 
 import matrix.execute.imaging
@@ -22,10 +22,12 @@ from matrix.errors import SourceError
 from matrix.execute.assembly import MatrixRun, assemble
 from matrix.execute.engine import EngineFacts
 from matrix.execute.options import RunOptions
+from matrix.judge.verdict import judge
 from matrix.model.cells import Cell, expand, select
 from matrix.model.definition import MatrixDefinition, Source, load_definition
+from matrix.model.vocabulary import Outcome
 from matrix.reporter import ConsoleReporter, Reporter
-from matrix.results.records import CellResult
+from matrix.results.records import CellResult, ScenarioResult
 from matrix.results.store import ResultsDir
 
 REPO = Path(__file__).resolve().parents[2]
@@ -104,7 +106,7 @@ class Harness:
         return ResultsDir(self.results)
 
     def fetch(
-        self, source: Source, cache_dir: Path, mirror: str | None, reporter: Any = None
+        self, source: Source, cache_dir: Path, mirror: str | None, reporter: Any = None, **_: Any
     ) -> FetchedSource:
         self.fetches.append(source.version)
         if source.version in self.source_errors:
@@ -160,3 +162,33 @@ class Notes(Reporter):
 
     def note(self, text: str) -> None:
         self.lines.append(text)
+
+
+def write_run(root: Path, builds: dict[str, str]) -> ResultsDir:
+    """A results directory of real probe documents: cell id -> fixture build."""
+    out = ResultsDir(root)
+    out.prepare()
+    for cell_id, build in builds.items():
+        platform, version, variant = cell_id.split("/")
+        r = CellResult(cell_id, platform, "glibc", version, variant, Outcome.OK)
+        for scenario in ("ondemand-kat", "no-failure"):
+            doc = fixture_doc(build, scenario)
+            j = judge(scenario, doc)
+            r.scenarios.append(
+                ScenarioResult(
+                    scenario,
+                    j.verdict,
+                    j.cause,
+                    j.short,
+                    list(j.evidence),
+                    j.facts,
+                    0,
+                    False,
+                    0.1,
+                    doc,
+                )
+            )
+        out.write_cell(r)
+    run = {"id": root.name, "cells": list(builds)}
+    (root / "summary.json").write_text(json.dumps({"schema": 1, "run": run}))
+    return out

@@ -3,51 +3,26 @@ work on results directories alone (report, diff)."""
 
 from __future__ import annotations
 
+import argparse
+import ast
 import json
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from fakes import FakeDockerClient, fixture_doc
-from harness import FACTS, SHA, TARBALL
+from fakes import FakeDockerClient
+from harness import FACTS, REPO, SHA, TARBALL, write_run
 
 import matrix.execute.imaging
-from matrix import cli
+from matrix import assets, cli
 from matrix.acquire.sources import FetchedSource
 from matrix.execute import engine
-from matrix.judge.verdict import judge
-from matrix.model.vocabulary import Outcome
-from matrix.results.records import CellResult, ScenarioResult
-from matrix.results.store import ResultsDir
-
-
-def write_run(root: Path, builds: dict[str, str]) -> ResultsDir:
-    """A results directory of real probe documents: cell id -> fixture build."""
-    out = ResultsDir(root)
-    out.prepare()
-    for cell_id, build in builds.items():
-        platform, version, variant = cell_id.split("/")
-        r = CellResult(cell_id, platform, "glibc", version, variant, Outcome.OK)
-        for scenario in ("ondemand-kat", "no-failure"):
-            doc = fixture_doc(build, scenario)
-            j = judge(scenario, doc)
-            r.scenarios.append(
-                ScenarioResult(
-                    scenario,
-                    j.verdict,
-                    j.cause,
-                    j.short,
-                    list(j.evidence),
-                    j.facts,
-                    0,
-                    False,
-                    0.1,
-                    doc,
-                )
-            )
-        out.write_cell(r)
-    run = {"id": root.name, "cells": list(builds)}
-    (root / "summary.json").write_text(json.dumps({"schema": 1, "run": run}))
-    return out
+from matrix.execute.schedule import plan
+from matrix.model.cells import expand
+from matrix.model.definition import load_definition
 
 
 def test_report_makes_every_report_again_without_an_engine(
@@ -87,7 +62,8 @@ def test_errors_are_one_message_and_exit_2(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert cli.main(["report", str(tmp_path / "nothing")]) == 2
-    assert "no cell results" in capsys.readouterr().out
+    assert "nothing: no such results directory" in capsys.readouterr().out
+    assert not (tmp_path / "nothing").exists()  # a mistyped path is not made
     bad = tmp_path / "m.toml"
     bad.write_text('schema = 1\nscenarios = ["ondemand-kat"\n')
     assert cli.main(["run", "--matrix", str(bad), "--list"]) == 2
@@ -146,7 +122,7 @@ def test_plan_prints_a_github_job_matrix(capsys: pytest.CaptureFixture[str]) -> 
     }
 
 
-def test_a_run_of_some_cells_keeps_the_others_in_the_reports(
+def test_a_run_of_some_cells_reports_only_the_cells_it_measured(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     tarball = tmp_path / "openssl.tar.gz"
@@ -169,11 +145,14 @@ def test_a_run_of_some_cells_keeps_the_others_in_the_reports(
     assert cli.main([*base, "--only", "musl-debian-12/3.0.20/default"]) == 0
     assert cli.main([*base, "--only", "debian-12/3.0.20/default"]) == 0
     summary = json.loads((results / "summary.json").read_text())
-    assert [c["cell"] for c in summary["cells"]] == [
-        "debian-12/3.0.20/default",
-        "musl-debian-12/3.0.20/default",
-    ]
-    assert summary["run"]["earlier_cells"] == 1
+    # the earlier run's cell stays on disk, but this run never shows it as its own
+    assert [c["cell"] for c in summary["cells"]] == ["debian-12/3.0.20/default"]
+    assert summary["run"]["cells"] == ["debian-12/3.0.20/default"]
+    assert "earlier_cells" not in summary["run"]
+    for report in ("table.md", "report.html", "junit.xml"):
+        assert "musl-debian-12" not in (results / report).read_text(), report
+    assert (results / "cells" / "musl-debian-12__3.0.20__default.json").is_file()
+    assert summary["run"]["matrix"] == str(matrix_file)  # as given, never relabelled
     # the benchmark's phases: made once per run, by whichever worker, and the reports last
     phases = summary["run"]["phase_seconds"]
     assert set(phases) == {"base", "stages", "source", "report"}
@@ -187,9 +166,16 @@ def test_a_run_of_some_cells_keeps_the_others_in_the_reports(
     [
         (["--bundle", "x.tar", "--force"], "--bundle and --force contradict"),
         (["--bundle", "x.tar", "--locked"], "--bundle and --locked contradict"),
-        (["--repeat", "0"], "--repeat must be at least 1"),
-        (["--parallel", "0"], "--parallel must be at least 1"),
-        (["--probe-timeout", "0"], "--probe-timeout must be positive"),
+        (["--repeat", "0"], "--repeat must be a whole number from 1 to 100 (got 0)"),
+        (["--repeat", "1000000"], "--repeat must be a whole number from 1 to 100"),
+        (["--parallel", "0"], "--parallel must be a whole number from 1 to 64 (got 0)"),
+        (["--jobs", "100000"], "--jobs must be a whole number from 1 to 1024"),
+        (["--probe-timeout", "0"], "--probe-timeout must be a finite number of seconds"),
+        (["--probe-timeout", "nan"], "--probe-timeout must be a finite number of seconds"),
+        (["--probe-timeout", "inf"], "(got inf)"),
+        (["--probe-timeout", "-5"], "(got -5)"),
+        (["--probe-timeout", "1e9"], "at most 86400"),
+        (["--build-timeout", "nan"], "--build-timeout must be a finite number of seconds"),
     ],
 )
 def test_contradictory_or_impossible_options_are_refused(
@@ -237,3 +223,163 @@ def test_no_color_means_no_escape_sequences_at_all(
     assert cli.main(["report", str(tmp_path / "r")]) == 0
     out = capsys.readouterr().out
     assert "\x1b[" not in out and "1 cells measured" in out.splitlines()[-1]
+
+
+# --- user text is printed as it is ---------------------------------------------------------
+
+
+def test_error_text_is_printed_literally(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["run", "--list", "--only", "[/x]"]) == 2  # was: rich's MarkupError
+    out = capsys.readouterr().out
+    assert "no cell matches '[/x]'" in out and "Traceback" not in out
+    bad = tmp_path / "m.toml"
+    text = (Path(__file__).parent / "fixtures" / "two-platforms.toml").read_text()
+    bad.write_text(text.replace('libc = "musl"', 'libc = "musl"\nsurprise = 1', 1))
+    assert cli.main(["plan", "--matrix", str(bad)]) == 2
+    assert "[platforms.musl-debian-12]: unknown key 'surprise'" in capsys.readouterr().out
+
+
+# --- plan ----------------------------------------------------------------------------------
+
+
+def test_plan_refuses_more_jobs_than_github_takes(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["plan", "--format", "github"]) == 2  # the default matrix: 282 cells
+    out = capsys.readouterr().out
+    assert "GitHub refuses a job matrix of more than 256" in out
+    assert "use --per platform (16 jobs" in out
+    assert cli.main(["plan", "--format", "github", "--per", "platform"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["include"]) == 16
+
+
+def test_plan_per_platform_keeps_to_the_selected_cells(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["plan", "--format", "github", "--per", "platform"]
+    assert cli.main([*argv, "--only", "debian-12/3.0.20/*", "--only", "musl-debian-13/*"]) == 0
+    jobs = json.loads(capsys.readouterr().out)["include"]
+    assert jobs == [
+        {
+            "cell": "debian-12/3.0.20/default debian-12/3.0.20/no-pinshared",
+            "slug": "debian-12",
+        },
+        {"cell": "musl-debian-13/*", "slug": "musl-debian-13"},  # every cell of it
+    ]
+    assert cli.main(["plan", "--per", "platform", "--only", "debian-1[12]/4.0.2/deferred"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "debian-11/4.0.2/deferred",
+        "debian-12/4.0.2/deferred",
+    ]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["plan"],
+        ["plan", "--format", "github", "--per", "platform"],
+        ["run", "--list"],
+        ["--help"],
+        ["run", "--help"],
+    ],
+)
+def test_a_closed_pipe_is_no_traceback(argv: list[str]) -> None:
+    """`fips-matrix plan | head -1`: the reader is gone before the tool writes."""
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "matrix", *argv],
+            stdout=write,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(write)
+    assert "Traceback" not in done.stderr and "Error" not in done.stderr, done.stderr
+    # argparse's help is printed by argparse, which passes over a closed pipe and exits 0
+    assert done.returncode == (0 if "--help" in argv else 128 + signal.SIGPIPE)
+
+
+# --- first contact -------------------------------------------------------------------------
+
+
+def options_of(parser: argparse.ArgumentParser) -> list[tuple[str, argparse.Action, str]]:
+    """(command, action, its help as printed) for every option and argument of every
+    command."""
+    found = []
+    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name, sub in subparsers.choices.items():
+        formatter = sub._get_formatter()
+        for action in sub._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            help_text = formatter._expand_help(action) if action.help else ""
+            found.append((name, action, help_text))
+    return found
+
+
+def test_every_option_and_argument_says_what_it_is_and_its_default() -> None:
+    found = options_of(cli.parser())
+    assert {c for c, _, _ in found} >= {"run", "report", "diff", "plan", "merge", "publish"}
+    for command, action, text in found:
+        what = f"{command} {'/'.join(action.option_strings) or action.dest}"
+        assert text, f"{what} has no help"
+        flag = isinstance(action, argparse._StoreTrueAction)
+        if action.option_strings and not flag and not action.required:
+            assert "default" in text, f"{what} does not say its default: {text!r}"
+            assert "default: None" not in text, f"{what}: {text!r}"
+
+
+def test_report_says_it_rewrites_cell_files() -> None:
+    sub = next(a for a in cli.parser()._actions if isinstance(a, argparse._SubParsersAction))
+    assert "REWRITE its cell files" in " ".join(sub.choices["report"].format_help().split())
+    listed = " ".join(cli.parser().format_help().split())
+    assert "REWRITE its cell files with the new verdicts" in listed
+
+
+def test_no_engine_and_no_dockerd_says_how_to_install_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    monkeypatch.setenv("PATH", str(tmp_path))  # no dockerd anywhere on it
+    monkeypatch.setattr(engine, "DOCKERD_PATHS", ())
+    assert cli.main(["run", "--only", "debian-12/3.0.20/default"]) == 2
+    out = capsys.readouterr().out
+    assert "No Docker engine is installed here" in out and "apt-get install docker.io" in out
+    fake = tmp_path / "dockerd"
+    fake.write_text("#!/bin/sh\n")
+    fake.chmod(0o755)
+    assert cli.main(["run", "--only", "debian-12/3.0.20/default"]) == 2
+    out = capsys.readouterr().out
+    assert "apt-get install" not in out and "dockerd --bridge=none &" in out
+
+
+def test_every_nox_session_has_a_one_line_description() -> None:
+    tree = ast.parse((REPO / "noxfile.py").read_text())
+    sessions = [
+        f
+        for f in tree.body
+        if isinstance(f, ast.FunctionDef)
+        and any("session" in ast.unparse(d) for d in f.decorator_list)
+    ]
+    assert {f.name for f in sessions} >= {"matrix", "cell", "bench", "tests", "lint"}
+    for f in sessions:
+        doc = ast.get_docstring(f)
+        assert doc, f"nox session {f.name} has no description"
+        assert len(doc.splitlines()[0]) <= 100, f.name
+
+
+def test_the_readme_quick_start_works_on_a_stock_debian_and_counts_the_compiles() -> None:
+    quick = (REPO / "README.md").read_text().split("## Quick start")[1].split("\n## ")[0]
+    # Debian 12's Python refuses `pip install` outside a virtual environment (PEP 668)
+    assert "python3 -m pip install" not in quick
+    assert "python3 -m venv" in quick and "pip install nox" in quick
+    assert "apt-get install python3-venv docker.io" in quick
+    # "compiles OpenSSL N times": every compile group of the default matrix, all platforms
+    groups = plan(expand(load_definition(assets.DEFAULT_MATRIX))).groups
+    text = " ".join(quick.split())
+    assert f"{len(groups)} times where every base image can be pulled" in text
+    # and what the reference run's cold bench measured on this project's machine
+    bench = json.loads((REPO / "results/reference/bench.json").read_text())
+    assert f"{bench['cold']['compiles']} times on this project's machine" in text

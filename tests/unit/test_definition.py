@@ -303,3 +303,70 @@ urls = ["https://example.test/openssl-3.0.20.tar.gz"]
 [variants.bad]
 configure = CONFIGURE
 """
+
+
+# --- a matrix file is code: what is never legitimate is refused ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("file:///etc/passwd", "want an http or https URL, not 'file'"),
+        ("ftp://example.test/openssl.tar.gz", "not 'ftp'"),
+        ("/srv/openssl.tar.gz", "not 'a bare path'"),
+        ("http://localhost:8080/openssl.tar.gz", "a loopback address"),
+        ("http://mirror.localhost/openssl.tar.gz", "a loopback address"),
+        ("http://127.0.0.1/openssl.tar.gz", "a loopback address"),
+        ("http://127.1/openssl.tar.gz", "a loopback address"),
+        ("http://2130706433/openssl.tar.gz", "a loopback address"),
+        ("http://0x7f.0.0.1/openssl.tar.gz", "a loopback address"),
+        ("http://[::1]/openssl.tar.gz", "a loopback address"),
+        ("http://[::ffff:127.0.0.1]/openssl.tar.gz", "a loopback address"),
+        ("http://169.254.169.254/latest/meta-data/", "a link-local address"),
+        ("http://[fe80::1]/openssl.tar.gz", "a link-local address"),
+        ("http://0.0.0.0/openssl.tar.gz", "the unspecified address"),
+        ("https:///openssl.tar.gz", "names no host"),
+        ("http://[::1/openssl.tar.gz", "not a URL"),
+    ],
+)
+def test_source_urls_that_are_never_legitimate_are_refused(
+    tmp_path: Path, url: str, why: str
+) -> None:
+    text = VALID.replace("https://example.invalid/openssl-3.0.20.tar.gz", url)
+    path, message = error_of(tmp_path, text)
+    assert message.startswith(f"{path}:{line_of(text, 'urls = ')}: url {url!r}: ")
+    assert why in message
+
+
+@pytest.mark.parametrize(
+    "url", ["https://github.com/openssl/openssl/x.tar.gz", "http://10.0.0.5/x.tar.gz"]
+)
+def test_ordinary_source_urls_still_load(tmp_path: Path, url: str) -> None:
+    text = VALID.replace("https://example.invalid/openssl-3.0.20.tar.gz", url)
+    assert load_definition(write(tmp_path, text)).sources["3.0.20"].urls == (url,)
+
+
+def test_a_dockerfile_outside_the_matrix_files_tree_is_refused(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    defn = load_definition(write(project, VALID))
+    outside = tmp_path / "elsewhere.Dockerfile"
+    outside.write_text("FROM scratch\n")
+    (project / "dockerfiles").mkdir()
+    (project / "dockerfiles" / "alpha.Dockerfile").symlink_to(outside)
+    with pytest.raises(DefinitionError, match=r"outside .*: refused"):
+        dockerfile_path(defn.platforms["alpha"], defn)
+    # the whole directory a link elsewhere: the same
+    (project / "dockerfiles" / "alpha.Dockerfile").unlink()
+    (project / "dockerfiles").rmdir()
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "alpha.Dockerfile").write_text("FROM scratch\n")
+    (project / "dockerfiles").symlink_to(tmp_path / "other")
+    with pytest.raises(DefinitionError, match="outside"):
+        dockerfile_path(defn.platforms["alpha"], defn)
+
+
+def test_the_readme_says_a_matrix_file_is_code() -> None:
+    readme = " ".join((DEFAULT_MATRIX.parents[1] / "README.md").read_text().split())
+    assert "A matrix file is code" in readme
+    assert "like running their Makefile" in readme

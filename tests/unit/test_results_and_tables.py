@@ -140,8 +140,12 @@ def _valid(results: list[CellResult]) -> str:
             id="missing-field",
         ),
         pytest.param(
-            lambda t: json.dumps({**json.loads(t), "surprise": 1}),
-            id="unknown-field",
+            lambda t: json.dumps({**json.loads(t), "outcome": 3}),
+            id="wrong-type",
+        ),
+        pytest.param(
+            lambda t: json.dumps({**json.loads(t), "cell": "other/3.0.20/default"}),
+            id="id-not-its-parts",
         ),
         pytest.param(
             lambda t: json.dumps({**json.loads(t), "scenarios": [{"scenario": "x"}]}),
@@ -167,6 +171,18 @@ def test_read_cell_returns_none_on_garbage(
     path.write_text(damage(path.read_text()))
     assert out.read_cell(results[0].cell) is None
     assert list(out.all_cells()) == []
+
+
+def test_keys_this_version_does_not_know_are_ignored(
+    tmp_path: Path, results: list[CellResult]
+) -> None:
+    """docs/results-schema.md: adding a key is compatible; readers ignore keys they do not
+    know."""
+    out = ResultsDir(tmp_path)
+    out.prepare()
+    path = out.write_cell(results[0])
+    path.write_text(json.dumps({**json.loads(path.read_text()), "surprise": 1}))
+    assert out.read_cell(results[0].cell) == results[0]
 
 
 def test_read_cell_of_a_missing_cell_is_none(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,11 @@ OK, BUILD_FAILED, ERROR = Outcome.OK, Outcome.BUILD_FAILED, Outcome.ERROR
 PROBE_CRASHED, SKIPPED, TIMEOUT = Outcome.PROBE_CRASHED, Outcome.SKIPPED, Outcome.TIMEOUT
 CLEAN_RELOAD, STICKY_ERROR = Verdict.CLEAN_RELOAD, Verdict.STICKY_ERROR
 MAPPED_BUT_RECOVERED = Verdict.MAPPED_BUT_RECOVERED
+
+
+def own_start() -> str:
+    """This process's start time in clock ticks (field 22 of /proc/self/stat)."""
+    return Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19]
 
 
 def verdicts(result: CellResult | dict[str, Any]) -> dict[str, str]:
@@ -496,8 +502,12 @@ def test_probe_containers_are_locked_down_and_removed(h: Harness) -> None:
     assert kw["init"] is True
     assert kw["user"] not in ("", "0", "root") and not str(kw["user"]).startswith("0:")
     assert kw["pids_limit"] == 64 and kw["mem_limit"] == "512m"
+    assert kw["memswap_limit"] == kw["mem_limit"]  # no swap beyond the memory limit
     assert kw["tmpfs"] == {"/tmp": "size=64m,mode=1777"}
-    assert kw["labels"] == {"org.fips-reload-matrix.probe": DEBIAN_DEFAULT}
+    assert kw["labels"] == {
+        "org.fips-reload-matrix.probe": DEBIAN_DEFAULT,
+        "org.fips-reload-matrix.owner": f"{socket.gethostname()} {os.getpid()} {own_start()}",
+    }
     assert kw["entrypoint"] == []
     # the driver's output is read raw from the start (attached before it starts), the wait
     # covers every run's timeout, and the container is removed whatever happened

@@ -19,7 +19,7 @@ import pytest
 from harness import Notes
 
 from matrix import assets
-from matrix.acquire import download, sources
+from matrix.acquire import download, signatures, sources
 from matrix.acquire.signatures import dearmor
 from matrix.acquire.sources import cache_path, candidate_urls, fetch_source
 from matrix.errors import SourceError
@@ -111,7 +111,8 @@ def test_404_then_good_then_cached(server: Server, tmp_path: Path) -> None:
     assert got.path == cache_path(src, tmp_path)
     assert got.path.name == f"openssl-3.9.9-{SHA[:12]}.tar.gz"
     assert got.path.read_bytes() == TARBALL and got.sha256 == SHA
-    assert got.signature.startswith("unavailable: ")  # no .asc served (or no gpgv)
+    # no .asc served (or, without gpgv, nothing checked)
+    assert got.signature.startswith(("no signature published: ", "not checked: gpgv"))
     assert any("missing.tar.gz: HTTP 404" in line for line in logs)
     meta = json.loads(got.path.with_name(got.path.name + ".json").read_text())
     assert meta["origin"] == got.origin and meta["sha256"] == SHA
@@ -195,7 +196,7 @@ def test_tarball_placed_by_hand_is_used(tmp_path: Path) -> None:
     placed.write_bytes(TARBALL)
     got = fetch(src, tmp_path)
     assert got.path == placed and "cache" in got.origin
-    assert got.signature.startswith("unavailable: ")
+    assert got.signature.startswith(("no signature published: ", "not checked: gpgv"))
     assert json.loads(placed.with_name(placed.name + ".json").read_text())["sha256"] == SHA
 
 
@@ -218,7 +219,7 @@ def test_no_gpgv_means_unavailable(
     server.files["/good.tar.gz.asc"] = b"whatever"
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     got = fetch(source(f"{server.base}/good.tar.gz"), tmp_path)
-    assert got.signature == "unavailable: gpgv is not installed (apt-get install gpgv)"
+    assert got.signature == "not checked: gpgv is not installed (apt-get install gpgv)"
 
 
 # --- signatures with a throwaway key ----------------------------------------------------
@@ -294,7 +295,7 @@ def test_bad_signature_is_refused(server: Server, tmp_path: Path, signer: Signer
     server.files["/good.tar.gz"] = TARBALL
     server.files["/good.tar.gz.asc"] = signer.sign(b"something else")
     src = source(f"{server.base}/good.tar.gz")
-    with pytest.raises(SourceError, match="BAD signature"):
+    with pytest.raises(SourceError, match="bad signature"):
         fetch(src, tmp_path, keyring=signer.keyring)
     assert list((tmp_path / "sources").iterdir()) == []
 
@@ -308,12 +309,79 @@ def test_bad_signature_then_good_url(server: Server, tmp_path: Path, signer: Sig
     assert got.origin.endswith("/two.tar.gz") and got.signature.startswith("verified: ")
 
 
-def test_signer_missing_from_keyring(server: Server, tmp_path: Path, signer: Signer) -> None:
+def test_signer_missing_from_keyring_is_refused_unless_allowed(
+    server: Server, tmp_path: Path, signer: Signer
+) -> None:
     server.files["/good.tar.gz"] = TARBALL
     server.files["/good.tar.gz.asc"] = signer.sign(TARBALL)
-    got = fetch(source(f"{server.base}/good.tar.gz"), tmp_path)  # bundled OpenSSL keys
-    assert got.signature.startswith("unavailable: signed by key ")
-    assert "openssl-release-keys.asc" in got.signature
+    src = source(f"{server.base}/good.tar.gz")
+    with pytest.raises(SourceError) as refused:  # bundled OpenSSL keys only
+        fetch(src, tmp_path)
+    assert "signature present but key unknown: signed by key " in str(refused.value)
+    assert "openssl-release-keys.asc" in str(refused.value)
+    assert "--allow-unknown-signer" in str(refused.value)
+    assert list((tmp_path / "sources").iterdir()) == []
+    got = fetch_source(src, tmp_path, None, Notes(), timeout=5, allow_unknown_signer=True)
+    assert got.signature.startswith("signature present but key unknown: signed by key ")
+    assert "allowed by --allow-unknown-signer: built on the sha256 pin alone" in got.signature
+    # the allowed verdict is not taken from the cache by a run that does not allow it
+    with pytest.raises(SourceError, match="key unknown"):
+        fetch(src, tmp_path)
+    assert got.path.read_bytes() == TARBALL  # the right bytes are kept all the same
+
+
+def test_the_signature_is_kept_and_an_old_verdict_is_checked_again(
+    server: Server, tmp_path: Path, signer: Signer
+) -> None:
+    server.files["/good.tar.gz"] = TARBALL
+    server.files["/good.tar.gz.asc"] = signer.sign(TARBALL)
+    src = source(f"{server.base}/good.tar.gz")
+    got = fetch(src, tmp_path, keyring=signer.keyring)
+    asc = got.path.with_name(got.path.name + ".asc")
+    assert asc.read_bytes() == server.files["/good.tar.gz.asc"]
+    # a verdict of an older version ("unavailable: ...") is not trusted: checked again, from
+    # the kept signature, with no download
+    sidecar = got.path.with_name(got.path.name + ".json")
+    meta = json.loads(sidecar.read_text())
+    meta["signature"] = "unavailable: signed by key 64ED7B1DCCE71CB2, which is not in x.asc"
+    sidecar.write_text(json.dumps(meta))
+    del server.files["/good.tar.gz.asc"]
+    again = fetch(src, tmp_path, keyring=signer.keyring)
+    assert again.signature.startswith("verified: Throwaway")
+    assert server.hits("/good.tar.gz") == 1
+
+
+def own_key_ids(keyring: bytes) -> set[str]:
+    """Key ids of the OpenPGP v4 public keys and subkeys in a binary keyring: the last 8
+    bytes of SHA-1 over 0x99, the packet body's length and the body (RFC 4880 12.2)."""
+    ids, i = set(), 0
+    while i < len(keyring):
+        tag_byte = keyring[i]
+        assert tag_byte & 0x80, f"not an OpenPGP packet at {i}"
+        if tag_byte & 0x40:  # new format
+            tag, first = tag_byte & 0x3F, keyring[i + 1]
+            if first < 192:
+                length, head = first, 2
+            elif first < 224:
+                length, head = ((first - 192) << 8) + keyring[i + 2] + 192, 3
+            else:
+                length, head = int.from_bytes(keyring[i + 2 : i + 6], "big"), 6
+        else:
+            tag, kind = (tag_byte >> 2) & 0x0F, tag_byte & 3
+            size = {0: 1, 1: 2, 2: 4}[kind]
+            length, head = int.from_bytes(keyring[i + 1 : i + 1 + size], "big"), 1 + size
+        body = keyring[i + head : i + head + length]
+        if tag in (6, 14) and body[0] == 4:  # public key, public subkey, version 4
+            digest = hashlib.sha1(b"\x99" + len(body).to_bytes(2, "big") + body).hexdigest()
+            ids.add(digest[-16:].upper())
+        i += head + length
+    return ids
+
+
+def test_the_shipped_keyring_holds_the_key_that_signs_4_0() -> None:
+    ids = own_key_ids(dearmor(assets.KEYRING.read_text()))
+    assert "64ED7B1DCCE71CB2" in ids  # the subkey that signed openssl-4.0.2.tar.gz
+    assert "216094DFD0CB81EF" in ids  # the one that signs 3.0.20, 3.5.7 and 3.6.3
 
 
 @pytest.mark.skipif(
@@ -340,3 +408,17 @@ def test_a_url_that_times_out_is_left_for_the_next(server: Server, tmp_path: Pat
         assert any("timed out" in line.lower() for line in logs), logs
     finally:
         silent.close()
+
+
+def test_binary_status_lines_of_gpgv_are_read(tmp_path: Path) -> None:
+    """4.0's signatures carry a notation of raw bytes, which gpgv prints as it is."""
+    fake = tmp_path / "gpgv"
+    fake.write_bytes(
+        b"#!/bin/sh\nprintf '[GNUPG:] GOODSIG 64ED7B1DCCE71CB2 OpenSSL <openssl@openssl.org>\\n"
+        b"[GNUPG:] NOTATION_DATA \\254\\377\\n'\n"
+    )
+    fake.chmod(0o755)
+    data = tmp_path / "x.tar.gz"
+    data.write_bytes(TARBALL)
+    verdict = signatures._gpgv(str(fake), assets.KEYRING, b"sig", data, "file:///x.asc")
+    assert verdict == "verified: OpenSSL <openssl@openssl.org> (key 64ED7B1DCCE71CB2)"

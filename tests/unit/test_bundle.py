@@ -1,0 +1,165 @@
+"""A bundle is checked whole before any of it is used: manifest, lock, the matrix it was made
+for, every entry's name and every tarball's bytes. Until then no image is loaded and no file
+of the cache is touched; and a signature verdict is never taken from it."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import tarfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fakes import FakeDockerClient
+from harness import SHA, TARBALL, matrix_toml
+
+from matrix.errors import MatrixError
+from matrix.execute.bundle import load_bundle
+from matrix.model.definition import MatrixDefinition, load_definition
+
+NAME = f"sources/openssl-3.0.20-{SHA[:12]}.tar.gz"
+IMAGE_ID = "sha256:" + "1" * 64
+
+
+def definition(tmp_path: Path, versions: dict[str, str] | None = None) -> MatrixDefinition:
+    path = tmp_path / "matrix.toml"
+    path.write_text(matrix_toml(versions or {"3.0.20": SHA}))
+    return load_definition(path)
+
+
+def manifest(defn: MatrixDefinition, **changes: Any) -> dict[str, Any]:
+    lock = {
+        "schema": 1,
+        "matrix_digest": defn.digest,
+        "base_images": {"debian:bookworm": IMAGE_ID},
+        "sources": {"3.0.20": SHA},
+    }
+    data: dict[str, Any] = {"schema": 1, "images": ["debian:bookworm"], "lock": lock}
+    data.update(changes)
+    return data
+
+
+def bundle(path: Path, entries: dict[str, bytes]) -> Path:
+    with tarfile.open(path, "w") as tar:
+        for name, data in entries.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def good(defn: MatrixDefinition) -> dict[str, bytes]:
+    return {
+        "manifest.json": json.dumps(manifest(defn)).encode(),
+        NAME: TARBALL,
+        "images.tar": b"the engine's image archive",
+    }
+
+
+def test_a_good_bundle_loads_its_images_and_sources(tmp_path: Path) -> None:
+    defn, client = definition(tmp_path), FakeDockerClient()
+    entries = {**good(defn), f"{NAME}.asc": b"-----BEGIN PGP SIGNATURE-----\n"}
+    lock = load_bundle(client, bundle(tmp_path / "b.tar", entries), tmp_path / "c", defn)
+    assert lock.sources == {"3.0.20": SHA} and client.loads == [len(entries["images.tar"])]
+    cached = tmp_path / "c" / NAME
+    assert cached.read_bytes() == TARBALL
+    assert (tmp_path / "c" / f"{NAME}.asc").is_file()  # checked later, here, with our keys
+    assert sorted(p.name for p in cached.parent.iterdir()) == [cached.name, f"{cached.name}.asc"]
+
+
+Change = Callable[[MatrixDefinition, dict[str, bytes]], None]
+
+
+def _manifest(**changes: Any) -> Change:
+    def change(defn: MatrixDefinition, entries: dict[str, bytes]) -> None:
+        entries["manifest.json"] = json.dumps(manifest(defn, **changes)).encode()
+
+    return change
+
+
+def _lock(**changes: Any) -> Change:
+    def change(defn: MatrixDefinition, entries: dict[str, bytes]) -> None:
+        data = manifest(defn)
+        data["lock"].update(changes)
+        entries["manifest.json"] = json.dumps(data).encode()
+
+    return change
+
+
+def _entry(name: str, data: bytes | None) -> Change:
+    def change(defn: MatrixDefinition, entries: dict[str, bytes]) -> None:
+        if data is None:
+            del entries[name]
+        else:
+            entries[name] = data
+
+    return change
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (_lock(matrix_digest="e" * 64), "was made for another matrix definition"),
+        (_manifest(schema=7), "manifest schema 7, this version reads 1"),
+        (_manifest(images="all"), "images are not image names"),
+        (_lock(sources={"3.0.20": "not a sha"}), "its lock is not valid"),
+        (_lock(sources={"3.0.20": "f" * 64}), "pins OpenSSL 3.0.20 to ffffffffffff"),
+        (_entry("manifest.json", b"{not json"), "its manifest is not JSON"),
+        (_entry(NAME, TARBALL + b"tampered"), "the matrix pins"),
+        (_entry(NAME, None), "absent"),
+        (_entry(f"sources/{NAME[8:]}.json", b'{"signature": "verified: me"}'), "refused"),
+        (_entry("sources/../../escape.tar.gz", TARBALL), "refused"),
+        (_entry("sources/openssl-9.9.9-0123456789ab.tar.gz", TARBALL), "refused"),
+        (_entry("images.tar", None), "no images.tar"),
+    ],
+)
+def test_a_bad_bundle_is_refused_before_anything_is_applied(
+    tmp_path: Path, change: Change, message: str
+) -> None:
+    defn, client = definition(tmp_path), FakeDockerClient()
+    cache = tmp_path / "c"
+    (cache / "sources").mkdir(parents=True)
+    before = b"a cached tarball this bundle must not touch"
+    (cache / NAME).write_bytes(before)
+    entries = good(defn)
+    change(defn, entries)
+    with pytest.raises(MatrixError, match=message) as refused:
+        load_bundle(client, bundle(tmp_path / "b.tar", entries), cache, defn)
+    assert not str(refused.value).startswith("--locked")
+    assert client.loads == []  # no image loaded
+    assert (cache / NAME).read_bytes() == before
+    assert sorted(p.name for p in (cache / "sources").iterdir()) == [Path(NAME).name]
+
+
+def test_a_forged_signature_record_in_the_bundle_is_never_used(tmp_path: Path) -> None:
+    """A bundle made by an older version carried the cache's sidecar: a verdict of its own."""
+    defn, client = definition(tmp_path), FakeDockerClient()
+    entries = good(defn)
+    entries[f"{NAME}.json"] = json.dumps(
+        {"sha256": SHA, "origin": "forged", "signature": "verified: nobody"}
+    ).encode()
+    with pytest.raises(MatrixError, match="refused"):
+        load_bundle(client, bundle(tmp_path / "b.tar", entries), tmp_path / "c", defn)
+    # and the sidecar of an earlier, other copy does not survive a new tarball either
+    cache = tmp_path / "c2"
+    (cache / "sources").mkdir(parents=True)
+    (cache / f"{NAME}.json").write_text('{"signature": "verified: stale"}')
+    load_bundle(client, bundle(tmp_path / "b2.tar", good(defn)), cache, defn)
+    assert not (cache / f"{NAME}.json").exists()
+    assert hashlib.sha256((cache / NAME).read_bytes()).hexdigest() == SHA
+
+
+def test_the_bundles_run_names_another_matrix_as_such(tmp_path: Path) -> None:
+    defn = definition(tmp_path)
+    entries = good(defn)
+    data = json.loads(entries["manifest.json"])
+    data["lock"]["matrix_digest"] = "a" * 64
+    entries["manifest.json"] = json.dumps(data).encode()
+    with pytest.raises(MatrixError) as refused:
+        load_bundle(FakeDockerClient(), bundle(tmp_path / "b.tar", entries), tmp_path / "c", defn)
+    text = str(refused.value)
+    assert "was made for another matrix definition (digest aaaaaaaaaaaa" in text
+    assert "run it with the matrix file it was made from" in text
