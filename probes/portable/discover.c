@@ -249,6 +249,7 @@ static void add_dir_list(const char *list, const char *origin, const char *from)
     free(copy);
 }
 
+#ifdef __GLIBC__
 /* glibc's /etc/ld.so.conf: directories, "include GLOB" lines (relative to the file's directory)
  * and hwcap lines, which name no directory. */
 static void read_ld_so_conf(const char *path, int depth, struct jw *files)
@@ -309,7 +310,7 @@ static void read_ld_so_conf(const char *path, int depth, struct jw *files)
     fclose(f);
 }
 
-#ifndef __GLIBC__
+#else
 /* musl: /etc/ld-musl-ARCH.path holds the whole search path (newlines or ':'); without it the
  * default is /lib:/usr/local/lib:/usr/lib. */
 static void read_musl_path(struct jw *files)
@@ -569,6 +570,9 @@ static void follow_includes(struct jw *j, const struct conf_text *ct, const char
         jw_open(j, NULL, '{');
         jw_kstr(j, "raw", s);
         jw_open(j, "tried", '[');
+        char seen[3][PATH_MAX * 2];
+        int n_seen = 0;
+
         for (int k = 0; k < 3; k++) {
             const char *base = k == 0 ? (includedir[0] != '\0' ? includedir : env_dir) : NULL;
 
@@ -591,6 +595,12 @@ static void follow_includes(struct jw *j, const struct conf_text *ct, const char
             } else {
                 continue;
             }
+            for (int q = 0; q < n_seen; q++)
+                if (strcmp(seen[q], path) == 0)
+                    path[0] = '\0';
+            if (path[0] == '\0')
+                continue; /* two rules, one place */
+            snprintf(seen[n_seen++], sizeof(seen[0]), "%s", path);
             jw_astr(j, path);
             fmt(from, sizeof(from), ".include in %s", conf_path);
             if (discover_is_dir(path)) {
@@ -646,6 +656,7 @@ int discover_main(int argc, char **argv)
     struct list cf_tried = { 0 }, cf_found = { 0 };
     struct crypto_facts *facts;
     char exe_needs[16][32];
+    char other[PATH_MAX] = ""; /* a libcrypto of another series (1.1, ...), if any was seen */
 
     for (int i = 2; i < argc; i += 2) {
         if (i + 1 >= argc) {
@@ -789,10 +800,25 @@ int discover_main(int argc, char **argv)
 
     jw_open(&j, "search_dirs", '[');
     for (int d = 0; d < n_dirs; d++) {
+        glob_t g;
+
         jw_open(&j, NULL, '{');
         jw_kstr(&j, "dir", dirs[d].path);
         jw_kstr(&j, "from", dirs[d].from);
         jw_kbool(&j, "exists", discover_is_dir(dirs[d].path));
+        /* Every libcrypto.so.N here, so an image with only OpenSSL 1.1 says so. */
+        jw_open(&j, "libcrypto_files", '[');
+        if (fmt(buf, sizeof(buf), "%s/libcrypto.so.*", dirs[d].path) && glob(buf, 0, NULL, &g) == 0) {
+            for (size_t i = 0; i < g.gl_pathc && i < MAX_GLOB; i++) {
+                const char *name = strrchr(g.gl_pathv[i], '/') + 1;
+
+                jw_astr(&j, name);
+                if (other[0] == '\0' && strcmp(name, sonames[0]) != 0 && strcmp(name, sonames[1]) != 0)
+                    fmt(other, sizeof(other), "%s", g.gl_pathv[i]);
+            }
+            globfree(&g);
+        }
+        jw_close(&j, ']');
         jw_close(&j, '}');
         for (size_t s = 0; s < sizeof(sonames) / sizeof(*sonames); s++) {
             fmt(buf, sizeof(buf), "%s/%s", dirs[d].path, sonames[s]);
@@ -1106,6 +1132,10 @@ int discover_main(int argc, char **argv)
                                        "%d directories, and the loader's own search)",
                      lc_tried.n, n_dirs);
             jw_astr(&j, buf);
+            if (other[0] != '\0' && fmt(buf, sizeof(buf), "only a libcrypto of another series is "
+                                                           "here: %s (OpenSSL 1.1 or older has no "
+                                                           "FIPS provider to probe)", other))
+                jw_astr(&j, buf);
         } else if (pick < 0 || !facts[pick].opened || facts[pick].missing[0] != '\0') {
             jw_astr(&j, "no libcrypto found that the probe can use (see libcrypto.found[].error "
                         "and missing_function)");
