@@ -283,10 +283,10 @@ def discover(
             except ValueError:
                 continue
     usable = [r for r in ran if r[1].get("suggested", {}).get("libcrypto_usable")]
-    chosen = (usable or ran or [None])[0]
-    if chosen is None:
+    chosen = usable or ran
+    if not chosen:
         return None
-    return Discovery(chosen[0], chosen[1], tuple(done))
+    return Discovery(chosen[0][0], chosen[0][1], tuple(done))
 
 
 def probe_argv(
