@@ -38,7 +38,6 @@
 #define DISCOVERY_SCHEMA 1
 #define MAX_FROM 8          /* reasons kept per path */
 #define MAX_TRIED 512       /* paths tried per kind */
-#define MAX_FOUND 64        /* files found per kind */
 #define MAX_DIRS 256        /* directories searched for libcrypto */
 #define MAX_GLOB 64         /* entries taken from one wildcard or one included directory */
 #define MAX_CONF_FILES 32   /* configuration files read, includes counted */
@@ -634,6 +633,22 @@ static void follow_includes(struct jw *j, const struct conf_text *ct, const char
 
 /* ---------- the document ---------- */
 
+/* A command name looked up in the PATH of the image's environment, as execvp would. */
+static const char *in_path(const char *name, char *buf, size_t len)
+{
+    const char *path = getenv("PATH");
+    char *copy, *save = NULL;
+    const char *found = NULL;
+
+    if (path == NULL || (copy = strdup(path)) == NULL)
+        return NULL;
+    for (char *d = strtok_r(copy, ":", &save); d != NULL && found == NULL; d = strtok_r(NULL, ":", &save))
+        if (fmt(buf, len, "%s/%s", d, name) && access(buf, X_OK) == 0 && discover_is_file(buf))
+            found = buf;
+    free(copy);
+    return found;
+}
+
 static void emit_env(struct jw *j, const char *name)
 {
     jw_kstr(j, name, getenv(name));
@@ -656,6 +671,7 @@ int discover_main(int argc, char **argv)
     struct list cf_tried = { 0 }, cf_found = { 0 };
     struct crypto_facts *facts;
     char exe_needs[16][32];
+    char exe_found[16][PATH_MAX];
     char other[PATH_MAX] = ""; /* a libcrypto of another series (1.1, ...), if any was seen */
 
     for (int i = 2; i < argc; i += 2) {
@@ -718,6 +734,17 @@ int discover_main(int argc, char **argv)
         exe_needs[e][0] = '\0';
         jw_open(&j, NULL, '{');
         jw_kstr(&j, "path", exes[e]);
+        if (strchr(exes[e], '/') == NULL) {
+            /* a bare command name, as an image's ENTRYPOINT may give: the image's PATH */
+            exes[e] = in_path(exes[e], exe_found[e], sizeof(exe_found[e]));
+            jw_kstr(&j, "found_in_path", exes[e]);
+            if (exes[e] == NULL) {
+                jw_kstr(&j, "error", "not found in PATH");
+                jw_close(&j, '}');
+                exes[e] = "";
+                continue;
+            }
+        }
         if (realpath(exes[e], real) == NULL) {
             jw_kstr(&j, "error", strerror(errno));
             jw_close(&j, '}');

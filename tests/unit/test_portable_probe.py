@@ -169,6 +169,12 @@ def test_discovery_follows_the_executables_runpath(probe: Path, fake_tree: dict[
     # every path tried is there, with what was found
     tried = {t["path"]: t["result"] for t in doc["libcrypto"]["tried"]}
     assert tried[f"{dirs[0]['dir']}/libcrypto.so.4"] == "absent"
+    # an ENTRYPOINT may name its program without a path: the image's PATH finds it
+    path = f"/nonexistent:{fake_tree['app'].parent}"
+    doc = discover(probe, "--exe", "app", "--exe", "no-such-app", env={"PATH": path})
+    exe, missing = doc["executables"]
+    assert exe["found_in_path"] == str(fake_tree["app"]) and exe["needs_libcrypto"]
+    assert missing["found_in_path"] is None and missing["error"] == "not found in PATH"
 
 
 def test_discovery_takes_overrides_environment_and_includes(
