@@ -633,6 +633,40 @@ static void follow_includes(struct jw *j, const struct conf_text *ct, const char
 
 /* ---------- the document ---------- */
 
+/* Was e looked at for this reason? how: 0 equal, 1 starts with it, 2 contains it. */
+static int has_from(const struct entry *e, const char *reason, int how)
+{
+    for (int k = 0; k < e->n_from; k++)
+        if ((how == 0 && strcmp(e->from[k], reason) == 0)
+            || (how == 1 && strncmp(e->from[k], reason, strlen(reason)) == 0)
+            || (how == 2 && strstr(e->from[k], reason) != NULL))
+            return 1;
+    return 0;
+}
+
+/* The fips.so that belongs to a libcrypto: in its compiled-in MODULESDIR, else in ossl-modules
+ * beside it (under either of its names). -1 when none was found. */
+static int module_of(const struct list *mods, const struct entry *lc, const char **why)
+{
+    char reason[PATH_MAX + 64];
+
+    fmt(reason, sizeof(reason), "MODULESDIR of %s", lc->real);
+    for (int i = 0; i < mods->n; i++)
+        if (has_from(&mods->e[i], reason, 0)) {
+            *why = "the suggested libcrypto's compiled-in MODULESDIR";
+            return i;
+        }
+    for (int n = 0; n < 2; n++) {
+        fmt(reason, sizeof(reason), "beside %s", n == 0 ? lc->real : lc->result);
+        for (int i = 0; i < mods->n; i++)
+            if (has_from(&mods->e[i], reason, 0)) {
+                *why = "in ossl-modules beside the suggested libcrypto";
+                return i;
+            }
+    }
+    return -1;
+}
+
 /* A command name looked up in the PATH of the image's environment, as execvp would. */
 static const char *in_path(const char *name, char *buf, size_t len)
 {
@@ -1065,92 +1099,80 @@ int discover_main(int argc, char **argv)
 
     /* --- what the evidence points to; the tool decides, this only says why --- */
     {
-        int pick = -1;
-        const char *why = NULL;
+        int pick = -1, mod = -1, owned = 0;
+        const char *why = NULL, *mwhy = NULL;
 
         for (int i = 0; i < lc_found.n && pick < 0; i++) /* the user's choice */
-            for (int k = 0; k < lc_found.e[i].n_from; k++)
-                if (strncmp(lc_found.e[i].from[k], "override", 8) == 0
-                    || strstr(lc_found.e[i].from[k], "(override: --libcrypto)") != NULL) {
-                    pick = i;
-                    why = "the user's --libcrypto";
-                }
+            if (has_from(&lc_found.e[i], "override", 1)
+                || has_from(&lc_found.e[i], "(override: --libcrypto)", 2)) {
+                pick = i;
+                why = "the user's --libcrypto";
+            }
         for (int e = 0; e < n_exes && pick < 0; e++) { /* what the application would load */
+            char rpath[PATH_MAX + 64];
+
             if (exe_needs[e][0] == '\0')
                 continue;
             fmt(from, sizeof(from), "RUNPATH of %s", exes[e]);
+            fmt(rpath, sizeof(rpath), "RPATH of %s", exes[e]);
             for (int i = 0; i < lc_found.n && pick < 0; i++)
-                for (int k = 0; k < lc_found.e[i].n_from && pick < 0; k++)
-                    if ((strncmp(lc_found.e[i].from[k], from, strlen(from)) == 0
-                         || strncmp(lc_found.e[i].from[k], "RPATH of", 8) == 0)
-                        && strstr(lc_found.e[i].real, "libcrypto") != NULL
-                        && strstr(lc_found.e[i].result, exe_needs[e]) != NULL) {
-                        pick = i;
-                        why = "needed by the executable and found through its RUNPATH/RPATH";
-                    }
+                if ((has_from(&lc_found.e[i], from, 1) || has_from(&lc_found.e[i], rpath, 1))
+                    && strstr(lc_found.e[i].result, exe_needs[e]) != NULL) {
+                    pick = i;
+                    why = "needed by the executable and found through its RUNPATH/RPATH";
+                }
         }
-        for (int s = 0; s < 2 && pick < 0; s++) { /* the loader's answer for a bare name */
-            fmt(from, sizeof(from), "dlopen(\"%s\")", sonames[s]);
-            for (int i = 0; i < lc_found.n && pick < 0; i++)
-                for (int k = 0; k < lc_found.e[i].n_from; k++)
-                    if (strncmp(lc_found.e[i].from[k], from, strlen(from)) == 0) {
-                        pick = i;
-                        why = "what the loader finds by name";
-                    }
-        }
-        for (int i = 0; i < lc_found.n && pick < 0; i++)
-            if (facts[i].opened && facts[i].missing[0] == '\0') {
-                pick = i;
-                why = "the first usable one found";
+        /* Without either, a libcrypto with a fips.so of its own (in its MODULESDIR or beside
+         * it) is the likely pair; the loader's answer by name first. */
+        for (int pass = 0; pass < 2 && pick < 0; pass++)
+            for (int s = 0; s < 3 && pick < 0; s++) {
+                fmt(from, sizeof(from), "dlopen(\"%s\")", s < 2 ? sonames[s] : "");
+                for (int i = 0; i < lc_found.n && pick < 0; i++) {
+                    const char *w;
+
+                    if (!facts[i].opened || facts[i].missing[0] != '\0'
+                        || (pass == 0 && module_of(&mod_found, &lc_found.e[i], &w) < 0)
+                        || (s < 2 && !has_from(&lc_found.e[i], from, 1)))
+                        continue;
+                    pick = i;
+                    why = pass == 0 ? (s < 2 ? "what the loader finds by name, with a fips.so of its own"
+                                             : "the first usable one with a fips.so of its own")
+                                    : (s < 2 ? "what the loader finds by name (no fips.so of its own)"
+                                             : "the first usable one found (no fips.so of its own)");
+                }
             }
+        for (int i = 0; i < mod_found.n && mod < 0; i++)
+            if (has_from(&mod_found.e[i], "override", 1)) {
+                mod = i;
+                mwhy = "the user's --modules";
+            }
+        for (int i = 0; i < mod_found.n && mod < 0; i++)
+            if (has_from(&mod_found.e[i], "OPENSSL_MODULES", 0)) {
+                mod = i;
+                mwhy = "OPENSSL_MODULES in the image's environment";
+            }
+        if (pick >= 0) {
+            const char *w = NULL;
+            int own = module_of(&mod_found, &lc_found.e[pick], &w);
+
+            owned = own >= 0 && (mod < 0 || own == mod);
+            if (mod < 0 && own >= 0) {
+                mod = own;
+                mwhy = w;
+            }
+        }
+        if (mod < 0 && mod_found.n > 0) {
+            mod = 0;
+            mwhy = "the first fips.so found";
+        }
         jw_open(&j, "suggested", '{');
         jw_kstr(&j, "libcrypto", pick >= 0 ? lc_found.e[pick].real : NULL);
         jw_kstr(&j, "libcrypto_why", why);
         jw_kbool(&j, "libcrypto_usable", pick >= 0 && facts[pick].opened && facts[pick].missing[0] == '\0'
                                               && facts[pick].error[0] == '\0');
-        {
-            int mod = -1;
-            const char *mwhy = NULL;
-            char mdir[PATH_MAX];
-
-            for (int i = 0; i < mod_found.n && mod < 0; i++)
-                for (int k = 0; k < mod_found.e[i].n_from && mod < 0; k++)
-                    if (strncmp(mod_found.e[i].from[k], "override", 8) == 0) {
-                        mod = i;
-                        mwhy = "the user's --modules";
-                    }
-            for (int i = 0; i < mod_found.n && mod < 0; i++)
-                for (int k = 0; k < mod_found.e[i].n_from && mod < 0; k++)
-                    if (strcmp(mod_found.e[i].from[k], "OPENSSL_MODULES") == 0) {
-                        mod = i;
-                        mwhy = "OPENSSL_MODULES in the image's environment";
-                    }
-            if (pick >= 0 && mod < 0) {
-                quoted(facts[pick].modules_dir, mdir, sizeof(mdir));
-                fmt(from, sizeof(from), "MODULESDIR of %s", lc_found.e[pick].real);
-                for (int i = 0; i < mod_found.n && mod < 0; i++)
-                    for (int k = 0; k < mod_found.e[i].n_from && mod < 0; k++)
-                        if (strcmp(mod_found.e[i].from[k], from) == 0) {
-                            mod = i;
-                            mwhy = "the suggested libcrypto's compiled-in MODULESDIR";
-                        }
-                fmt(from, sizeof(from), "beside ");
-                for (int i = 0; i < mod_found.n && mod < 0; i++)
-                    for (int k = 0; k < mod_found.e[i].n_from && mod < 0; k++)
-                        if (strncmp(mod_found.e[i].from[k], from, 7) == 0
-                            && (strcmp(mod_found.e[i].from[k] + 7, lc_found.e[pick].real) == 0
-                                || strcmp(mod_found.e[i].from[k] + 7, lc_found.e[pick].result) == 0)) {
-                            mod = i;
-                            mwhy = "in ossl-modules beside the suggested libcrypto";
-                        }
-            }
-            if (mod < 0 && mod_found.n > 0) {
-                mod = 0;
-                mwhy = "the first fips.so found";
-            }
-            jw_kstr(&j, "module", mod >= 0 ? mod_found.e[mod].real : NULL);
-            jw_kstr(&j, "module_why", mwhy);
-        }
+        jw_kstr(&j, "module", mod >= 0 ? mod_found.e[mod].real : NULL);
+        jw_kstr(&j, "module_why", mwhy);
+        jw_kbool(&j, "module_of_libcrypto", owned);
         jw_close(&j, '}');
 
         jw_open(&j, "problems", '[');
@@ -1167,6 +1189,12 @@ int discover_main(int argc, char **argv)
             jw_astr(&j, "no libcrypto found that the probe can use (see libcrypto.found[].error "
                         "and missing_function)");
         }
+        if (pick >= 0 && mod >= 0 && !owned && strcmp(mwhy, "the first fips.so found") == 0
+            && fmt(buf, sizeof(buf), "the suggested fips.so (%s) is neither in the MODULESDIR of the "
+                                     "suggested libcrypto (%s) nor beside it: say which pair the "
+                                     "application uses (--libcrypto, --modules, --exe)",
+                   mod_found.e[mod].real, lc_found.e[pick].real))
+            jw_astr(&j, buf);
         if (mod_found.n == 0) {
             fmt(buf, sizeof(buf), "no fips.so found (%d paths tried: the overrides, "
                                        "OPENSSL_MODULES, each libcrypto's MODULESDIR and "
