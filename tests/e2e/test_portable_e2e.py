@@ -27,8 +27,17 @@ CELLS = {
     "debian-12/3.0.20/no-pinshared": "fips-matrix/cell:debian-12-3.0.20-no-pinshared",
     "musl-debian-12/3.0.20/default": "fips-matrix/cell:musl-debian-12-3.0.20-default",
     "debian-13-distro/distro/packaged": "fips-matrix/cell:debian-13-distro-distro-packaged",
+    "debian-12/4.0.2/default": "fips-matrix/cell:debian-12-4.0.2-default",  # libcrypto.so.4
 }
-SCENARIOS = ("ondemand-kat", "no-failure")
+SCENARIOS = (
+    "ondemand-kat",
+    "load-kat",
+    "integrity",
+    "leaked-ref",
+    "no-failure",
+    "two-contexts",
+    "worker-thread",
+)
 PROBE_EXE = "/opt/fips-matrix/bin/fips_probe"  # the cells' own program: its RUNPATH finds libcrypto
 
 
@@ -88,6 +97,16 @@ def observations(doc: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def stable(facts: dict[str, Any]) -> dict[str, Any]:
+    """A judgement's facts without the worker thread's counts, which depend on timing (how many
+    rounds fit in a step, which call met the error state first)."""
+    out = {k: v for k, v in facts.items() if k != "worker"}
+    if "worker" in facts:
+        w = facts["worker"]
+        out["worker"] = (w["stopped_before_free"], w["ok_after_failure"] > 0)
+    return out
+
+
 def probe_image(
     client: docker.DockerClient, image: str, volume: str, exe: tuple[str, ...]
 ) -> tuple[pd.Discovery, list[probing.ProbeRun]]:
@@ -133,11 +152,12 @@ def test_the_portable_probe_sees_what_the_built_in_one_sees(
         # the same files: the built-in probe's module, and the libcrypto it was linked with
         assert doc["module"] == reference["module"]
         assert doc["versions"]["openssl"] == reference["versions"]["openssl"]
-        assert doc["portable"]["libcrypto_soname"] == "libcrypto.so.3"
+        soname = "libcrypto.so.4" if "/4." in cell else "libcrypto.so.3"
+        assert doc["portable"]["libcrypto_soname"] == soname
         assert observations(doc) == observations(reference)
         mine = verdicts.judge_run(run.scenario, run.exit_code, False, doc)
         theirs = verdicts.judge_run(run.scenario, 0, False, reference)
-        assert (mine.verdict, mine.facts) == (theirs.verdict, theirs.facts)
+        assert (mine.verdict, stable(mine.facts)) == (theirs.verdict, stable(theirs.facts))
 
 
 def test_the_volume_is_read_only_executable_and_readable_by_nobody(
