@@ -90,6 +90,7 @@ def build_builder(
     client: docker.DockerClient,
     base: str = DEFAULT_BASE,
     log: Callable[[str], None] = lambda line: None,
+    nocache: bool = False,
 ) -> Builder:
     """The builder image for these inputs: found by its label, or built (host network: apt)."""
     started = time.monotonic()
@@ -98,7 +99,7 @@ def build_builder(
     tag = f"{BUILDER_REPOSITORY}:{key[:16]}"
     try:
         image = client.images.get(tag)
-        if image.labels.get(KEY_LABEL) == key:
+        if image.labels.get(KEY_LABEL) == key and not nocache:
             return Builder(tag, str(image.id), key, True, time.monotonic() - started)
     except docker.errors.ImageNotFound:
         pass
@@ -111,6 +112,7 @@ def build_builder(
         buildargs={"BASE_IMAGE": base},
         labels={KEY_LABEL: key},
         network_mode="host",
+        nocache=nocache,
         rm=True,
         forcerm=True,
         decode=True,
