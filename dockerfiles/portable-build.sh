@@ -12,7 +12,6 @@ arch=$(uname -m)
 out=/out/$family-$arch
 src=/src/probes
 warn="-Wall -Wextra -Werror"
-mkdir -p "$out"
 
 case "$family" in
 glibc)
@@ -30,6 +29,7 @@ musl)
     exit 2
     ;;
 esac
+mkdir -p "$out"
 
 # shellcheck disable=SC2086  # warn is words
 $cc -O1 $warn -DFIPS_PROBE_PORTABLE -I"$src/portable" -o "$out/fips_probe" \
