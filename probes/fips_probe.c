@@ -443,6 +443,10 @@ static int module_mac(char *hex, size_t hexlen, char *sha_hex)
         for (i = 0; i < shalen; i++)
             snprintf(sha_hex + i * 2, 3, "%02x", sha[i]);
     }
+#ifdef FIPS_PROBE_PORTABLE
+    if (ok && fips_portable_module_mac() != NULL) /* --module-mac: the image's own value */
+        snprintf(hex, hexlen, "%s", fips_portable_module_mac());
+#endif
     OPENSSL_free(key);
     free(data);
     EVP_MD_free(sha256);
@@ -776,6 +780,13 @@ int main(int argc, char **argv)
     struct utsname uts;
     int sc = -1, nodelete;
 
+#ifdef FIPS_PROBE_PORTABLE
+    /* probes/portable/: --discover, or bind the libcrypto given at run time before any call. */
+    int portable = fips_portable_start(argc, argv);
+
+    if (portable >= 0)
+        return portable;
+#endif
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--scenario") == 0)
             scenario = argv[i + 1];
@@ -821,6 +832,10 @@ int main(int argc, char **argv)
     emit_kv_str("openssl_headers", OPENSSL_VERSION_TEXT);
     emit_kv_str("openssl_dir", OpenSSL_version(OPENSSL_MODULES_DIR));
     emit("}");
+#ifdef FIPS_PROBE_PORTABLE
+    emit_key("portable");
+    emit("%s", fips_portable_json());
+#endif
     emit_key("libc");
     emit("{");
 #ifdef __GLIBC__

@@ -34,6 +34,7 @@ OTHER_KINDS = {
     "debian-distro.Dockerfile": "the distribution's own libcrypto and fips.so: nothing is built",
     "skew.Dockerfile": "puts together two cell images that exist already: nothing is built",
     "plain-bench.Dockerfile": "the benchmark's plain way, one Dockerfile per cell: not a platform",
+    "portable-probe.Dockerfile": "builds the portable probe for any image: no OpenSSL at all",
 }
 # The stages in which a distribution's package manager may run (the toolchain, and the
 # runtime for the second witness's Python and cffi): the only network access a
@@ -41,6 +42,7 @@ OTHER_KINDS = {
 PACKAGE_MANAGER_STAGES: dict[str, set[str]] = {
     "debian-distro.Dockerfile": {"toolchain", "runtime"},  # the runtime needs the package
     "plain-bench.Dockerfile": {"runtime"},  # one stage: the plain way builds where it runs
+    "portable-probe.Dockerfile": {"toolchain"},  # the compilers; nothing else installs
 }
 
 STAGES = ["toolchain", "compile", "link", "runtime"]
