@@ -16,7 +16,12 @@ takes from its headers); the default is OpenSSL's default key.
 
 Exit status: 0 with a complete document; 2 on bad usage; 3 when it cannot run (another
 libcrypto already mapped in this interpreter, an unusable libcrypto, a setup error): the
-document then carries "error" (or baseline.setup_error) and no "completed".
+document then carries "error" (or baseline.setup_error) and no "completed". After a complete
+document the process may still die by a signal (a worker thread's exit, the process's own
+end): that is an observation too (docs/probe-document.md). A worker whose exit has not
+finished 5 s after it was let go is stuck in its thread-local destructors: the twin then
+aborts (SIGABRT) rather than hang. The twin writes no crash lines: attribution is the C
+probe's.
 
 Runs inside a cell's container with Debian's python3 and python3-cffi: the standard library
 and cffi only, Python 3.9 and later. It must not import anything that maps a libcrypto of
