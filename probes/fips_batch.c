@@ -9,7 +9,7 @@
  * run this writes to its stdout
  *   fips-batch-run <i> exit=<code|-1> timed_out=<0|1> seconds=<s.sss> stdout=<n> stderr=<m>
  * then exactly n raw bytes of the run's stdout and m of its stderr (each capped at 4 MiB),
- * and after the last run "fips-batch-end <count>". The exit code is what tini reported when
+ * and nothing after the last run's bytes. The exit code is what tini reported when
  * each probe had a container of its own: the code, 128+N when killed by signal N, 127 when
  * the program cannot be executed. Exit status: 0 when the batch ran, 1 when it could not go
  * on (no reports after that), 2 for a usage error.
@@ -247,8 +247,5 @@ int main(int argc, char **argv)
             return 1;
         }
     }
-    int len = snprintf(header, sizeof header, "fips-batch-end %d\n", runs);
-    if (write_all(1, header, (size_t)len) < 0)
-        return 1;
     return 0;
 }

@@ -16,7 +16,12 @@ takes from its headers); the default is OpenSSL's default key.
 
 Exit status: 0 with a complete document; 2 on bad usage; 3 when it cannot run (another
 libcrypto already mapped in this interpreter, an unusable libcrypto, a setup error): the
-document then carries "error" (or baseline.setup_error) and no "completed".
+document then carries "error" (or baseline.setup_error) and no "completed". After a complete
+document the process may still die by a signal (a worker thread's exit, the process's own
+end): that is an observation too (docs/probe-document.md). A worker whose exit has not
+finished 5 s after it was let go is stuck in its thread-local destructors: the twin then
+aborts (SIGABRT) rather than hang. The twin writes no crash lines: attribution is the C
+probe's.
 
 Runs inside a cell's container with Debian's python3 and python3-cffi: the standard library
 and cffi only, Python 3.9 and later. It must not import anything that maps a libcrypto of
@@ -48,7 +53,28 @@ SCENARIOS = (
     "no-failure",
     "two-contexts",
     "worker-thread",
+    "worker-no-stop",
+    "thread-pool",
+    "exit-after-reload",
 )
+# The failure is forced by an on-demand self-test with the SHA2 KAT corrupted.
+ON_DEMAND = (
+    "ondemand-kat",
+    "leaked-ref",
+    "two-contexts",
+    "worker-thread",
+    "worker-no-stop",
+    "thread-pool",
+    "exit-after-reload",
+)
+# thread-pool: (name, calls OPENSSL_thread_stop_ex, exits before the failure), as the C probe
+POOL: tuple[tuple[str, bool, bool], ...] = (
+    ("pool-1", True, True),
+    ("pool-2", False, True),
+    ("pool-3", True, False),
+    ("pool-4", False, False),
+)
+CHILD_WAIT = 30.0  # seconds exit-after-reload waits for a child before killing it
 # include/openssl/fipskey.h of an unmodified source tree (FIPS_KEY_STRING)
 DEFAULT_FIPS_KEY = "f4556650ac31d35461610bac4ed81b1a181b2d8a43ea2854cbae22ca74560813"
 MAX_EXTRA = 8  # the C probe keeps at most this many --config lines
@@ -95,6 +121,7 @@ unsigned char *EVP_Q_mac(OSSL_LIB_CTX *libctx, const char *name, const char *pro
                          unsigned char *out, size_t outsize, size_t *outlen);
 int RAND_bytes_ex(OSSL_LIB_CTX *ctx, unsigned char *buf, size_t num, unsigned int strength);
 void OPENSSL_thread_stop_ex(OSSL_LIB_CTX *ctx);
+void OPENSSL_cleanup(void);
 
 unsigned long ERR_get_error_all(const char **file, int *line, const char **func,
                                 const char **data, int *flags);
@@ -338,7 +365,7 @@ class Twin:
         self.steps: list[dict[str, Any]] = []
         self.current: str | None = None
         self.provider: dict[str, str | None] = {"name": None, "version": None, "buildinfo": None}
-        self.worker: Worker | None = None
+        self.workers: list[Worker] = []  # started; they leave after the document
         self.leaked: list[Any] = []  # EVP_MDs never freed (leaked-ref): held to the end
         # cffi frees a callback when its Python object goes: keep it for the process's life.
         self.callback = ffi.callback("int(const OSSL_PARAM *, void *)", self._self_test_cb)
@@ -602,8 +629,6 @@ class Twin:
         lib, null = self.lib, self.null
         leaked: list[Any] = []
         prov_c = c = null
-        worker: Worker | None = None
-        ok_before = failed_before = ok_during = failed_during = 0
         ok: int  # an action's result: 1/0 from OpenSSL, or a bool
 
         a, prov_a = self.load_step("load_a", bad if sc == "integrity" else good, sc == "load-kat")
@@ -618,34 +643,31 @@ class Twin:
             self.armed = False
             self.step_end(ok, prov_a)
 
-        if prov_a != null and sc == "worker-thread":
+        if prov_a != null and sc in ("worker-thread", "worker-no-stop"):
             self.step_begin("worker_start")
-            worker = Worker(self, a)
+            worker = Worker(self, a, "worker", sc == "worker-thread")
             started = worker.start()
             if started:
+                self.workers.append(worker)
                 worker.wait_rounds(3)
-            with worker.cond:
-                ok_before = worker.ok
-                failed_before = worker.failed
-            self.step_end(started and ok_before > 0, prov_a)
-            if not started:
-                worker = None
+            worker.mark_before_failure()
+            self.step_end(started and worker.ok_before > 0, prov_a)
+        if prov_a != null and sc == "thread-pool":
+            self.start_pool(a, prov_a)
 
-        if prov_a != null and sc in ("ondemand-kat", "leaked-ref", "two-contexts", "worker-thread"):
+        if prov_a != null and sc in ON_DEMAND:
             self.step_begin("fail_a")
             self.armed = True
             ok = lib.OSSL_PROVIDER_self_test(prov_a)
             self.armed = False
             self.step_end(ok, prov_a)
 
-        if worker is not None:
-            # Let the worker meet the error state, then stop it before anything is freed.
-            self.step_begin("worker_stop")
-            with worker.cond:
-                ok_during = worker.ok - ok_before
-                failed_during = worker.failed - failed_before
-            worker.wait_rounds(ok_before + failed_before + ok_during + failed_during + 3)
-            worker.stop_and_wait_parked()
+        if self.workers:
+            # Let the workers meet the error state, then stop them before anything is freed.
+            self.step_begin("pool_stop" if sc == "thread-pool" else "worker_stop")
+            for w in self.workers:
+                if not w.exited_before_failure:
+                    w.stop_after_failure()
             self.step_end(1, prov_a)
 
         if sc != "no-failure":
@@ -664,11 +686,7 @@ class Twin:
             self.step_end(ok, null)
 
             # A reload while the other context still holds the module.
-            b, prov_b = self.load_step("reload_while_c", good, False)
-            if prov_b != null:
-                self.step_begin("selftest_while_c")
-                ok = lib.OSSL_PROVIDER_self_test(prov_b)
-                self.step_end(ok, prov_b, b)
+            b, prov_b = self.reload("reload_while_c", "selftest_while_c", good)
             lib.OSSL_PROVIDER_unload(prov_b)
             lib.OSSL_LIB_CTX_free(b)
 
@@ -682,43 +700,136 @@ class Twin:
         lib.OSSL_LIB_CTX_free(c)
         self.step_end(ok, null)
 
-        b, prov_b = self.load_step("reload_b", good, False)
-        if prov_b != null:
-            self.step_begin("selftest_b")
-            ok = lib.OSSL_PROVIDER_self_test(prov_b)
-            self.step_end(ok, prov_b, b)
+        b, prov_b = self.reload("reload_b", "selftest_b", good)
+
+        exits: dict[str, Any] = {}
+        if sc == "exit-after-reload":
+            exits["exit_without_context"] = self.exit_in_child(prov_b, b, cleanup=False)
+            exits["exit_after_cleanup"] = self.exit_in_child(prov_b, b, cleanup=True)
+            exits["context_alive_at_exit"] = prov_b != null
 
         tail: dict[str, Any] = {
             "steps": self.steps,
             "provider": dict(self.provider),
             "leaked_reference": bool(leaked) and leaked[0] != null,
         }
-        if worker is not None:
-            tail["worker"] = worker.report(ok_before, failed_before, ok_during, failed_during)
-        self.worker = worker
+        if sc == "worker-thread" and self.workers:
+            tail["worker"] = self.workers[0].report()
+        if sc in ("worker-no-stop", "thread-pool"):
+            tail["workers"] = [w.entry() for w in self.workers]
+        tail.update(exits)
+        # "leaked" stays alive on purpose: that is the scenario.
+        self.leaked = leaked
+        if sc == "exit-after-reload":
+            return tail  # B stays loaded: how this process ends is the run's exit status
 
         lib.OSSL_PROVIDER_unload(prov_b)
         lib.OSSL_LIB_CTX_free(b)
-        # "leaked" stays alive on purpose: that is the scenario.
-        self.leaked = leaked
         return tail
+
+    def reload(self, load_name: str, selftest_name: str, config: bytes) -> tuple[Any, Any]:
+        """Load into a fresh context, then (if it loaded) an on-demand self-test and a digest."""
+        ctx, prov = self.load_step(load_name, config, False)
+        if prov != self.null:
+            self.step_begin(selftest_name)
+            ok = self.lib.OSSL_PROVIDER_self_test(prov)
+            self.step_end(ok, prov, ctx)
+        return ctx, prov
+
+    def start_pool(self, a: Any, prov_a: Any) -> None:
+        """thread-pool: four workers through A; pool-1 and pool-2 finish and exit before the
+        failure, pool-3 and pool-4 live through it (see POOL for who calls thread_stop)."""
+        self.step_begin("pool_start")
+        ok = True
+        for name, calls_stop, early in POOL:
+            worker = Worker(self, a, name, calls_stop, exits_early=early)
+            if not worker.start():
+                ok = False
+                break
+            self.workers.append(worker)
+        for worker in self.workers:
+            worker.wait_rounds(3)
+            worker.mark_before_failure()
+            ok = ok and worker.ok_before > 0
+        self.step_end(ok and len(self.workers) == len(POOL), prov_a)
+
+        self.step_begin("pool_early_exit")
+        ok = True
+        for worker in self.workers:
+            if not worker.exits_early:
+                continue
+            with worker.cond:
+                worker.stop = worker.leave = True  # its work is done: it exits, not parks
+                worker.exited_before_failure = True
+            worker.leave_now()
+            worker.mark_before_failure()  # all its rounds were before the failure
+            ok = ok and worker.joined
+        for worker in self.workers:
+            if not worker.exits_early:
+                worker.mark_before_failure()
+        self.step_end(ok, prov_a)
+
+    def exit_in_child(self, prov_b: Any, b: Any, cleanup: bool) -> dict[str, Any]:
+        """exit-after-reload: a forked child frees B (and, with cleanup, calls OPENSSL_cleanup)
+        and returns from main; how it ended, as the C probe records it."""
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            self.lib.OSSL_PROVIDER_unload(prov_b)
+            self.lib.OSSL_LIB_CTX_free(b)
+            if cleanup:
+                self.lib.OPENSSL_cleanup()
+            raise ChildReturns
+        status = None
+        deadline = time.monotonic() + CHILD_WAIT
+        while status is None:
+            done, code = os.waitpid(pid, os.WNOHANG)
+            if done == pid:
+                status = code
+            elif time.monotonic() > deadline:
+                os.kill(pid, 9)
+                os.waitpid(pid, 0)
+                return {"exit_status": None, "signal": None, "timed_out": True}
+            else:
+                time.sleep(0.01)
+        return {
+            "exit_status": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
+            "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
+            "timed_out": False,
+        }
+
+
+class ChildReturns(Exception):
+    """Raised in a forked child of exit-after-reload: it returns from main, printing nothing."""
 
 
 class Worker:
-    """The worker thread of worker-thread: rounds of RAND and HMAC through context A until
-    told to stop, then OPENSSL_thread_stop_ex, then parked until told to leave."""
+    """A worker thread: rounds of RAND and HMAC through context A until told to stop, then
+    (if it is one that does) OPENSSL_thread_stop_ex, then parked until told to leave."""
 
-    def __init__(self, twin: Twin, ctx: Any) -> None:
+    def __init__(
+        self, twin: Twin, ctx: Any, name: str, calls_thread_stop: bool, exits_early: bool = False
+    ) -> None:
         self.twin = twin
         self.ctx = ctx
+        self.name = name
+        self.calls_thread_stop = calls_thread_stop
+        self.exits_early = exits_early  # thread-pool: finishes and exits before the failure
         self.cond = threading.Condition()
         self.stop = False
         self.leave = False
         self.parked = False
+        self.stopped_ex = False  # it did call OPENSSL_thread_stop_ex
+        self.tid = 0
         self.ok = self.failed = self.rounds = 0
         self.first_error = ""
+        # main's snapshots: rounds before the forced failure, and while it ran
+        self.ok_before = self.failed_before = self.ok_during = self.failed_during = 0
+        self.exited_before_failure = False
+        self.joined = False
         # daemon: like the C probe's, a worker that never parked does not hold the exit
-        self.thread = threading.Thread(target=self._main, name="fips-twin-worker", daemon=True)
+        self.thread = threading.Thread(target=self._main, name=f"fips-twin-{name}", daemon=True)
 
     def start(self) -> bool:
         try:
@@ -749,6 +860,7 @@ class Worker:
 
     def _main(self) -> None:
         with self.cond:
+            self.tid = threading.get_native_id()
             while not self.stop:
                 self.cond.release()
                 try:
@@ -766,9 +878,11 @@ class Worker:
                     time.sleep(0.002)
                 finally:
                     self.cond.acquire()
-        # As the documentation asks: free this thread's resources of that context.
-        self.twin.lib.OPENSSL_thread_stop_ex(self.ctx)
+        if self.calls_thread_stop:
+            # As the documentation asks: free this thread's resources of that context.
+            self.twin.lib.OPENSSL_thread_stop_ex(self.ctx)
         with self.cond:
+            self.stopped_ex = self.calls_thread_stop
             self.parked = True
             self.cond.notify_all()
             while not self.leave:
@@ -779,26 +893,55 @@ class Worker:
         with self.cond:
             self.cond.wait_for(lambda: self.rounds >= rounds, timeout=5)
 
-    def stop_and_wait_parked(self) -> None:
+    def mark_before_failure(self) -> None:
+        """Main's snapshot of the rounds so far, as those before the forced failure."""
+        with self.cond:
+            self.ok_before = self.ok
+            self.failed_before = self.failed
+
+    def stop_after_failure(self) -> None:
+        """Lets the worker meet the error state (the rounds since the failure are those
+        "during" it, and 3 more), then stops it: it stops using the context and parks."""
+        with self.cond:
+            self.ok_during = self.ok - self.ok_before
+            self.failed_during = self.failed - self.failed_before
+        done = self.ok_before + self.failed_before + self.ok_during + self.failed_during
+        self.wait_rounds(done + 3)
         with self.cond:
             self.stop = True
             while not self.parked:
                 self.cond.wait()
 
-    def report(
-        self, ok_before: int, failed_before: int, ok_during: int, failed_during: int
-    ) -> dict[str, Any]:
+    def _counts(self) -> dict[str, Any]:
+        return {
+            "rounds": self.rounds,
+            "ok_before_failure": self.ok_before,
+            "failed_before_failure": self.failed_before,
+            "ok_during_failure": self.ok_during,
+            "failed_during_failure": self.failed_during,
+            "ok_after_failure": self.ok - self.ok_before - self.ok_during,
+            "failed_after_failure": self.failed - self.failed_before - self.failed_during,
+            "first_error": self.first_error or None,
+            "stopped_before_free": self.parked,
+        }
+
+    def report(self) -> dict[str, Any]:
+        """worker-thread's "worker" object."""
         with self.cond:
+            return self._counts()
+
+    def entry(self) -> dict[str, Any]:
+        """One of the new scenarios' "workers", keys in the C probe's order."""
+        with self.cond:
+            counts = self._counts()
             return {
-                "rounds": self.rounds,
-                "ok_before_failure": ok_before,
-                "failed_before_failure": failed_before,
-                "ok_during_failure": ok_during,
-                "failed_during_failure": failed_during,
-                "ok_after_failure": self.ok - ok_before - ok_during,
-                "failed_after_failure": self.failed - failed_before - failed_during,
-                "first_error": self.first_error or None,
-                "stopped_before_free": self.parked,
+                "name": self.name,
+                "tid": self.tid,
+                "calls_thread_stop": self.calls_thread_stop,
+                "called_thread_stop": self.stopped_ex,
+                "exited_before_failure": self.exited_before_failure,
+                **counts,
+                "exits_after_document": self.parked and not self.joined,
             }
 
     def leave_now(self) -> None:
@@ -810,11 +953,16 @@ class Worker:
         tid = self.thread.native_id
         self.thread.join()
         deadline = time.monotonic() + 5
-        while tid is not None and time.monotonic() < deadline:
-            if not os.path.exists(f"/proc/self/task/{tid}"):
-                break
+        while tid is not None and os.path.exists(f"/proc/self/task/{tid}"):
+            if time.monotonic() > deadline:
+                # Stuck in its thread-local destructors: end with a signal, as the C probe
+                # does, instead of hanging until the batch's timeout.
+                sys.stderr.write(f"fips_twin: the {self.name} thread is stuck in its exit\n")
+                sys.stderr.flush()
+                os.abort()
             time.sleep(0.001)
-        sys.stderr.write("fips_twin: the worker thread exited\n")
+        self.joined = True
+        sys.stderr.write(f"fips_twin: the {self.name} thread exited\n")
 
 
 # ---------- main ----------
@@ -976,7 +1124,10 @@ def main(argv: list[str] | None = None) -> int:
         emit(doc)
         return EXIT_SETUP
 
-    doc.update(twin.run_scenario(scenario, os.fsencode(good), os.fsencode(bad)))
+    try:
+        doc.update(twin.run_scenario(scenario, os.fsencode(good), os.fsencode(bad)))
+    except ChildReturns:
+        return EXIT_OK  # a forked child of exit-after-reload: it returns from main
     if twin.callback_errors:
         # The counts cannot be trusted: no "completed", so no verdict from this document.
         doc["error"] = "self-test callback failed: " + "; ".join(twin.callback_errors[:3])
@@ -984,9 +1135,10 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_SETUP
     doc["completed"] = True
     emit(doc)
-    # Only now may the worker leave: whatever that does to the process is the exit status.
-    if twin.worker is not None and twin.worker.parked:
-        twin.worker.leave_now()
+    # Only now may the workers leave: whatever that does to the process is the exit status.
+    for worker in twin.workers:
+        if worker.parked and not worker.joined:
+            worker.leave_now()
     return EXIT_OK
 
 

@@ -19,6 +19,9 @@ class Scenario(StrEnum):
     NO_FAILURE = "no-failure"
     TWO_CONTEXTS = "two-contexts"
     WORKER_THREAD = "worker-thread"
+    WORKER_NO_STOP = "worker-no-stop"
+    THREAD_POOL = "thread-pool"
+    EXIT_AFTER_RELOAD = "exit-after-reload"
 
 
 class CellKind(StrEnum):
@@ -107,7 +110,24 @@ SCENARIOS: dict[str, ScenarioInfo] = {  # keyed by Scenario (a str)
         "a second context holds the module while the first fails", "KAT_Digest/SHA2"
     ),
     Scenario.WORKER_THREAD: ScenarioInfo(
-        "a worker thread uses the module through the failure", "KAT_Digest/SHA2"
+        "a worker thread uses the module through the failure, calls OPENSSL_thread_stop_ex "
+        "before the free, and exits after the reload",
+        "KAT_Digest/SHA2",
+    ),
+    Scenario.WORKER_NO_STOP: ScenarioInfo(
+        "as worker-thread, but the worker never calls OPENSSL_thread_stop_ex, as most "
+        "programs' threads don't",
+        "KAT_Digest/SHA2",
+    ),
+    Scenario.THREAD_POOL: ScenarioInfo(
+        "four workers used the module: two exited before the failure, two live through the "
+        "free and the reload and exit after it",
+        "KAT_Digest/SHA2",
+    ),
+    Scenario.EXIT_AFTER_RELOAD: ScenarioInfo(
+        "the normal end of a process after the reload: return from main, atexit handlers, "
+        "OPENSSL_cleanup, with and without a live context",
+        "KAT_Digest/SHA2",
     ),
 }
 
