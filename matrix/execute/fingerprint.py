@@ -21,6 +21,11 @@ def fingerprint(
     )
     libc = next(((s.probe or {}).get("libc") for s in result.scenarios if s.probe), None)
     image = made.image
+    existing = (
+        {"discovery": made.existing.discovery, "portable_probe": made.existing.portable}
+        if made.existing is not None
+        else {}
+    )
     return {
         "tool_version": __version__,
         "matrix": {"path": matrix_label(definition.path), "digest": definition.digest},
@@ -50,4 +55,5 @@ def fingerprint(
         ],
         "fips_so_sha256": baseline.get("module_sha256"),
         "libc": libc,
+        **existing,  # an existing image: what discovery found, the portable probe that ran
     }
