@@ -155,6 +155,10 @@ def describe(results: Sequence[CellResult]) -> list[str]:
         mac = found.get("module_mac") or {}
         if mac.get("from") == "image":
             lines.append(f"  module-mac: the image's own, from {mac.get('config')}")
-        configs = [str(c.get("path")) for c in found.get("configs") or [] if isinstance(c, dict)]
+        listed = found.get("configs")
+        listed = listed if isinstance(listed, list) else []
+        configs = [str(c.get("path")) for c in listed if isinstance(c, dict)]
         lines.append(f"  configuration: {', '.join(configs) or 'none found'}")
+        if fp.get("second_witness"):
+            lines.append(f"  second witness: {fp['second_witness']}")
     return lines

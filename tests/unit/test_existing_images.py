@@ -11,13 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fakes import FakeDockerClient, FakeVolume, ProbePlan, discovery_bytes
+from fakes import FakeDockerClient, FakeVolume, ProbePlan, discovery_bytes, fixture_bytes
 from harness import FACTS, SCENARIOS, Harness, make_harness
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from matrix import assets, cli
 from matrix.commands import probe as probe_command
+from matrix.commands import run as run_command
 from matrix.errors import DefinitionError, MatrixError
 from matrix.execute import engine, portable
 from matrix.execute.batch import ProbeRun, container_options
@@ -389,6 +390,7 @@ def test_an_existing_image_is_probed_as_it_is(hi: Harness) -> None:
     assert fp["discovery"]["module"]["why"] == "the suggested libcrypto's compiled-in MODULESDIR"
     assert fp["portable_probe"]["volume"] == volume
     assert fp["image"]["tag"] == APP and fp["image"]["parts"] == [build.tag]
+    assert fp["second_witness"] == "unavailable: fips_batch: cannot execute python3: No such file"
     assert Path(on_disk["logs"]["discovery"]).read_text().count("### discover-") == 2
 
 
@@ -614,6 +616,9 @@ def test_fips_matrix_probe_runs_the_images_through_the_pipeline(
     assert summary["run"]["matrix"] == str(results / "probe.toml")
     for report in ("table.md", "report.html", "junit.xml"):
         assert "payments-api-2.14" in (results / report).read_text(), report
+    # the page's fingerprint of the cell: what its probe was given, and why
+    html = (results / "report.html").read_text()
+    assert "/opt/fips-matrix/lib/libcrypto.so.3 (OpenSSL 3.0.20 7 Apr 2026): needed by" in html
     assert "STICKY" in out and "skipped" in out
     assert "but no FIPS provider (fips.so)" in out
     # what each image holds, after the tables
@@ -623,3 +628,32 @@ def test_fips_matrix_probe_runs_the_images_through_the_pipeline(
     assert cli.main(["probe", "example/bare:1", "--results", str(results)]) == 1
     assert "nothing was measured" in capsys.readouterr().out
     assert cli.main(["probe", "example/bare:1", "--results", str(results), "--allow-empty"]) == 0
+
+
+def test_image_cells_merge_and_diff_like_any_other(
+    hi: Harness, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two jobs of one matrix, a built cell and an image's, merge into one table; a later run
+    where the image's verdicts changed shows in the diff, by cell."""
+    monkeypatch.setattr(engine, "connect", lambda: hi.client)
+    monkeypatch.setattr(engine, "facts", lambda c: FACTS)
+    monkeypatch.setattr(run_command, "debian_mirror", lambda: None)
+    root = hi.tmp
+    run = ["run", "--matrix", str(hi.definition.path), "--cache-dir", str(root / "cache")]
+    assert cli.main([*run, "--results", str(root / "a"), "--only", "debian-12/3.0.20/*"]) == 0
+    assert cli.main([*run, "--results", str(root / "b"), "--only", APP_CELL]) == 0
+    merged = root / "merged"
+    assert cli.main(["merge", str(root / "a"), str(root / "b"), "--results", str(merged)]) == 0
+    table = (merged / "table.md").read_text()
+    assert "payments-api" in table and "debian-12" in table and "image as-is" in table
+    # the image changed: its fips.so is now linked without NODELETE
+    for scenario in SCENARIOS:
+        hi.client.plans[(APP, scenario)] = ProbePlan(0, fixture_bytes("unpinned", scenario))
+    app = hi.client.images_by_ref[APP]
+    hi.client.add_image(APP, image_id="sha256:" + "e" * 64).entrypoint = app.entrypoint
+    later = root / "later"
+    assert cli.main([*run, "--results", str(later), "--only", APP_CELL]) == 0
+    capsys.readouterr()
+    assert cli.main(["diff", str(root / "b"), str(later)]) == 0  # better: not a CI failure
+    out = capsys.readouterr().out
+    assert APP_CELL in out and "STICKY_ERROR" in out and "CLEAN_RELOAD" in out
