@@ -344,3 +344,59 @@ def test_a_matrix_file_of_images_is_a_matrix_like_any_other(
     cell = cells_of(tmp_path / "r")["my-app/image/as-is"]
     want = statuses(builtin["debian-12/3.0.20/default"])
     assert statuses(cell) == {s: want[s] for s in ("ondemand-kat", "no-failure")}
+
+
+def test_the_module_mac_of_the_images_own_configuration_is_used(
+    builtin: dict[str, dict[str, Any]],
+    client: docker.DockerClient,
+    tmp_path: Path,
+) -> None:
+    """An image whose OpenSSL configuration ($OPENSSL_CONF, .include'ing fipsinstall's output)
+    holds the module-mac: with --module-mac-from-image both probes are given that value; a
+    wrong one (a configuration left stale) makes every load fail its integrity check."""
+    distro = builtin["debian-13-distro/distro/packaged"]["fingerprint"]["image"]["id"]
+    module = "/usr/lib/x86_64-linux-gnu/ossl-modules/fips.so"
+    configured = f"{PREFIX}/configured:1"
+    build(
+        client,
+        configured,
+        f"FROM {distro}\n"
+        "RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y "
+        "--no-install-recommends openssl && rm -rf /var/lib/apt/lists/* "
+        "&& mkdir -p /etc/app-ssl "
+        f"&& openssl fipsinstall -module {module} -out /etc/app-ssl/fipsmodule.cnf "
+        "&& printf 'openssl_conf = openssl_init\\n.include /etc/app-ssl/fipsmodule.cnf\\n"
+        "[openssl_init]\\nproviders = provider_sect\\n[provider_sect]\\nfips = fips_sect\\n' "
+        "> /etc/app-ssl/openssl.cnf\n"
+        "ENV OPENSSL_CONF=/etc/app-ssl/openssl.cnf\n",
+    )
+    stale = f"{PREFIX}/stale:1"
+    build(
+        client,
+        stale,
+        f"FROM {configured}\n"
+        "RUN sed -i 's/^\\(module-mac *= *\\)../\\100/' /etc/app-ssl/fipsmodule.cnf\n",
+    )
+    results = tmp_path / "results"
+    done = fips_matrix(
+        "probe", configured, stale, "--module-mac-from-image", "--results", str(results)
+    )
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    cells = {c["platform"]: c for c in cells_of(results).values()}
+    good, bad = cells["configured-1"], cells["stale-1"]
+    mac = good["fingerprint"]["discovery"]["module_mac"]
+    assert mac["from"] == "image" and mac["config"] == "/etc/app-ssl/fipsmodule.cnf"
+    assert "/etc/app-ssl/openssl.cnf" in done.stdout  # the configuration, as found
+    assert good["outcome"] == "OK", good["reason"]
+    assert statuses(good) == statuses(builtin["debian-13-distro/distro/packaged"])
+    for s in good["scenarios"]:
+        assert s["probe"]["portable"]["module_mac"] == "given"
+        assert s["probe"]["portable"]["module_mac_value"] == mac["value"]
+        assert s["facts"]["witness_verdict"] == s["verdict"]  # the twin, given it too
+    wrong = bad["fingerprint"]["discovery"]["module_mac"]["value"]
+    assert wrong != mac["value"] and wrong[2:] == mac["value"][2:]
+    for s in bad["scenarios"]:
+        for doc in (s["probe"], s["witness"]["probe"]):
+            first = doc["steps"][0]
+            assert first["ok"] is False, (s["scenario"], first)
+            assert any("integrity" in e["reason"] for e in first["errors"]), first["errors"]
