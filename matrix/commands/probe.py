@@ -49,9 +49,10 @@ def main(args: argparse.Namespace, console: Console) -> int:
         write_atomic(path, text.encode("utf-8"))
     definition = load_definition(path)
     cells = expand(definition)
+    base = run_command.defaults(args.results)
     options = dataclasses.replace(
-        run_command.defaults(args.results),
-        parallel=args.parallel or run_command.defaults(args.results).parallel,
+        base,
+        parallel=args.parallel or base.parallel,
         probe_timeout=args.probe_timeout,
         repeat=args.repeat,
         force=args.force,

@@ -39,8 +39,7 @@ CELLS = (
 )
 PREFIX = "fips-matrix-e2e-portable"  # the images this test makes
 SCRATCH = f"{PREFIX}/scratch:1"  # loader, libc, libcrypto, fips.so: nothing else
-NO_FIPS = f"{PREFIX}/trixie-libssl:1"  # Debian 13 minbase with libssl3t64: no fips.so
-NO_OPENSSL = "fips-matrix/base-debian:bookworm"  # the debootstrapped Debian 12 minbase
+NO_FIPS = f"{PREFIX}/trixie-libssl:1"  # Debian 13's base with libssl3t64: no fips.so
 
 
 def fips_matrix(*args: str) -> subprocess.CompletedProcess[str]:
@@ -253,7 +252,8 @@ def others(
     client: docker.DockerClient,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> dict[str, dict[str, Any]]:
-    """`fips-matrix probe` of images that are not cells: platform name -> its cell."""
+    """`fips-matrix probe` of images that are not cells: image reference -> its cell. The
+    Debian bases are the built-in cells' (debootstrapped where no registry gives them)."""
     source = builtin["debian-12/3.0.20/no-pinshared"]["fingerprint"]["image"]["id"]
     lib = "/usr/lib/x86_64-linux-gnu"
     build(
@@ -266,18 +266,20 @@ def others(
         "COPY --from=cell /opt/fips-matrix/lib/libcrypto.so.3 /usr/lib64/\n"
         "COPY --from=cell /opt/fips-matrix/lib/ossl-modules/fips.so /usr/lib64/ossl-modules/\n",
     )
-    # (the base images come from the built-in cells' run: debootstrapped Debian 12 and 13)
+    trixie = builtin["debian-13-distro/distro/packaged"]["fingerprint"]["base_image"]["ref"]
+    bookworm = builtin["debian-12/3.0.20/default"]["fingerprint"]["base_image"]["ref"]
     build(
         client,
         NO_FIPS,
-        "FROM fips-matrix/base-debian:trixie\n"
+        f"FROM {trixie}\n"
         "RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y "
         "--no-install-recommends libssl3t64 && rm -rf /var/lib/apt/lists/*\n",
     )
     results = tmp_path_factory.mktemp("portable-others") / "results"
-    done = fips_matrix("probe", SCRATCH, NO_OPENSSL, NO_FIPS, "--results", str(results))
+    done = fips_matrix("probe", SCRATCH, bookworm, NO_FIPS, "--results", str(results))
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
-    return {c["platform"]: c for c in cells_of(results).values()}
+    cells = {c["fingerprint"]["image"]["tag"]: c for c in cells_of(results).values()}
+    return {"bookworm": cells.pop(bookworm), **cells}
 
 
 def test_an_image_with_no_shell_python_or_compiler_gets_a_full_verdict(
@@ -290,7 +292,7 @@ def test_an_image_with_no_shell_python_or_compiler_gets_a_full_verdict(
                 container.get_archive(path)
         finally:
             container.remove(force=True)
-    result = others["scratch-1"]
+    result = others[SCRATCH]
     assert result["outcome"] == "OK", result["reason"]
     found = result["fingerprint"]["discovery"]
     assert found["libcrypto"]["realpath"] == "/usr/lib64/libcrypto.so.3"
@@ -305,7 +307,7 @@ def test_an_image_with_no_shell_python_or_compiler_gets_a_full_verdict(
 def test_an_image_without_openssl_3_is_skipped_saying_where_it_looked(
     others: dict[str, Any],
 ) -> None:
-    result = others["base-debian-bookworm"]
+    result = others["bookworm"]
     assert result["outcome"] == "SKIPPED"
     reason = result["reason"]
     assert reason.startswith("the image holds no OpenSSL 3 or later libcrypto the probe can use")
@@ -318,7 +320,7 @@ def test_an_image_without_openssl_3_is_skipped_saying_where_it_looked(
 def test_an_image_with_openssl_but_no_fips_provider_is_skipped_naming_both(
     others: dict[str, Any],
 ) -> None:
-    result = others["trixie-libssl-1"]
+    result = others[NO_FIPS]
     assert result["outcome"] == "SKIPPED"
     reason = result["reason"]
     assert reason.startswith("the image holds libcrypto /usr/lib/x86_64-linux-gnu/libcrypto.so.3")
