@@ -26,11 +26,26 @@ BUILD_SCRIPT = DOCKERFILES_DIR / "fips-matrix-build.sh"
 SKEW_DOCKERFILE = DOCKERFILES_DIR / "skew.Dockerfile"
 PLAIN_DOCKERFILE = DOCKERFILES_DIR / "plain-bench.Dockerfile"
 TWIN_SOURCE = PROBES_DIR / "fips_twin.py"
+PORTABLE_DOCKERFILE = DOCKERFILES_DIR / "portable-probe.Dockerfile"
+PORTABLE_BUILD_SCRIPT = DOCKERFILES_DIR / "portable-build.sh"
 
 
 def probe_files() -> list[Path]:
     """The probe's sources, as every cell image is built from them."""
     return sorted(p for p in PROBES_DIR.iterdir() if p.suffix in (".c", ".h"))
+
+
+def portable_files() -> list[tuple[str, Path]]:
+    """(name in the build context, file): everything the portable probe's builder image is
+    made of besides its Dockerfile (dockerfiles/portable-probe.Dockerfile)."""
+    portable = PROBES_DIR / "portable"
+    files = [(f"probes/{p.name}", p) for p in probe_files()]
+    files += [
+        (f"probes/{p.relative_to(PROBES_DIR).as_posix()}", p)
+        for p in sorted(portable.rglob("*"))
+        if p.is_file() and p.suffix in (".c", ".h")
+    ]
+    return [*files, ("portable-build.sh", PORTABLE_BUILD_SCRIPT)]
 
 
 # --- paths inside a cell image and its probe container ------------------------------------
@@ -42,6 +57,9 @@ PROBE = f"{PREFIX}/bin/fips_probe"
 BATCH = f"{PREFIX}/bin/fips_batch"
 LIBCRYPTO_DIR = f"{PREFIX}/lib"
 WORKDIR = "/tmp"  # the batch's; run i works in WORKDIR/run-<i>
+# The portable probe's volume, mounted read-only in a probe container of an existing image;
+# each libc family's programs are in PORTABLE_MOUNT/<libc>-<arch>/.
+PORTABLE_MOUNT = "/opt/fips-matrix-portable"
 
 # --- images and labels --------------------------------------------------------------------
 
@@ -54,6 +72,9 @@ DEBOOTSTRAP_LABEL = "org.fips-reload-matrix.debootstrap"
 PROBE_LABEL = "org.fips-reload-matrix.probe"  # a probe container's cell
 OWNER_LABEL = "org.fips-reload-matrix.owner"  # which run made it: "HOST PID START-TICKS"
 TOOL_LABEL = "org.fips-reload-matrix.tool"  # on every image the tool builds
+PORTABLE_REPOSITORY = "fips-matrix/portable-probe"  # the portable probe's builder image
+PORTABLE_VOLUME_PREFIX = "fips-matrix-portable-"  # its volumes, by the inputs' key
+PORTABLE_LABEL = "org.fips-reload-matrix.portable-inputs"  # on those volumes: the whole key
 
 # --- results ------------------------------------------------------------------------------
 

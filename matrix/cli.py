@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.text import Text
 
 from matrix import __version__, assets
-from matrix.commands import bench, bundle, diff, merge, plan, publish, report
+from matrix.commands import bench, bundle, diff, merge, plan, probe, publish, report
 from matrix.commands import run as run_command
 from matrix.errors import MatrixError
 from matrix.execute.runner import Abandoned
@@ -27,6 +27,7 @@ from matrix.execute.runner import Abandoned
 Command = Callable[[argparse.Namespace, Console], int]
 COMMANDS: dict[str, Command] = {
     "run": run_command.main,
+    "probe": probe.main,
     "report": report.main,
     "diff": diff.main,
     "plan": plan.main,
@@ -116,8 +117,41 @@ def parser() -> argparse.ArgumentParser:
         "does not hold, on its sha256 pin alone (default: refused)",
     )
 
+    parallel = _parent(
+        "--parallel",
+        type=int,
+        help=f"builds side by side, and probe workers beside them, 1 to "
+        f"{run_command.MAX_PARALLEL} (default: 2 with 2 or more CPUs, else 1)",
+    )
+    probe_timeout = _parent(
+        "--probe-timeout",
+        type=float,
+        default=run_command.DEFAULT_PROBE_TIMEOUT,
+        metavar="SECONDS",
+        help=f"seconds before a probe run is killed, at most {run_command.MAX_SECONDS:g}",
+    )
+    repeat = _parent(
+        "--repeat",
+        type=int,
+        default=1,
+        metavar="N",
+        help=f"run each probe N times (1 to {run_command.MAX_REPEAT}); a scenario whose runs "
+        "disagree shows k/N (FLAKY)",
+    )
+    offline = _parent(
+        "--offline",
+        action="store_true",
+        help="never pull images: cells whose image is not here and cannot be made skip",
+    )
+    allow_empty = _parent(
+        "--allow-empty",
+        action="store_true",
+        help="exit 0 even when the selection is empty or no cell was measured (default: exit 1)",
+    )
+    measuring = [parallel, probe_timeout, repeat, offline, allow_empty, baseline]
+
     run_p = command(
-        "run", "build and probe the cells of a matrix", [cells, cache, signers, baseline]
+        "run", "build and probe the cells of a matrix", [cells, cache, signers, *measuring]
     )
     run_p.add_argument(
         "--results",
@@ -131,19 +165,6 @@ def parser() -> argparse.ArgumentParser:
         help=f"make -j inside each build, 1 to {run_command.MAX_JOBS} (default: CPU count)",
     )
     run_p.add_argument(
-        "--parallel",
-        type=int,
-        help=f"builds side by side, and probe workers beside them, 1 to "
-        f"{run_command.MAX_PARALLEL} (default: 2 with 2 or more CPUs, else 1)",
-    )
-    run_p.add_argument(
-        "--probe-timeout",
-        type=float,
-        default=run_command.DEFAULT_PROBE_TIMEOUT,
-        metavar="SECONDS",
-        help=f"seconds before a probe run is killed, at most {run_command.MAX_SECONDS:g}",
-    )
-    run_p.add_argument(
         "--build-timeout",
         type=float,
         default=run_command.DEFAULT_BUILD_TIMEOUT,
@@ -152,19 +173,6 @@ def parser() -> argparse.ArgumentParser:
         f"{run_command.MAX_SECONDS:g}",
     )
     run_p.add_argument("--force", action="store_true", help="rebuild and re-probe every cell")
-    run_p.add_argument(
-        "--repeat",
-        type=int,
-        default=1,
-        metavar="N",
-        help=f"run each probe N times (1 to {run_command.MAX_REPEAT}); a scenario whose runs "
-        "disagree shows k/N (FLAKY)",
-    )
-    run_p.add_argument(
-        "--offline",
-        action="store_true",
-        help="never pull base images: cells whose base is not here and cannot be made skip",
-    )
     run_p.add_argument("--list", action="store_true", help="list the selected cells and stop")
     run_p.add_argument(
         "--locked",
@@ -180,10 +188,58 @@ def parser() -> argparse.ArgumentParser:
         help="take base images, cell images and sources from a bundle: no network needed "
         "(default: none; images are built or pulled, sources downloaded)",
     )
-    run_p.add_argument(
-        "--allow-empty",
+
+    probe_p = command(
+        "probe",
+        "probe existing images as they are (local, or pulled): is the process able to recover "
+        "when the image's FIPS provider fails a self-test? The same tables, findings and "
+        "reports as a run",
+        measuring,
+    )
+    probe_p.add_argument(
+        "images", nargs="+", metavar="IMAGE", help="image references (name:tag, name@digest, id)"
+    )
+    probe_p.add_argument(
+        "--results",
+        type=Path,
+        default=probe.DEFAULT_RESULTS,
+        help="results directory: these images' cells, reports, and the matrix made of them "
+        f"({probe.MATRIX_NAME})",
+    )
+    probe_p.add_argument(
+        "--libcrypto",
+        metavar="PATH",
+        help="the libcrypto in the images to probe: a file, a directory or a bare soname "
+        "(default: found in each image)",
+    )
+    probe_p.add_argument(
+        "--modules",
+        metavar="PATH",
+        help="fips.so in the images, or the directory holding it (default: found in each image)",
+    )
+    probe_p.add_argument(
+        "--fips-config",
+        metavar="PATH",
+        help="the module's configuration in the images, where --module-mac-from-image reads "
+        "first (default: found in each image)",
+    )
+    probe_p.add_argument(
+        "--module-mac-from-image",
         action="store_true",
-        help="exit 0 even when the selection is empty or no cell was measured (default: exit 1)",
+        help="configure the module with the module-mac of the image's own configuration "
+        "(default: computed from fips.so, as fipsinstall does)",
+    )
+    probe_p.add_argument(
+        "--scenario",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a scenario to run, repeatable (default: every scenario)",
+    )
+    probe_p.add_argument(
+        "--force",
+        action="store_true",
+        help="build the portable probe again, without the cache, and probe again",
     )
 
     plan_p = command("plan", "print the cells, for a CI job matrix", [cells])

@@ -7,15 +7,17 @@ reloads, and prints one JSON document with the C probe's keys (schema 1) plus
 implementation then shows as a disagreement instead of silently becoming a verdict.
 
 Usage: fips_twin.py --scenario NAME --module PATH --libcrypto PATH [--canary PATH]
-                    [--workdir DIR] [--config KEY=VALUE]... [--fips-key HEX]
+                    [--workdir DIR] [--config KEY=VALUE]... [--fips-key HEX] [--module-mac HEX]
 
 --libcrypto is the libcrypto file to open; a directory holding exactly one libcrypto.so.N is
 accepted too, and a bare name (libcrypto.so.3) is left to the dynamic loader's search, as for a
 distribution's own libcrypto. --fips-key is the build's FIPS key (FIPS_KEY_STRING, which the C probe
-takes from its headers); the default is OpenSSL's default key.
+takes from its headers); the default is OpenSSL's default key. --module-mac is the module's
+integrity value to configure instead of the computed one (an image's own, as the portable probe
+is given it).
 
 Exit status: 0 with a complete document; 2 on bad usage; 3 when it cannot run (another
-libcrypto already mapped in this interpreter, an unusable libcrypto, a setup error): the
+libcrypto already mapped in this interpreter, an unusable libcrypto, no cffi, a setup error): the
 document then carries "error" (or baseline.setup_error) and no "completed". After a complete
 document the process may still die by a signal (a worker thread's exit, the process's own
 end): that is an observation too (docs/probe-document.md). A worker whose exit has not
@@ -1012,6 +1014,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--workdir", default="/tmp")
     p.add_argument("--config", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--fips-key", default=DEFAULT_FIPS_KEY, metavar="HEX")
+    p.add_argument("--module-mac", metavar="HEX")
     return p.parse_args(argv)
 
 
@@ -1067,7 +1070,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         ffi, crypto, libc = open_libraries(pick_libcrypto(args.libcrypto))
-    except (Refused, ValueError, OSError) as exc:
+    except (Refused, ValueError, OSError, ImportError) as exc:  # ImportError: no cffi here
         emit(error_document(scenario, str(exc)))
         return EXIT_SETUP
 
@@ -1109,6 +1112,8 @@ def main(argv: list[str] | None = None) -> int:
         emit(doc)
         return EXIT_SETUP
     mac, sha = macs
+    if args.module_mac:  # the image's own value, in place of the computed one
+        mac = args.module_mac
     baseline["module_sha256"] = sha
     crypto.ERR_clear_error()
 

@@ -35,18 +35,9 @@ def ensure_base_image(
     offline: bool = False,
 ) -> BaseImage:
     ref = platform.base_image
-    found = _local(client, ref)
-    if found is not None:
-        return BaseImage(ref, found, "local")
-    if offline:
-        pull_error = "--offline: no pulls"
-    else:
-        try:
-            image = client.images.pull(ref)
-            return BaseImage(ref, str(image.id), "pulled")
-        except docker.errors.DockerException as exc:
-            pull_error = _pull_error(exc)
-            reporter.note(f"cannot pull {ref}: {pull_error}")
+    image, pull_error = find_image(client, ref, reporter, offline)
+    if image is not None:
+        return image
     if platform.fallback is None:
         raise BaseImageError(
             f"{platform.name}: base image {ref} is not here and cannot be pulled "
@@ -59,6 +50,25 @@ def ensure_base_image(
         return BaseImage(local_ref, found, "debootstrap (reused)")
     image_id = _debootstrap_import(client, suite, local_ref, mirror, reporter)
     return BaseImage(local_ref, image_id, "debootstrap (made now)")
+
+
+def find_image(
+    client: docker.DockerClient, ref: str, reporter: Reporter, offline: bool = False
+) -> tuple[BaseImage | None, str]:
+    """The image as the engine has it, or pulled when a registry is reachable (never with
+    offline); else None and why it cannot be had."""
+    found = _local(client, ref)
+    if found is not None:
+        return BaseImage(ref, found, "local"), ""
+    if offline:
+        return None, "--offline: no pulls"
+    try:
+        image = client.images.pull(ref)
+        return BaseImage(ref, str(image.id), "pulled"), ""
+    except docker.errors.DockerException as exc:
+        pull_error = _pull_error(exc)
+        reporter.note(f"cannot pull {ref}: {pull_error}")
+        return None, pull_error
 
 
 def _pull_error(exc: Exception) -> str:

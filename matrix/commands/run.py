@@ -61,26 +61,26 @@ def defaults(results: Path, cache_dir: Path | None = None) -> RunOptions:
     )
 
 
+def check_numbers(args: argparse.Namespace) -> None:
+    """Checked before anything runs: a bad number must not surface after hours of builds.
+    Options a command does not have are not checked."""
+    for name, top in (("jobs", MAX_JOBS), ("parallel", MAX_PARALLEL), ("repeat", MAX_REPEAT)):
+        value = getattr(args, name, None)
+        if value is not None and not 1 <= value <= top:
+            raise MatrixError(f"--{name} must be a whole number from 1 to {top} (got {value})")
+    for name in ("probe_timeout", "build_timeout"):
+        seconds = getattr(args, name, None)
+        if seconds is not None and not (math.isfinite(seconds) and 0 < seconds <= MAX_SECONDS):
+            raise MatrixError(
+                f"--{name.replace('_', '-')} must be a finite number of seconds, more than 0 "
+                f"and at most {MAX_SECONDS:g} (got {seconds:g})"
+            )
+
+
 def resolve(args: argparse.Namespace) -> tuple[MatrixDefinition, list[Cell], RunOptions]:
     definition = load_definition(args.matrix or assets.DEFAULT_MATRIX)
     cells = select(expand(definition), args.only)
-    # Checked before anything runs: a bad number must not surface after hours of builds.
-    for name, value, top in (
-        ("--jobs", args.jobs, MAX_JOBS),
-        ("--parallel", args.parallel, MAX_PARALLEL),
-        ("--repeat", args.repeat, MAX_REPEAT),
-    ):
-        if value is not None and not 1 <= value <= top:
-            raise MatrixError(f"{name} must be a whole number from 1 to {top} (got {value})")
-    for name, seconds in (
-        ("--probe-timeout", args.probe_timeout),
-        ("--build-timeout", args.build_timeout),
-    ):
-        if not (math.isfinite(seconds) and 0 < seconds <= MAX_SECONDS):
-            raise MatrixError(
-                f"{name} must be a finite number of seconds, more than 0 and at most "
-                f"{MAX_SECONDS:g} (got {seconds:g})"
-            )
+    check_numbers(args)
     if args.bundle and args.force:
         raise MatrixError("--bundle and --force contradict: a bundle's images are used as they are")
     if args.bundle and args.locked:
@@ -121,12 +121,18 @@ def main(args: argparse.Namespace, console: Console) -> int:
         bundle=args.bundle,
         baseline=baseline,
     )
-    _require_measured(results, args.allow_empty)
+    return exit_status(results, args.allow_empty)
+
+
+def exit_status(results: Sequence[CellResult], allow_empty: bool) -> int:
+    """0 when every cell produced a result (whatever the verdicts); 1 when one failed to build
+    or the tool failed on it; NothingMeasured when nothing was measured, unless allowed."""
+    require_measured(results, allow_empty)
     failed = [r for r in results if r.outcome in (Outcome.BUILD_FAILED, Outcome.ERROR)]
     return 1 if failed else 0
 
 
-def _require_measured(results: Sequence[CellResult], allow_empty: bool) -> None:
+def require_measured(results: Sequence[CellResult], allow_empty: bool) -> None:
     """A run that measured nothing is no result to pass a CI job on, unless asked."""
     if allow_empty or any(r.scenarios for r in results):
         return

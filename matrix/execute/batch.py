@@ -58,9 +58,11 @@ class BatchRun:
     argv: list[str]
 
 
-def batch_command(runs: Sequence[BatchRun], timeout: float) -> list[str]:
+def batch_command(
+    runs: Sequence[BatchRun], timeout: float, driver: str = assets.BATCH
+) -> list[str]:
     """The driver's command line: each run's argv after its count, so none is parsed."""
-    command = [assets.BATCH, "--timeout", repr(float(timeout)), "--workdir", WORKDIR, "--"]
+    command = [driver, "--timeout", repr(float(timeout)), "--workdir", WORKDIR, "--"]
     for run in runs:
         if not run.argv:
             raise ValueError(f"{run.scenario}: a run needs a program")
@@ -164,16 +166,25 @@ def run_batch(
     runs: Sequence[BatchRun],
     timeout: float,
     label: str = "batch",
+    *,
+    driver: str = assets.BATCH,
+    volume: str | None = None,
 ) -> list[ProbeRun]:
     """Every run in one container, one after another; one ProbeRun per run, in order.
-    `timeout` is each run's; the container as a whole gets all of theirs and a grace."""
+    `timeout` is each run's; the container as a whole gets all of theirs and a grace. The
+    image is used as it is: its entrypoint and command are set aside, its environment kept.
+    `volume`: the portable probe's, mounted read-only at assets.PORTABLE_MOUNT, where the
+    driver and the programs then are."""
     if not runs:
         return []
+    options = container_options(label)
+    if volume is not None:
+        options["volumes"] = {volume: {"bind": assets.PORTABLE_MOUNT, "mode": "ro"}}
     container = client.containers.create(
         image_id,
         entrypoint=[],
-        command=batch_command(runs, timeout),
-        **container_options(label),
+        command=batch_command(runs, timeout, driver),
+        **options,
     )
     timed_out = False
     exit_code: int | None = None

@@ -50,14 +50,21 @@ class BuildInputs:
     base: BaseImage
     build_args: dict[str, str]
     extra_key: str = ""  # inputs that are not files: e.g. the ids of images built FROM
+    # The build context's files besides the Dockerfile, (name, file); none: a cell image's
+    # (the build script and the probe's sources, and the tarball)
+    files: tuple[tuple[str, Path], ...] = ()
 
     def key(self) -> str:
         """Changes exactly when an input of the image changes."""
         h = hashlib.sha256()
         h.update(self.dockerfile.read_bytes())
-        h.update(assets.BUILD_SCRIPT.read_bytes())
-        for path in assets.probe_files():
-            h.update(path.name.encode() + b"\0" + path.read_bytes())
+        if self.files:
+            for name, path in self.files:
+                h.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
+        else:
+            h.update(assets.BUILD_SCRIPT.read_bytes())
+            for path in assets.probe_files():
+                h.update(path.name.encode() + b"\0" + path.read_bytes())
         h.update(self.tarball_sha256.encode())
         h.update(self.base.image_id.encode())
         args = {k: v for k, v in self.build_args.items() if k != "MAKE_JOBS"}
@@ -127,7 +134,10 @@ class Builder:
 
     def cached(self, cell: Cell, inputs: BuildInputs) -> CellImage | None:
         """The cell's image, if one built from exactly these inputs exists."""
-        tag = image_tag(cell)
+        return self.cached_as(image_tag(cell), inputs)
+
+    def cached_as(self, tag: str, inputs: BuildInputs) -> CellImage | None:
+        """The image tagged `tag`, if it was built from exactly these inputs."""
         key = inputs.key()
         try:
             image = self.client.images.get(tag)
@@ -266,14 +276,17 @@ class Builder:
 
 
 def _context(inputs: BuildInputs) -> io.BytesIO:
+    files = list(inputs.files)
+    if not files:  # a cell image's: the Dockerfile contract
+        if inputs.tarball is not None:
+            files.append(("openssl.tar.gz", inputs.tarball))
+        files.append(("fips-matrix-build.sh", assets.BUILD_SCRIPT))
+        files += [(f"probes/{path.name}", path) for path in assets.probe_files()]
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
         tar.add(str(inputs.dockerfile), arcname="Dockerfile")
-        if inputs.tarball is not None:
-            tar.add(str(inputs.tarball), arcname="openssl.tar.gz")
-        tar.add(str(assets.BUILD_SCRIPT), arcname="fips-matrix-build.sh")
-        for path in assets.probe_files():
-            tar.add(str(path), arcname=f"probes/{path.name}")
+        for name, path in files:
+            tar.add(str(path), arcname=name)
     buf.seek(0)
     return buf
 

@@ -21,6 +21,15 @@ def fingerprint(
     )
     libc = next(((s.probe or {}).get("libc") for s in result.scenarios if s.probe), None)
     image = made.image
+    existing = (
+        {
+            "discovery": made.existing.discovery,
+            "portable_probe": made.existing.portable,
+            "second_witness": second_witness(result),
+        }
+        if made.existing is not None
+        else {}
+    )
     return {
         "tool_version": __version__,
         "matrix": {"path": matrix_label(definition.path), "digest": definition.digest},
@@ -50,4 +59,18 @@ def fingerprint(
         ],
         "fips_so_sha256": baseline.get("module_sha256"),
         "libc": libc,
+        **existing,  # an existing image: what discovery found, the portable probe that ran
     }
+
+
+def second_witness(result: CellResult) -> str:
+    """Whether the cffi twin witnessed the cell's scenarios, or why it could not (no python3
+    or no cffi in the image): the first twin run says it for them all."""
+    for s in result.scenarios:
+        if s.witness is None:
+            continue
+        if "unavailable" in s.witness:
+            lines = str(s.witness["unavailable"]).strip().splitlines()
+            return f"unavailable: {lines[-1] if lines else 'the twin did not run'}"
+        return "cffi"
+    return "not run"

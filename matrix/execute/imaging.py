@@ -14,12 +14,15 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from matrix import assets
-from matrix.acquire.baseimages import BaseImage, ensure_base_image
+from matrix.acquire.baseimages import BaseImage, ensure_base_image, find_image
 from matrix.acquire.sources import FetchedSource, fetch_source
 from matrix.errors import BaseImageError, BuildFailed, BuildTimedOut, SourceError
 from matrix.execute.builder import Builder, BuildInputs, CellImage, build_args
 from matrix.execute.context import RunContext
+from matrix.execute.existing import ExistingCell, NotProbed, examine
 from matrix.execute.lockfile import LockKeeper
+from matrix.execute.portable import PLATFORM as PORTABLE_PLATFORM
+from matrix.execute.portable import PortableProbe, ensure_portable
 from matrix.model.cells import Cell
 from matrix.model.definition import Platform, dockerfile_path
 from matrix.model.vocabulary import CellKind, Outcome
@@ -30,11 +33,24 @@ T = TypeVar("T")
 class CellStopped(Exception):
     """The cell cannot go on: it ends with this outcome and reason."""
 
-    def __init__(self, outcome: Outcome, reason: str, logs: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        outcome: Outcome,
+        reason: str,
+        logs: dict[str, str] | None = None,
+        fingerprint: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(reason)
         self.outcome = outcome
         self.reason = reason
         self.logs = logs or {}
+        self.fingerprint = fingerprint or {}  # what is known of the cell all the same
+
+    @classmethod
+    def of_build(cls, exc: BuildFailed) -> CellStopped:
+        """A build that failed (BUILD_FAILED) or ran past its time (TIMEOUT), with its log."""
+        outcome = Outcome.TIMEOUT if isinstance(exc, BuildTimedOut) else Outcome.BUILD_FAILED
+        return cls(outcome, f"{exc}; log: {exc.log_path}", {"build": str(exc.log_path)})
 
 
 @dataclass(frozen=True)
@@ -44,6 +60,7 @@ class Made:
     base: BaseImage
     image: CellImage
     sources: list[FetchedSource]  # the cell's own source first; a skew cell's provider second
+    existing: ExistingCell | None = None  # an existing image's: its portable probe and discovery
 
 
 class Once:
@@ -68,6 +85,7 @@ class Imager:
     def __init__(self, ctx: RunContext, *, builder: Builder, lock: LockKeeper) -> None:
         self.client = ctx.client
         self.definition = ctx.definition
+        self.engine = ctx.engine
         self.options = ctx.options
         self.out = ctx.out
         self.reporter = ctx.reporter
@@ -93,6 +111,9 @@ class Imager:
         """The platform's base image, then its stages before compile, made once, before its
         first build: two builds of a platform that made these layers each for itself would
         each get their own, and a later cell would find its compile under the other's."""
+
+        if platform.image is not None:
+            return  # an existing image: nothing is built for it
 
         def make() -> None:
             base = self._base(platform)
@@ -126,6 +147,11 @@ class Imager:
         ]
 
     def _make(self, cell: Cell) -> Made | CellStopped:
+        if cell.kind == CellKind.IMAGE:
+            try:
+                return self._existing_image(cell)
+            except CellStopped as stop:
+                return stop
         base = self._base(cell.platform)
         if isinstance(base, BaseImageError):
             return CellStopped(Outcome.SKIPPED, f"base image: {base}")
@@ -198,21 +224,77 @@ class Imager:
                 nocache=self.options.force,
                 passed_compile=gate if first else None,
             )
-        except BuildTimedOut as exc:
-            raise CellStopped(
-                Outcome.TIMEOUT, f"{exc}; log: {exc.log_path}", {"build": str(exc.log_path)}
-            ) from exc
         except BuildFailed as exc:
-            raise CellStopped(
-                Outcome.BUILD_FAILED,
-                f"{exc}; log: {exc.log_path}",
-                {"build": str(exc.log_path)},
-            ) from exc
+            raise CellStopped.of_build(exc) from exc
         finally:
             if first and gate is not None:
                 gate.set()
         self.reporter.phase(cell.id, "build", f"built {image.tag} in {image.seconds:.0f}s")
         return image
+
+    def _existing_image(self, cell: Cell) -> Made:
+        """An existing image, used as it is: found (or pulled), never built or changed; the
+        portable probe beside it; what it holds (discovery). SKIPPED when it cannot be had or
+        holds nothing to probe."""
+        ref = cell.platform.base_image
+
+        def find() -> BaseImage | CellStopped:
+            offline = self.options.offline or self.options.locked is not None
+            found, why = find_image(self.client, ref, self.reporter, offline)
+            if found is None:
+                why = f"image {ref} is not in the engine and cannot be pulled ({why})"
+                return CellStopped(Outcome.SKIPPED, why)
+            self.lock.base(found.ref, found.image_id)
+            return found
+
+        found = self._once.get(("existing", ref), find)
+        if isinstance(found, CellStopped):
+            raise found
+        self.reporter.phase(cell.id, "image", f"{found.ref} ({found.origin}), as it is")
+        probe = self._portable()
+        try:
+            existing = examine(
+                self.client,
+                cell,
+                found,
+                probe,
+                engine_arch=self.engine.arch,
+                timeout=self.options.probe_timeout,
+                out=self.out,
+                reporter=self.reporter,
+            )
+        except NotProbed as exc:
+            seen = {"image": {"tag": found.ref, "id": found.image_id}, **exc.fingerprint}
+            raise CellStopped(Outcome.SKIPPED, exc.reason, exc.logs, seen) from None
+        return Made(found, existing.image, [], existing)
+
+    def _portable(self) -> PortableProbe:
+        """The portable probe's builder image and volume, made once per run."""
+
+        def make() -> PortableProbe | CellStopped:
+            base = self._base(PORTABLE_PLATFORM)
+            if isinstance(base, BaseImageError):
+                return CellStopped(Outcome.SKIPPED, f"the portable probe's base image: {base}")
+            log = self.out.root / "stages" / "portable-probe.log"
+            try:
+                with self._phase("stages"):
+                    probe = ensure_portable(
+                        self.builder,
+                        base,
+                        log_path=log,
+                        reporter=self.reporter,
+                        force=self.options.force,
+                    )
+            except BuildFailed as exc:
+                return CellStopped.of_build(exc)
+            how = f"built in {probe.seconds:.0f}s" if probe.built else "found"
+            self.reporter.note(f"portable probe: {probe.tag} {how}, volume {probe.volume}")
+            return probe
+
+        made: PortableProbe | CellStopped = self._once.get(("portable",), make)
+        if isinstance(made, CellStopped):
+            raise made
+        return made
 
     def _gate(self, platform: str) -> tuple[threading.Event, bool]:
         """The platform's gate, and whether the caller is its first build. The compile

@@ -95,6 +95,7 @@ class Pipeline:
         if isinstance(imaged.made, CellStopped):
             result = CellResult.for_cell(cell, imaged.made.outcome, imaged.made.reason)
             result.logs.update(imaged.made.logs)
+            result.fingerprint.update(imaged.made.fingerprint)
             return result
         if isinstance(imaged.made, Exception):
             raise imaged.made  # the tool's own failure, with its traceback
@@ -102,6 +103,9 @@ class Pipeline:
 
         probing_started = time.monotonic()
         result = CellResult.for_cell(cell, Outcome.OK)
+        if made.existing is not None:  # an existing image: its libc is the one discovery found
+            result.libc = made.existing.family
+            result.logs.update(made.existing.logs)
         result.inputs_key = inputs_key(
             made.image.key, made.image.image_id, cell, self.options.repeat
         )
@@ -127,6 +131,7 @@ class Pipeline:
                 repeat=self.options.repeat,
                 timeout=self.options.probe_timeout,
                 reporter=self.reporter,
+                programs=made.existing.programs if made.existing else None,
             )
             write_text(self.out.log_path(cell.id, "probe"), self.out.redact(probes.log))
             result.scenarios = probes.scenarios

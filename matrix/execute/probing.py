@@ -26,15 +26,54 @@ def run_workdir(index: int) -> str:
     return f"{assets.WORKDIR}/run-{index}"
 
 
+@dataclass(frozen=True)
+class Programs:
+    """A cell's probe programs in its container and what each is given beyond the scenario:
+    a cell image's own (/opt/fips-matrix), or the portable probe's from its volume."""
+
+    probe: str = assets.PROBE
+    module: str = assets.MODULE
+    canary: str = assets.CANARY
+    probe_args: tuple[str, ...] = ()  # the portable probe's --libcrypto, --module-mac
+    twin_libcrypto: str | None = assets.LIBCRYPTO_DIR  # None: no second witness here
+    twin_args: tuple[str, ...] = ()  # --module-mac, as the probe's
+    driver: str = assets.BATCH
+    volume: str | None = None  # the portable probe's, mounted read-only
+
+
+BUILT_IN = Programs()
+
+
+def built_in_programs(cell: Cell) -> Programs:
+    """A cell image's programs: the twin where the image has Python (glibc images), given
+    the cell's libcrypto (the distribution's own by its soname)."""
+    if cell.platform.libc != "glibc":  # musl images have no Python
+        return Programs(twin_libcrypto=None)
+    if cell.kind == CellKind.DISTRO:
+        return Programs(twin_libcrypto="libcrypto.so.3")
+    return BUILT_IN
+
+
+def _scenario_args(
+    scenario: str, workdir: str, programs: Programs, extra: Sequence[str]
+) -> list[str]:
+    args = ["--scenario", scenario, "--module", programs.module]
+    return [*args, "--canary", programs.canary, "--workdir", workdir, *extra]
+
+
+def _config_args(module_config: Sequence[tuple[str, str]]) -> list[str]:
+    return [a for key, value in module_config for a in ("--config", f"{key}={value}")]
+
+
 def probe_command(
-    scenario: str, module_config: Sequence[tuple[str, str]], workdir: str
+    scenario: str,
+    module_config: Sequence[tuple[str, str]],
+    workdir: str,
+    programs: Programs = BUILT_IN,
 ) -> list[str]:
     """The C probe's argv."""
-    command = [assets.PROBE, "--scenario", scenario, "--module", assets.MODULE]
-    command += ["--canary", assets.CANARY, "--workdir", workdir]
-    for key, value in module_config:
-        command += ["--config", f"{key}={value}"]
-    return command
+    args = _scenario_args(scenario, workdir, programs, programs.probe_args)
+    return [programs.probe, *args, *_config_args(module_config)]
 
 
 def twin_command(
@@ -42,12 +81,14 @@ def twin_command(
     module_config: Sequence[tuple[str, str]],
     workdir: str,
     libcrypto: str = assets.LIBCRYPTO_DIR,
+    programs: Programs = BUILT_IN,
 ) -> list[str]:
     """The second witness's argv: the same scenario through cffi, in the same image. The
     script travels in the command line, so it needs no image of its own."""
     script = assets.TWIN_SOURCE.read_text(encoding="utf-8")
     command = ["python3", "-c", script, "--libcrypto", libcrypto]
-    return command + probe_command(scenario, module_config, workdir)[1:]
+    args = _scenario_args(scenario, workdir, programs, programs.twin_args)
+    return [*command, *args, *_config_args(module_config)]
 
 
 @dataclass(frozen=True)
@@ -66,22 +107,36 @@ def probe_cell(
     repeat: int,
     timeout: float,
     reporter: Reporter,
+    programs: Programs | None = None,
 ) -> CellProbes:
     """Every run of the cell in one container, in the order they used to run one container
-    each: for each scenario its repeats, then the twin."""
-    with_twin = cell.platform.libc == "glibc"  # musl images have no Python
+    each: for each scenario its repeats, then the twin. `programs`: where they are (default:
+    in the cell's image)."""
+    programs = programs or built_in_programs(cell)
+    libcrypto = programs.twin_libcrypto
+    with_twin = libcrypto is not None
     config = cell.variant.module_config
-    libcrypto = "libcrypto.so.3" if cell.kind == CellKind.DISTRO else assets.LIBCRYPTO_DIR
     batch: list[BatchRun] = []
     for scenario in cell.scenarios:
         for _ in range(repeat):
-            argv = probe_command(scenario, config, run_workdir(len(batch)))
+            argv = probe_command(scenario, config, run_workdir(len(batch)), programs)
             batch.append(BatchRun(scenario, argv))
-        if with_twin:
-            argv = twin_command(scenario, config, run_workdir(len(batch)), libcrypto)
+        if libcrypto is not None:
+            workdir = run_workdir(len(batch))
+            argv = twin_command(scenario, config, workdir, libcrypto, programs)
             batch.append(BatchRun(scenario, argv))
     reporter.phase(cell.id, "probe", f"{len(batch)} runs in one container")
-    done = iter(run_batch(client, image_id, batch, timeout, cell.id))
+    done = iter(
+        run_batch(
+            client,
+            image_id,
+            batch,
+            timeout,
+            cell.id,
+            driver=programs.driver,
+            volume=programs.volume,
+        )
+    )
     results: list[ScenarioResult] = []
     log: list[str] = []
     twin_here = with_twin

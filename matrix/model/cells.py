@@ -41,6 +41,8 @@ class Cell:
             return CellKind.SKEW
         if self.platform.openssl == "distro":
             return CellKind.DISTRO
+        if self.platform.image is not None:
+            return CellKind.IMAGE
         return CellKind.COMPILED
 
 

@@ -44,8 +44,25 @@ SUITE_RE = re.compile(r"^[a-z][a-z0-9-]*$")
 URL_SCHEMES = ("http", "https")
 
 _TOP_KEYS = ("schema", "scenarios", "platforms", "sources", "variants", "include", "exclude")
-_PLATFORM_KEYS = ("description", "dockerfile", "base_image", "libc", "fallback", "openssl")
+_PLATFORM_KEYS = (
+    "description",
+    "dockerfile",
+    "base_image",
+    "libc",
+    "fallback",
+    "openssl",
+    "image",
+)
 OPENSSL_KINDS = ("source", "distro")
+# A platform that is an existing image, probed as it is (no Dockerfile, nothing built).
+IMAGE_KIND = "image"
+_IMAGE_PLATFORM_KEYS = ("description", "image", "libcrypto", "modules", "fips_config", "module_mac")
+MODULE_MACS = ("computed", "image")  # module-mac: computed from fips.so, or the image's own
+# What discovery could not tell: an image platform's libc until its probe ran.
+UNKNOWN_LIBC = "unknown"
+# Paths inside an image: absolute, no control characters (each is one argv word, no shell).
+IMAGE_PATH_RE = re.compile(r"^/[^\x00-\x1f\x7f]{0,1023}$")
+SONAME_RE = re.compile(r"^libcrypto\.so\.[0-9]+$")
 _SOURCE_KEYS = ("sha256", "urls", "debian_orig")
 _VARIANT_KEYS = ("description", "configure", "module_config", "provider", "base")
 CONFIG_KEY_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
@@ -64,6 +81,18 @@ class BaseFallback:
 
 
 @dataclass(frozen=True)
+class ExistingImage:
+    """A platform that is an image of the user's, probed as it is by the portable probe.
+    Each path left out is found in the image (discovery)."""
+
+    ref: str
+    libcrypto: str | None = None  # a file, a directory, or a bare soname (libcrypto.so.3)
+    modules: str | None = None  # fips.so, or the directory holding it
+    fips_config: str | None = None  # the module's configuration (for module_mac = "image")
+    module_mac: str = "computed"  # or "image": the value in the image's own configuration
+
+
+@dataclass(frozen=True)
 class Platform:
     name: str
     dockerfile: str
@@ -72,8 +101,10 @@ class Platform:
     fallback: BaseFallback | None
     description: str
     # "source": OpenSSL built from the matrix's sources; "distro": the distribution's own
-    # libcrypto and packaged fips.so, exactly as its users get them (one cell, no build of ours)
+    # libcrypto and packaged fips.so, exactly as its users get them (one cell, no build of ours);
+    # "image": an existing image, as it is (see `image`)
     openssl: str = "source"
+    image: ExistingImage | None = None
 
 
 @dataclass(frozen=True)
@@ -189,7 +220,7 @@ def dockerfile_path(platform: Platform, definition: MatrixDefinition) -> Path:
 
 
 def _parse(ctx: _Ctx, doc: dict[str, Any], digest: str) -> MatrixDefinition:
-    ctx.check_keys(doc, (), _TOP_KEYS, ("schema", "scenarios", "platforms", "sources", "variants"))
+    ctx.check_keys(doc, (), _TOP_KEYS, ("schema", "scenarios", "platforms"))
     schema = doc["schema"]
     if type(schema) is not int or schema != SCHEMA:
         ctx.fail(("schema",), f"schema = {schema!r} is not supported; this tool reads schema = 1")
@@ -197,13 +228,16 @@ def _parse(ctx: _Ctx, doc: dict[str, Any], digest: str) -> MatrixDefinition:
         name: _platform(ctx, name, value)
         for name, value in ctx.named_tables(doc, "platforms", NAME_RE).items()
     }
+    # Sources and variants are what a platform of OpenSSL built here is built from.
+    if any(p.openssl == "source" for p in platforms.values()):
+        ctx.check_keys(doc, (), _TOP_KEYS, ("sources", "variants"))
     sources = {
         version: _source(ctx, version, value)
-        for version, value in ctx.named_tables(doc, "sources", VERSION_RE).items()
+        for version, value in ctx.named_tables(doc, "sources", VERSION_RE, optional=True).items()
     }
     variants = {
         name: _variant(ctx, name, value)
-        for name, value in ctx.named_tables(doc, "variants", NAME_RE).items()
+        for name, value in ctx.named_tables(doc, "variants", NAME_RE, optional=True).items()
     }
     defn = MatrixDefinition(
         path=ctx.path,
@@ -236,6 +270,9 @@ def _parse(ctx: _Ctx, doc: dict[str, Any], digest: str) -> MatrixDefinition:
 # The one cell of a platform that brings its own OpenSSL.
 DISTRO_SOURCE = Source(version="distro", sha256="", urls=(), debian_orig=False)
 DISTRO_VARIANT = Variant("packaged", (), "the distribution's own libcrypto and fips.so")
+# The one cell of an existing image: PLATFORM/image/as-is.
+IMAGE_SOURCE = Source(version="image", sha256="", urls=(), debian_orig=False)
+IMAGE_VARIANT = Variant("as-is", (), "the image as it is: its own libcrypto and fips.so")
 
 
 def combinations(defn: MatrixDefinition) -> list[tuple[Platform, Source, Variant]]:
@@ -244,6 +281,9 @@ def combinations(defn: MatrixDefinition) -> list[tuple[Platform, Source, Variant
     for platform in defn.platforms.values():
         if platform.openssl == "distro":
             out.append((platform, DISTRO_SOURCE, DISTRO_VARIANT))
+            continue
+        if platform.openssl == IMAGE_KIND:
+            out.append((platform, IMAGE_SOURCE, IMAGE_VARIANT))
             continue
         for source in defn.sources.values():
             for variant in defn.variants.values():
@@ -272,6 +312,8 @@ def check_rule_matches(defn: MatrixDefinition, rule: Rule) -> None:
 
 def _platform(ctx: _Ctx, name: str, t: dict[str, Any]) -> Platform:
     kp: KeyPath = ("platforms", name)
+    if "image" in t:
+        return _image_platform(ctx, name, t)
     ctx.check_keys(t, kp, _PLATFORM_KEYS, ("dockerfile", "base_image", "libc"))
     dockerfile = ctx.string(t, kp, "dockerfile")
     if not DOCKERFILE_RE.match(dockerfile):
@@ -295,12 +337,32 @@ def _platform(ctx: _Ctx, name: str, t: dict[str, Any]) -> Platform:
             ctx.fail((*kp, "fallback"), f"debootstrap = {suite!r} is not a Debian suite name")
         fallback = BaseFallback(debootstrap=suite)
     description = ctx.string(t, kp, "description", default="")
-    openssl = ctx.string(t, kp, "openssl", default="source")
-    if openssl not in OPENSSL_KINDS:
-        ctx.fail(
-            (*kp, "openssl"), f"openssl = {openssl!r}: must be one of {', '.join(OPENSSL_KINDS)}"
-        )
+    openssl = ctx.choice(t, kp, "openssl", OPENSSL_KINDS)
     return Platform(name, dockerfile, image, libc, fallback, description, openssl)
+
+
+def _image_platform(ctx: _Ctx, name: str, t: dict[str, Any]) -> Platform:
+    """An existing image: nothing built, one cell, probed as it is."""
+    kp: KeyPath = ("platforms", name)
+    ctx.check_keys(t, kp, _IMAGE_PLATFORM_KEYS, ("image",))
+    module_mac = ctx.choice(t, kp, "module_mac", MODULE_MACS)
+    paths: dict[str, str | None] = {}
+    for key in ("libcrypto", "modules", "fips_config"):
+        value = ctx.string(t, kp, key, default="") or None
+        if value is not None and not (
+            IMAGE_PATH_RE.match(value) or (key == "libcrypto" and SONAME_RE.match(value))
+        ):
+            also = " or a bare soname such as libcrypto.so.3" if key == "libcrypto" else ""
+            ctx.fail((*kp, key), f"{key} = {value!r}: want an absolute path in the image{also}")
+        paths[key] = value
+    ref = ctx.string(t, kp, "image")
+    if not IMAGE_RE.match(ref):
+        ctx.fail((*kp, "image"), f"image = {ref!r} is not an image reference")
+    image = ExistingImage(
+        ref, paths["libcrypto"], paths["modules"], paths["fips_config"], module_mac
+    )
+    description = ctx.string(t, kp, "description", default="")
+    return Platform(name, "", ref, UNKNOWN_LIBC, None, description, IMAGE_KIND, image)
 
 
 def _source(ctx: _Ctx, version: str, t: dict[str, Any]) -> Source:
@@ -492,6 +554,13 @@ class _Ctx:
             self.fail((*kp, key), f"{_where(kp)}{key} = {value!r}: want a string")
         return value
 
+    def choice(self, t: Mapping[str, Any], kp: KeyPath, key: str, choices: tuple[str, ...]) -> str:
+        """A string that must be one of `choices`; the first is the default."""
+        value = self.string(t, kp, key, default=choices[0])
+        if value not in choices:
+            self.fail((*kp, key), f"{key} = {value!r}: must be one of {', '.join(choices)}")
+        return value
+
     def string_list(self, t: Mapping[str, Any], kp: KeyPath, key: str) -> tuple[str, ...]:
         value = t.get(key, [])
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
@@ -499,8 +568,10 @@ class _Ctx:
         return tuple(value)
 
     def named_tables(
-        self, doc: dict[str, Any], key: str, name_re: re.Pattern[str]
+        self, doc: dict[str, Any], key: str, name_re: re.Pattern[str], optional: bool = False
     ) -> dict[str, dict[str, Any]]:
+        if optional and key not in doc:
+            return {}
         group = self.table(doc[key], (key,))
         if not group:
             self.fail((key,), f"[{key}] is empty: declare at least one [{key}.NAME]")

@@ -30,6 +30,7 @@ class CellKind(StrEnum):
     COMPILED = "compiled"  # built here from the matrix's sources
     DISTRO = "distro"  # the distribution's own libcrypto and packaged fips.so, nothing built
     SKEW = "skew"  # libcrypto of one compiled cell, fips.so of another: nothing compiled
+    IMAGE = "image"  # an existing image, probed as it is by the portable probe: nothing built
 
 
 class Verdict(StrEnum):

@@ -314,6 +314,7 @@ def _cells(results: Sequence[CellResult], run: Run) -> str:
                     ("base image", _sub(fp, "base_image", "ref")),
                     ("base image id", _sub(fp, "base_image", "id")),
                     *_sources(fp),
+                    *_discovery(fp),
                     ("fips.so sha256", fp.get("fips_so_sha256")),
                     ("libc", r.libc_label()),
                     ("inputs key", r.inputs_key),
@@ -359,6 +360,24 @@ def _sources(fp: dict[str, Any]) -> list[tuple[str, Any]]:
         for s in (sources if isinstance(sources, list) else [])
         if isinstance(s, dict)
     ]
+
+
+def _discovery(fp: dict[str, Any]) -> list[tuple[str, Any]]:
+    """An existing image's: which libcrypto and fips.so its probe was given, and why."""
+    found = fp.get("discovery")
+    if not isinstance(found, dict):
+        return []
+    rows: list[tuple[str, Any]] = []
+    for label, key in (("libcrypto", "libcrypto"), ("fips.so", "module")):
+        choice = found.get(key)
+        if isinstance(choice, dict):
+            version = f" ({choice['version']})" if choice.get("version") else ""
+            rows.append((label, f"{choice.get('path')}{version}: {choice.get('why')}"))
+    configs = found.get("configs")
+    listed = configs if isinstance(configs, list) else []
+    paths = [str(c.get("path")) for c in listed if isinstance(c, dict)]
+    rows.append(("configuration", ", ".join(paths) or "none found"))
+    return [*rows, ("second witness", fp.get("second_witness"))]
 
 
 def _links(result: CellResult) -> str:

@@ -146,6 +146,8 @@ _FINGERPRINT_SHAPES: dict[str, type | tuple[type, ...]] = {
     "host": dict,
     "engine": dict,
     "libc": dict,
+    "discovery": dict,  # an existing image's
+    "portable_probe": dict,
 }
 _SCENARIO_SHAPES: dict[str, type | tuple[type, ...]] = {
     "scenario": str,

@@ -1,7 +1,8 @@
 """A fake Docker engine for the runner's unit tests: the subset of docker.DockerClient the
 package uses (images.get/pull, api.build, api.import_image_from_file, containers.create and
-the container's attach/start/wait/logs/kill/remove), with the SDK's own exceptions, and a record of
-every call so tests can assert on what the runner asked for."""
+the container's attach/start/wait/logs/kill/remove, volumes.get/create/list and a volume's
+remove), with the SDK's own exceptions, and a record of every call so tests can assert on what
+the runner asked for."""
 
 from __future__ import annotations
 
@@ -31,6 +32,11 @@ def fixture_doc(build: str, scenario: str) -> dict[str, Any]:
     return doc
 
 
+def discovery_bytes(name: str) -> bytes:
+    """A real discovery document (`fips_probe --discover`): fixtures/discovery-NAME.json."""
+    return (FIXTURES / f"discovery-{name}.json").read_bytes()
+
+
 def _digest(text: str) -> str:
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
@@ -41,10 +47,20 @@ class FakeImage:
     tags: list[str]
     labels: dict[str, str] = field(default_factory=dict)
     buildargs: dict[str, str] = field(default_factory=dict)
+    architecture: str = "amd64"
+    entrypoint: list[str] | None = None
+    cmd: list[str] | None = None
 
     @property
     def attrs(self) -> dict[str, Any]:
-        return {"Id": self.id, "RepoTags": self.tags, "Config": {"Labels": self.labels}}
+        config = {"Labels": self.labels, "Entrypoint": self.entrypoint, "Cmd": self.cmd}
+        return {
+            "Id": self.id,
+            "RepoTags": self.tags,
+            "Architecture": self.architecture,
+            "Os": "linux",
+            "Config": config,
+        }
 
 
 @dataclass
@@ -69,6 +85,7 @@ class BuildCall:
 
 
 BATCH = "/opt/fips-matrix/bin/fips_batch"
+PORTABLE = "/opt/fips-matrix-portable"  # the portable probe's volume, in a probe container
 
 
 class FakeRun:
@@ -78,10 +95,16 @@ class FakeRun:
         self.container = container
         self.index = index
         self.argv = argv
-        self.scenario = argv[argv.index("--scenario") + 1]
-        self.workdir = argv[argv.index("--workdir") + 1]
         self.twin = argv[0] == "python3"
         engine = container.engine
+        self.discovery = "--discover" in argv
+        if self.discovery:  # the portable probe's, of one libc family
+            self.scenario = "discover"
+            self.workdir = ""
+            self.plan = engine.discovery_for(container.image, argv[0])
+            return
+        self.scenario = argv[argv.index("--scenario") + 1]
+        self.workdir = argv[argv.index("--workdir") + 1]
         self.plan = engine.plan_for(container.image, self.scenario)
         if not self.twin and engine.plan_queue.get(self.scenario):
             self.plan = engine.plan_queue[self.scenario].pop(0)
@@ -136,7 +159,14 @@ class FakeContainer:
         self.image = image
         self.kwargs = kwargs
         command = list(kwargs.get("command") or [])
-        assert command[:2] == [BATCH, "--timeout"] and command[3:6] == ["--workdir", "/tmp", "--"]
+        assert command[0].endswith("/fips_batch") and command[1] == "--timeout"
+        assert command[3:6] == ["--workdir", "/tmp", "--"]
+        # the image's own driver, or the portable probe's on its volume (mounted read-only)
+        assert command[0] == BATCH or (
+            command[0].startswith(f"{PORTABLE}/")
+            and [v["bind"] for v in (kwargs.get("volumes") or {}).values()] == [PORTABLE]
+        ), command[0]
+        self.driver = command[0]
         self.run_timeout = float(command[2])
         self.runs: list[FakeRun] = []
         i = 6
@@ -216,6 +246,76 @@ class FakeContainer:
         self.removed = True
 
 
+class FakeHelper:
+    """A container that is no probe batch: the one that fills the portable probe's volume."""
+
+    def __init__(self, engine: FakeDockerClient, image: str, kwargs: dict[str, Any]):
+        self.engine = engine
+        self.image = image
+        self.kwargs = kwargs
+        self.command = list(kwargs.get("command") or [])
+        self.labels: dict[str, str] = dict(kwargs.get("labels") or {})
+        self.removed = False
+
+    def start(self) -> None:
+        self.engine.check_alive()
+        for name, mount in (self.kwargs.get("volumes") or {}).items():
+            if mount["mode"] == "rw":  # the fill: the marker, with the key
+                script = self.command[-1]
+                self.engine.volumes.named[name].filled = script
+                self.engine.fills.append(name)
+
+    def wait(self, timeout: float | None = None, **_: Any) -> dict[str, Any]:
+        return {"StatusCode": self.engine.fill_exit, "Error": None}
+
+    def logs(self, **_: Any) -> bytes:
+        return b"cp: cannot create regular file: No space left on device\n"
+
+    def remove(self, force: bool = False, **_: Any) -> None:
+        self.removed = True
+
+
+@dataclass
+class FakeVolume:
+    name: str
+    labels: dict[str, str]
+    in_use: bool = False
+    removed: bool = False
+    filled: str = ""  # the script that filled it
+
+    @property
+    def attrs(self) -> dict[str, Any]:
+        return {"Name": self.name, "Labels": self.labels}
+
+    def remove(self, force: bool = False) -> None:
+        if self.in_use:
+            raise docker.errors.APIError(f"remove {self.name}: volume is in use")
+        self.removed = True
+
+
+class FakeVolumes:
+    def __init__(self, engine: FakeDockerClient) -> None:
+        self.engine = engine
+        self.named: dict[str, FakeVolume] = {}
+
+    def get(self, name: str) -> FakeVolume:
+        self.engine.check_alive()
+        found = self.named.get(name)
+        if found is None or found.removed:
+            raise docker.errors.NotFound(f"get {name}: no such volume")
+        return found
+
+    def create(self, name: str, labels: dict[str, str] | None = None, **_: Any) -> FakeVolume:
+        self.engine.check_alive()
+        self.named[name] = FakeVolume(name, dict(labels or {}))
+        return self.named[name]
+
+    def list(self, filters: dict[str, Any] | None = None, **_: Any) -> list[FakeVolume]:
+        label = (filters or {}).get("label")
+        here = [v for v in self.named.values() if not v.removed]
+        return [v for v in here if label is None or label in v.labels]
+
+
 class FakeImages:
     def __init__(self, engine: FakeDockerClient) -> None:
         self.engine = engine
@@ -241,7 +341,7 @@ class FakeImages:
     def get(self, name: str) -> FakeImage:
         self.engine.check_alive()
         self.engine.gets.append(name)
-        image = self.engine.images_by_ref.get(name)
+        image = self.engine.images_by_ref.get(name) or self.engine.images_by_id.get(name)
         if image is None:
             raise docker.errors.ImageNotFound(f"No such image: {name}")
         return image
@@ -358,7 +458,7 @@ class FakeContainers:
         here += [c for c in self.engine.batches if not c.removed]
         return [c for c in here if label is None or label in c.labels]
 
-    def create(self, image: str, **kwargs: Any) -> FakeContainer:
+    def create(self, image: str, **kwargs: Any) -> FakeContainer | FakeHelper:
         self.engine.creates_attempted += 1
         if (
             self.engine.gone_after_creates is not None
@@ -368,11 +468,18 @@ class FakeContainers:
         self.engine.check_alive()
         if image not in self.engine.images_by_id:
             raise docker.errors.ImageNotFound(f"No such image: {image}")
+        if not str((kwargs.get("command") or [""])[0]).endswith("/fips_batch"):
+            helper = FakeHelper(self.engine, image, kwargs)
+            self.engine.helpers.append(helper)
+            return helper
         container = FakeContainer(self.engine, f"c{len(self.engine.batches):04d}", image, kwargs)
         self.engine.batches.append(container)
         # the C probe's runs; the cffi twin's are kept apart
         for run in container.runs:
-            (self.engine.twins if run.twin else self.engine.created).append(run)
+            if run.discovery:
+                self.engine.discovery_runs.append(run)
+            else:
+                (self.engine.twins if run.twin else self.engine.created).append(run)
         return container
 
 
@@ -409,6 +516,14 @@ class FakeDockerClient:
         # (image id or tag substring, scenario) -> plan; the default is the fixture document
         self.plans: dict[tuple[str, str], ProbePlan] = {}
         self.leftovers: list[FakeLeftover] = []  # containers from before this client
+        self.helpers: list[FakeHelper] = []  # containers that fill the portable probe's volume
+        self.fills: list[str] = []  # volumes filled, in order
+        self.discovery_runs: list[FakeRun] = []  # `fips_probe --discover` runs
+        self.fill_exit = 0
+        # (image tag part, libc family) -> what `fips_probe --discover` does in that image;
+        # default: the glibc probe finds a cell image's OpenSSL, the musl one cannot run
+        self.discoveries: dict[tuple[str, str], ProbePlan] = {}
+        self.volumes = FakeVolumes(self)
         self.loads: list[int] = []  # `docker load`s, by size
         self.prunes: list[dict[str, Any]] = []  # image prunes, by filters
         self.gone = False
@@ -461,6 +576,16 @@ class FakeDockerClient:
             if sc == scenario and (key == image_id or any(key in t for t in image.tags)):
                 return plan
         return ProbePlan(0, fixture_bytes(build_of(image), scenario), b"")
+
+    def discovery_for(self, image_id: str, program: str) -> ProbePlan:
+        image = self.images_by_id[image_id]
+        family = program.split("/")[-2].split("-")[0]  # .../glibc-x86_64/fips_probe
+        for (key, fam), plan in self.discoveries.items():
+            if fam == family and (key == image_id or any(key in t for t in image.tags)):
+                return plan
+        if family == "glibc":
+            return ProbePlan(0, discovery_bytes("cell-glibc"), b"")
+        return ProbePlan(127, b"", f"fips_batch: cannot execute {program}: No such file\n".encode())
 
     def created_for(self, tag_part: str) -> list[FakeRun]:
         return [c for c in self.created if any(tag_part in t for t in c.tags)]

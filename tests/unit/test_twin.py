@@ -29,6 +29,7 @@ import pytest
 from test_probe_trace import function_at, hexnum, parse
 
 from matrix.judge import verdict as v
+from matrix.judge.cell import twin_ran as cell_twin_ran
 from matrix.model.vocabulary import Scenario, Verdict
 
 REPO = Path(__file__).resolve().parents[2]
@@ -274,6 +275,24 @@ def test_command_line_takes_the_c_probes_options() -> None:
     )
     with pytest.raises(SystemExit):
         twin.parse_args(["--scenario", "nope", "--module", "/m", "--libcrypto", "/l"])
+    assert args.module_mac is None  # computed, as the C probe does
+    given = twin.parse_args([*argv, "--module-mac", "AB:CD"])
+    assert given.module_mac == "AB:CD"  # an image's own value, as the portable probe gets it
+
+
+def test_without_cffi_the_twin_refuses_and_is_no_witness(tmp_path: Path) -> None:
+    """An image with python3 but no cffi: a refusal (exit 3, an "error" document), which the
+    cell records as the twin being unavailable, never as a disagreement."""
+    module = tmp_path / "fips.so"
+    module.write_bytes(b"not read")
+    # -I -S: no site-packages, so no cffi (the standard library never has it)
+    command = [sys.executable, "-I", "-S", str(TWIN), "--scenario", "no-failure"]
+    command += ["--module", str(module), "--libcrypto", "libcrypto.so.3"]
+    run = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert run.returncode == twin.EXIT_SETUP, run.stderr
+    doc = json.loads(run.stdout)
+    assert "cffi" in doc["error"] and "completed" not in doc
+    assert not cell_twin_ran(run.returncode, doc)
 
 
 # ---------- the cross-check on real builds ----------

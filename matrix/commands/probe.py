@@ -1,0 +1,165 @@
+"""`fips-matrix probe IMAGE...`: probe existing images as they are, and print the same tables,
+findings and reports as a matrix run. It writes a matrix file of one image platform per image
+(`probe.toml` in its results directory, which `fips-matrix run --matrix` takes again) and runs
+it through the same pipeline: each image's one cell, PLATFORM/image/as-is, probed by the
+portable probe."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from matrix.commands import run as run_command
+from matrix.errors import MatrixError
+from matrix.files import write_atomic
+from matrix.model.cells import expand
+from matrix.model.definition import (
+    IMAGE_PATH_RE,
+    IMAGE_RE,
+    KNOWN_SCENARIOS,
+    NAME_RE,
+    SONAME_RE,
+    load_definition,
+)
+from matrix.model.vocabulary import Outcome
+from matrix.results.diff import read_baseline
+from matrix.results.records import CellResult
+from matrix.results.store import ResultsDir
+
+DEFAULT_RESULTS = Path("results/probe")  # git-ignored, as every run's output
+MATRIX_NAME = "probe.toml"
+NAME_LENGTH = 64  # of a platform made from an image reference
+_NOT_NAME = re.compile(r"[^a-z0-9._-]+")
+_IMAGE_ID = re.compile(r"^(?:sha256:)?([0-9a-f]{12,64})$")
+
+
+def main(args: argparse.Namespace, console: Console) -> int:
+    run_command.check_numbers(args)
+    images = list(dict.fromkeys(args.images))  # the same image twice is probed once
+    text = matrix_text(images, args)
+    path = args.results / MATRIX_NAME
+    with ResultsDir(args.results).locked():  # not over the matrix of a run going on
+        write_atomic(path, text.encode("utf-8"))
+    definition = load_definition(path)
+    cells = expand(definition)
+    base = run_command.defaults(args.results)
+    options = dataclasses.replace(
+        base,
+        parallel=args.parallel or base.parallel,
+        probe_timeout=args.probe_timeout,
+        repeat=args.repeat,
+        force=args.force,
+        offline=args.offline,
+    )
+    baseline = read_baseline(args.baseline) if args.baseline else None
+    results, _ = run_command.run(definition, cells, options, console, baseline=baseline)
+    console.print()
+    for line in describe(results):
+        console.print(line)
+    console.print(f"the matrix of these images: {path} (fips-matrix run --matrix {path})")
+    return run_command.exit_status(results, args.allow_empty)
+
+
+def matrix_text(images: Sequence[str], args: argparse.Namespace) -> str:
+    """A matrix file of one image platform per image, with the overrides given."""
+    for image in images:
+        if not IMAGE_RE.match(image):
+            raise MatrixError(f"{image!r} is not an image reference (name:tag, name@digest, id)")
+    overrides: dict[str, Any] = {}
+    for key, value in (
+        ("libcrypto", args.libcrypto),
+        ("modules", args.modules),
+        ("fips_config", args.fips_config),
+    ):
+        if value is None:
+            continue
+        if not (IMAGE_PATH_RE.match(value) or (key == "libcrypto" and SONAME_RE.match(value))):
+            flag = f"--{key.replace('_', '-')}"
+            raise MatrixError(f"{flag} {value!r}: want an absolute path in the image")
+        overrides[key] = value
+    if args.module_mac_from_image:
+        overrides["module_mac"] = "image"
+    scenarios = list(dict.fromkeys(args.scenario)) or list(KNOWN_SCENARIOS)
+    for scenario in scenarios:
+        if scenario not in KNOWN_SCENARIOS:
+            raise MatrixError(
+                f"--scenario {scenario!r}: not a scenario (known: {', '.join(KNOWN_SCENARIOS)})"
+            )
+    lines = [
+        "# Made by `fips-matrix probe`: one platform per image, each probed as it is.",
+        "schema = 1",
+        f"scenarios = {json.dumps(scenarios)}",
+    ]
+    for name, image in zip(platform_names(images), images, strict=True):
+        lines += ["", f"[platforms.{json.dumps(name)}]", f"image = {json.dumps(image)}"]
+        lines += [f"{key} = {json.dumps(value)}" for key, value in overrides.items()]
+    return "\n".join(lines) + "\n"
+
+
+def platform_names(images: Sequence[str]) -> list[str]:
+    """A platform name for each image reference: its last path component and tag (or the
+    image id's first 12 digits), made a valid name (the matrix's NAME_RE), unique."""
+    names: list[str] = []
+    for image in images:
+        base = _name(image)
+        name, n = base, 2
+        while name in names:
+            name = f"{base}-{n}"
+            n += 1
+        names.append(name)
+    return names
+
+
+def _name(image: str) -> str:
+    ref = image.lower()
+    as_id = _IMAGE_ID.match(ref)
+    if as_id:
+        return f"image-{as_id.group(1)[:12]}"
+    ref, _, digest = ref.partition("@")
+    last = ref.rsplit("/", 1)[-1]
+    if digest:
+        last += "-" + digest.split(":")[-1][:12]
+    name = _NOT_NAME.sub("-", last.replace(":", "-"))
+    name = name.lstrip("._-")[:NAME_LENGTH].rstrip("._-") or "image"
+    if not NAME_RE.match(name):  # cannot happen with the rules above; say so if it does
+        raise MatrixError(f"no platform name can be made of {image!r}")
+    return name
+
+
+def describe(results: Sequence[CellResult]) -> list[str]:
+    """What each image holds, as discovery found it: the lines after the tables."""
+    lines = []
+    for result in results:
+        fp = result.fingerprint if isinstance(result.fingerprint, dict) else {}
+        found = fp.get("discovery")
+        image = fp.get("image", {}).get("tag") or fp.get("base_image", {}).get("ref") or "?"
+        if not isinstance(found, dict):
+            lines.append(f"{result.platform}: {result.outcome}: {result.reason}")
+            continue
+        libc = found.get("libc") or {}
+        head = f"{result.platform} ({image}): {libc.get('name', '?')} {libc.get('version', '?')}"
+        lines.append(head + (f"; {result.outcome}" if result.outcome != Outcome.OK else ""))
+        for what, key in (("libcrypto", "libcrypto"), ("fips.so", "module")):
+            choice = found.get(key)
+            if isinstance(choice, dict):
+                version = f" ({choice['version']})" if choice.get("version") else ""
+                lines.append(f"  {what}: {choice.get('path')}{version}: {choice.get('why')}")
+            else:
+                lines.append(f"  {what}: none found")
+        mac = found.get("module_mac") or {}
+        if mac.get("from") == "image":
+            lines.append(f"  module-mac: the image's own, from {mac.get('config')}")
+        listed = found.get("configs")
+        listed = listed if isinstance(listed, list) else []
+        configs = [str(c.get("path")) for c in listed if isinstance(c, dict)]
+        lines.append(f"  configuration: {', '.join(configs) or 'none found'}")
+        if fp.get("second_witness"):
+            lines.append(f"  second witness: {fp['second_witness']}")
+    return lines
