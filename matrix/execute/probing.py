@@ -14,6 +14,7 @@ import docker
 
 from matrix import assets
 from matrix.execute.batch import BatchRun, ProbeRun, run_batch
+from matrix.execute.symbolize import crash_record
 from matrix.judge.cell import completed, majority, rejudge, twin_ran
 from matrix.model.cells import Cell
 from matrix.model.vocabulary import CellKind, Verdict
@@ -122,6 +123,8 @@ def probe_cell(
             seconds=round(run.seconds, 3),
             probe=doc,
             witness=witness,
+            # a crash is attributed from the run's stderr lines, its addresses named now
+            crash=crash_record(client, image_id, run.stderr),
             repeats=(
                 [
                     {"exit_code": r.exit_code, "timed_out": r.timed_out, "probe": d}
