@@ -73,6 +73,12 @@ def resolve(
     return symbols, objects
 
 
+def forget() -> None:
+    """Drops the function tables kept so far."""
+    with _cache_lock:
+        _cache.clear()
+
+
 def _tables(
     client: docker.DockerClient, image_id: str, paths: Sequence[str]
 ) -> dict[str, Functions | str]:

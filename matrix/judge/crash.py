@@ -33,7 +33,7 @@ MAPS_LINE = re.compile(
 )
 HEX = re.compile(r"^0x[0-9a-f]{1,16}$")
 KEPT_CHARS = 512 * 2**10  # of one run's lines, in a cell file
-CALLERS = 6  # frames named in the sentence and the stack words shown
+CALLERS = 5  # frames named in the sentence (twice as many stack words in the evidence)
 SIGNAL_NAMES = {4: "SIGILL", 6: "SIGABRT", 7: "SIGBUS", 8: "SIGFPE", 11: "SIGSEGV"}
 
 Record = dict[str, Any]
@@ -213,6 +213,10 @@ class Place:
     base: int | None = None  # load base of the object (for an offset)
     generation: int | None = None  # of a watched object
     unmapped_at: str | None = None  # the step whose look found it gone (not mapped at the crash)
+    # Other generations of the object, gone too, that held this address (a reload may map
+    # a module at the same address again): (generation, unmapped at), oldest first. The
+    # address alone cannot tell which of them ran.
+    also: tuple[tuple[int, str], ...] = ()
     located: bool = False  # some mapping holds it
     function: str | None = None
     function_offset: int | None = None
@@ -234,6 +238,14 @@ class Place:
         if not self.located:
             return "no mapping"
         text = self.file or "an anonymous mapping"
+        if self.also and self.generation is not None and self.unmapped_at is not None:
+            gens = [str(self.generation), *(str(g) for g, _ in self.also)]
+            steps = [self.unmapped_at, *(at for _, at in self.also)]
+            both = "both" if len(gens) == 2 else "all"
+            return (
+                f"{text} generation {_either(gens, 'or')} (unmapped at {_either(steps, 'and at')}"
+                f"; {both} loaded at this address)"
+            )
         if self.generation is not None and (self.unmapped_at is not None or self.generation > 1):
             text += f" generation {self.generation}"
         if self.unmapped_at is not None:
@@ -261,6 +273,7 @@ class Place:
             "generation": self.generation,
             "mapped_at_crash": self.located and self.unmapped_at is None,
             "unmapped_at": self.unmapped_at,
+            "also": [{"generation": g, "unmapped_at": at} for g, at in self.also],
             "offset": f"{self.offset:#x}" if self.offset is not None else None,
             "function": self.function,
             "function_offset": (
@@ -302,19 +315,25 @@ def _in_dump(trace: Trace, pid: int, address: int) -> Place | None:
 
 
 def _in_sightings(trace: Trace, crash_index: int, pid: int, address: int) -> Place | None:
-    hit: tuple[Seen, Range] | None = None
+    latest: dict[int | None, tuple[Seen, Range]] = {}  # per generation, its last sighting
     pids = {pid, trace.main_pid}
     for s in trace.seen:
         if s.index > crash_index or s.pid not in pids:
             continue
         r = next((r for r in s.ranges if r.holds(address)), None)
         if r is not None:
-            hit = (s, r)
-    if hit is None:
+            latest.pop(s.generation, None)
+            latest[s.generation] = (s, r)
+    if not latest:
         return None
-    s, r = hit
-    gone = s.step if s.state == "unmapped" else f"some point after {s.step} (its last look)"
-    return Place(address, s.path, r.perms, s.base, s.generation, gone, located=True)
+    hits = sorted(latest.values(), key=lambda hit: hit[0].generation or 0)
+    places = [
+        (s, r, s.step if s.state == "unmapped" else f"some point after {s.step} (its last look)")
+        for s, r in hits
+    ]
+    s, r, gone = places[0]
+    also = tuple((o.generation, at) for o, _, at in places[1:] if o.generation is not None)
+    return Place(address, s.path, r.perms, s.base, s.generation, gone, located=True, also=also)
 
 
 # --- the crash -------------------------------------------------------------------------
@@ -387,6 +406,10 @@ class Crash:
         return lines
 
 
+def _either(words: list[str], conjunction: str) -> str:
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} {conjunction} {words[-1]}"
+
+
 def _addr(place: Place | None) -> str:
     return f"{place.address:#x}" if place is not None else "none (a signal sent, not a fault)"
 
@@ -430,7 +453,8 @@ def _crash(trace: Trace, index: int, r: Record, symbols: Symbols) -> Crash:
     pc_value, addr_value = hexnum(r.get("pc")), hexnum(r.get("addr"))
     pc = locate(trace, index, pid, pc_value, symbols) if pc_value is not None else None
     addr = locate(trace, index, pid, addr_value, symbols) if addr_value is not None else None
-    words = [hexnum(w) for w in r.get("stack", []) if isinstance(r.get("stack"), list)]
+    raw = r.get("stack")
+    words = [hexnum(w) for w in raw] if isinstance(raw, list) else []
     stack = tuple(
         place
         for place in (locate(trace, index, pid, w, symbols) for w in words if w is not None)
@@ -517,12 +541,17 @@ def _finding(c: Crash) -> tuple[str, str, bool]:
         text = f"{what}: {c.moment} {'called' if entered else 'ran'} {target} of {pc.object_text()}"
         caller = c.stack[0] if entered and c.stack else (callers[0] if callers else None)
         if caller is not None:
-            text += f" from {_named(caller)}"
+            text += f", called from {_named(caller)}"
         return what, text, True
     if pc is not None and pc.located:
         where = f"{pc.function_name()} of {pc.file}" if pc.function else pc.short()
-        chain = [_named(f) for f in callers] or [_named(s) for s in c.stack[:CALLERS]]
-        called = f", called from {' ← '.join(chain)}" if chain else ""
+        if callers:
+            called = f", called from {' ← '.join(_named(f) for f in callers)}"
+        elif c.stack:  # no backtrace (musl): code addresses on the stack, not all callers
+            words = " ← ".join(_named(s) for s in c.stack[:CALLERS])
+            called = f", with return addresses on its stack in {words}"
+        else:
+            called = ""
         if c.stuck:
             what = "a thread's exit was stuck"
             text = (

@@ -233,8 +233,11 @@ def _unexpected(
             for r, s in subjects
             if s.verdict in RELOAD_VERDICTS and died_after_document(_facts(s))
         ],
-        lambda s: (s.scenario, s.verdict, died_after_document(_facts(s))),
-        lambda k, s: f"{k[0]}: after a {k[1]} reload, the process died ({_how(k[2])})",
+        lambda s: (s.scenario, s.verdict, died_after_document(_facts(s)), _crash_finding(s)),
+        lambda k, s: (
+            f"{k[0]}: after a {k[1]} reload, the process died ({_how(k[2])})"
+            + (f": {k[3]}" if k[3] else "")
+        ),
     )
     add(
         [(r, s) for r, s in subjects if s.verdict not in RELOAD_VERDICTS],
@@ -363,6 +366,14 @@ def _unknown_holder(s: ScenarioResult) -> bool:
         and _fact(s, "leaked_reference") is not True
         and not _fact(s, "threads_alive_without_thread_stop")
     )
+
+
+def _crash_finding(s: ScenarioResult) -> str:
+    """The attributed crash's finding in a few words ("code of the unloaded fips.so ran
+    after dlclose"), "" when none was attributed."""
+    crash = _fact(s, "crash")
+    finding = crash.get("finding") if isinstance(crash, dict) else None
+    return finding if isinstance(finding, str) and crash.get("attributed") is True else ""
 
 
 def _flaky(s: ScenarioResult) -> bool:
