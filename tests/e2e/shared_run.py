@@ -18,12 +18,12 @@ from typing import Any
 # no-pinshared, whose worker-thread exit crashes after a clean reload (its compile is shared
 # with 4.0.2's default link, a relink apart), and the same build with deferred self-tests
 # (a probe-time option: no build of its own).
-CELLS = [
+CELLS = [  # in the matrix's order, as the run's summary lists them
     "debian-12/3.0.20/default",
     "debian-12/3.0.20/no-pinshared",
-    "musl-debian-12/3.0.20/default",
     "debian-12/4.0.2/no-pinshared",
     "debian-12/4.0.2/no-pinshared-deferred",
+    "musl-debian-12/3.0.20/default",
 ]
 CRASH_CELL = "debian-12/4.0.2/no-pinshared"
 

@@ -127,7 +127,8 @@ def test_twin_refuses_when_another_libcrypto_is_mapped(matrix_run: MatrixRun) ->
     twin = assets.TWIN_SOURCE.read_text(encoding="utf-8")
     code = (
         "import hashlib, sys\n"
-        "if 'libcrypto.so' not in open('/proc/self/maps').read(): sys.exit(99)\n" + twin
+        "if 'libcrypto.so' not in open('/proc/self/maps').read(): sys.exit(99)\n"
+        f"exec(compile({twin!r}, 'fips_twin.py', 'exec'), {{'__name__': '__main__'}})\n"
     )
     command = ["python3", "-c", code, "--scenario", "no-failure", "--module", assets.MODULE]
     command += ["--libcrypto", assets.LIBCRYPTO_DIR, "--workdir", "/tmp"]
