@@ -149,7 +149,8 @@ def inputs_key(image_key: str, image_id: str, cell: Cell, repeat: int) -> str:
 
 def reusable(previous: CellResult, key: str) -> bool:
     """Earlier probe runs stand in for new ones only if nothing about them can change:
-    same inputs, and every run (repeats and the twin too) ended with a complete document."""
+    same inputs, every run (repeats and the twin too) ended with a complete document, and a
+    run that died by a signal kept its crash record."""
     if previous.inputs_key != key or not previous.scenarios:
         return False
     for s in previous.scenarios:
@@ -158,6 +159,8 @@ def reusable(previous: CellResult, key: str) -> bool:
             docs.append(s.witness.get("probe"))
         if not all(completed(d) for d in docs):
             return False
+        if s.exit_code is not None and s.exit_code > 128 and s.crash is None:
+            return False  # died by a signal, kept no crash record (an older run): again
     return True
 
 

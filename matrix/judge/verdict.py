@@ -428,7 +428,7 @@ def _scenario_extras(doc: Doc, steps: dict[str, Doc]) -> tuple[dict[str, Any], l
     if isinstance(workers, list):
         facts["workers"] = workers
         facts["threads_alive_without_thread_stop"] = _alive_without_stop(doc)
-        evidence.extend(f"worker {w['name']}: {_rounds(w)}; {_life(w)}" for w in workers)
+        evidence.extend(f"thread {w['name']}: {_rounds(w)}; {_life(w)}" for w in workers)
     ends = [(key, doc.get(key)) for key in _ENDS]
     if any(isinstance(end, dict) for _, end in ends):
         for key, end in ends:

@@ -688,3 +688,24 @@ def test_a_crash_is_kept_with_its_lines_and_attributed_from_the_images_objects(
     assert (again.cause, again.facts) == (s.cause, s.facts)  # from the file alone
     # a clean run keeps no record, and nothing was copied for it
     assert all(x.crash is None for x in results[DEBIAN_DEFAULT].scenarios)
+
+
+def test_a_death_stored_without_its_crash_record_is_probed_again(h: Harness) -> None:
+    """Results of a version that kept no crash record: the cell is probed again, once, so
+    that its death gets attributed; with the record, it is reused like any other."""
+    record = json.loads((FIXTURES / "crash-glibc402-unpinned-worker-thread.json").read_text())
+    doc = json.dumps(fixture_doc("unpinned", "ondemand-kat")).encode()
+    h.client.plans[(":debian-12-3.0.20-no-pinshared", "ondemand-kat")] = ProbePlan(
+        139, doc, "\n".join(record["crash"]["lines"]).encode()
+    )
+    h.run()
+    stored = h.on_disk(DEBIAN_UNPINNED)
+    stored["scenarios"][stored_index(stored)]["crash"] = None  # as an older version wrote it
+    (h.results / "cells" / "debian-12__3.0.20__no-pinshared.json").write_text(json.dumps(stored))
+    batches = len(h.client.batches_for(tag_of(h, DEBIAN_UNPINNED)))
+    again = {r.cell: r for r in h.run()}
+    assert len(h.client.batches_for(tag_of(h, DEBIAN_UNPINNED))) == batches + 1
+    assert "probe_runs_reused_from" not in again[DEBIAN_UNPINNED].fingerprint
+    assert "probe_runs_reused_from" in again[DEBIAN_DEFAULT].fingerprint
+    h.run()  # now with its record: reused
+    assert len(h.client.batches_for(tag_of(h, DEBIAN_UNPINNED))) == batches + 1

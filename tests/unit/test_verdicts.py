@@ -171,7 +171,7 @@ def test_a_live_worker_that_never_stopped_is_named_as_what_holds_the_module() ->
     assert j.cause.startswith("a live thread's state (worker: used the module, never called")
     assert j.short == "thread state"
     # the worker's own line says what it did, not what worker-thread's worker does
-    [line] = [e for e in j.evidence if e.startswith("worker worker:")]
+    [line] = [e for e in j.evidence if e.startswith("thread worker:")]
     assert "never called OPENSSL_thread_stop_ex" in line
     assert not any("it called OPENSSL_thread_stop_ex" in e for e in j.evidence)
     # once the worker had called it, nothing would be left to name
@@ -187,12 +187,12 @@ def test_a_known_holder_is_named_before_a_live_thread() -> None:
 
 def test_thread_pool_evidence_tells_each_worker_apart() -> None:
     j = v.judge("thread-pool", doc("unpinned", "thread-pool"))
-    lines = {e.split(":")[0]: e for e in j.evidence if e.startswith("worker pool-")}
-    assert set(lines) == {"worker pool-1", "worker pool-2", "worker pool-3", "worker pool-4"}
-    assert "called OPENSSL_thread_stop_ex and exited before the failure" in lines["worker pool-1"]
-    assert "never called OPENSSL_thread_stop_ex and exited before" in lines["worker pool-2"]
-    assert "it called OPENSSL_thread_stop_ex, lived through the free" in lines["worker pool-3"]
-    assert "never called OPENSSL_thread_stop_ex, lived through" in lines["worker pool-4"]
+    lines = {e.split(":")[0]: e for e in j.evidence if e.startswith("thread pool-")}
+    assert set(lines) == {"thread pool-1", "thread pool-2", "thread pool-3", "thread pool-4"}
+    assert "called OPENSSL_thread_stop_ex and exited before the failure" in lines["thread pool-1"]
+    assert "never called OPENSSL_thread_stop_ex and exited before" in lines["thread pool-2"]
+    assert "it called OPENSSL_thread_stop_ex, lived through the free" in lines["thread pool-3"]
+    assert "never called OPENSSL_thread_stop_ex, lived through" in lines["thread pool-4"]
     # only pool-4 was alive at the unload without having called it
     assert j.facts["threads_alive_without_thread_stop"] == ["pool-4"]
     assert [w["name"] for w in j.facts["workers"]] == ["pool-1", "pool-2", "pool-3", "pool-4"]
