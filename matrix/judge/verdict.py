@@ -15,6 +15,11 @@ from matrix.judge import crash as crashes
 from matrix.model.vocabulary import SCENARIOS, Scenario, Verdict, died_after_document
 
 PROBE_SCHEMA = 1
+CAUGHT = (4, 6, 7, 8, 11)  # the signals the C probe's crash handler reports (probe_trace.h)
+NO_RECORD = (
+    "no crash record with this result: the probe's stderr held no crash line (cut short, or "
+    "written by a version of the tool that kept none)"
+)
 
 Doc = dict[str, Any]
 
@@ -51,7 +56,7 @@ def judge_run(
         return Judgement(
             Verdict.PROBE_CRASHED,
             f"killed by signal {sig} ({_signame(sig)})" + (f": {own.sentence}" if own else ""),
-            tuple(own.evidence()) if own else (),
+            tuple(own.evidence()) if own else ((NO_RECORD,) if sig in CAUGHT else ()),
             short=_signame(sig),
             facts={**facts, **({"crash": own.facts()} if own else {})},
         )
@@ -75,6 +80,8 @@ def judge_run(
         if own is not None:
             evidence = (*evidence, *own.evidence())
             facts["crash"] = own.facts()
+        elif sig in CAUGHT:
+            evidence = (*evidence, NO_RECORD)
         # Not part of the reload verdict, but no reader may miss it: the process died.
         cause = f"{j.cause}; afterwards the process died ({how})"
         cause += f": {own.sentence}" if own is not None else ""
