@@ -20,7 +20,7 @@ def rejudge(s: ScenarioResult, why: str = "") -> ScenarioResult:
     w = s.witness
     if w is not None and "unavailable" not in w:
         if completed(w.get("probe")):
-            twin = judge_run(s.scenario, w["exit_code"], w["timed_out"], w["probe"])
+            twin = judge_run(s.scenario, w["exit_code"], w["timed_out"], w["probe"], traced=False)
             j = with_witness(j, twin)
         else:  # a twin that crashed or hung saw nothing: no witness, not a disagreement
             how = "timed out" if w.get("timed_out") else f"exit {w.get('exit_code')}"

@@ -40,9 +40,11 @@ def judge_run(
     doc: Doc | None,
     error: str = "",
     crash: Doc | None = None,
+    traced: bool = True,
 ) -> Judgement:
     """One probe process: its exit, its document and, when it held crash lines, its crash
-    record (the kept stderr lines and the names resolved for them: matrix/judge/crash.py)."""
+    record (the kept stderr lines and the names resolved for them: matrix/judge/crash.py).
+    traced: the process writes crash lines (the C probe; the cffi twin does not)."""
     if timed_out:
         return Judgement(
             Verdict.TIMEOUT,
@@ -56,7 +58,7 @@ def judge_run(
         return Judgement(
             Verdict.PROBE_CRASHED,
             f"killed by signal {sig} ({_signame(sig)})" + (f": {own.sentence}" if own else ""),
-            tuple(own.evidence()) if own else ((NO_RECORD,) if sig in CAUGHT else ()),
+            tuple(own.evidence()) if own else ((NO_RECORD,) if traced and sig in CAUGHT else ()),
             short=_signame(sig),
             facts={**facts, **({"crash": own.facts()} if own else {})},
         )
@@ -80,7 +82,7 @@ def judge_run(
         if own is not None:
             evidence = (*evidence, *own.evidence())
             facts["crash"] = own.facts()
-        elif sig in CAUGHT:
+        elif traced and sig in CAUGHT:
             evidence = (*evidence, NO_RECORD)
         # Not part of the reload verdict, but no reader may miss it: the process died.
         cause = f"{j.cause}; afterwards the process died ({how})"
