@@ -564,6 +564,9 @@ def _finding(c: Crash) -> tuple[str, str, bool]:
             text = f"{what}: during {c.moment}, {where}{called} read {addr.address:#x} in "
             return what, text + addr.object_text(), True
         what = f"{c.signal_name} in {pc.file}"
+        outside = next((f.file for f in callers if f.file != pc.file), None)
+        if outside is not None:  # in the C library, say, but called from libcrypto
+            what += f", called from {outside}"
         text = f"{c.signal_name} during {c.moment}, in {where}{called}"
         if addr is not None and addr.address != pc.address:
             text += f", at address {addr.address:#x} ({addr.object_text()})"

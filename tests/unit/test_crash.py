@@ -84,7 +84,7 @@ def test_a_fault_in_libcrypto_is_named_with_its_backtrace() -> None:
     ]
     assert c.frames[0].address == c.pc.address  # the handler's own frames are left out
     assert not any(f.file == "fips_probe" for f in c.frames)
-    assert c.finding == "SIGSEGV in libc.so.6"
+    assert c.finding == "SIGSEGV in libc.so.6, called from libcrypto.so.3"
     assert c.sentence.startswith(
         "SIGSEGV during the worker thread's exit, in pthread_rwlock_rdlock of libc.so.6, called "
         "from CRYPTO_THREAD_read_lock+0x9 in libcrypto.so.3 ← ossl_lib_ctx_get_data+0x27"
