@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.text import Text
 
 from matrix import __version__, assets
-from matrix.commands import bench, bundle, diff, merge, plan, probe, publish, report
+from matrix.commands import bench, bundle, diff, merge, plan, probe, publish, report, repro
 from matrix.commands import run as run_command
 from matrix.errors import MatrixError
 from matrix.execute.runner import Abandoned
@@ -35,6 +35,7 @@ COMMANDS: dict[str, Command] = {
     "publish": publish.main,
     "bundle": bundle.main,
     "bench": bench.main,
+    "repro": repro.main,
 }
 PIPE_CLOSED = 128 + signal.SIGPIPE  # what a shell reports for a writer whose reader left
 
@@ -308,6 +309,28 @@ def parser() -> argparse.ArgumentParser:
     )
     diff_p.add_argument("old", type=Path, metavar="OLD", help="the earlier results directory")
     diff_p.add_argument("new", type=Path, metavar="NEW", help="the later results directory")
+
+    repro_p = command(
+        "repro",
+        "write a directory that reproduces one scenario of one cell with plain docker: a "
+        "Dockerfile (pinned source, the cell's build), one C file, and a README saying what "
+        "to expect",
+    )
+    repro_p.add_argument("cell", metavar="CELL", help="the cell's id, PLATFORM/VERSION/VARIANT")
+    repro_p.add_argument("scenario", metavar="SCENARIO", help="one of the cell's scenarios")
+    repro_p.add_argument(
+        "--output", type=Path, required=True, metavar="DIR", help="the directory written"
+    )
+    repro_p.add_argument(
+        "--matrix", type=Path, help="matrix file (default: the built-in matrix/default.toml)"
+    )
+    repro_p.add_argument(
+        "--results",
+        type=Path,
+        default=run_command.DEFAULT_RESULTS,
+        metavar="DIR",
+        help="results directory whose record of the cell says what to expect",
+    )
 
     bench_p = command("bench", "measure the matrix's cost: cold, warm, and against the plain way")
     bench_p.add_argument(

@@ -14,6 +14,7 @@ import docker
 
 from matrix import assets
 from matrix.execute.batch import BatchRun, ProbeRun, run_batch
+from matrix.execute.symbolize import crash_record
 from matrix.judge.cell import completed, majority, rejudge, twin_ran
 from matrix.model.cells import Cell
 from matrix.model.vocabulary import CellKind, Verdict
@@ -177,6 +178,8 @@ def probe_cell(
             seconds=round(run.seconds, 3),
             probe=doc,
             witness=witness,
+            # a crash is attributed from the run's stderr lines, its addresses named now
+            crash=crash_record(client, image_id, run.stderr),
             repeats=(
                 [
                     {"exit_code": r.exit_code, "timed_out": r.timed_out, "probe": d}
@@ -201,7 +204,8 @@ def inputs_key(image_key: str, image_id: str, cell: Cell, repeat: int) -> str:
 
 def reusable(previous: CellResult, key: str) -> bool:
     """Earlier probe runs stand in for new ones only if nothing about them can change:
-    same inputs, and every run (repeats and the twin too) ended with a complete document."""
+    same inputs, every run (repeats and the twin too) ended with a complete document, and a
+    run that died by a signal kept its crash record."""
     if previous.inputs_key != key or not previous.scenarios:
         return False
     for s in previous.scenarios:
@@ -210,6 +214,8 @@ def reusable(previous: CellResult, key: str) -> bool:
             docs.append(s.witness.get("probe"))
         if not all(completed(d) for d in docs):
             return False
+        if s.exit_code is not None and s.exit_code > 128 and s.crash is None:
+            return False  # died by a signal, kept no crash record (an older run): again
     return True
 
 

@@ -15,12 +15,12 @@ from matrix.results.records import ScenarioResult
 def rejudge(s: ScenarioResult, why: str = "") -> ScenarioResult:
     """Verdicts come from the stored observations, so they follow the current rules; where
     the twin ran, its observations are judged too and must agree."""
-    j = judge_run(s.scenario, s.exit_code, s.timed_out, s.probe, why)
+    j = judge_run(s.scenario, s.exit_code, s.timed_out, s.probe, why, s.crash)
     alone = j.verdict  # the C probe's own, which repeated runs are counted against
     w = s.witness
     if w is not None and "unavailable" not in w:
         if completed(w.get("probe")):
-            twin = judge_run(s.scenario, w["exit_code"], w["timed_out"], w["probe"])
+            twin = judge_run(s.scenario, w["exit_code"], w["timed_out"], w["probe"], traced=False)
             j = with_witness(j, twin)
         else:  # a twin that crashed or hung saw nothing: no witness, not a disagreement
             how = "timed out" if w.get("timed_out") else f"exit {w.get('exit_code')}"

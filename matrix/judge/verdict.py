@@ -11,9 +11,15 @@ import signal
 from dataclasses import dataclass, field
 from typing import Any
 
-from matrix.model.vocabulary import SCENARIOS, Scenario, Verdict
+from matrix.judge import crash as crashes
+from matrix.model.vocabulary import SCENARIOS, Scenario, Verdict, died_after_document
 
 PROBE_SCHEMA = 1
+CAUGHT = (4, 6, 7, 8, 11)  # the signals the C probe's crash handler reports (probe_trace.h)
+NO_RECORD = (
+    "no crash record with this result: the probe's stderr held no crash line (cut short, or "
+    "written by a version of the tool that kept none)"
+)
 
 Doc = dict[str, Any]
 
@@ -28,22 +34,33 @@ class Judgement:
 
 
 def judge_run(
-    scenario: str, exit_code: int | None, timed_out: bool, doc: Doc | None, error: str = ""
+    scenario: str,
+    exit_code: int | None,
+    timed_out: bool,
+    doc: Doc | None,
+    error: str = "",
+    crash: Doc | None = None,
+    traced: bool = True,
 ) -> Judgement:
-    """One probe process: its exit and its document."""
+    """One probe process: its exit, its document and, when it held crash lines, its crash
+    record (the kept stderr lines and the names resolved for them: matrix/judge/crash.py).
+    traced: the process writes crash lines (the C probe; the cffi twin does not)."""
     if timed_out:
         return Judgement(
             Verdict.TIMEOUT,
             "the probe did not finish in time; its container was killed",
             short="hung",
         )
+    own, children = _crashes(crash)
     if exit_code is not None and exit_code > 128 and (doc is None or not doc.get("completed")):
         sig = exit_code - 128
+        facts: dict[str, Any] = {"signal": sig, "signal_name": _signame(sig)}
         return Judgement(
             Verdict.PROBE_CRASHED,
-            f"killed by signal {sig} ({_signame(sig)})",
+            f"killed by signal {sig} ({_signame(sig)})" + (f": {own.sentence}" if own else ""),
+            tuple(own.evidence()) if own else ((NO_RECORD,) if traced and sig in CAUGHT else ()),
             short=_signame(sig),
-            facts={"signal": sig, "signal_name": _signame(sig)},
+            facts={**facts, **({"crash": own.facts()} if own else {})},
         )
     if doc is None or not doc.get("completed"):
         why = error or f"exit status {exit_code}, no complete JSON document"
@@ -51,26 +68,62 @@ def judge_run(
             Verdict.PROBE_CRASHED, why, short=f"exit {exit_code}", facts={"exit_code": exit_code}
         )
     j = judge(scenario, doc)
+    if children:
+        evidence = (*j.evidence, *(line for c in children for line in c.evidence()))
+        facts = {**j.facts, "child_crashes": [c.facts() for c in children]}
+        j = Judgement(j.verdict, j.cause, evidence, j.short, facts)
     if exit_code:
         # The document was complete; what happened afterwards (a worker thread leaving,
         # atexit handlers) is still a fact about the process.
         sig = exit_code - 128
-        how = f"signal {sig} ({_signame(sig)})" if sig > 0 else f"exit status {exit_code}"
+        how = _how(exit_code)
         evidence = (*j.evidence, f"after printing its observations the process ended with {how}")
         facts = {**j.facts, "exit_after_document": exit_code}
+        if own is not None:
+            evidence = (*evidence, *own.evidence())
+            facts["crash"] = own.facts()
+        elif traced and sig in CAUGHT:
+            evidence = (*evidence, NO_RECORD)
         # Not part of the reload verdict, but no reader may miss it: the process died.
         cause = f"{j.cause}; afterwards the process died ({how})"
+        cause += f": {own.sentence}" if own is not None else ""
         short = f"{j.short}; then {_signame(sig) if sig > 0 else f'exit {exit_code}'}"
         return Judgement(j.verdict, cause, evidence, short, facts)
     return j
 
 
+def _crashes(record: Doc | None) -> tuple[crashes.Crash | None, list[crashes.Crash]]:
+    """The probe process's own crash and its forked children's, from a stored record."""
+    if not isinstance(record, dict):
+        return None, []
+    lines = record.get("lines")
+    found = crashes.crashes(
+        lines if isinstance(lines, list) else [], crashes.symbol_table(record.get("symbols"))
+    )
+    return next((c for c in found if not c.child), None), [c for c in found if c.child]
+
+
 def with_witness(primary: Judgement, twin: Judgement) -> Judgement:
     """The C probe's judgement, checked against the twin's: the same verdict stands, a
-    different one is a DISAGREEMENT that shows both evidences."""
+    different one is a DISAGREEMENT that shows both evidences.
+
+    What each process did after its complete document is compared, not required to agree:
+    where the C probe's process died and the twin's did not (or died by another signal),
+    the evidence says so and the status stays the C probe's. Code that runs after memory was
+    freed or a module unmapped does what that memory then holds, which differs between two
+    processes (the twin's allocator is Python's): it may fault, spin (the twin aborts a
+    stuck thread) or do no visible harm. A DISAGREEMENT is kept for what the two witnesses
+    must see alike, the reload verdict: a bug of this tool."""
     facts = {**primary.facts, "witness_verdict": twin.verdict}
     if twin.verdict == primary.verdict:
-        evidence = (*primary.evidence, f"cffi twin agrees: {twin.verdict}")
+        ended = died_after_document(twin.facts)
+        if ended is not None:
+            facts["witness_exit_after_document"] = ended
+        evidence = (
+            *primary.evidence,
+            f"cffi twin agrees: {twin.verdict}",
+            *_ends_compared(died_after_document(primary.facts), ended),
+        )
         return Judgement(primary.verdict, primary.cause, evidence, primary.short, facts)
     evidence = (
         *(f"C probe: {e}" for e in primary.evidence),
@@ -81,6 +134,34 @@ def with_witness(primary: Judgement, twin: Judgement) -> Judgement:
         f"cffi twin says {twin.verdict} ({twin.cause})"
     )
     return Judgement(Verdict.DISAGREEMENT, cause, evidence, "probe vs twin", facts)
+
+
+def _ends_compared(probe: int | None, twin: int | None) -> tuple[str, ...]:
+    """How the two processes ended after their documents, where that differs or matters."""
+    if probe is None and twin is None:
+        return ()
+    not_fixed = "what a use of freed or unmapped memory does is not fixed"
+    if probe is not None and twin is not None:
+        if probe == twin:
+            return (f"the cffi twin's process died after its document too ({_how(twin)})",)
+        return (
+            f"after the document the cffi twin's process ended with {_how(twin)}, the C "
+            f"probe's with {_how(probe)}: {not_fixed}; the status stays the C probe's",
+        )
+    if probe is not None:
+        return (
+            f"the cffi twin's process ended normally after its document, the C probe's died "
+            f"({_how(probe)}): {not_fixed}; the status stays the C probe's",
+        )
+    return (
+        f"the cffi twin's process died after its document ({_how(twin)}), the C probe's "
+        f"ended normally: {not_fixed}; the status stays the C probe's",
+    )
+
+
+def _how(code: int | None) -> str:
+    sig = (code or 0) - 128
+    return f"signal {sig} ({_signame(sig)})" if sig > 0 else f"exit status {code}"
 
 
 def judge(scenario: str, doc: Doc) -> Judgement:
@@ -199,6 +280,12 @@ _STEP: Shape = {
 }
 _SELF_TESTS: Shape = {"started": int, "corrupted": int, "failed_tests": str}
 _WORKER = ("ok_before_failure", "failed_after_failure", "ok_after_failure", "first_error")
+_WORKERS: Shape = {  # one of workers: what the verdict code reads beyond _WORKER
+    "name": str,
+    "called_thread_stop": bool,
+    "exited_before_failure": bool,
+}
+_END: Shape = {"exit_status": (int, _NONE), "signal": (int, _NONE), "timed_out": bool}
 _REQUIRED_STEPS = ("load_a", "unload_a", "reload_b")
 
 
@@ -230,6 +317,24 @@ def malformed(doc: Doc) -> str:
     worker = doc.get("worker")
     if worker is not None and not (isinstance(worker, dict) and all(k in worker for k in _WORKER)):
         return f"worker: want an object with {', '.join(_WORKER)}"
+    workers = doc.get("workers")
+    if workers is not None:
+        if not isinstance(workers, list) or not all(isinstance(w, dict) for w in workers):
+            return "workers: want an array of objects"
+        for i, w in enumerate(workers):
+            if not all(k in w for k in _WORKER):
+                return f"workers[{i}]: want an object with {', '.join(_WORKER)}"
+            problem = _wrong_keys(w, _WORKERS, f"workers[{i}]")
+            if problem:
+                return problem
+    for key in _ENDS:
+        end = doc.get(key)
+        if end is not None:
+            problem = (
+                _wrong_keys(end, _END, key) if isinstance(end, dict) else f"{key}: want an object"
+            )
+            if problem:
+                return problem
     return ""
 
 
@@ -291,7 +396,8 @@ def _reload(steps: dict[str, Doc]) -> tuple[bool, str, bool]:
 
 
 def _scenario_extras(doc: Doc, steps: dict[str, Doc]) -> tuple[dict[str, Any], list[str]]:
-    """What two-contexts and worker-thread observe beyond the reload itself."""
+    """What two-contexts, the scenarios with workers and exit-after-reload observe beyond
+    the reload itself."""
     facts: dict[str, Any] = {}
     evidence: list[str] = []
     other = steps.get("refuses_c")
@@ -315,13 +421,83 @@ def _scenario_extras(doc: Doc, steps: dict[str, Doc]) -> tuple[dict[str, Any], l
     worker = doc.get("worker")
     if isinstance(worker, dict):
         facts["worker"] = worker
+        # worker-thread's worker calls OPENSSL_thread_stop_ex once stopped, then parks: a
+        # worker that parked before the free did call it
+        stopped = worker.get("stopped_before_free") is True
         evidence.append(
-            f"worker thread: {worker['ok_before_failure']} rounds of RAND+HMAC worked before the "
-            f"failure; in the error state {worker['failed_after_failure']} failed and "
-            f"{worker['ok_after_failure']} worked (first error: {worker['first_error']}); "
-            "it called OPENSSL_thread_stop_ex before the free and left after the reload"
+            f"worker thread: {_rounds(worker)}; "
+            + (
+                "it called OPENSSL_thread_stop_ex and stopped before the free, and left after "
+                "the reload"
+                if stopped
+                else "it had not stopped when the free began"
+            )
+        )
+    workers = doc.get("workers")
+    if isinstance(workers, list):
+        facts["workers"] = workers
+        facts["threads_alive_without_thread_stop"] = _alive_without_stop(doc)
+        evidence.extend(f"thread {w['name']}: {_rounds(w)}; {_life(w)}" for w in workers)
+    ends = [(key, doc.get(key)) for key in _ENDS]
+    if any(isinstance(end, dict) for _, end in ends):
+        for key, end in ends:
+            facts[key] = end
+            if isinstance(end, dict):
+                evidence.append(f"{_ENDS[key]}: {_ended(end)}")
+        facts["context_alive_at_exit"] = doc.get("context_alive_at_exit")
+        alive = doc.get("context_alive_at_exit") is True
+        evidence.append(
+            "the probe itself returned from main with context B "
+            + ("still loaded: its exit status is how that ended" if alive else "not loaded")
         )
     return facts, evidence
+
+
+# exit-after-reload's forked children: how each ended
+_ENDS = {
+    "exit_without_context": "a child that freed context B and returned from main",
+    "exit_after_cleanup": "a child that freed B, called OPENSSL_cleanup() and returned from main",
+}
+
+
+def _rounds(w: Doc) -> str:
+    return (
+        f"{w['ok_before_failure']} rounds of RAND+HMAC worked before the failure; in the error "
+        f"state {w['failed_after_failure']} failed and {w['ok_after_failure']} worked (first "
+        f"error: {w['first_error']})"
+    )
+
+
+def _life(w: Doc) -> str:
+    """What a worker of workers did around the free and the reload."""
+    stop = (
+        "it called OPENSSL_thread_stop_ex"
+        if w["called_thread_stop"] is True
+        else "it never called OPENSSL_thread_stop_ex"
+    )
+    if w["exited_before_failure"] is True:
+        return f"{stop} and exited before the failure"
+    return f"{stop}, lived through the free and the reload, and exited after the document"
+
+
+def _ended(end: Doc) -> str:
+    if end.get("timed_out") is True:
+        return "did not end in 30 s and was killed"
+    sig = end.get("signal")
+    if isinstance(sig, int) and not isinstance(sig, bool):
+        return f"died with signal {sig} ({_signame(sig)})"
+    return f"exited with status {end.get('exit_status')}"
+
+
+def _alive_without_stop(doc: Doc) -> list[str]:
+    """The workers that used the module, never called OPENSSL_thread_stop_ex and were still
+    alive when A was freed and the module unloaded: their thread-local state was never freed."""
+    workers = doc.get("workers")
+    return [
+        str(w["name"])
+        for w in (workers if isinstance(workers, list) else [])
+        if w["exited_before_failure"] is False and w["called_thread_stop"] is False
+    ]
 
 
 def _holders(doc: Doc, nodelete: bool | None, canary: bool | None) -> tuple[str, str]:
@@ -340,6 +516,16 @@ def _holders(doc: Doc, nodelete: bool | None, canary: bool | None) -> tuple[str,
         ),
     ]
     held = [(long, short) for seen, long, short in found if seen]
+    threads = _alive_without_stop(doc)
+    if not held and threads:
+        # Not seen holding it, but the one thing left that could: the module stayed mapped
+        # while these threads still held their per-thread state of context A.
+        names = ", ".join(threads)
+        return (
+            f"a live thread's state ({names}: used the module, never called "
+            "OPENSSL_thread_stop_ex, and was still alive at the unload)",
+            "thread state",
+        )
     if not held:
         return "still mapped by an unidentified holder", "held (unknown)"
     return "; ".join(c for c, _ in held), ", ".join(s for _, s in held)

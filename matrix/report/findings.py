@@ -88,13 +88,16 @@ def _holder_rules(forced: list[Subject]) -> list[Finding | None]:
     nodelete = [(r, s) for r, s in forced if _fact(s, "module_nodelete") is True]
     keeps = [(r, s) for r, s in forced if _fact(s, "libc_dlclose_unmaps") is False]
     leaked = [(r, s) for r, s in forced if _fact(s, "leaked_reference") is True]
-    free = [
+    unheld = [
         (r, s)
         for r, s in forced
         if _fact(s, "module_nodelete") is False
         and _fact(s, "libc_dlclose_unmaps") is True
         and _fact(s, "leaked_reference") is not True
     ]
+    # a thread still alive that never called OPENSSL_thread_stop_ex may hold it: apart
+    threads = [(r, s) for r, s in unheld if _fact(s, "threads_alive_without_thread_stop")]
+    free = [(r, s) for r, s in unheld if not _fact(s, "threads_alive_without_thread_stop")]
     died = sum(1 for _, s in free if s.verdict == CLEAN and died_after_document(_facts(s)))
     clean_text = (
         "Where nothing holds fips.so (not linked NODELETE, a libc whose dlclose unmaps, every "
@@ -124,6 +127,13 @@ def _holder_rules(forced: list[Subject]) -> list[Finding | None]:
             f"in its error state ({STICKY})" + _libcs(leaked),
         ),
         _rule(free, lambda s: s.verdict == CLEAN, clean_text),
+        _rule(
+            threads,
+            lambda s: _fact(s, "mapped_after_unload") is True,
+            "Where nothing else holds fips.so, a thread that used it, never called "
+            "OPENSSL_thread_stop_ex and is still alive keeps it in the process: the module "
+            "stays mapped after the unload and the free",
+        ),
     ]
 
 
@@ -223,8 +233,11 @@ def _unexpected(
             for r, s in subjects
             if s.verdict in RELOAD_VERDICTS and died_after_document(_facts(s))
         ],
-        lambda s: (s.scenario, s.verdict, died_after_document(_facts(s))),
-        lambda k, s: f"{k[0]}: after a {k[1]} reload, the process died ({_how(k[2])})",
+        lambda s: (s.scenario, s.verdict, died_after_document(_facts(s)), _crash_finding(s)),
+        lambda k, s: (
+            f"{k[0]}: after a {k[1]} reload, the process died ({_how(k[2])})"
+            + (f": {k[3]}" if k[3] else "")
+        ),
     )
     add(
         [(r, s) for r, s in subjects if s.verdict not in RELOAD_VERDICTS],
@@ -351,7 +364,16 @@ def _unknown_holder(s: ScenarioResult) -> bool:
         and _fact(s, "module_nodelete") is not True
         and _fact(s, "libc_dlclose_unmaps") is not False
         and _fact(s, "leaked_reference") is not True
+        and not _fact(s, "threads_alive_without_thread_stop")
     )
+
+
+def _crash_finding(s: ScenarioResult) -> str:
+    """The attributed crash's finding in a few words ("code of the unloaded fips.so ran
+    after dlclose"), "" when none was attributed."""
+    crash = _fact(s, "crash")
+    finding = crash.get("finding") if isinstance(crash, dict) else None
+    return finding if isinstance(finding, str) and crash.get("attributed") is True else ""
 
 
 def _flaky(s: ScenarioResult) -> bool:

@@ -43,6 +43,10 @@ class ScenarioResult:
     # With --repeat N: every run of the C probe (exit_code, timed_out, probe); the fields
     # above are those of the first run that gave the majority verdict.
     repeats: list[dict[str, Any]] | None = None
+    # When the C probe's run held a crash line: the stderr lines its attribution reads, and
+    # the function names of its addresses, resolved after the run from the image's objects
+    # (matrix/execute/symbolize.py); the judge attributes the crash from these alone.
+    crash: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -222,7 +226,11 @@ def _scenario(data: Any, index: int) -> ScenarioResult:
         if not isinstance(run, dict):
             raise ValueError(f"{where}repeats[{i}]: want an object")
         _run_shape(run, f"{where}repeats[{i}].")
-    return ScenarioResult(**fields, witness=witness, repeats=repeats)
+    crash = _typed(data, "crash", _OPTIONAL_DICT, where=where)
+    if crash is not None:
+        _typed(crash, "lines", list, required=True, where=f"{where}crash.")
+        _typed(crash, "symbols", list, default=[], where=f"{where}crash.")
+    return ScenarioResult(**fields, witness=witness, repeats=repeats, crash=crash)
 
 
 def _run_shape(data: dict[str, Any], where: str) -> None:

@@ -10,6 +10,7 @@ import pytest
 from harness import Harness, make_harness
 
 from matrix.assets import REFERENCE_DIR
+from matrix.execute import symbolize
 from matrix.results.records import CellResult, Run
 from matrix.results.store import ResultsDir
 
@@ -17,6 +18,12 @@ from matrix.results.store import ResultsDir
 @pytest.fixture
 def h(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Harness:
     return make_harness(tmp_path, monkeypatch)
+
+
+@pytest.fixture(autouse=True)
+def fresh_symbol_cache() -> None:
+    """The fake engine's image ids repeat from test to test, its files do not."""
+    symbolize.forget()
 
 
 @pytest.fixture(autouse=True)

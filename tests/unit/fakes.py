@@ -190,7 +190,7 @@ class FakeContainer:
             if run.plan.wedge:
                 return out
             out += run.report()
-        return out + f"fips-batch-end {len(self.runs)}\n".encode()
+        return out
 
     def attach(
         self, stdout: bool = False, stderr: bool = False, stream: bool = False, **kw: Any
@@ -270,6 +270,35 @@ class FakeHelper:
 
     def logs(self, **_: Any) -> bytes:
         return b"cp: cannot create regular file: No space left on device\n"
+
+    def remove(self, force: bool = False, **_: Any) -> None:
+        self.removed = True
+
+
+class FakeFilesContainer:
+    """A container created only to copy files out of its image (never started): the
+    symbolizer's. Every image holds the engine's image_files."""
+
+    def __init__(self, engine: FakeDockerClient, image: str, kwargs: dict[str, Any]) -> None:
+        self.engine = engine
+        self.image = image
+        self.kwargs = kwargs
+        self.labels: dict[str, str] = dict(kwargs.get("labels") or {})
+        self.copied: list[str] = []
+        self.removed = False
+
+    def get_archive(self, path: str) -> tuple[Iterator[bytes], dict[str, Any]]:
+        self.engine.check_alive()
+        self.copied.append(path)
+        data = self.engine.image_files.get(path)
+        if data is None:
+            raise docker.errors.NotFound(f"Could not find the file {path} in container")
+        out = io.BytesIO()
+        with tarfile.open(fileobj=out, mode="w") as tar:
+            info = tarfile.TarInfo(path.rsplit("/", 1)[-1])
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        return iter([out.getvalue()]), {"name": info.name, "size": len(data)}
 
     def remove(self, force: bool = False, **_: Any) -> None:
         self.removed = True
@@ -458,7 +487,7 @@ class FakeContainers:
         here += [c for c in self.engine.batches if not c.removed]
         return [c for c in here if label is None or label in c.labels]
 
-    def create(self, image: str, **kwargs: Any) -> FakeContainer | FakeHelper:
+    def create(self, image: str, **kwargs: Any) -> FakeContainer | FakeHelper | FakeFilesContainer:
         self.engine.creates_attempted += 1
         if (
             self.engine.gone_after_creates is not None
@@ -468,6 +497,10 @@ class FakeContainers:
         self.engine.check_alive()
         if image not in self.engine.images_by_id:
             raise docker.errors.ImageNotFound(f"No such image: {image}")
+        if kwargs.get("command") == ["none"]:  # never started: to copy files out
+            files = FakeFilesContainer(self.engine, image, kwargs)
+            self.engine.file_containers.append(files)
+            return files
         if not str((kwargs.get("command") or [""])[0]).endswith("/fips_batch"):
             helper = FakeHelper(self.engine, image, kwargs)
             self.engine.helpers.append(helper)
@@ -524,6 +557,8 @@ class FakeDockerClient:
         # default: the glibc probe finds a cell image's OpenSSL, the musl one cannot run
         self.discoveries: dict[tuple[str, str], ProbePlan] = {}
         self.volumes = FakeVolumes(self)
+        self.image_files: dict[str, bytes] = {}  # path -> bytes, in every image
+        self.file_containers: list[FakeFilesContainer] = []
         self.loads: list[int] = []  # `docker load`s, by size
         self.prunes: list[dict[str, Any]] = []  # image prunes, by filters
         self.gone = False

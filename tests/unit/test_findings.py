@@ -161,3 +161,32 @@ def test_cells_are_named_compactly() -> None:
     assert name_cells(cells) == (
         "3.6.3 no-pinshared, 4.0.2 no-pinshared on debian-11, debian-12; 3.0.20 default on musl"
     )
+
+
+def test_a_live_thread_that_never_stopped_is_a_rule_of_its_own() -> None:
+    """3.0.20 no-pinshared: a worker alive without OPENSSL_thread_stop_ex keeps fips.so;
+    it is not an exception to the rule of nothing holding it, but a rule with its count."""
+    results = [measured("debian-12/3.0.20/no-pinshared", "unpinned")]
+    threads = rule(findings(results), "Where nothing else holds fips.so, a thread")
+    assert (threads.support, threads.of) == (1, 1) and not threads.exceptions
+    free = rule(findings(results), FREE_RULE)
+    assert (free.support, free.of) == (1, 1)
+    # a build where such a thread did not hold it (4.0.2 no-pinshared): an exception, named
+    gone = measured("debian-12/4.0.2/no-pinshared", "unpinned")
+    s = next(s for s in gone.scenarios if s.scenario == "worker-no-stop")
+    s.facts["mapped_after_unload"], s.verdict = False, Verdict.CLEAN_RELOAD
+    threads = rule(findings([*results, gone]), "Where nothing else holds fips.so, a thread")
+    assert (threads.support, threads.of) == (1, 2)
+    assert threads.exceptions == ("worker-no-stop CLEAN_RELOAD: 4.0.2 no-pinshared on debian-12",)
+
+
+def test_what_a_process_died_of_is_named_when_attributed() -> None:
+    died = measured("debian-12/4.0.2/no-pinshared", "unpinned", died=("worker-thread",))
+    s = next(s for s in died.scenarios if s.scenario == "worker-thread")
+    finding = "code of the unloaded fips.so ran after dlclose"
+    s.facts["crash"] = {"attributed": True, "finding": finding}
+    [line] = [f.line() for f in findings([died]).unexpected if "died" in f.text]
+    assert line == (
+        f"worker-thread: after a CLEAN_RELOAD reload, the process died (signal 11, SIGSEGV): "
+        f"{finding}, in 1 cell: 4.0.2 no-pinshared on debian-12"
+    )

@@ -17,7 +17,7 @@ from typing import Any
 import docker.errors
 import pytest
 import requests.exceptions
-from fakes import FakeDockerClient, ProbePlan, fixture_doc
+from fakes import FIXTURES, FakeDockerClient, ProbePlan, fixture_doc
 from harness import (
     ALL_IDS,
     DEBIAN_DEFAULT,
@@ -36,13 +36,14 @@ from harness import (
 
 import matrix.execute.imaging
 import matrix.results.store
-from matrix import cli
+from matrix import assets, cli
 from matrix.acquire import baseimages, download, sources
 from matrix.assets import INPUTS_LABEL as KEY_LABEL
 from matrix.commands import run as run_command
 from matrix.errors import BaseImageError, EngineError
 from matrix.execute import engine
 from matrix.execute.builder import image_tag
+from matrix.judge.cell import rejudge
 from matrix.judge.verdict import judge
 from matrix.model.vocabulary import Outcome, Verdict
 from matrix.report.write import write_reports
@@ -644,3 +645,67 @@ def test_base_image_that_cannot_be_made_skips_the_platform(
     assert set(attempts) == {"fips-matrix/base-debian:bookworm"} and 1 <= len(attempts) <= 2
     assert h.client.builds == [] and h.client.created == []
     assert all(h.out.read_cell(c) is not None for c in ALL_IDS)
+
+
+def stored_index(cell: dict[str, Any]) -> int:
+    return [x["scenario"] for x in cell["scenarios"]].index("ondemand-kat")
+
+
+def test_a_crash_is_kept_with_its_lines_and_attributed_from_the_images_objects(
+    h: Harness,
+) -> None:
+    """A run whose stderr holds crash lines: the lines are kept with the result, the objects
+    they name are copied out of the cell's image (a container created, never started, then
+    removed), and the cause states the finding; `report` does it again from the file."""
+    record = json.loads((FIXTURES / "crash-glibc402-unpinned-worker-thread.json").read_text())
+    stderr = "fips_probe: step load_a\n" + "\n".join(record["crash"]["lines"]) + "\n"
+    doc = json.dumps(fixture_doc("unpinned", "ondemand-kat")).encode()
+    h.client.plans[(":debian-12-3.0.20-no-pinshared", "ondemand-kat")] = ProbePlan(
+        139, doc, stderr.encode()
+    )
+    module = "/opt/fips-matrix/lib/ossl-modules/fips.so"
+    h.client.image_files[module] = b"not an ELF object"
+    results = {r.cell: r for r in h.run()}
+    s = next(s for s in results[DEBIAN_UNPINNED].scenarios if s.scenario == "ondemand-kat")
+    assert s.crash is not None and s.crash["lines"] == record["crash"]["lines"]
+    assert s.crash["symbols"] == []
+    assert s.crash["objects"][module].startswith("not a readable ELF object")
+    assert s.crash["objects"]["/usr/lib/x86_64-linux-gnu/libc.so.6"] == "not in the image"
+    [files] = h.client.file_containers
+    assert files.removed and files.kwargs["network_mode"] == "none"
+    assert files.labels[assets.PROBE_LABEL] == "symbols"
+    assert sorted(files.copied) == sorted(s.crash["objects"])
+    assert s.cause.endswith(
+        "afterwards the process died (signal 11 (SIGSEGV)): code of the unloaded fips.so ran "
+        "after dlclose: the worker thread's exit ran offset 0x10d310 of fips.so generation 1 "
+        "or 2 (unmapped at unload_a and at free_b; both loaded at this address)"
+    )  # without a name, nothing says the fault was the function's entry, and so no caller
+    assert s.facts["crash"]["pc"]["offset"] == "0x10d310"
+    on_disk = h.on_disk(DEBIAN_UNPINNED)
+    stored = next(x for x in on_disk["scenarios"] if x["scenario"] == "ondemand-kat")
+    assert stored["crash"] == s.crash
+    again = rejudge(CellResult.from_json(on_disk).scenarios[stored_index(on_disk)])
+    assert (again.cause, again.facts) == (s.cause, s.facts)  # from the file alone
+    # a clean run keeps no record, and nothing was copied for it
+    assert all(x.crash is None for x in results[DEBIAN_DEFAULT].scenarios)
+
+
+def test_a_death_stored_without_its_crash_record_is_probed_again(h: Harness) -> None:
+    """Results of a version that kept no crash record: the cell is probed again, once, so
+    that its death gets attributed; with the record, it is reused like any other."""
+    record = json.loads((FIXTURES / "crash-glibc402-unpinned-worker-thread.json").read_text())
+    doc = json.dumps(fixture_doc("unpinned", "ondemand-kat")).encode()
+    h.client.plans[(":debian-12-3.0.20-no-pinshared", "ondemand-kat")] = ProbePlan(
+        139, doc, "\n".join(record["crash"]["lines"]).encode()
+    )
+    h.run()
+    stored = h.on_disk(DEBIAN_UNPINNED)
+    stored["scenarios"][stored_index(stored)]["crash"] = None  # as an older version wrote it
+    (h.results / "cells" / "debian-12__3.0.20__no-pinshared.json").write_text(json.dumps(stored))
+    batches = len(h.client.batches_for(tag_of(h, DEBIAN_UNPINNED)))
+    again = {r.cell: r for r in h.run()}
+    assert len(h.client.batches_for(tag_of(h, DEBIAN_UNPINNED))) == batches + 1
+    assert "probe_runs_reused_from" not in again[DEBIAN_UNPINNED].fingerprint
+    assert "probe_runs_reused_from" in again[DEBIAN_DEFAULT].fingerprint
+    h.run()  # now with its record: reused
+    assert len(h.client.batches_for(tag_of(h, DEBIAN_UNPINNED))) == batches + 1

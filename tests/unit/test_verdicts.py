@@ -145,7 +145,8 @@ def test_exit_after_a_complete_document_is_recorded_not_a_crash() -> None:
     j = v.judge_run("worker-thread", 134, False, doc("unpinned", "worker-thread"))
     assert j.verdict == Verdict.CLEAN_RELOAD
     assert j.facts["exit_after_document"] == 134
-    assert "SIGABRT" in j.evidence[-1]
+    assert "SIGABRT" in j.evidence[-2]
+    assert j.evidence[-1] == v.NO_RECORD  # a caught signal, yet no crash line kept
     assert "afterwards the process died (signal 6 (SIGABRT))" in j.cause
     assert j.short.endswith("then SIGABRT")
 
@@ -156,3 +157,75 @@ def test_deferred_self_tests_fail_at_first_use() -> None:
     j = v.judge("load-kat", d)
     assert j.verdict == Verdict.STICKY_ERROR
     assert "first use (deferred self-tests)" in j.evidence[0]
+
+
+# ---------- the threads real programs have, and the normal end of a process ----------
+
+
+def test_a_live_worker_that_never_stopped_is_named_as_what_holds_the_module() -> None:
+    """3.0.20 no-pinshared, worker-no-stop: fips.so stays mapped with nothing else holding
+    it, while the worker that never called OPENSSL_thread_stop_ex is still alive."""
+    d = doc("unpinned", "worker-no-stop")
+    j = v.judge("worker-no-stop", d)
+    assert j.verdict == Verdict.STICKY_ERROR
+    assert j.facts["threads_alive_without_thread_stop"] == ["worker"]
+    assert j.cause.startswith("a live thread's state (worker: used the module, never called")
+    assert j.short == "thread state"
+    # the worker's own line says what it did, not what worker-thread's worker does
+    [line] = [e for e in j.evidence if e.startswith("thread worker:")]
+    assert "never called OPENSSL_thread_stop_ex" in line
+    assert not any("it called OPENSSL_thread_stop_ex" in e for e in j.evidence)
+    # once the worker had called it, nothing would be left to name
+    for w in d["workers"]:
+        w["called_thread_stop"] = True
+    assert v.judge("worker-no-stop", d).cause.startswith("still mapped by an unidentified")
+
+
+def test_a_known_holder_is_named_before_a_live_thread() -> None:
+    j = v.judge("worker-no-stop", doc("nodelete", "worker-no-stop"))
+    assert "NODELETE" in j.cause and "live thread" not in j.cause
+
+
+def test_thread_pool_evidence_tells_each_worker_apart() -> None:
+    j = v.judge("thread-pool", doc("unpinned", "thread-pool"))
+    lines = {e.split(":")[0]: e for e in j.evidence if e.startswith("thread pool-")}
+    assert set(lines) == {"thread pool-1", "thread pool-2", "thread pool-3", "thread pool-4"}
+    assert "called OPENSSL_thread_stop_ex and exited before the failure" in lines["thread pool-1"]
+    assert "never called OPENSSL_thread_stop_ex and exited before" in lines["thread pool-2"]
+    assert "it called OPENSSL_thread_stop_ex, lived through the free" in lines["thread pool-3"]
+    assert "never called OPENSSL_thread_stop_ex, lived through" in lines["thread pool-4"]
+    # only pool-4 was alive at the unload without having called it
+    assert j.facts["threads_alive_without_thread_stop"] == ["pool-4"]
+    assert [w["name"] for w in j.facts["workers"]] == ["pool-1", "pool-2", "pool-3", "pool-4"]
+
+
+def test_exit_after_reload_records_how_each_end_went() -> None:
+    d = doc("unpinned", "exit-after-reload")
+    j = v.judge("exit-after-reload", d)
+    assert j.verdict == Verdict.CLEAN_RELOAD
+    assert j.facts["exit_without_context"] == d["exit_without_context"]
+    assert j.facts["exit_after_cleanup"] == d["exit_after_cleanup"]
+    assert j.facts["context_alive_at_exit"] is True
+    assert "a child that freed context B and returned from main: exited with status 0" in (
+        j.evidence
+    )
+    d["exit_after_cleanup"] = {"exit_status": None, "signal": 11, "timed_out": False}
+    died = v.judge("exit-after-reload", d)
+    assert any(
+        e.endswith("OPENSSL_cleanup() and returned from main: died with signal 11 (SIGSEGV)")
+        for e in died.evidence
+    )
+    d["exit_after_cleanup"] = {"exit_status": "0", "signal": None, "timed_out": False}
+    assert v.judge("exit-after-reload", d).verdict == Verdict.INCONCLUSIVE  # malformed
+
+
+def test_malformed_workers_are_inconclusive_not_a_traceback() -> None:
+    for change in (
+        lambda d: d.update(workers="x"),
+        lambda d: d["workers"][0].pop("called_thread_stop"),
+        lambda d: d["workers"][0].update(name=None),
+        lambda d: d["workers"][0].pop("first_error"),
+    ):
+        d = doc("unpinned", "worker-no-stop")
+        change(d)
+        assert v.judge("worker-no-stop", d).verdict == Verdict.INCONCLUSIVE
