@@ -1,4 +1,4 @@
-"""The batch driver (probes/fips_batch.c) and its Python side (matrix/probing.py): the
+"""The batch driver (probes/fips_batch.c) and its Python side (matrix/execute/batch.py): the
 command line, the framed report and its parser, and the real driver compiled and run here."""
 
 from __future__ import annotations
