@@ -126,9 +126,11 @@ def main(args: argparse.Namespace, console: Console) -> int:
 
 def exit_status(results: Sequence[CellResult], allow_empty: bool) -> int:
     """0 when every cell produced a result (whatever the verdicts); 1 when one failed to build
-    or the tool failed on it; NothingMeasured when nothing was measured, unless allowed."""
+    (its build failed, or ran past --build-timeout: a TIMEOUT with no scenario) or the tool
+    failed on it; NothingMeasured when nothing was measured, unless allowed."""
     require_measured(results, allow_empty)
     failed = [r for r in results if r.outcome in (Outcome.BUILD_FAILED, Outcome.ERROR)]
+    failed += [r for r in results if r.outcome == Outcome.TIMEOUT and not r.scenarios]
     return 1 if failed else 0
 
 

@@ -97,6 +97,19 @@ def test_a_build_past_its_time_limit_is_a_timeout(h: Harness) -> None:
     assert not h.client.batches  # nothing probed
 
 
+def test_a_build_past_its_time_limit_fails_the_run_as_a_failed_build_does(h: Harness) -> None:
+    """run exits 1 when a cell failed to build: a build abandoned at --build-timeout did (a
+    probe that timed out is a measurement, and exits 0 like every other)."""
+    h.client.steps_before_compile_seconds = 0.5
+    timed_out = h.run(DEBIAN_DEFAULT, build_timeout=0.2)
+    assert [r.outcome for r in timed_out] == [Outcome.TIMEOUT] and not timed_out[0].scenarios
+    assert run_command.exit_status(timed_out, allow_empty=True) == 1
+    h.client.steps_before_compile_seconds = 0.0
+    measured = h.run(DEBIAN_UNPINNED)
+    assert run_command.exit_status([*measured, *timed_out], allow_empty=False) == 1
+    assert run_command.exit_status(measured, allow_empty=False) == 0
+
+
 def test_probe_output_kept_in_memory_is_capped(h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
     chunks: list[bytes] = []
     stream = iter([b"x" * 1000] * 50)
