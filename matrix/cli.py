@@ -277,7 +277,8 @@ def parser() -> argparse.ArgumentParser:
         type=Path,
         required=True,
         metavar="DIR",
-        help="where the published copy goes; replaced whole",
+        help="where the published copy goes: a new or empty directory, or an earlier "
+        "publication (it holds summary.json), which is replaced whole",
     )
 
     bundle_p = command(

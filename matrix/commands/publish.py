@@ -1,7 +1,8 @@
 """`fips-matrix publish RUN_DIR --to DIR`: a run's results for readers, such as the committed
 reference run (results/reference): every cell's JSON, summary.json, table.md, report.html,
 the lock and the bench's figures, without build or probe logs (the cells then link none)
-and without this machine's paths. DIR is replaced whole, at once."""
+and without this machine's paths. DIR is replaced whole, at once: so it must be new, empty
+or an earlier publication, and must not hold the run."""
 
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ def main(args: argparse.Namespace, console: Console) -> int:
     dest: Path = args.to
     if dest.resolve() == src.root.resolve():
         raise MatrixError("publish: --to must be another directory than the run's")
+    _check_replaceable(dest, src.root)
     files = src.load()
     files.refuse_unreadable("publish", src.root)
     if files.run is None:
@@ -64,6 +66,23 @@ def main(args: argparse.Namespace, console: Console) -> int:
         raise
     console.print(f"published {len(results)} cells of run {run.id} into {dest}")
     return 0
+
+
+def _check_replaceable(dest: Path, run_dir: Path) -> None:
+    """DIR is replaced whole, so it may only be new, empty or an earlier publication (a
+    results directory: summary.json), and never hold the run being published."""
+    if run_dir.resolve().is_relative_to(dest.resolve()):
+        raise MatrixError(
+            f"publish: --to {dest} holds the run's own directory {run_dir}, which replacing it "
+            "would remove: give a directory of its own"
+        )
+    if dest.exists() and not dest.is_dir():
+        raise MatrixError(f"publish: --to {dest} exists and is not a directory")
+    if dest.is_dir() and any(dest.iterdir()) and not (dest / "summary.json").is_file():
+        raise MatrixError(
+            f"publish: --to {dest} is not empty and holds no summary.json, so it is no earlier "
+            "publication: it is not replaced; give a new or empty directory"
+        )
 
 
 def _replace(staging: Path, dest: Path) -> None:

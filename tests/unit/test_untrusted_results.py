@@ -208,6 +208,7 @@ def test_publish_leaves_out_logs_and_machine_paths(tmp_path: Path) -> None:
     dest = tmp_path / "reference"
     dest.mkdir()
     (dest / "stale.txt").write_text("from the last publication")
+    (dest / "summary.json").write_text("{}")  # an earlier publication: replaced whole
 
     assert cli.main(["publish", str(run.root), "--to", str(dest)]) == 0
     names = sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file())
@@ -229,6 +230,28 @@ def test_publish_leaves_out_logs_and_machine_paths(tmp_path: Path) -> None:
     )
     assert ".log" not in (dest / "report.html").read_text()
     assert cli.main(["diff", str(run.root), str(dest)]) == 0  # the same verdicts
+
+
+@pytest.mark.parametrize("where", ["another directory", "a results directory holding the run"])
+def test_publish_never_replaces_what_is_no_earlier_publication(
+    tmp_path: Path, where: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--to is replaced whole: a directory that is no results directory (a typo, a home
+    directory), or one that holds the run itself, is refused and left as it was."""
+    if where == "another directory":
+        run = write_run(tmp_path / "run", {DEFAULT: "nodelete"})
+        dest = tmp_path / "home"
+        dest.mkdir()
+        (dest / "notes.txt").write_text("someone's file")
+        message = "holds no summary.json"
+    else:
+        dest = write_run(tmp_path / "outer", {UNPINNED: "unpinned"}).root
+        run = write_run(dest / "inner", {DEFAULT: "nodelete"})
+        message = "holds the run's own directory"
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    assert cli.main(["publish", str(run.root), "--to", str(dest)]) == 2
+    assert message in capsys.readouterr().out
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
 
 
 # --- files as the user's umask makes them, and durable ------------------------------------
