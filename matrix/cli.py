@@ -335,7 +335,11 @@ def parser() -> argparse.ArgumentParser:
 
     bench_p = command("bench", "measure the matrix's cost: cold, warm, and against the plain way")
     bench_p.add_argument(
-        "--results", type=Path, default=Path("results/bench"), help="where the figures go"
+        "--results",
+        type=Path,
+        default=Path("results/bench"),
+        help="where the cold run's results and the figures go; the cold phase removes it first, "
+        "so it must be new or an earlier bench's",
     )
     bench_p.add_argument(
         "--matrix", type=Path, help="matrix file (default: the built-in matrix/default.toml)"

@@ -61,10 +61,12 @@ def main(args: argparse.Namespace, console: Console) -> int:
         raise MatrixError(f"--phases: unknown {unknown} (known: {', '.join(PHASES)})")
     definition = load_definition(args.matrix or assets.DEFAULT_MATRIX)
     subset = select(expand(definition), args.subset or list(SUBSET))  # unknown names fail now
+    root: Path = args.results
+    if "cold" in phases:
+        _check_removable(root)
 
     cores = os.cpu_count() or 1
     client = engine.connect()
-    root: Path = args.results
     scratch = Path(tempfile.mkdtemp(prefix="fips-matrix-bench-"))
     cache = args.cache_dir or scratch / "cache"
     matrix_args = ["--matrix", str(args.matrix)] if args.matrix else []
@@ -142,6 +144,22 @@ def main(args: argparse.Namespace, console: Console) -> int:
     console.print(report(figures), markup=False)
     console.print(f"figures: {root / 'bench.json'}; logs: {scratch}")
     return 0
+
+
+def _check_removable(root: Path) -> None:
+    """The cold phase starts from an empty results directory by removing --results whole: only
+    an earlier bench's (bench.json) or run's (summary.json) directory, never anything else."""
+    if not root.exists():
+        return
+    if not root.is_dir():
+        raise MatrixError(f"bench: --results {root} exists and is not a directory")
+    if any(root.iterdir()) and not any(
+        (root / n).is_file() for n in ("bench.json", "summary.json")
+    ):
+        raise MatrixError(
+            f"bench: --results {root} is not empty and holds no bench.json or summary.json; the "
+            "cold phase removes it whole, so give a new directory or an earlier bench's"
+        )
 
 
 def timed_run(args: Sequence[str], log: Path) -> Timed:

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from matrix import cli
 from matrix.bench.figures import step_figures
 
 # As a cold compile and a relink print them (dash's `times`: shell, then children).
@@ -51,3 +54,19 @@ def test_a_compile_done_twice_counts_once_in_l(tmp_path: Path) -> None:
     assert f["compiles"] == 2
     assert f["redundant_compiles"] == 1
     assert f["compile_cpu_seconds"] == round(2 * (119.29 + 32.05), 1)
+
+
+def test_the_cold_phase_removes_only_an_earlier_bench_or_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cold phase removes --results whole: a directory of anything else (a typo, a
+    checkout) is refused before anything is removed or run."""
+    # no engine to reach: should the refusal ever go, the cold phase stops at the engine
+    # instead of removing images of a shared engine
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
+    mine = tmp_path / "checkout"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("someone's file")
+    assert cli.main(["bench", "--results", str(mine), "--phases", "cold"]) == 2
+    assert "holds no bench.json or summary.json" in capsys.readouterr().out
+    assert (mine / "notes.txt").read_text() == "someone's file"
