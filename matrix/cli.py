@@ -306,7 +306,9 @@ def parser() -> argparse.ArgumentParser:
     )
 
     diff_p = command(
-        "diff", "cells whose verdict changed between two runs; exit 1 if one got worse"
+        "diff",
+        "cells whose status (the verdict, or DIED_AFTER_RELOAD) changed, appeared or "
+        "disappeared between two runs; exit 1 if one got worse or a cell file cannot be read",
     )
     diff_p.add_argument("old", type=Path, metavar="OLD", help="the earlier results directory")
     diff_p.add_argument("new", type=Path, metavar="NEW", help="the later results directory")

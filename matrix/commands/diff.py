@@ -1,5 +1,6 @@
-"""`fips-matrix diff OLD NEW`: which cells changed verdict between two results directories;
-exit 1 when one got worse (a CI gate). A cell file that cannot be read counts as worse."""
+"""`fips-matrix diff OLD NEW`: which cells changed status (matrix/results/diff.py) between two
+results directories; exit 1 when one got worse (a CI gate). A cell file that cannot be read
+counts as worse."""
 
 from __future__ import annotations
 
