@@ -28,7 +28,7 @@ import re
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 
-from matrix.model.vocabulary import SCENARIOS, JUnitStatus, junit_status
+from matrix.model.vocabulary import SCENARIOS, JUnitStatus, Outcome, junit_status
 from matrix.report.layout import scenario_of, share, status_at
 from matrix.results.diff import Baseline, Change, comparable, diff_results
 from matrix.results.records import CellResult, Run, ScenarioResult, scenarios_of
@@ -36,7 +36,7 @@ from matrix.results.records import CellResult, Run, ScenarioResult, scenarios_of
 # Characters XML 1.0 cannot carry at all, even escaped.
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 PACKAGE = "fips-matrix"
-FLAKY, CHANGED = "FLAKY", "CHANGED_FROM_BASELINE"
+FLAKY, CHANGED = Outcome.FLAKY, "CHANGED_FROM_BASELINE"  # a failure's type
 
 
 def classname(cell: str) -> str:
