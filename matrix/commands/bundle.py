@@ -1,6 +1,7 @@
 """`fips-matrix bundle --output lab.tar`: run the selected cells (building what is missing),
 then write their images, base images, verified sources and lock into one archive, for a lab
-with no network (`fips-matrix run --bundle lab.tar`)."""
+with no network (`fips-matrix run --bundle lab.tar`). No archive is written when a selected
+cell has no image (its build failed) or nothing was measured: the lab could not run them."""
 
 from __future__ import annotations
 
@@ -30,6 +31,16 @@ def main(args: argparse.Namespace, console: Console) -> int:
             run.defaults(Path(tmp), cache_dir), allow_unknown_signer=args.allow_unknown_signer
         )
         results, out = run.run(definition, cells, options, console)
+        run.require_measured(results, allow_empty=False)
+        failed = run.failed_cells(results)
+        if failed:
+            # a lab given this bundle could not run them: it has no network to build them
+            console.print(
+                f"bundle: {args.output} not written: {len(failed)} cell(s) have no image "
+                f"(failed to build, or the tool failed on them): "
+                f"{', '.join(r.cell for r in failed)}"
+            )
+            return 1
         lock = Lock.read(out.root / assets.LOCK_NAME)
         counts = write_bundle(engine.connect(), results, lock, cache_dir, args.output)
     console.print(

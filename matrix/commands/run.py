@@ -129,9 +129,18 @@ def exit_status(results: Sequence[CellResult], allow_empty: bool) -> int:
     (its build failed, or ran past --build-timeout: a TIMEOUT with no scenario) or the tool
     failed on it; NothingMeasured when nothing was measured, unless allowed."""
     require_measured(results, allow_empty)
-    failed = [r for r in results if r.outcome in (Outcome.BUILD_FAILED, Outcome.ERROR)]
-    failed += [r for r in results if r.outcome == Outcome.TIMEOUT and not r.scenarios]
-    return 1 if failed else 0
+    return 1 if failed_cells(results) else 0
+
+
+def failed_cells(results: Sequence[CellResult]) -> list[CellResult]:
+    """The cells that failed to build (a TIMEOUT with no scenario ran past --build-timeout)
+    or that the tool failed on."""
+    return [
+        r
+        for r in results
+        if r.outcome in (Outcome.BUILD_FAILED, Outcome.ERROR)
+        or (r.outcome == Outcome.TIMEOUT and not r.scenarios)
+    ]
 
 
 def require_measured(results: Sequence[CellResult], allow_empty: bool) -> None:

@@ -14,9 +14,13 @@ from typing import Any
 
 import pytest
 from fakes import FakeDockerClient
-from harness import SHA, TARBALL, matrix_toml
+from harness import FACTS, SHA, TARBALL, matrix_toml
 
+import matrix.execute.imaging
+from matrix import cli
+from matrix.acquire.sources import FetchedSource
 from matrix.errors import MatrixError
+from matrix.execute import engine
 from matrix.execute.bundle import load_bundle
 from matrix.model.definition import MatrixDefinition, load_definition
 
@@ -163,3 +167,30 @@ def test_the_bundles_run_names_another_matrix_as_such(tmp_path: Path) -> None:
     text = str(refused.value)
     assert "was made for another matrix definition (digest aaaaaaaaaaaa" in text
     assert "run it with the matrix file it was made from" in text
+
+
+def test_no_bundle_is_written_when_a_cell_has_no_image(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A lab has no network to build what the bundle lacks: a cell whose build failed stops
+    the bundle (exit 1, the cell named), and no archive is written."""
+    defn, client = definition(tmp_path), FakeDockerClient()
+    tarball = tmp_path / "openssl.tar.gz"
+    tarball.write_bytes(TARBALL)
+    client.build_errors[":debian-12-3.0.20-no-pinshared"] = "the link failed"
+    monkeypatch.setattr(engine, "connect", lambda: client)
+    monkeypatch.setattr(engine, "facts", lambda c: FACTS)
+    monkeypatch.setattr(
+        matrix.execute.imaging,
+        "fetch_source",
+        lambda source, *a, **k: FetchedSource(source.version, tarball, SHA, "test", "verified"),
+    )
+    output = tmp_path / "lab.tar"
+    argv = ["bundle", "--matrix", str(defn.path), "--output", str(output)]
+    argv += ["--cache-dir", str(tmp_path / "cache")]
+    argv += ["--only", "debian-12/3.0.20/default", "--only", "debian-12/3.0.20/no-pinshared"]
+    assert cli.main(argv) == 1
+    out = capsys.readouterr().out
+    assert "not written: 1 cell(s) have no image" in out
+    assert "debian-12/3.0.20/no-pinshared" in out.split("not written")[1]
+    assert not output.exists() and not list(tmp_path.glob(".lab.tar*"))
