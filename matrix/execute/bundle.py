@@ -61,13 +61,29 @@ def write_bundle(
         sources += [p for p in (tarball, signature_path(tarball)) if p.is_file()]
     manifest = {"schema": BUNDLE_SCHEMA, "images": images, "lock": lock.to_json()}
     tmp = output.with_name(f".{output.name}.tmp")
-    with tarfile.open(tmp, "w") as tar:
+    try:
+        _write_archive(client, tmp, manifest, sources, images)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # never a half-written archive left beside the output
+        raise
+    tmp.replace(output)
+    return {"images": len(images), "sources": sum(1 for p in sources if p.suffix == ".gz")}
+
+
+def _write_archive(
+    client: docker.DockerClient,
+    path: Path,
+    manifest: dict[str, Any],
+    sources: Sequence[Path],
+    images: Sequence[str],
+) -> None:
+    with tarfile.open(path, "w") as tar:
         data = json.dumps(manifest, indent=2).encode()
         info = tarfile.TarInfo(MANIFEST)
         info.size = len(data)
         tar.addfile(info, io.BytesIO(data))
-        for path in sources:
-            tar.add(str(path), arcname=f"sources/{path.name}")
+        for source in sources:
+            tar.add(str(source), arcname=f"sources/{source.name}")
         # One `docker save` of all images: layers they share are stored once.
         with tempfile.TemporaryFile() as saved:
             try:
@@ -79,8 +95,6 @@ def write_bundle(
             info.size = saved.tell()
             saved.seek(0)
             tar.addfile(info, saved)
-    tmp.replace(output)
-    return {"images": len(images), "sources": sum(1 for p in sources if p.suffix == ".gz")}
 
 
 def load_bundle(

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import docker.errors
 import pytest
 from fakes import FakeDockerClient
 from harness import FACTS, SHA, TARBALL, matrix_toml
@@ -20,9 +21,12 @@ import matrix.execute.imaging
 from matrix import cli
 from matrix.acquire.sources import FetchedSource
 from matrix.errors import MatrixError
+from matrix.execute import bundle as bundle_module
 from matrix.execute import engine
-from matrix.execute.bundle import load_bundle
+from matrix.execute.bundle import load_bundle, write_bundle
+from matrix.execute.lockfile import Lock
 from matrix.model.definition import MatrixDefinition, load_definition
+from matrix.results.records import CellResult
 
 NAME = f"sources/openssl-3.0.20-{SHA[:12]}.tar.gz"
 IMAGE_ID = "sha256:" + "1" * 64
@@ -194,3 +198,22 @@ def test_no_bundle_is_written_when_a_cell_has_no_image(
     assert "not written: 1 cell(s) have no image" in out
     assert "debian-12/3.0.20/no-pinshared" in out.split("not written")[1]
     assert not output.exists() and not list(tmp_path.glob(".lab.tar*"))
+
+
+def test_an_archive_the_engine_could_not_fill_is_not_left_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    defn, client = definition(tmp_path), FakeDockerClient()
+    result = CellResult("p/1/v", "p", "glibc", "1", "v", "OK")
+    result.fingerprint["image"] = {"tag": "fips-matrix/cell:p-1-v"}
+    lock = Lock.from_json(manifest(defn)["lock"])
+
+    def refused(*_: Any) -> Any:
+        yield b"the first megabyte"
+        raise docker.errors.APIError("no space left on device")
+
+    monkeypatch.setattr(bundle_module, "_save", refused)
+    output = tmp_path / "lab.tar"
+    with pytest.raises(MatrixError, match="could not save the images"):
+        write_bundle(client, [result], lock, tmp_path / "cache", output)  # type: ignore[arg-type]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["matrix.toml"]
