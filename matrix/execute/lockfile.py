@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from matrix.errors import LockMismatch, MatrixError
-from matrix.results.store import write_text
+from matrix.files import write_atomic
 
 LOCK_SCHEMA = 1
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -28,7 +28,8 @@ class Lock:
         return {"schema": LOCK_SCHEMA, **self.__dict__}
 
     def write(self, path: Path) -> None:
-        write_text(path, json.dumps(self.to_json(), indent=2, sort_keys=True) + "\n")
+        text = json.dumps(self.to_json(), indent=2, sort_keys=True) + "\n"
+        write_atomic(path, text.encode("utf-8"))
 
     @classmethod
     def from_json(cls, data: Any) -> Lock:
