@@ -3,7 +3,7 @@
 
 It forces the same OpenSSL 3 FIPS provider failure, frees everything, watches the loader,
 reloads, and prints one JSON document with the C probe's keys (schema 1) plus
-"witness": "cffi", so that matrix/verdicts.py judges both the same way. A bug in one
+"witness": "cffi", so that matrix/judge/verdict.py judges both the same way. A bug in one
 implementation then shows as a disagreement instead of silently becoming a verdict.
 
 Usage: fips_twin.py --scenario NAME --module PATH --libcrypto PATH [--canary PATH]

@@ -23,6 +23,10 @@ def main(args: argparse.Namespace, console: Console) -> int:
     cells = select(every, args.only)
     jobs = per_platform(every, cells) if args.per == "platform" else [(c.id, c.slug) for c in cells]
     if args.format == "github":
+        if not jobs:
+            raise MatrixError(
+                "plan: the selection holds no cell, and GitHub refuses an empty job matrix"
+            )
         if len(jobs) > GITHUB_MAX_JOBS:
             platforms = len({c.platform.name for c in cells})
             raise MatrixError(

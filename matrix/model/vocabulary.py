@@ -207,7 +207,12 @@ LOOKS: dict[str, Look] = {
         "CRASH", "#cdb0ec", "the probe process died before it finished", 6, "error", "bold red"
     ),
     Verdict.TIMEOUT: Look(
-        "TIMEOUT", "#cdb0ec", "the probe did not finish in time", 6, "error", "bold red"
+        "TIMEOUT",
+        "#cdb0ec",
+        "the probe, or the build, did not finish in time",
+        6,
+        "error",
+        "bold red",
     ),
     Outcome.BUILD_FAILED: Look(
         "BUILD-FAIL",

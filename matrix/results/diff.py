@@ -119,6 +119,8 @@ def is_worse(old: str, new: str) -> bool:
     a verdict that no longer reproduces is a regression of the measurement itself."""
     (old_verdict, old_share), (new_verdict, new_share) = _split(old), _split(new)
     old_rank, new_rank = _rank(old_verdict), _rank(new_verdict)
+    if new_rank is None and look(new_verdict) is None and new_verdict not in (NOT_RUN, old_verdict):
+        return True  # a word this tool does not know (a newer or forged file): never a pass
     if old_rank is None or new_rank is None:
         return False
     if old_verdict == new_verdict:

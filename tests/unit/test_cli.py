@@ -383,3 +383,13 @@ def test_the_readme_quick_start_works_on_a_stock_debian_and_counts_the_compiles(
     # and what the reference run's cold bench measured on this project's machine
     bench = json.loads((REPO / "results/reference/bench.json").read_text())
     assert f"{bench['cold']['compiles']} times on this project's machine" in text
+
+
+def test_plan_refuses_an_empty_job_matrix(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    matrix = tmp_path / "m.toml"
+    default = (Path(cli.__file__).parent / "default.toml").read_text()
+    matrix.write_text(default + '\n[[exclude]]\nplatform = "*"\nreason = "nothing at all"\n')
+    assert cli.main(["plan", "--format", "github", "--matrix", str(matrix)]) == 2
+    assert "GitHub refuses an empty job matrix" in capsys.readouterr().out

@@ -519,3 +519,11 @@ def test_diff_ranks_a_process_that_died_after_its_reload_worse() -> None:
     assert diff_results(worker(STICKY_ERROR), died).got_worse
     assert not diff_results(died, worker(CLEAN_RELOAD)).got_worse  # it stopped dying
     assert "worse" in format_diff(diff_results(worker(CLEAN_RELOAD), died))
+
+
+def test_diff_counts_a_status_word_it_does_not_know_as_worse() -> None:
+    """A newer or forged results file may hold any word: the CI gate never passes on one."""
+    assert is_worse("CLEAN_RELOAD", "<img onerror=x>")
+    assert is_worse("STICKY_ERROR", "SOMETHING_NEW 1/1")
+    assert not is_worse("STICKY_ERROR", "-")  # the scenario was not run: neither
+    assert not is_worse("SKIPPED", "SKIPPED")
