@@ -17,6 +17,14 @@ took() {
     echo "fips-matrix-build: $1 took $(($(date +%s) - started)) s; cpu:"
     times
 }
+# ... and these, to place each part of a step on the run's timeline (wall clock, seconds
+# since the epoch): "fips-matrix-build: phase STEP/PART START END", printed when it ends.
+phase_started=$started
+phase() {
+    phase_ended=$(date +%s)
+    echo "fips-matrix-build: phase $1 $phase_started $phase_ended"
+    phase_started=$phase_ended
+}
 
 case "${1:-}" in
 compile)
@@ -24,13 +32,17 @@ compile)
     tar xzf openssl.tar.gz
     mv "openssl-${OPENSSL_VERSION}" openssl
     cd openssl
+    phase compile/unpack
     # shellcheck disable=SC2086  # options are words
     ./Configure enable-fips shared no-afalgeng --prefix=/opt/fips-matrix --libdir=lib \
         ${CONFIGURE_OPTIONS:-}
+    phase compile/configure
     # Each goal gets its own make: two goals on one -j command line would race in their
     # recursive makes.
     make -j"${MAKE_JOBS:-2}" build_generated
+    phase compile/generated
     make -j"${MAKE_JOBS:-2}" libcrypto.so providers/fips.so
+    phase compile/make
     took compile
     ;;
 link)
@@ -51,6 +63,7 @@ link)
             ;;
         esac
     done
+    phase link/relink
     took link
     ;;
 install)
@@ -63,6 +76,7 @@ install)
     $cc -O1 -Wall ${PROBE_CFLAGS:-} -o "$root/bin/fips_probe" /src/probes/fips_probe.c \
         -I"$src/include" -L"$src" -lcrypto -ldl -pthread -Wl,-rpath,/opt/fips-matrix/lib
     $cc -O1 -Wall -o "$root/bin/fips_batch" /src/probes/fips_batch.c
+    phase install/probe
     ;;
 *)
     echo "usage: fips-matrix-build.sh compile|link|install" >&2

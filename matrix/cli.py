@@ -134,14 +134,17 @@ def parser() -> argparse.ArgumentParser:
     bench_p.add_argument("--matrix", type=Path, help="default: the built-in matrix")
     bench_p.add_argument("--subset", action="append", help="cells for the side-by-side (repeat)")
     bench_p.add_argument(
+        "--only", action="append", help="cells of the cold and warm runs (repeat; default: all)"
+    )
+    bench_p.add_argument(
         "--cache-dir",
         type=Path,
         help="source cache (default: a new, empty one; give the cold phase's for a later warm)",
     )
     bench_p.add_argument(
         "--phases",
-        default="cold,warm,side",
-        help="which measurements, comma separated (cold, warm, side); each is written to "
+        default="cold,warm,side,tests",
+        help="which measurements, comma separated (cold, warm, side, tests); each is written to "
         "bench.json as soon as it is done, beside those of earlier invocations",
     )
     return p

@@ -145,7 +145,8 @@ def run(
         by_id = {**earlier, **{r.cell: r for r in results}}
         shown = [by_id[c] for c in record.cells if c in by_id]
         t0 = time.monotonic()
-        written = write_reports(out, shown, record, scenarios)
+        with parts.timeline.span("report", str(len(shown))):
+            written = write_reports(out, shown, record, scenarios)
         # the reports' own time is known once they are written: summary.json gets it after
         record.phase_seconds["report"] = round(time.monotonic() - t0, 2)
         out.rewrite_run(record)

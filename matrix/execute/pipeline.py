@@ -120,14 +120,15 @@ class Pipeline:
                 "probe_runs_reused_from"
             ) or previous.fingerprint.get("times", {})
         else:
-            probes = probe_cell(
-                self.ctx.client,
-                made.image.image_id,
-                cell,
-                repeat=self.options.repeat,
-                timeout=self.options.probe_timeout,
-                reporter=self.reporter,
-            )
+            with self.ctx.timeline.span("probe", cell.id):
+                probes = probe_cell(
+                    self.ctx.client,
+                    made.image.image_id,
+                    cell,
+                    repeat=self.options.repeat,
+                    timeout=self.options.probe_timeout,
+                    reporter=self.reporter,
+                )
             write_text(self.out.log_path(cell.id, "probe"), self.out.redact(probes.log))
             result.scenarios = probes.scenarios
             result.logs["probe"] = str(self.out.log_path(cell.id, "probe"))

@@ -14,6 +14,7 @@ import matrix.execute.imaging
 from matrix import cli
 from matrix.acquire.sources import FetchedSource
 from matrix.execute import engine
+from matrix.execute.timeline import PHASES_NAME, read_spans
 from matrix.judge.verdict import judge
 from matrix.model.vocabulary import Outcome
 from matrix.results.records import CellResult, ScenarioResult
@@ -176,8 +177,13 @@ def test_a_run_of_some_cells_keeps_the_others_in_the_reports(
     assert summary["run"]["earlier_cells"] == 1
     # the benchmark's phases: made once per run, by whichever worker, and the reports last
     phases = summary["run"]["phase_seconds"]
-    assert set(phases) == {"base", "stages", "source", "report"}
+    assert set(phases) == {"base", "stages", "source", "build", "probe", "report"}
     assert all(isinstance(v, float | int) and v >= 0 for v in phases.values())
+    # and when each ran, in the run's timeline: the reports after the cell's probe
+    timeline = {s.phase: s for s in read_spans(results / PHASES_NAME)}
+    assert set(timeline) == set(phases)
+    assert timeline["build"].what == "debian-12/3.0.20/default"
+    assert timeline["probe"].end <= timeline["report"].start
     lock = json.loads((results / "matrix.lock.json").read_text())
     assert lock["sources"] == {"3.0.20": SHA}
 
