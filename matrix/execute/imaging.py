@@ -5,11 +5,10 @@ once per run, whichever worker asks first; the others wait for it and get the sa
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import threading
 import time
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -76,10 +75,7 @@ class Imager:
         self._once = Once()
         self._gates: dict[str, threading.Event] = {}  # see _gate
         self._gates_lock = threading.Lock()
-        # seconds spent making base images, the stages built ahead and fetching sources,
-        # summed over the workers that did it (the benchmark's phases)
-        self.phase_seconds: dict[str, float] = {"base": 0.0, "stages": 0.0, "source": 0.0}
-        self._phase_lock = threading.Lock()
+        self.timeline = ctx.timeline  # when each base, stage, source and build ran
 
     def image(self, cell: Cell) -> Made:
         """The cell's image, built when needed, with what it was made from; CellStopped when
@@ -89,19 +85,22 @@ class Imager:
             raise made
         return made
 
-    def ahead(self, platform: Platform) -> None:
+    def ahead(self, platform: Platform, cells: Sequence[Cell] = ()) -> None:
         """The platform's base image, then its stages before compile, made once, before its
         first build: two builds of a platform that made these layers each for itself would
-        each get their own, and a later cell would find its compile under the other's."""
+        each get their own, and a later cell would find its compile under the other's.
+        Given the platform's cells, and all of their images exist: nothing to make."""
 
         def make() -> None:
             base = self._base(platform)
             if isinstance(base, BaseImageError) or self.options.force:
                 return  # the cells say why; --force builds without the cache anyway
+            if cells and not base.made_now and not self._any_to_build(cells, base):
+                return  # a warm run: every image is there, no stage is needed
             log = self.out.root / "stages" / f"{platform.name}.log"
             t0 = time.monotonic()
             try:
-                with self._phase("stages"):
+                with self.timeline.span("stages", platform.name):
                     target = self.builder.build_ahead(
                         platform.name,
                         dockerfile_path(platform, self.definition),
@@ -145,15 +144,29 @@ class Imager:
                 raise CellStopped(Outcome.SKIPPED, f"source: {source}")
             self.reporter.phase(cell.id, "source", f"openssl {source.version} ({source.signature})")
             sources.append(source)
-        inputs = BuildInputs(
+        inputs = self._inputs(cell, base, sources[0] if sources else None)
+        # before any build of the platform (they share these layers); none when it is cached
+        made = self._build(cell, inputs, "compile, link, probe", lambda: self.ahead(cell.platform))
+        return Made(base, made, sources)
+
+    def _inputs(self, cell: Cell, base: BaseImage, source: FetchedSource | None) -> BuildInputs:
+        return BuildInputs(
             dockerfile=dockerfile_path(cell.platform, self.definition),
-            tarball=sources[0].path if sources else None,
-            tarball_sha256=sources[0].sha256 if sources else "",
+            tarball=source.path if source else None,
+            tarball_sha256=source.sha256 if source else "",
             base=base,
             build_args=build_args(cell, base, self.options.jobs),
         )
-        self.ahead(cell.platform)  # before any build of the platform: they share these layers
-        return Made(base, self._build(cell, inputs, "compile, link, probe"), sources)
+
+    def _any_to_build(self, cells: Sequence[Cell], base: BaseImage) -> bool:
+        """Whether the image of any of these cells (with a source here) must be built."""
+        for cell in cells:
+            source = self._source(cell) if cell.kind == CellKind.COMPILED else None
+            if isinstance(source, SourceError):
+                continue  # skipped, never built
+            if self.builder.cached(cell, self._inputs(cell, base, source)) is None:
+                return True
+        return False
 
     def _skew_image(self, cell: Cell, base: BaseImage) -> Made:
         """libcrypto from the cell's version, fips.so from the variant's provider version:
@@ -181,23 +194,33 @@ class Imager:
         built = dataclasses.replace(built, parts=(libcrypto.image.tag, provider.image.tag))
         return Made(base, built, [*libcrypto.sources, *provider.sources])
 
-    def _build(self, cell: Cell, inputs: BuildInputs, what: str) -> CellImage:
+    def _build(
+        self,
+        cell: Cell,
+        inputs: BuildInputs,
+        what: str,
+        prepare: Callable[[], None] | None = None,
+    ) -> CellImage:
+        """The cell's image: found cached, or built (after `prepare`)."""
         image = None if self.options.force else self.builder.cached(cell, inputs)
         if image is not None:
             self.reporter.phase(cell.id, "build", f"cached image {image.tag}")
             return image
+        if prepare is not None:
+            prepare()
         self.reporter.phase(cell.id, "build", f"docker build: {what}")
         gate, first = self._gate(cell.platform.name) if inputs.tarball else (None, False)
         if gate is not None and not first:
             gate.wait()
         try:
-            image = self.builder.build_cell(
-                cell,
-                inputs,
-                log_path=self.out.log_path(cell.id, "build"),
-                nocache=self.options.force,
-                passed_compile=gate if first else None,
-            )
+            with self.timeline.span(_build_phase(cell), cell.id):
+                image = self.builder.build_cell(
+                    cell,
+                    inputs,
+                    log_path=self.out.log_path(cell.id, "build"),
+                    nocache=self.options.force,
+                    passed_compile=gate if first else None,
+                )
         except BuildFailed as exc:
             raise CellStopped(
                 Outcome.BUILD_FAILED,
@@ -230,7 +253,7 @@ class Imager:
         def make() -> BaseImage | BaseImageError:
             self.reporter.note(f"{platform.name}: looking for {platform.base_image}")
             try:
-                with self._phase("base"):
+                with self.timeline.span("base", platform.name):
                     base = ensure_base_image(
                         self.client,
                         platform,
@@ -251,7 +274,7 @@ class Imager:
             if not self.options.downloads:
                 wanted = dataclasses.replace(wanted, urls=(), debian_orig=False)
             try:
-                with self._phase("source"):
+                with self.timeline.span("source", wanted.version):
                     source = fetch_source(
                         wanted, self.options.cache_dir, self.options.mirror, self.reporter
                     )
@@ -262,11 +285,7 @@ class Imager:
 
         return self._once.get(("source", cell.source.version), fetch)
 
-    @contextlib.contextmanager
-    def _phase(self, name: str) -> Iterator[None]:
-        t0 = time.monotonic()
-        try:
-            yield
-        finally:
-            with self._phase_lock:
-                self.phase_seconds[name] += time.monotonic() - t0
+
+def _build_phase(cell: Cell) -> str:
+    """The timeline's name for a cell's build: what the build does."""
+    return {CellKind.SKEW: "skew", CellKind.DISTRO: "distro"}.get(cell.kind, "build")

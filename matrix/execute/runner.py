@@ -59,15 +59,22 @@ class _Schedule:
             self.submit(self.builders, self.build, group)
         self.release_skew()
         try:
+            pending: set[Future[None]] = set()
+            seen = 0
             while True:
-                with self.lock:
-                    ended = [f for f in self.futures if f.done()]
-                    pending = [f for f in self.futures if not f.done()]
+                with self.lock:  # jobs submit jobs: take the new ones
+                    pending.update(self.futures[seen:])
+                    seen = len(self.futures)
+                ended = {f for f in pending if f.done()}
                 for future in ended:
                     future.result()  # an engine gone away, a lock mismatch: the run stops
-                if not pending:
-                    break
-                wait(pending, return_when=FIRST_COMPLETED)
+                pending -= ended
+                if pending:
+                    wait(pending, return_when=FIRST_COMPLETED)
+                    continue
+                with self.lock:  # a job submits only while it runs: none can come after
+                    if len(self.futures) == seen:  # these, unless one did just before it ended
+                        break
         finally:
             self.stopping.set()  # a worker still running stops after its current step
             for pool in (self.stages, self.builders, self.beside):
@@ -99,7 +106,7 @@ class _Schedule:
         for platform in self.plan.platforms:
             if self.stopping.is_set():
                 return
-            self.imager.ahead(platform)
+            self.imager.ahead(platform, self.plan.compiled(platform))
             for cell in self.plan.beside:
                 if cell.platform.name == platform.name:
                     self.submit(self.beside, self.finish, cell, None)

@@ -39,6 +39,10 @@ class Plan:
     skew: tuple[Cell, ...]  # made of two other cells' images, once those are built
     platforms: tuple[Platform, ...]  # in the order their stages are first needed
 
+    def compiled(self, platform: Platform) -> list[Cell]:
+        """The platform's cells that are compiled here."""
+        return [c for g in self.groups if g.platform.name == platform.name for c in g.cells]
+
 
 def compile_key(cell: Cell) -> tuple[str, str, tuple[str, ...]]:
     options = tuple(o for o in cell.variant.configure if o not in LINK_ONLY_OPTIONS)
