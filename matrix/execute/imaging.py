@@ -74,7 +74,8 @@ class Imager:
         self.lock = lock
         self._once = Once()
         self._gates: dict[str, threading.Event] = {}  # see _gate
-        self._gates_lock = threading.Lock()
+        self._gates_lock = threading.Lock()  # also guards _found
+        self._found: dict[tuple[str, str], CellImage] = {}  # (cell, inputs): image seen there
         self.timeline = ctx.timeline  # when each base, stage, source and build ran
 
     def image(self, cell: Cell) -> Made:
@@ -159,13 +160,18 @@ class Imager:
         )
 
     def _any_to_build(self, cells: Sequence[Cell], base: BaseImage) -> bool:
-        """Whether the image of any of these cells (with a source here) must be built."""
+        """Whether the image of any of these cells (with a source here) must be built. The
+        images found are kept for the cells' own turn, to ask the engine once."""
         for cell in cells:
             source = self._source(cell) if cell.kind == CellKind.COMPILED else None
             if isinstance(source, SourceError):
                 continue  # skipped, never built
-            if self.builder.cached(cell, self._inputs(cell, base, source)) is None:
+            inputs = self._inputs(cell, base, source)
+            found = self.builder.cached(cell, inputs)
+            if found is None:
                 return True
+            with self._gates_lock:
+                self._found[(cell.id, inputs.key())] = found
         return False
 
     def _skew_image(self, cell: Cell, base: BaseImage) -> Made:
@@ -202,7 +208,11 @@ class Imager:
         prepare: Callable[[], None] | None = None,
     ) -> CellImage:
         """The cell's image: found cached, or built (after `prepare`)."""
-        image = None if self.options.force else self.builder.cached(cell, inputs)
+        image = None
+        if not self.options.force:
+            with self._gates_lock:
+                image = self._found.pop((cell.id, inputs.key()), None)
+            image = image or self.builder.cached(cell, inputs)
         if image is not None:
             self.reporter.phase(cell.id, "build", f"cached image {image.tag}")
             return image

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from typing import Any
 
 from matrix.execute.imaging import Imager
@@ -59,22 +59,18 @@ class _Schedule:
             self.submit(self.builders, self.build, group)
         self.release_skew()
         try:
-            pending: set[Future[None]] = set()
             seen = 0
             while True:
-                with self.lock:  # jobs submit jobs: take the new ones
-                    pending.update(self.futures[seen:])
+                with self.lock:  # jobs submit jobs: the ones not waited for yet
+                    new = self.futures[seen:]
                     seen = len(self.futures)
-                ended = {f for f in pending if f.done()}
+                if not new:
+                    break  # a job submits only while it runs: none can come now
+                # until all of these end, or one fails (waiting on each end in turn would
+                # cost a pass over every pending job per job)
+                ended, _ = wait(new, return_when=FIRST_EXCEPTION)
                 for future in ended:
                     future.result()  # an engine gone away, a lock mismatch: the run stops
-                pending -= ended
-                if pending:
-                    wait(pending, return_when=FIRST_COMPLETED)
-                    continue
-                with self.lock:  # a job submits only while it runs: none can come after
-                    if len(self.futures) == seen:  # these, unless one did just before it ended
-                        break
         finally:
             self.stopping.set()  # a worker still running stops after its current step
             for pool in (self.stages, self.builders, self.beside):
