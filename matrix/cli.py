@@ -58,7 +58,7 @@ def parser() -> argparse.ArgumentParser:
         "--parallel",
         type=int,
         help="builds side by side, and probe workers beside them "
-        "(default: 2 with 2 or more CPUs, else 1)",
+        "(default: one more than the CPUs, at most 3)",
     )
     run_p.add_argument(
         "--probe-timeout",

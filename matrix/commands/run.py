@@ -44,8 +44,9 @@ def defaults(results: Path, cache_dir: Path | None = None) -> RunOptions:
         cache_dir=cache_dir or default_cache_dir(),
         mirror=debian_mirror(),
         jobs=cpus,
-        # Two builds side by side fill the cores through each other's serial steps.
-        parallel=min(2, cpus),
+        # One build more than cores: while one build is in a serial step (Configure, a
+        # generator, the final link), the others keep every core busy.
+        parallel=min(cpus + 1, 3),
         probe_timeout=DEFAULT_PROBE_TIMEOUT,
         force=False,
     )

@@ -93,7 +93,7 @@ class Imager:
         Given the platform's cells, and all of their images exist: nothing to make."""
 
         def make() -> None:
-            base = self._base(platform)
+            base = self.base(platform)
             if isinstance(base, BaseImageError) or self.options.force:
                 return  # the cells say why; --force builds without the cache anyway
             if cells and not base.made_now and not self._any_to_build(cells, base):
@@ -126,7 +126,7 @@ class Imager:
         ]
 
     def _make(self, cell: Cell) -> Made | CellStopped:
-        base = self._base(cell.platform)
+        base = self.base(cell.platform)
         if isinstance(base, BaseImageError):
             return CellStopped(Outcome.SKIPPED, f"base image: {base}")
         self.reporter.phase(cell.id, "base", f"{base.ref} ({base.origin})")
@@ -256,7 +256,8 @@ class Imager:
             gate = self._gates[platform] = threading.Event()
             return gate, True
 
-    def _base(self, platform: Platform) -> BaseImage | BaseImageError:
+    def base(self, platform: Platform) -> BaseImage | BaseImageError:
+        """The platform's base image (or why there is none), made once per run."""
         fallback = platform.fallback
         key = (platform.base_image, fallback.debootstrap if fallback else "")
 

@@ -10,9 +10,10 @@ written as soon as it ends, so nothing finished is lost if the run stops.
 
 from __future__ import annotations
 
+import queue
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from matrix.execute.imaging import Imager
@@ -42,10 +43,13 @@ class _Schedule:
         self.imager = runner.imager
         self.plan = the_plan
         workers = runner.parallel
+        self.bases = ThreadPoolExecutor(1, "fips-matrix-bases")
         self.stages = ThreadPoolExecutor(1, "fips-matrix-stages")
         self.builders = ThreadPoolExecutor(workers, "fips-matrix-build")
         self.beside = ThreadPoolExecutor(workers, "fips-matrix-probe")
-        self.futures: list[Future[None]] = []
+        # the jobs not ended yet, and those that did, in the order they ended
+        self.running = 0
+        self.ended: queue.SimpleQueue[Future[None]] = queue.SimpleQueue()
         self.done: dict[str, CellResult] = {}
         self.lock = threading.Lock()
         self.stopping = threading.Event()
@@ -54,33 +58,31 @@ class _Schedule:
         self.waiting_skew = list(the_plan.skew)
 
     def run(self, cells: Sequence[Cell]) -> list[CellResult]:
+        self.submit(self.bases, self.make_bases)
         self.submit(self.stages, self.ahead)
         for group in self.plan.groups:
             self.submit(self.builders, self.build, group)
         self.release_skew()
         try:
-            seen = 0
             while True:
-                with self.lock:  # jobs submit jobs: the ones not waited for yet
-                    new = self.futures[seen:]
-                    seen = len(self.futures)
-                if not new:
-                    break  # a job submits only while it runs: none can come now
-                # until all of these end, or one fails (waiting on each end in turn would
-                # cost a pass over every pending job per job)
-                ended, _ = wait(new, return_when=FIRST_EXCEPTION)
-                for future in ended:
-                    future.result()  # an engine gone away, a lock mismatch: the run stops
+                with self.lock:
+                    if self.running == 0:
+                        break  # a job submits only while it runs: none can come now
+                future = self.ended.get()  # each job as it ends, the first failure first
+                with self.lock:
+                    self.running -= 1
+                future.result()  # an engine gone away, a lock mismatch: the run stops
         finally:
             self.stopping.set()  # a worker still running stops after its current step
-            for pool in (self.stages, self.builders, self.beside):
+            for pool in (self.bases, self.stages, self.builders, self.beside):
                 pool.shutdown(wait=True, cancel_futures=True)
         return [self.done[c.id] for c in cells]
 
     def submit(self, pool: ThreadPoolExecutor, job: Callable[..., None], *args: Any) -> None:
         with self.lock:
             if not self.stopping.is_set():
-                self.futures.append(pool.submit(job, *args))
+                self.running += 1
+                pool.submit(job, *args).add_done_callback(self.ended.put)
 
     def finish(self, cell: Cell, imaged: Imaged | None) -> None:
         self.done[cell.id] = self.pipeline.finish(cell, imaged)
@@ -95,6 +97,15 @@ class _Schedule:
             with self.lock:
                 self.imaged.add(cell.id)
         self.release_skew()
+
+    def make_bases(self) -> None:
+        """Each platform's base image, in the order the stages need them, by a worker of
+        their own: the next platform's base is made while this one's stages are built (a
+        debootstrap keeps one core busy; the first stages, before any compile, the other)."""
+        for platform in self.plan.platforms:
+            if self.stopping.is_set():
+                return
+            self.imager.base(platform)
 
     def ahead(self) -> None:
         """Each platform's stages before compile, in the order the builders need them; the

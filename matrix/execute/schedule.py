@@ -50,8 +50,10 @@ def compile_key(cell: Cell) -> tuple[str, str, tuple[str, ...]]:
 
 
 def plan(cells: Sequence[Cell]) -> Plan:
-    """Groups in the order of their first cell (the matrix's own order: a platform's groups
-    together, so a new platform's stages are needed as seldom as possible)."""
+    """A platform's groups together, platforms in the order of their first cell (a new
+    platform's stages are needed as seldom as possible); within a platform, the newest
+    version first: newer versions take longer to compile, and the run's last compile, the
+    one no other compile runs beside at the end, should be a short one."""
     groups: dict[tuple[str, str, tuple[str, ...]], list[Cell]] = {}
     beside: list[Cell] = []
     skew: list[Cell] = []
@@ -65,9 +67,17 @@ def plan(cells: Sequence[Cell]) -> Plan:
     platforms: dict[str, Platform] = {}
     for cell in [*(g[0] for g in groups.values()), *beside, *skew]:
         platforms.setdefault(cell.platform.name, cell.platform)
+    order = list(groups)
+    first_of_platform = {k[0]: order.index(k) for k in reversed(order)}
+    order.sort(key=lambda k: (first_of_platform[k[0]], _newest_first(k[1])))
     return Plan(
-        groups=tuple(CompileGroup(tuple(g)) for g in groups.values()),
+        groups=tuple(CompileGroup(tuple(groups[k])) for k in order),
         beside=tuple(beside),
         skew=tuple(skew),
         platforms=tuple(platforms.values()),
     )
+
+
+def _newest_first(version: str) -> tuple[int, ...]:
+    """A sort key putting newer versions first: 4.0.2 before 3.6.3 before 3.0.20."""
+    return tuple(-int(part) if part.isdigit() else 0 for part in version.split("."))

@@ -269,6 +269,10 @@ class FakeAPI:
     def _stream(self, call: BuildCall) -> Iterator[dict[str, Any]]:
         engine = self.engine
         buildargs = dict(call.kwargs.get("buildargs") or {})
+        if call.kwargs.get("target") and engine.stage_build_seconds:
+            started = time.monotonic()  # the stages before compile take a while too
+            time.sleep(engine.stage_build_seconds)
+            engine.stage_times[call.tag] = (started, time.monotonic())
         yield {"stream": "Step 1/20 : ARG BASE_IMAGE=debian:bookworm\n"}
         yield {"stream": f"Step 2/20 : FROM {buildargs.get('BASE_IMAGE')} AS toolchain\n"}
         for line in engine.build_lines:
@@ -348,6 +352,8 @@ class FakeDockerClient:
         # build of a cell reached its compile step
         self.build_order: list[str] = []
         self.steps_before_compile_seconds = 0.0
+        self.stage_build_seconds = 0.0
+        self.stage_times: dict[str, tuple[float, float]] = {}  # tag -> (start, end)
         self.batches: list[FakeContainer] = []  # one container per probed cell
         self.created: list[FakeRun] = []  # the C probe's runs, in every batch, in order
         self.twins: list[FakeRun] = []  # the cffi twin's runs

@@ -5,18 +5,28 @@ variants that only change the module's config, and --offline."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
-from fakes import ProbePlan, fixture_bytes, fixture_doc
+from fakes import FakeDockerClient, ProbePlan, fixture_bytes, fixture_doc
 from harness import SCENARIOS, SHA, Harness, make_harness
 
+from matrix.acquire import baseimages
 from matrix.errors import LockMismatch
 from matrix.execute.builder import image_tag
 from matrix.execute.lockfile import Lock
 from matrix.model.definition import load_definition
 from matrix.model.vocabulary import Outcome, Verdict
 from matrix.report.layout import cell_text
+
+TRIXIE = """
+[platforms.debian-13]
+dockerfile = "debian.Dockerfile"
+base_image = "debian:trixie"
+libc = "glibc"
+fallback = { debootstrap = "trixie" }
+"""
 
 EXTRA = """
 [platforms.debian-13-distro]
@@ -317,3 +327,31 @@ def test_a_platforms_builds_wait_until_its_first_has_passed_the_steps_before_com
     order = [t for t in hx.client.build_order if "stages" not in t]
     first, second = (t for t in order if not t.startswith("compile step"))
     assert order.index(f"compile step of {first}") < order.index(second)
+
+
+def test_the_next_platforms_base_is_made_while_this_ones_stages_are_built(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Bases come from a worker of their own: with no base image here, the second
+    platform's debootstrap runs beside the first platform's stages (each would leave a core
+    idle before the first compile), not after them."""
+    h = make_harness(tmp_path, monkeypatch)
+    path = tmp_path / "matrix.toml"
+    path.write_text(path.read_text() + TRIXIE)
+    h.definition = load_definition(path)
+    h.client = FakeDockerClient(local_images=())
+    h.client.stage_build_seconds = 0.3
+    made: dict[str, tuple[float, float]] = {}
+
+    def debootstrap(client: FakeDockerClient, suite: str, ref: str, *args: object) -> str:
+        started = time.monotonic()
+        time.sleep(0.3)
+        made[suite] = (started, time.monotonic())
+        return client.add_image(ref).id
+
+    monkeypatch.setattr(baseimages, "_debootstrap_import", debootstrap)
+    results = h.run("debian-12/3.0.20/default", "debian-13/3.0.20/default")
+    assert {r.outcome for r in results} == {Outcome.OK}
+    stages_12 = h.client.stage_times["fips-matrix/stages:debian-12"]
+    assert made["bookworm"][1] <= stages_12[0]  # the platform's own base first
+    assert made["trixie"][0] < stages_12[1]  # the next one's beside its stages
