@@ -78,6 +78,49 @@ def build_log_spans(results: Path) -> tuple[list[Compile], list[Span]]:
     return compiles, others
 
 
+# What a build step's container did, from its instruction in the build log.
+STEP_KINDS = (
+    ("fips-matrix-build.sh compile", "compile"),
+    ("fips-matrix-build.sh probe", "probe build"),
+    ("fips-matrix-build.sh link", "relink"),
+    ("fips-matrix-build.sh install", "install"),
+    ("apt-get", "packages"),
+    ("apk ", "packages"),
+    ("dnf ", "packages"),
+)
+NOT_BUILT = "probes (containers of no build step)"
+
+
+def container_steps(results: Path) -> dict[str, str]:
+    """Each build step's container (short id) and what it did, from the run's build logs."""
+    steps: dict[str, str] = {}
+    logs = [*(results / "cells").glob("*.build.log"), *(results / "stages").glob("*.log")]
+    for log in logs:
+        instruction = ""
+        for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.startswith("Step "):
+                instruction = line
+            elif line.startswith(" ---> Running in "):
+                kind = next((k for text, k in STEP_KINDS if text in instruction), "other steps")
+                steps[line.split()[-1][:12]] = kind
+    return steps
+
+
+def containers_cpu(samples: Sequence[Sample], steps: dict[str, str]) -> dict[str, float]:
+    """CPU of the containers seen, by what they did (each container's last reading: a
+    container that ran for less than a sampling interval may be missed)."""
+    last: dict[str, float] = {}
+    for sample in samples:
+        last.update(sample.containers)
+    by_kind: dict[str, float] = {}
+    for container, seconds in last.items():
+        kind = steps.get(container, NOT_BUILT)
+        by_kind[kind] = by_kind.get(kind, 0.0) + seconds
+    busy = samples[-1].busy - samples[0].busy if len(samples) > 1 else 0.0
+    by_kind["outside containers (engine, tool, base images, others)"] = busy - sum(last.values())
+    return {k: round(v, 1) for k, v in sorted(by_kind.items(), key=lambda kv: -kv[1])}
+
+
 @dataclass
 class Row:
     seconds: float = 0.0  # how long it ran (the intervals it ran in)
@@ -240,8 +283,10 @@ def gap_table(gap: dict[str, Any]) -> str:
                 r["above_L_seconds"],
             ]
         )
+    kinds = [[kind, seconds] for kind, seconds in gap.get("cpu_by_kind", {}).items()]
     lines = [
         tabulate(rows, headers=headers, tablefmt="simple"),
+        tabulate(kinds, headers=["CPU, measured", "s"], tablefmt="simple") if kinds else "",
         f"compile CPU {gap['compile_cpu_seconds']} s ({gap['compile_cpu_from']}); other CPU "
         f"{gap['other_cpu_seconds']} s; idle {gap['idle_core_seconds']} core-s, of which "
         f"{gap['idle_before_first_compile']} before the first compile and "
@@ -254,4 +299,6 @@ def gap_table(gap: dict[str, Any]) -> str:
 def run_gap(results: Path, samples: Sequence[Sample], cores: int) -> dict[str, Any]:
     """The gap of the run whose results are in `results`, sampled meanwhile."""
     compiles, others = build_log_spans(results)
-    return attribute(samples, read_spans(results / PHASES_NAME), compiles, others, cores)
+    gap = attribute(samples, read_spans(results / PHASES_NAME), compiles, others, cores)
+    gap["cpu_by_kind"] = containers_cpu(samples, container_steps(results))
+    return gap

@@ -72,7 +72,7 @@ def container_cpu(root: Path = CGROUP_ROOT) -> dict[str, float]:
 class CpuSampler:
     """Samples in a thread of its own while the `with` block runs."""
 
-    def __init__(self, interval: float = 1.0, cgroups: Path = CGROUP_ROOT) -> None:
+    def __init__(self, interval: float = 0.5, cgroups: Path = CGROUP_ROOT) -> None:
         self.interval = interval
         self.cgroups = cgroups
         self.samples: list[Sample] = []

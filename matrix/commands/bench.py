@@ -3,7 +3,8 @@
 1. cold: the tool's images, the build cache and the source cache removed; the full matrix.
 2. warm: the same again with nothing changed.
 3. side by side, on a subset: this tool against one Dockerfile per cell doing
-   `./Configure enable-fips && make && make install`, each started without cache.
+   `./Configure enable-fips && make && make install`, each started without cache, in a
+   fresh engine of their own holding only the base images (this engine stays warm).
 4. tests: `nox -s tests` against a fresh engine (a dockerd of the bench's own, with an
    empty data root), as on a new machine; the engine is removed afterwards.
 
@@ -42,11 +43,11 @@ from matrix.bench.figures import (
 )
 from matrix.bench.fresh_engine import FreshEngine
 from matrix.bench.gap import gap_table, run_gap
-from matrix.bench.plain import plain_builds
+from matrix.bench.plain import local_base, plain_builds
 from matrix.bench.sampler import CpuSampler, machine_busy_seconds
 from matrix.errors import MatrixError
 from matrix.execute import engine
-from matrix.model.cells import expand, select
+from matrix.model.cells import Cell, expand, select
 from matrix.model.definition import load_definition
 from matrix.results.store import write_json
 
@@ -135,14 +136,20 @@ def main(args: argparse.Namespace, console: Console) -> int:
         console.print(f"warm: {warm.wall:.1f} s wall")
 
     if "side" in phases:
-        # Both ways start from the base images alone: no cell image, no cached layer.
-        wipe(client, [assets.CELL_REPOSITORY, assets.STAGES_REPOSITORY, assets.PLAIN_REPOSITORY])
-        only = [a for cell in subset for a in ("--only", cell.id)]
-        ours = timed_run(
-            [*matrix_args, *only, "--results", str(scratch / "side"), "--cache-dir", str(cache)],
-            scratch / "side.log",
-        )
-        plain, plain_sizes = plain_builds(client, subset, cache, cores, scratch)
+        # Both ways start from the base images alone, no cell image, no cached layer: in an
+        # engine of their own with only the base images loaded, so that this engine keeps
+        # its images (the next run of the matrix here is still a warm one).
+        with FreshEngine(scratch / "side-engine") as fresh:
+            side_client = docker.DockerClient(base_url=fresh.host, timeout=600)
+            load_base_images(client, side_client, subset)
+            only = [a for cell in subset for a in ("--only", cell.id)]
+            where = ["--results", str(scratch / "side"), "--cache-dir", str(cache)]
+            ours = timed_run(
+                [*matrix_args, *only, *where],
+                scratch / "side.log",
+                env={"DOCKER_HOST": fresh.host},
+            )
+            plain, plain_sizes = plain_builds(side_client, subset, cache, cores, scratch)
         figures["side_by_side"] = {
             "cells": [c.id for c in subset],
             "tool_wall_seconds": round(ours.wall, 1),
@@ -167,7 +174,7 @@ def main(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
-def timed_run(args: Sequence[str], log: Path) -> Timed:
+def timed_run(args: Sequence[str], log: Path, env: dict[str, str] | None = None) -> Timed:
     """`fips-matrix run ARGS` as a process of its own: its wall time and the machine's CPU
     meanwhile (the builds run in the engine's processes, not the tool's)."""
     cpu0, t0 = machine_busy_seconds(), time.monotonic()
@@ -176,6 +183,7 @@ def timed_run(args: Sequence[str], log: Path) -> Timed:
             [sys.executable, "-m", "matrix", "run", *args],
             stdout=out,
             stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
             check=False,
         )
     timed = Timed(time.monotonic() - t0, machine_busy_seconds() - cpu0)
@@ -214,6 +222,19 @@ def tests_on_a_fresh_engine(scratch: Path, console: Console) -> dict[str, Any]:
     }
     console.print(f"tests: {timed.wall:.0f} s wall on a fresh engine: {figures['pytest']}")
     return figures
+
+
+def load_base_images(
+    source: docker.DockerClient, target: docker.DockerClient, cells: Sequence[Cell]
+) -> None:
+    """The base images of these cells' platforms, from one engine into another (a platform
+    whose base is not there yet gets it made in the other engine, by the run)."""
+    for platform in {c.platform.name: c.platform for c in cells}.values():
+        try:
+            base = local_base(source, platform)
+        except MatrixError:
+            continue
+        target.images.load(b"".join(source.images.get(base.ref).save(named=True)))
 
 
 def wipe(client: docker.DockerClient, repositories: Sequence[str]) -> int:

@@ -9,7 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from matrix.bench.gap import NONE, Compile, attribute, build_log_spans, gap_table
+from matrix.bench.gap import (
+    NONE,
+    NOT_BUILT,
+    Compile,
+    attribute,
+    build_log_spans,
+    container_steps,
+    containers_cpu,
+    gap_table,
+)
 from matrix.bench.sampler import Sample, container_cpu
 from matrix.execute.timeline import Span
 
@@ -116,3 +125,29 @@ def test_container_cpu_reads_cgroup_v1_and_v2(tmp_path: Path) -> None:
     (v2 / "cpu.stat").write_text("usage_usec 1500000\nuser_usec 1000000\n")
     (tmp_path / "cpuacct" / "docker" / "not-a-container").mkdir()
     assert container_cpu(tmp_path) == {A[:12]: 2.5, B[:12]: 1.5}
+
+
+def test_containers_cpu_is_measured_by_what_each_container_did(tmp_path: Path) -> None:
+    (tmp_path / "cells").mkdir()
+    (tmp_path / "stages").mkdir()
+    (tmp_path / "cells" / "c.build.log").write_text(
+        BUILD_LOG + f"Step 15/21 : RUN fips-matrix-build.sh install\n ---> Running in {B[:12]}\n"
+    )
+    (tmp_path / "stages" / "debian-12.log").write_text(
+        "Step 3/8 : RUN apt-get update && apt-get install -y gcc\n ---> Running in cccccccccccc\n"
+    )
+    steps = container_steps(tmp_path)
+    assert steps == {A[:12]: "compile", B[:12]: "install", "cccccccccccc": "packages"}
+    readings = [
+        Sample(T0, 0.0, {}),
+        Sample(T0 + 1, 2.0, {"cccccccccccc": 0.5, "dddddddddddd": 0.2}),
+        Sample(T0 + 2, 4.0, {A[:12]: 1.5, "dddddddddddd": 0.4}),
+        Sample(T0 + 3, 5.0, {A[:12]: 2.0, B[:12]: 0.5}),
+    ]
+    assert containers_cpu(readings, steps) == {
+        "outside containers (engine, tool, base images, others)": 5.0 - 3.4,
+        "compile": 2.0,
+        "packages": 0.5,
+        "install": 0.5,
+        NOT_BUILT: 0.4,  # a probe container: in no build log
+    }
