@@ -1,18 +1,20 @@
 """A Docker engine of the benchmark's own, with nothing in it: a second dockerd with its own
 data root, exec root, pidfile and socket, no bridge (builds use the host's network, probes
 none) and no iptables rules of its own, so it disturbs no other engine on the machine.
-Stopped, and its data removed, when the `with` block ends. Needs root and dockerd."""
+Stopped, and its data removed, when the `with fresh_engine(...)` block ends. Needs root
+and dockerd."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from types import TracebackType
 
 from matrix.errors import MatrixError
 
@@ -100,14 +102,13 @@ class FreshEngine:
         for point in sorted(points, key=len, reverse=True):
             subprocess.run(["umount", "-l", point], check=False, capture_output=True)
 
-    def __enter__(self) -> FreshEngine:
-        self.start()
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+@contextlib.contextmanager
+def fresh_engine(root: Path) -> Iterator[FreshEngine]:
+    """A fresh engine for the `with` block: started, then stopped and its data removed."""
+    engine = FreshEngine(root)
+    engine.start()
+    try:
+        yield engine
+    finally:
+        engine.stop()

@@ -41,7 +41,7 @@ from matrix.bench.figures import (
     run_phases,
     step_figures,
 )
-from matrix.bench.fresh_engine import FreshEngine
+from matrix.bench.fresh_engine import fresh_engine
 from matrix.bench.gap import gap_table, run_gap
 from matrix.bench.plain import local_base, plain_builds
 from matrix.bench.sampler import CpuSampler, machine_busy_seconds
@@ -139,7 +139,7 @@ def main(args: argparse.Namespace, console: Console) -> int:
         # Both ways start from the base images alone, no cell image, no cached layer: in an
         # engine of their own with only the base images loaded, so that this engine keeps
         # its images (the next run of the matrix here is still a warm one).
-        with FreshEngine(scratch / "side-engine") as fresh:
+        with fresh_engine(scratch / "side-engine") as fresh:
             side_client = docker.DockerClient(base_url=fresh.host, timeout=600)
             load_base_images(client, side_client, subset)
             only = [a for cell in subset for a in ("--only", cell.id)]
@@ -202,7 +202,7 @@ def tests_on_a_fresh_engine(scratch: Path, console: Console) -> dict[str, Any]:
         raise MatrixError("bench: the tests phase needs a checkout (its noxfile.py) and nox")
     log = scratch / "tests.log"
     console.print(f"tests: nox -s tests against a fresh engine (log: {log})")
-    with FreshEngine(scratch / "engine") as fresh, open(log, "w", encoding="utf-8") as out:
+    with fresh_engine(scratch / "engine") as fresh, open(log, "w", encoding="utf-8") as out:
         cpu0, t0 = machine_busy_seconds(), time.monotonic()
         done = subprocess.run(
             [nox, "-f", str(noxfile), "-s", "tests"],
