@@ -20,6 +20,7 @@ from matrix.execute.imaging import Imager
 from matrix.execute.pipeline import Imaged, Pipeline
 from matrix.execute.schedule import CompileGroup, Plan, plan
 from matrix.model.cells import Cell
+from matrix.model.definition import Platform
 from matrix.results.records import CellResult
 
 
@@ -43,7 +44,8 @@ class _Schedule:
         self.imager = runner.imager
         self.plan = the_plan
         workers = runner.parallel
-        self.bases = ThreadPoolExecutor(1, "fips-matrix-bases")
+        # two at once: a debootstrap keeps about one core busy (see make_base)
+        self.bases = ThreadPoolExecutor(2, "fips-matrix-bases")
         self.stages = ThreadPoolExecutor(1, "fips-matrix-stages")
         self.builders = ThreadPoolExecutor(workers, "fips-matrix-build")
         self.beside = ThreadPoolExecutor(workers, "fips-matrix-probe")
@@ -58,7 +60,8 @@ class _Schedule:
         self.waiting_skew = list(the_plan.skew)
 
     def run(self, cells: Sequence[Cell]) -> list[CellResult]:
-        self.submit(self.bases, self.make_bases)
+        for platform in self.plan.platforms:
+            self.submit(self.bases, self.make_base, platform)
         self.submit(self.stages, self.ahead)
         for group in self.plan.groups:
             self.submit(self.builders, self.build, group)
@@ -98,13 +101,11 @@ class _Schedule:
                 self.imaged.add(cell.id)
         self.release_skew()
 
-    def make_bases(self) -> None:
-        """Each platform's base image, in the order the stages need them, by a worker of
-        their own: the next platform's base is made while this one's stages are built (a
-        debootstrap keeps one core busy; the first stages, before any compile, the other)."""
-        for platform in self.plan.platforms:
-            if self.stopping.is_set():
-                return
+    def make_base(self, platform: Platform) -> None:
+        """A platform's base image, by workers of their own, in the order the stages need
+        them: before the first compile can start, two debootstraps (each keeps about one
+        core busy) fill both cores, and later ones run beside the first platform's stages."""
+        if not self.stopping.is_set():
             self.imager.base(platform)
 
     def ahead(self) -> None:
