@@ -16,7 +16,7 @@ from matrix import assets
 from matrix.acquire.baseimages import BaseImage, ensure_base_image
 from matrix.acquire.sources import FetchedSource, fetch_source
 from matrix.errors import BaseImageError, BuildFailed, SourceError
-from matrix.execute.builder import Builder, BuildInputs, CellImage, build_args
+from matrix.execute.builder import Builder, BuildInputs, CellImage, build_args, image_tag
 from matrix.execute.context import RunContext
 from matrix.execute.lockfile import LockKeeper
 from matrix.model.cells import Cell
@@ -74,8 +74,7 @@ class Imager:
         self.lock = lock
         self._once = Once()
         self._gates: dict[str, threading.Event] = {}  # see _gate
-        self._gates_lock = threading.Lock()  # also guards _found
-        self._found: dict[tuple[str, str], CellImage] = {}  # (cell, inputs): image seen there
+        self._gates_lock = threading.Lock()
         self.timeline = ctx.timeline  # when each base, stage, source and build ran
 
     def image(self, cell: Cell) -> Made:
@@ -166,13 +165,29 @@ class Imager:
             source = self._source(cell) if cell.kind == CellKind.COMPILED else None
             if isinstance(source, SourceError):
                 continue  # skipped, never built
-            inputs = self._inputs(cell, base, source)
-            found = self.builder.cached(cell, inputs)
-            if found is None:
+            if self._cached(cell, self._inputs(cell, base, source)) is None:
                 return True
-            with self._gates_lock:
-                self._found[(cell.id, inputs.key())] = found
         return False
+
+    def _cached(self, cell: Cell, inputs: BuildInputs) -> CellImage | None:
+        """The cell's image if one built from exactly these inputs exists: as the engine
+        listed the tool's images at the run's first question (one call for all of them, not
+        one per cell), else (an image made since, or none) as the engine says now."""
+
+        def listing() -> dict[str, tuple[str, str]]:
+            images = self.client.api.images(filters={"reference": f"{assets.CELL_REPOSITORY}:*"})
+            return {
+                tag: (str(i["Id"]), str((i.get("Labels") or {}).get(assets.INPUTS_LABEL, "")))
+                for i in images
+                for tag in i.get("RepoTags") or ()
+            }
+
+        listed: dict[str, tuple[str, str]] = self._once.get("listing", listing)
+        key = inputs.key()
+        image_id, label = listed.get(image_tag(cell), ("", ""))
+        if image_id and label == key:
+            return CellImage(image_tag(cell), image_id, key, cached=True, seconds=0.0)
+        return self.builder.cached(cell, inputs)
 
     def _skew_image(self, cell: Cell, base: BaseImage) -> Made:
         """libcrypto from the cell's version, fips.so from the variant's provider version:
@@ -208,11 +223,7 @@ class Imager:
         prepare: Callable[[], None] | None = None,
     ) -> CellImage:
         """The cell's image: found cached, or built (after `prepare`)."""
-        image = None
-        if not self.options.force:
-            with self._gates_lock:
-                image = self._found.pop((cell.id, inputs.key()), None)
-            image = image or self.builder.cached(cell, inputs)
+        image = None if self.options.force else self._cached(cell, inputs)
         if image is not None:
             self.reporter.phase(cell.id, "build", f"cached image {image.tag}")
             return image

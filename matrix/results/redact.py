@@ -27,9 +27,8 @@ def mirror_redactor(mirror: str | None) -> Redactor:
     bare = re.compile(rf"(?<![\w.-]){re.escape(host)}(?![\w-])") if "." in host else None
 
     def redact(text: str) -> str:
-        if host not in text:  # most texts: a plain search is far cheaper than the pattern's
-            return text
         text = text.replace(base, PLACEHOLDER)
-        return bare.sub(PLACEHOLDER, text) if bare else text
+        # the pattern only where the bare host is left: a plain search is far cheaper
+        return bare.sub(PLACEHOLDER, text) if bare and host in text else text
 
     return redact

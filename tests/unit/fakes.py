@@ -244,6 +244,19 @@ class FakeAPI:
     def __init__(self, engine: FakeDockerClient) -> None:
         self.engine = engine
 
+    def images(self, filters: dict[str, str] | None = None, **_: Any) -> list[dict[str, Any]]:
+        """The engine's image list (GET /images/json), as the SDK's low-level API gives it;
+        a reference filter "repo:*" keeps the images with a tag in that repository."""
+        self.engine.check_alive()
+        self.engine.listings += 1
+        wanted = (filters or {}).get("reference", "")
+        repository = wanted.removesuffix(":*")
+        return [
+            {"Id": image.id, "RepoTags": list(image.tags), "Labels": dict(image.labels)}
+            for image in self.engine.images_by_id.values()
+            if not wanted or any(t.rsplit(":", 1)[0] == repository for t in image.tags)
+        ]
+
     def build(
         self,
         fileobj: io.BytesIO | None = None,
@@ -364,6 +377,7 @@ class FakeDockerClient:
         # scenario -> what the next C probe runs do, one plan each, in order
         self.plan_queue: dict[str, list[ProbePlan]] = {}
         self.gets: list[str] = []
+        self.listings = 0  # calls of the image list
         self.pulls: list[str] = []
         self.imports: list[tuple[str, str, list[str]]] = []
         self.pullable: set[str] = set()
