@@ -75,6 +75,7 @@ class Imager:
         self._once = Once()
         self._gates: dict[str, threading.Event] = {}  # see _gate
         self._gates_lock = threading.Lock()
+        self._base_locks: dict[str, threading.Lock] = {}  # see ahead
         self.timeline = ctx.timeline  # when each base, stage, source and build ran
 
     def image(self, cell: Cell) -> Made:
@@ -100,7 +101,11 @@ class Imager:
             log = self.out.root / "stages" / f"{platform.name}.log"
             t0 = time.monotonic()
             try:
-                with self.timeline.span("stages", platform.name):
+                # One platform's stages at a time per base image: Dockerfiles on one base
+                # share their first package step, and two builds making that layer at once
+                # would each make their own; the engine's cache then gives later builds
+                # the newer one, under which a cell's compile is not found (and is redone).
+                with self._base_lock(base.image_id), self.timeline.span("stages", platform.name):
                     target = self.builder.build_ahead(
                         platform.name,
                         dockerfile_path(platform, self.definition),
@@ -253,6 +258,10 @@ class Imager:
                 gate.set()
         self.reporter.phase(cell.id, "build", f"built {image.tag} in {image.seconds:.0f}s")
         return image
+
+    def _base_lock(self, image_id: str) -> threading.Lock:
+        with self._gates_lock:
+            return self._base_locks.setdefault(image_id, threading.Lock())
 
     def _gate(self, platform: str) -> tuple[threading.Event, bool]:
         """The platform's gate, and whether the caller is its first build. The compile

@@ -329,6 +329,19 @@ def test_a_platforms_builds_wait_until_its_first_has_passed_the_steps_before_com
     assert order.index(f"compile step of {first}") < order.index(second)
 
 
+def test_stages_of_platforms_on_one_base_image_are_built_one_at_a_time(hx: Harness) -> None:
+    # debian-12 and musl-debian-12 start from one base image and share their first package
+    # step: built at once, that layer would be made twice, and the engine's cache would
+    # then lead a later cell away from its compile. A builder that needs musl's stages
+    # while the stages worker builds debian's waits for them.
+    hx.client.stage_build_seconds = 0.3
+    cells = hx.cells("debian-12/3.0.20/default", "musl-debian-12/3.0.20/default")
+    results = hx.runner(len(cells), parallel=2).run(cells)
+    assert {r.outcome for r in results} == {Outcome.OK}
+    first, second = sorted(hx.client.stage_times.values())
+    assert first[1] <= second[0]
+
+
 def test_the_next_platforms_base_is_made_while_this_ones_stages_are_built(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
