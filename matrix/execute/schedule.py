@@ -2,9 +2,10 @@
 
 - a compile group (one platform, source and set of compile options) goes to one builder,
   which compiles once and relinks for the group's other cells; any builder takes the next
-  group, of any platform;
-- a platform's stages before compile (base image, toolchain, the runtime's Python) are made
-  ahead, by one worker, in the order the builders will need them;
+  group, of any platform; one builder more than cores, so that one in a serial step
+  (Configure, a generator, the final link) leaves no core idle;
+- a platform's base image and its stages before compile (toolchain, the runtime's Python)
+  are made ahead, in the order the builders will need them (the bases two at a time);
 - probes, skew images (put together from two cells' images) and the cells of the
   distribution's own OpenSSL (nothing compiled) run beside the compiles.
 """
