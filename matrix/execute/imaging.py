@@ -164,8 +164,7 @@ class Imager:
         )
 
     def _any_to_build(self, cells: Sequence[Cell], base: BaseImage) -> bool:
-        """Whether the image of any of these cells (with a source here) must be built. The
-        images found are kept for the cells' own turn, to ask the engine once."""
+        """Whether the image of any of these cells (with a source here) must be built."""
         for cell in cells:
             source = self._source(cell) if cell.kind == CellKind.COMPILED else None
             if isinstance(source, SourceError):
