@@ -1,8 +1,9 @@
 """The order of a run's work across its workers (the plan: matrix/execute/schedule.py):
 builders take the compile groups; two workers make the platforms' base images and one
 their stages before compile, ahead of the builders; another pool probes the cells whose
-images are built, and builds and probes the cells with nothing to compile. The work itself is the pipeline's (one cell) and the
-imager's (its image); this only decides who does what, when.
+images are built, and builds and probes the cells with nothing to compile. The work itself
+is the pipeline's (one cell) and the imager's (its image); this only decides who does
+what, when.
 
 A cell that fails is recorded with its outcome and the run goes on; each cell's result is
 written as soon as it ends, so nothing finished is lost if the run stops.
