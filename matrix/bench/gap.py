@@ -1,7 +1,7 @@
 """Where the cold run's wall time above L goes, second by second.
 
 Three records of one run are laid side by side:
-- the machine's CPU, sampled every second or so (bench/sampler.py): cores busy, and each
+- the machine's CPU, sampled twice a second (bench/sampler.py): cores busy, and each
   container's own CPU where its cgroup can be read;
 - the run's timeline (results/phases.jsonl): when each base image, stage, source, build,
   skew image, distribution cell, probe and report ran;
@@ -125,7 +125,7 @@ def containers_cpu(samples: Sequence[Sample], steps: dict[str, str]) -> dict[str
 class Row:
     seconds: float = 0.0  # how long it ran (the intervals it ran in)
     by_compiles: tuple[float, float, float] = (0.0, 0.0, 0.0)  # of which with 0, 1, 2+
-    busy: float = 0.0  # core-seconds busy while it ran
+    busy: float = 0.0  # core-seconds the machine was busy while it ran (all of them)
     other_cpu: float = 0.0  # its share of the CPU that was not a compile's
     idle: float = 0.0  # its share of the idle core-seconds
 
@@ -206,7 +206,8 @@ def attribute(
         names = _active(spans, parts, mid) or Counter([NONE])
         n = sum(names.values())
         for name, k in names.items():  # each phase running gets its share of the interval
-            rows.setdefault(name, Row()).add(dt, running, k * busy / n, k * other / n, k * idle / n)
+            # the cores busy while it ran; its shares of the other CPU and of the idle
+            rows.setdefault(name, Row()).add(dt, running, busy, k * other / n, k * idle / n)
     wall = samples[-1].t - samples[0].t if len(samples) > 1 else 0.0
     other_cpu = sum(c.other_cpu for c in classes)
     idle = sum(c.idle for c in classes)

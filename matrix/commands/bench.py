@@ -47,6 +47,7 @@ from matrix.bench.plain import local_base, plain_builds
 from matrix.bench.sampler import CpuSampler, machine_busy_seconds
 from matrix.errors import MatrixError
 from matrix.execute import engine
+from matrix.execute.timeline import PHASES_NAME
 from matrix.model.cells import Cell, expand, select
 from matrix.model.definition import load_definition
 from matrix.results.store import write_json
@@ -107,7 +108,9 @@ def main(args: argparse.Namespace, console: Console) -> int:
                 [*run_args, "--results", str(root), "--cache-dir", str(cache)],
                 scratch / "cold.log",
             )
+        # kept with the logs, to look at again (the warm run writes a timeline of its own)
         sampler.save(scratch / "cold-cpu.jsonl")
+        shutil.copy(root / PHASES_NAME, scratch / f"cold-{PHASES_NAME}")
         gap = run_gap(root, sampler.samples, cores)
         steps = step_figures(root)
         lower = steps["compile_cpu_seconds"] / cores
