@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import nox
 
@@ -11,12 +12,28 @@ nox.options.sessions = ["tests", "lint"]
 nox.options.reuse_venv = "yes"  # a warm rerun should not reinstall anything
 
 PYTHON = None  # the interpreter that runs nox
+PYPROJECT = Path(__file__).parent / "pyproject.toml"
+
+
+def install(session: nox.Session, *extra: str) -> None:
+    """The package, editable (so code changes need no reinstall), and `extra` packages; pip
+    runs only when the venv has not got them from this very pyproject.toml (a stamp in the
+    venv says what was installed), so a warm rerun installs nothing."""
+    spec = [*extra]
+    wanted = hashlib.sha256(PYPROJECT.read_bytes() + repr(spec).encode()).hexdigest()
+    location = getattr(session.virtualenv, "location", None)
+    stamp = Path(location) / f"fips-matrix-{session.name}.installed" if location else None
+    if stamp is not None and stamp.is_file() and stamp.read_text() == wanted:
+        return
+    session.install("-e", *spec)
+    if stamp is not None:
+        stamp.write_text(wanted)
 
 
 @nox.session(python=PYTHON)
 def matrix(session: nox.Session) -> None:
     """The matrix (default: the built-in one); arguments after -- go to `fips-matrix run`."""
-    session.install("-e", ".")
+    install(session, ".")
     session.run("fips-matrix", "run", *session.posargs)
 
 
@@ -35,35 +52,36 @@ def cell(session: nox.Session) -> None:
     if len(name) > 120:  # a file name has 255 bytes at most
         name = f"{name[:100]}+{hashlib.sha256(cells.encode()).hexdigest()[:12]}"
     only = [arg for pattern in patterns for arg in ("--only", pattern)]
-    session.install("-e", ".")
+    install(session, ".")
     session.run("fips-matrix", "run", *only, "--results", f"results/cells/{name}", *rest)
 
 
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
-    """Cold, warm and side-by-side figures (removes the tool's images first)."""
-    session.install("-e", ".")
+    """Cold, warm and side-by-side figures (removes the tool's images first), and the test
+    suite's time on a fresh engine."""
+    install(session, ".")
     session.run("fips-matrix", "bench", *session.posargs)
 
 
 @nox.session(python=PYTHON)
 def readme(session: nox.Session) -> None:
     """The README's "What it measured here" section, made from the reference run."""
-    session.install("-e", ".")
+    install(session, ".")
     session.run("fips-matrix", "report", "results/reference", "--readme", "README.md")
 
 
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     """The test suite, unit and end to end; `-- -m "not e2e"` for the fast unit tests only."""
-    session.install("-e", ".[test]")
+    install(session, ".[test]")
     session.run("pytest", *session.posargs)
 
 
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
     """ruff (lint and format) and mypy --strict."""
-    session.install("-e", ".[test,lint]", "nox")
+    install(session, ".[test,lint]", "nox")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy", "matrix", "noxfile.py")

@@ -5,10 +5,15 @@
 # Runtime paths as in the contract: fips.so is linked to where the package puts it.
 ARG BASE_IMAGE=debian:trixie
 
+# The first step of each stage is debian.Dockerfile's, word for word: on the same base image
+# the engine makes those layers once for both platforms; the distribution's OpenSSL on top.
 FROM ${BASE_IMAGE} AS toolchain
 RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends gcc libc6-dev make perl \
+ && rm -rf /var/lib/apt/lists/*
+RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      gcc libc6-dev libssl-dev openssl-provider-fips \
+      libssl-dev openssl-provider-fips \
  && rm -rf /var/lib/apt/lists/*
 
 FROM toolchain AS link
@@ -20,8 +25,10 @@ RUN mkdir -p /opt/fips-matrix/bin /opt/fips-matrix/lib/ossl-modules \
 
 FROM ${BASE_IMAGE} AS runtime
 RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3-minimal python3-cffi \
+ && rm -rf /var/lib/apt/lists/*
+RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends openssl-provider-fips \
-      python3-minimal python3-cffi \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=link /opt/fips-matrix /opt/fips-matrix
 RUN ln -s "$(dpkg -L openssl-provider-fips | grep '/ossl-modules/fips\.so$')" \

@@ -3,9 +3,11 @@
 # The contract every platform Dockerfile keeps (tests/unit/test_dockerfiles.py checks it):
 #   build args  BASE_IMAGE, OPENSSL_VERSION, CONFIGURE_OPTIONS, LINK_OPTIONS, MAKE_JOBS
 #   context     openssl.tar.gz (the verified tarball), probes/ (the probe's sources),
-#               fips-matrix-build.sh (the shared build steps: compile, link, install)
+#               fips-matrix-build.sh (the shared build steps: compile, probe, link, install)
 #   stages      toolchain [-> runtime-base] -> compile -> link -> runtime (the last stage);
-#               the stages before compile must not depend on the cell: they are built ahead
+#               the stages before compile must not depend on the cell: they are built ahead;
+#               compile builds OpenSSL, then the probe (once per compile: the cells that only
+#               relink share both), link relinks and installs
 #   runtime     /opt/fips-matrix/bin/fips_probe, /opt/fips-matrix/bin/fips_batch (runs a cell's
 #               probe runs one by one in one container), /opt/fips-matrix/lib/libcrypto.so.3,
 #               /opt/fips-matrix/lib/ossl-modules/fips.so, /opt/fips-matrix/lib/libfipsmatrix-canary.so
@@ -32,11 +34,12 @@ ARG CONFIGURE_OPTIONS=""
 ARG MAKE_JOBS=2
 COPY openssl.tar.gz /src/
 RUN fips-matrix-build.sh compile
+COPY probes/ /src/probes/
+RUN fips-matrix-build.sh probe
 
 FROM compile AS link
 ARG LINK_OPTIONS=""
 RUN fips-matrix-build.sh link
-COPY probes/ /src/probes/
 RUN fips-matrix-build.sh install
 
 FROM runtime-base AS runtime

@@ -4,9 +4,13 @@
 ARG BASE_IMAGE=debian:bookworm
 
 FROM ${BASE_IMAGE} AS toolchain
+# debian.Dockerfile's toolchain step, word for word: on the same base image the engine makes
+# that layer once for both platforms. musl-gcc, on top of it.
 RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      musl-tools gcc make perl linux-libc-dev \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends gcc libc6-dev make perl \
+ && rm -rf /var/lib/apt/lists/*
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends musl-tools \
  && rm -rf /var/lib/apt/lists/*
 # musl-gcc has no kernel headers (crypto/mem_sec.c wants <linux/mman.h>): offer just
 # linux/, asm/ and asm-generic/ after musl's own headers, never the rest of glibc's.
@@ -22,12 +26,13 @@ ARG CONFIGURE_OPTIONS=""
 ARG MAKE_JOBS=2
 COPY openssl.tar.gz /src/
 RUN fips-matrix-build.sh compile
+COPY probes/ /src/probes/
+# The probe is linked dynamically: a static musl binary cannot dlopen.
+RUN fips-matrix-build.sh probe
 
 FROM compile AS link
 ARG LINK_OPTIONS=""
 RUN fips-matrix-build.sh link
-COPY probes/ /src/probes/
-# The probe is linked dynamically: a static musl binary cannot dlopen.
 RUN ROOT=/rootfs fips-matrix-build.sh install \
  && mkdir -p /rootfs/lib \
  && cp -L "/lib/ld-musl-$(uname -m).so.1" /rootfs/lib/

@@ -25,11 +25,12 @@ ARG CONFIGURE_OPTIONS=""
 ARG MAKE_JOBS=2
 COPY openssl.tar.gz /src/
 RUN fips-matrix-build.sh compile
+COPY probes/ /src/probes/
+RUN fips-matrix-build.sh probe
 
 FROM compile AS link
 ARG LINK_OPTIONS=""
 RUN fips-matrix-build.sh link
-COPY probes/ /src/probes/
 RUN fips-matrix-build.sh install
 
 FROM ${BASE_IMAGE} AS runtime

@@ -122,7 +122,7 @@ def parser() -> argparse.ArgumentParser:
         "--parallel",
         type=int,
         help=f"builds side by side, and probe workers beside them, 1 to "
-        f"{run_command.MAX_PARALLEL} (default: 2 with 2 or more CPUs, else 1)",
+        f"{run_command.MAX_PARALLEL} (default: one more than the CPUs, at most 3)",
     )
     probe_timeout = _parent(
         "--probe-timeout",
@@ -353,14 +353,17 @@ def parser() -> argparse.ArgumentParser:
         help="cells for the side-by-side, repeatable (default: " + ", ".join(bench.SUBSET) + ")",
     )
     bench_p.add_argument(
+        "--only", action="append", help="cells of the cold and warm runs (repeat; default: all)"
+    )
+    bench_p.add_argument(
         "--cache-dir",
         type=Path,
         help="source cache (default: a new, empty one; give the cold phase's for a later warm)",
     )
     bench_p.add_argument(
         "--phases",
-        default="cold,warm,side",
-        help="which measurements, comma separated (cold, warm, side); each is written to "
+        default="cold,warm,side,tests",
+        help="which measurements, comma separated (cold, warm, side, tests); each is written to "
         "bench.json as soon as it is done, beside those of earlier invocations",
     )
     return p

@@ -24,7 +24,15 @@ from matrix.reporter import Reporter
 class BaseImage:
     ref: str  # what the Dockerfile's FROM gets
     image_id: str
-    origin: str  # "local", "pulled", "debootstrap (made now)", "debootstrap (reused)"
+    origin: str  # "local", "pulled", MADE_NOW, "debootstrap (reused)"
+
+    @property
+    def made_now(self) -> bool:
+        """Made by this run: nothing can have been built on it yet."""
+        return self.origin == MADE_NOW
+
+
+MADE_NOW = "debootstrap (made now)"
 
 
 def ensure_base_image(
@@ -49,7 +57,7 @@ def ensure_base_image(
     if found is not None:
         return BaseImage(local_ref, found, "debootstrap (reused)")
     image_id = _debootstrap_import(client, suite, local_ref, mirror, reporter)
-    return BaseImage(local_ref, image_id, "debootstrap (made now)")
+    return BaseImage(local_ref, image_id, MADE_NOW)
 
 
 def find_image(

@@ -4,7 +4,6 @@ times, the images' sizes; and the machine's CPU from /proc/stat."""
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,13 +25,6 @@ ARGS_RE = re.compile(r'"CONFIGURE_OPTIONS": "([^"]*)"')
 class Timed:
     wall: float
     cpu: float  # CPU of the whole machine meanwhile (builds run in the engine's processes)
-
-
-def machine_cpu_seconds() -> float:
-    """user + nice + system + irq + softirq of all CPUs, from /proc/stat."""
-    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:8]
-    user, nice, system, _idle, _iowait, irq, softirq = (int(f) for f in fields)
-    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
 
 
 def step_figures(results: Path) -> dict[str, Any]:
@@ -137,7 +129,7 @@ def report(f: dict[str, Any]) -> str:
             *(
                 [f"phase {name}, summed over workers", f"{seconds} s"]
                 for name, seconds in cold.get("phase_seconds", {}).items()
-                if name != "report"
+                if name not in ("report", "probe")  # rows of their own below
             ),
             ["phase compile, summed over builds", f"{cold['compile_wall_seconds_summed']} s"],
             ["phase link, summed over builds", f"{cold['link_wall_seconds_summed']} s"],
@@ -160,6 +152,13 @@ def report(f: dict[str, Any]) -> str:
             ["  plain wall", f"{side['plain_wall_seconds']} s"],
             ["  plain / tool", side["plain_over_tool"]],
             ["  plain image sizes (MB)", side["plain_image_sizes_mb"]],
+        ]
+    tests = f.get("tests_fresh_engine")
+    if tests:
+        rows += [
+            ["nox -s tests, fresh engine", f"{tests['wall_seconds']} s"],
+            ["  exit code", tests["exit_code"]],
+            ["  pytest", tests["pytest"]],
         ]
     sizes = f.get("image_sizes_mb", {})
     rows += [[f"image size {p} (MB)", f"{s['min_mb']} to {s['max_mb']}"] for p, s in sizes.items()]

@@ -14,7 +14,8 @@ import docker.errors
 from matrix import assets
 from matrix.acquire.baseimages import BaseImage
 from matrix.acquire.sources import cache_path
-from matrix.bench.figures import Timed, machine_cpu_seconds
+from matrix.bench.figures import Timed
+from matrix.bench.sampler import machine_busy_seconds
 from matrix.errors import MatrixError
 from matrix.execute.builder import Builder, BuildInputs
 from matrix.model.cells import Cell
@@ -40,7 +41,7 @@ def plain_builds(
     """Builds each cell the plain way; the time and CPU of all, and each image's size (MB)."""
     builder = Builder(client)
     sizes: dict[str, float] = {}
-    cpu0, t0 = machine_cpu_seconds(), time.monotonic()
+    cpu0, t0 = machine_busy_seconds(), time.monotonic()
     for cell in cells:
         base = local_base(client, cell.platform)
         tarball = cache_path(cell.source, cache_dir)
@@ -61,4 +62,4 @@ def plain_builds(
             inputs, tag=tag, log_path=logs / f"plain-{cell.slug}.log", nocache=True
         )
         sizes[cell.id] = round(client.images.get(image_id).attrs["Size"] / 1e6, 1)
-    return Timed(time.monotonic() - t0, machine_cpu_seconds() - cpu0), sizes
+    return Timed(time.monotonic() - t0, machine_busy_seconds() - cpu0), sizes

@@ -3,7 +3,10 @@
 1. cold: the tool's images, the build cache and the source cache removed; the full matrix.
 2. warm: the same again with nothing changed.
 3. side by side, on a subset: this tool against one Dockerfile per cell doing
-   `./Configure enable-fips && make && make install`, each started without cache.
+   `./Configure enable-fips && make && make install`, each started without cache, in a
+   fresh engine of their own holding only the base images (this engine stays warm).
+4. tests: `nox -s tests` against a fresh engine (a dockerd of the bench's own, with an
+   empty data root), as on a new machine; the engine is removed afterwards.
 
 L, the cost of the compiles that cannot be avoided, is the CPU the build logs report for
 each compile (every compile runs once in a cold run: the others are cache hits) divided by
@@ -16,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -33,19 +37,24 @@ from matrix.bench.figures import (
     Timed,
     cell_figures,
     image_sizes,
-    machine_cpu_seconds,
     report,
     run_phases,
     step_figures,
 )
-from matrix.bench.plain import plain_builds
+from matrix.bench.fresh_engine import fresh_engine
+from matrix.bench.gap import gap_table, run_gap
+from matrix.bench.plain import local_base, plain_builds
+from matrix.bench.sampler import CpuSampler, machine_busy_seconds
 from matrix.errors import MatrixError
 from matrix.execute import engine
-from matrix.model.cells import expand, select
+from matrix.execute.timeline import PHASES_NAME
+from matrix.model.cells import Cell, expand, select
 from matrix.model.definition import load_definition
 from matrix.results.store import write_json
 
-PHASES = ("cold", "warm", "side")
+PHASES = ("cold", "warm", "side", "tests")
+# pytest's last line: "304 passed, 31 skipped in 471.20s (0:07:51)"
+PYTEST_SUMMARY = re.compile(r"^=+ (\d+ \w+.* in [\d.]+s.*?) =+$", re.M)
 SUBSET = (  # two platforms: the tool builds them side by side, the plain way one by one
     "debian-11/3.0.20/default",
     "debian-11/3.0.20/no-pinshared",
@@ -60,7 +69,8 @@ def main(args: argparse.Namespace, console: Console) -> int:
         unknown = ", ".join(sorted(phases - set(PHASES)))
         raise MatrixError(f"--phases: unknown {unknown} (known: {', '.join(PHASES)})")
     definition = load_definition(args.matrix or assets.DEFAULT_MATRIX)
-    subset = select(expand(definition), args.subset or list(SUBSET))  # unknown names fail now
+    # unknown names fail now, before anything is measured
+    subset = select(expand(definition), args.subset or list(SUBSET)) if "side" in phases else []
     root: Path = args.results
     if "cold" in phases:
         _check_removable(root)
@@ -70,6 +80,8 @@ def main(args: argparse.Namespace, console: Console) -> int:
     scratch = Path(tempfile.mkdtemp(prefix="fips-matrix-bench-"))
     cache = args.cache_dir or scratch / "cache"
     matrix_args = ["--matrix", str(args.matrix)] if args.matrix else []
+    # the cold and warm runs' cells (default: all), e.g. a small subset to try a change on
+    run_args = [*matrix_args, *(a for pattern in args.only or () for a in ("--only", pattern))]
     figures: dict[str, Any] = {}
     if "cold" not in phases and (root / "bench.json").exists():
         figures = json.loads((root / "bench.json").read_text())
@@ -93,9 +105,15 @@ def main(args: argparse.Namespace, console: Console) -> int:
                 assets.PLAIN_REPOSITORY,
             ],
         )
-        cold = timed_run(
-            [*matrix_args, "--results", str(root), "--cache-dir", str(cache)], scratch / "cold.log"
-        )
+        with CpuSampler() as sampler:
+            cold = timed_run(
+                [*run_args, "--results", str(root), "--cache-dir", str(cache)],
+                scratch / "cold.log",
+            )
+        # kept with the logs, to look at again (the warm run writes a timeline of its own)
+        sampler.save(scratch / "cold-cpu.jsonl")
+        shutil.copy(root / PHASES_NAME, scratch / f"cold-{PHASES_NAME}")
+        gap = run_gap(root, sampler.samples, cores)
         steps = step_figures(root)
         lower = steps["compile_cpu_seconds"] / cores
         figures["cold"] = {
@@ -107,13 +125,15 @@ def main(args: argparse.Namespace, console: Console) -> int:
             **steps,
             **cell_figures(root),
             "phase_seconds": run_phases(root),
+            "gap": gap,
         }
         save()
         console.print(f"cold: {cold.wall:.0f} s wall, L = {lower:.0f} s")
+        console.print(gap_table(gap), markup=False)
 
     if "warm" in phases:
         warm = timed_run(
-            [*matrix_args, "--results", str(root), "--cache-dir", str(cache)], scratch / "warm.log"
+            [*run_args, "--results", str(root), "--cache-dir", str(cache)], scratch / "warm.log"
         )
         figures["warm"] = {"wall_seconds": round(warm.wall, 2), **cell_figures(root)}
         figures["image_sizes_mb"] = image_sizes(client, root)
@@ -121,14 +141,20 @@ def main(args: argparse.Namespace, console: Console) -> int:
         console.print(f"warm: {warm.wall:.1f} s wall")
 
     if "side" in phases:
-        # Both ways start from the base images alone: no cell image, no cached layer.
-        wipe(client, [assets.CELL_REPOSITORY, assets.STAGES_REPOSITORY, assets.PLAIN_REPOSITORY])
-        only = [a for cell in subset for a in ("--only", cell.id)]
-        ours = timed_run(
-            [*matrix_args, *only, "--results", str(scratch / "side"), "--cache-dir", str(cache)],
-            scratch / "side.log",
-        )
-        plain, plain_sizes = plain_builds(client, subset, cache, cores, scratch)
+        # Both ways start from the base images alone, no cell image, no cached layer: in an
+        # engine of their own with only the base images loaded, so that this engine keeps
+        # its images (the next run of the matrix here is still a warm one).
+        with fresh_engine(scratch / "side-engine") as fresh:
+            side_client = docker.DockerClient(base_url=fresh.host, timeout=600)
+            load_base_images(client, side_client, subset)
+            only = [a for cell in subset for a in ("--only", cell.id)]
+            where = ["--results", str(scratch / "side"), "--cache-dir", str(cache)]
+            ours = timed_run(
+                [*matrix_args, *only, *where],
+                scratch / "side.log",
+                env={"DOCKER_HOST": fresh.host},
+            )
+            plain, plain_sizes = plain_builds(side_client, subset, cache, cores, scratch)
         figures["side_by_side"] = {
             "cells": [c.id for c in subset],
             "tool_wall_seconds": round(ours.wall, 1),
@@ -141,7 +167,14 @@ def main(args: argparse.Namespace, console: Console) -> int:
         save()
         console.print(f"side by side: plain {plain.wall:.0f} s, tool {ours.wall:.0f} s")
 
+    if "tests" in phases:
+        figures["tests_fresh_engine"] = tests_on_a_fresh_engine(scratch, console)
+        save()
+
     console.print(report(figures), markup=False)
+    if "gap" in figures.get("cold", {}):
+        console.print("where the cold wall time above the compiles went:")
+        console.print(gap_table(figures["cold"]["gap"]), markup=False)
     console.print(f"figures: {root / 'bench.json'}; logs: {scratch}")
     return 0
 
@@ -162,21 +195,67 @@ def _check_removable(root: Path) -> None:
         )
 
 
-def timed_run(args: Sequence[str], log: Path) -> Timed:
+def timed_run(args: Sequence[str], log: Path, env: dict[str, str] | None = None) -> Timed:
     """`fips-matrix run ARGS` as a process of its own: its wall time and the machine's CPU
     meanwhile (the builds run in the engine's processes, not the tool's)."""
-    cpu0, t0 = machine_cpu_seconds(), time.monotonic()
+    cpu0, t0 = machine_busy_seconds(), time.monotonic()
     with open(log, "w", encoding="utf-8") as out:
         done = subprocess.run(
             [sys.executable, "-m", "matrix", "run", *args],
             stdout=out,
             stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
             check=False,
         )
-    timed = Timed(time.monotonic() - t0, machine_cpu_seconds() - cpu0)
+    timed = Timed(time.monotonic() - t0, machine_busy_seconds() - cpu0)
     if done.returncode not in (0, 1):  # 1: some cell failed to build; its figures still count
         raise MatrixError(f"bench: fips-matrix run failed (exit {done.returncode}); see {log}")
     return timed
+
+
+def tests_on_a_fresh_engine(scratch: Path, console: Console) -> dict[str, Any]:
+    """`nox -s tests` (the whole suite, end-to-end tests too) against an engine with nothing
+    in it, as on a new machine: its wall time and the machine's CPU meanwhile. The engine is
+    stopped and its data removed afterwards."""
+    noxfile = assets.PACKAGE_DIR.parent / "noxfile.py"
+    nox = shutil.which("nox")
+    if not noxfile.is_file() or nox is None:
+        raise MatrixError("bench: the tests phase needs a checkout (its noxfile.py) and nox")
+    log = scratch / "tests.log"
+    console.print(f"tests: nox -s tests against a fresh engine (log: {log})")
+    with fresh_engine(scratch / "engine") as fresh, open(log, "w", encoding="utf-8") as out:
+        cpu0, t0 = machine_busy_seconds(), time.monotonic()
+        done = subprocess.run(
+            [nox, "-f", str(noxfile), "-s", "tests"],
+            cwd=noxfile.parent,
+            env={**os.environ, "DOCKER_HOST": fresh.host},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            check=False,
+        )
+        timed = Timed(time.monotonic() - t0, machine_busy_seconds() - cpu0)
+    summary = PYTEST_SUMMARY.findall(log.read_text(encoding="utf-8", errors="replace"))
+    figures = {
+        "wall_seconds": round(timed.wall, 1),
+        "machine_cpu_seconds": round(timed.cpu, 1),
+        "exit_code": done.returncode,
+        "pytest": summary[-1] if summary else "no pytest summary line",
+    }
+    console.print(f"tests: {timed.wall:.0f} s wall on a fresh engine: {figures['pytest']}")
+    return figures
+
+
+def load_base_images(
+    source: docker.DockerClient, target: docker.DockerClient, cells: Sequence[Cell]
+) -> None:
+    """The base images of these cells' platforms, from one engine into another (a platform
+    whose base is not there yet gets it made in the other engine, by the run)."""
+    for platform in {c.platform.name: c.platform for c in cells}.values():
+        try:
+            base = local_base(source, platform)
+        except MatrixError:
+            continue
+        target.images.load(b"".join(source.images.get(base.ref).save(named=True)))
 
 
 def wipe(client: docker.DockerClient, repositories: Sequence[str]) -> int:
@@ -190,7 +269,8 @@ def wipe(client: docker.DockerClient, repositories: Sequence[str]) -> int:
                 client.images.remove(tag, force=True)
                 removed += 1
     # a cell image whose tag moved to a newer build carries the inputs label (also from
-    # versions of the tool before the tool label)
-    for label in (assets.TOOL_LABEL, assets.INPUTS_LABEL):
+    # versions of the tool before the tool label); the intermediate images of a build's other
+    # stages carry no label of the build, but inherit the debootstrapped base's
+    for label in (assets.TOOL_LABEL, assets.INPUTS_LABEL, assets.DEBOOTSTRAP_LABEL):
         client.images.prune(filters={"dangling": True, "label": label})
     return removed

@@ -53,8 +53,9 @@ def defaults(results: Path, cache_dir: Path | None = None) -> RunOptions:
         cache_dir=cache_dir or default_cache_dir(),
         mirror=debian_mirror(),
         jobs=cpus,
-        # Two builds side by side fill the cores through each other's serial steps.
-        parallel=min(2, cpus),
+        # One build more than cores: while one build is in a serial step (Configure, a
+        # generator, the final link), the others keep every core busy.
+        parallel=min(cpus + 1, 3),
         probe_timeout=DEFAULT_PROBE_TIMEOUT,
         force=False,
         build_timeout=DEFAULT_BUILD_TIMEOUT,
@@ -201,7 +202,8 @@ def run(
         record.phase_seconds = {k: round(v, 1) for k, v in parts.phase_seconds.items()}
         scenarios = list(definition.scenarios)
         t0 = time.monotonic()
-        written = write_reports(out, results, record, scenarios, baseline=baseline)
+        with parts.timeline.span("report", str(len(results))):
+            written = write_reports(out, results, record, scenarios, baseline=baseline)
         # the reports' own time is known once they are written: summary.json gets it after
         record.phase_seconds["report"] = round(time.monotonic() - t0, 2)
         out.rewrite_run(record)

@@ -16,6 +16,7 @@ from matrix.execute.lockfile import LockKeeper
 from matrix.execute.options import RunOptions
 from matrix.execute.pipeline import Pipeline
 from matrix.execute.runner import Runner
+from matrix.execute.timeline import PHASES_NAME, Timeline
 from matrix.model.cells import Cell
 from matrix.model.definition import MatrixDefinition
 from matrix.reporter import Reporter
@@ -32,8 +33,12 @@ class MatrixRun:
     runner: Runner
 
     @property
+    def timeline(self) -> Timeline:
+        return self.imager.timeline
+
+    @property
     def phase_seconds(self) -> dict[str, float]:
-        return self.imager.phase_seconds
+        return self.timeline.seconds()
 
     def run(self, cells: Sequence[Cell]) -> list[CellResult]:
         return self.runner.run(cells)
@@ -50,7 +55,8 @@ def assemble(
     out = ResultsDir(options.results, redact)
     lock = LockKeeper(definition.digest, options.locked)
     builder = Builder(client, redact=redact, reporter=reporter, timeout=options.build_timeout)
-    ctx = RunContext(client, engine, definition, options, out, reporter)
+    timeline = Timeline(out.root / PHASES_NAME)
+    ctx = RunContext(client, engine, definition, options, out, reporter, timeline)
     imager = Imager(ctx, builder=builder, lock=lock)
     pipeline = Pipeline(ctx, imager=imager)
     return MatrixRun(out, lock, imager, Runner(pipeline, imager, parallel=options.parallel))

@@ -3,12 +3,13 @@ the run's options, its results directory and its reporter."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import docker
 
 from matrix.execute.engine import EngineFacts
 from matrix.execute.options import RunOptions
+from matrix.execute.timeline import Timeline
 from matrix.model.definition import MatrixDefinition
 from matrix.reporter import Reporter
 from matrix.results.store import ResultsDir
@@ -22,3 +23,4 @@ class RunContext:
     options: RunOptions
     out: ResultsDir
     reporter: Reporter
+    timeline: Timeline = field(default_factory=Timeline)  # when each part ran

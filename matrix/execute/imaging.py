@@ -5,11 +5,10 @@ once per run, whichever worker asks first; the others wait for it and get the sa
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import threading
 import time
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -17,7 +16,7 @@ from matrix import assets
 from matrix.acquire.baseimages import BaseImage, ensure_base_image, find_image
 from matrix.acquire.sources import FetchedSource, fetch_source
 from matrix.errors import BaseImageError, BuildFailed, BuildTimedOut, SourceError
-from matrix.execute.builder import Builder, BuildInputs, CellImage, build_args
+from matrix.execute.builder import Builder, BuildInputs, CellImage, build_args, image_tag
 from matrix.execute.context import RunContext
 from matrix.execute.existing import ExistingCell, NotProbed, examine
 from matrix.execute.lockfile import LockKeeper
@@ -94,10 +93,8 @@ class Imager:
         self._once = Once()
         self._gates: dict[str, threading.Event] = {}  # see _gate
         self._gates_lock = threading.Lock()
-        # seconds spent making base images, the stages built ahead and fetching sources,
-        # summed over the workers that did it (the benchmark's phases)
-        self.phase_seconds: dict[str, float] = {"base": 0.0, "stages": 0.0, "source": 0.0}
-        self._phase_lock = threading.Lock()
+        self._base_locks: dict[str, threading.Lock] = {}  # see ahead
+        self.timeline = ctx.timeline  # when each base, stage, source and build ran
 
     def image(self, cell: Cell) -> Made:
         """The cell's image, built when needed, with what it was made from; CellStopped when
@@ -107,22 +104,29 @@ class Imager:
             raise made
         return made
 
-    def ahead(self, platform: Platform) -> None:
+    def ahead(self, platform: Platform, cells: Sequence[Cell] = ()) -> None:
         """The platform's base image, then its stages before compile, made once, before its
         first build: two builds of a platform that made these layers each for itself would
-        each get their own, and a later cell would find its compile under the other's."""
+        each get their own, and a later cell would find its compile under the other's.
+        Given the platform's cells, and all of their images exist: nothing to make."""
 
         if platform.image is not None:
             return  # an existing image: nothing is built for it
 
         def make() -> None:
-            base = self._base(platform)
+            base = self.base(platform)
             if isinstance(base, BaseImageError) or self.options.force:
                 return  # the cells say why; --force builds without the cache anyway
+            if cells and not base.made_now and not self._any_to_build(cells, base):
+                return  # a warm run: every image is there, no stage is needed
             log = self.out.root / "stages" / f"{platform.name}.log"
             t0 = time.monotonic()
             try:
-                with self._phase("stages"):
+                # One platform's stages at a time per base image: Dockerfiles on one base
+                # share their first package step, and two builds making that layer at once
+                # would each make their own; the engine's cache then gives later builds
+                # the newer one, under which a cell's compile is not found (and is redone).
+                with self._base_lock(base.image_id), self.timeline.span("stages", platform.name):
                     target = self.builder.build_ahead(
                         platform.name,
                         dockerfile_path(platform, self.definition),
@@ -152,7 +156,7 @@ class Imager:
                 return self._existing_image(cell)
             except CellStopped as stop:
                 return stop
-        base = self._base(cell.platform)
+        base = self.base(cell.platform)
         if isinstance(base, BaseImageError):
             return CellStopped(Outcome.SKIPPED, f"base image: {base}")
         self.reporter.phase(cell.id, "base", f"{base.ref} ({base.origin})")
@@ -171,15 +175,49 @@ class Imager:
                 raise CellStopped(Outcome.SKIPPED, f"source: {source}")
             self.reporter.phase(cell.id, "source", f"openssl {source.version} ({source.signature})")
             sources.append(source)
-        inputs = BuildInputs(
+        inputs = self._inputs(cell, base, sources[0] if sources else None)
+        # before any build of the platform (they share these layers); none when it is cached
+        made = self._build(cell, inputs, "compile, link, probe", lambda: self.ahead(cell.platform))
+        return Made(base, made, sources)
+
+    def _inputs(self, cell: Cell, base: BaseImage, source: FetchedSource | None) -> BuildInputs:
+        return BuildInputs(
             dockerfile=dockerfile_path(cell.platform, self.definition),
-            tarball=sources[0].path if sources else None,
-            tarball_sha256=sources[0].sha256 if sources else "",
+            tarball=source.path if source else None,
+            tarball_sha256=source.sha256 if source else "",
             base=base,
             build_args=build_args(cell, base, self.options.jobs),
         )
-        self.ahead(cell.platform)  # before any build of the platform: they share these layers
-        return Made(base, self._build(cell, inputs, "compile, link, probe"), sources)
+
+    def _any_to_build(self, cells: Sequence[Cell], base: BaseImage) -> bool:
+        """Whether the image of any of these cells (with a source here) must be built."""
+        for cell in cells:
+            source = self._source(cell) if cell.kind == CellKind.COMPILED else None
+            if isinstance(source, SourceError):
+                continue  # skipped, never built
+            if self._cached(cell, self._inputs(cell, base, source)) is None:
+                return True
+        return False
+
+    def _cached(self, cell: Cell, inputs: BuildInputs) -> CellImage | None:
+        """The cell's image if one built from exactly these inputs exists: as the engine
+        listed the tool's images at the run's first question (one call for all of them, not
+        one per cell), else (an image made since, or none) as the engine says now."""
+
+        def listing() -> dict[str, tuple[str, str]]:
+            images = self.client.api.images(filters={"reference": f"{assets.CELL_REPOSITORY}:*"})
+            return {
+                tag: (str(i["Id"]), str((i.get("Labels") or {}).get(assets.INPUTS_LABEL, "")))
+                for i in images
+                for tag in i.get("RepoTags") or ()
+            }
+
+        listed: dict[str, tuple[str, str]] = self._once.get("listing", listing)
+        key = inputs.key()
+        image_id, label = listed.get(image_tag(cell), ("", ""))
+        if image_id and label == key:
+            return CellImage(image_tag(cell), image_id, key, cached=True, seconds=0.0)
+        return self.builder.cached(cell, inputs)
 
     def _skew_image(self, cell: Cell, base: BaseImage) -> Made:
         """libcrypto from the cell's version, fips.so from the variant's provider version:
@@ -207,23 +245,33 @@ class Imager:
         built = dataclasses.replace(built, parts=(libcrypto.image.tag, provider.image.tag))
         return Made(base, built, [*libcrypto.sources, *provider.sources])
 
-    def _build(self, cell: Cell, inputs: BuildInputs, what: str) -> CellImage:
-        image = None if self.options.force else self.builder.cached(cell, inputs)
+    def _build(
+        self,
+        cell: Cell,
+        inputs: BuildInputs,
+        what: str,
+        prepare: Callable[[], None] | None = None,
+    ) -> CellImage:
+        """The cell's image: found cached, or built (after `prepare`)."""
+        image = None if self.options.force else self._cached(cell, inputs)
         if image is not None:
             self.reporter.phase(cell.id, "build", f"cached image {image.tag}")
             return image
+        if prepare is not None:
+            prepare()
         self.reporter.phase(cell.id, "build", f"docker build: {what}")
         gate, first = self._gate(cell.platform.name) if inputs.tarball else (None, False)
         if gate is not None and not first:
             gate.wait()
         try:
-            image = self.builder.build_cell(
-                cell,
-                inputs,
-                log_path=self.out.log_path(cell.id, "build"),
-                nocache=self.options.force,
-                passed_compile=gate if first else None,
-            )
+            with self.timeline.span(_build_phase(cell), cell.id):
+                image = self.builder.build_cell(
+                    cell,
+                    inputs,
+                    log_path=self.out.log_path(cell.id, "build"),
+                    nocache=self.options.force,
+                    passed_compile=gate if first else None,
+                )
         except BuildFailed as exc:
             raise CellStopped.of_build(exc) from exc
         finally:
@@ -272,12 +320,12 @@ class Imager:
         """The portable probe's builder image and volume, made once per run."""
 
         def make() -> PortableProbe | CellStopped:
-            base = self._base(PORTABLE_PLATFORM)
+            base = self.base(PORTABLE_PLATFORM)
             if isinstance(base, BaseImageError):
                 return CellStopped(Outcome.SKIPPED, f"the portable probe's base image: {base}")
             log = self.out.root / "stages" / "portable-probe.log"
             try:
-                with self._phase("stages"):
+                with self.timeline.span("stages", "portable-probe"):
                     probe = ensure_portable(
                         self.builder,
                         base,
@@ -296,6 +344,10 @@ class Imager:
             raise made
         return made
 
+    def _base_lock(self, image_id: str) -> threading.Lock:
+        with self._gates_lock:
+            return self._base_locks.setdefault(image_id, threading.Lock())
+
     def _gate(self, platform: str) -> tuple[threading.Event, bool]:
         """The platform's gate, and whether the caller is its first build. The compile
         stage's ARG layers are made by the first build to reach them; two builds reaching
@@ -309,14 +361,15 @@ class Imager:
             gate = self._gates[platform] = threading.Event()
             return gate, True
 
-    def _base(self, platform: Platform) -> BaseImage | BaseImageError:
+    def base(self, platform: Platform) -> BaseImage | BaseImageError:
+        """The platform's base image (or why there is none), made once per run."""
         fallback = platform.fallback
         key = (platform.base_image, fallback.debootstrap if fallback else "")
 
         def make() -> BaseImage | BaseImageError:
             self.reporter.note(f"{platform.name}: looking for {platform.base_image}")
             try:
-                with self._phase("base"):
+                with self.timeline.span("base", platform.name):
                     base = ensure_base_image(
                         self.client,
                         platform,
@@ -337,7 +390,7 @@ class Imager:
             if not self.options.downloads:
                 wanted = dataclasses.replace(wanted, urls=(), debian_orig=False)
             try:
-                with self._phase("source"):
+                with self.timeline.span("source", wanted.version):
                     source = fetch_source(
                         wanted,
                         self.options.cache_dir,
@@ -352,11 +405,7 @@ class Imager:
 
         return self._once.get(("source", cell.source.version), fetch)
 
-    @contextlib.contextmanager
-    def _phase(self, name: str) -> Iterator[None]:
-        t0 = time.monotonic()
-        try:
-            yield
-        finally:
-            with self._phase_lock:
-                self.phase_seconds[name] += time.monotonic() - t0
+
+def _build_phase(cell: Cell) -> str:
+    """The timeline's name for a cell's build: what the build does."""
+    return {CellKind.SKEW: "skew", CellKind.DISTRO: "distro"}.get(cell.kind, "build")

@@ -124,15 +124,16 @@ class Pipeline:
                 "probe_runs_reused_from"
             ) or previous.fingerprint.get("times", {})
         else:
-            probes = probe_cell(
-                self.ctx.client,
-                made.image.image_id,
-                cell,
-                repeat=self.options.repeat,
-                timeout=self.options.probe_timeout,
-                reporter=self.reporter,
-                programs=made.existing.programs if made.existing else None,
-            )
+            with self.ctx.timeline.span("probe", cell.id):
+                probes = probe_cell(
+                    self.ctx.client,
+                    made.image.image_id,
+                    cell,
+                    repeat=self.options.repeat,
+                    timeout=self.options.probe_timeout,
+                    reporter=self.reporter,
+                    programs=made.existing.programs if made.existing else None,
+                )
             write_text(self.out.log_path(cell.id, "probe"), self.out.redact(probes.log))
             result.scenarios = probes.scenarios
             result.logs["probe"] = str(self.out.log_path(cell.id, "probe"))

@@ -1,8 +1,9 @@
 """The order of a run's work across its workers (the plan: matrix/execute/schedule.py):
-builders take the compile groups; one worker makes each platform's stages before compile
-ahead of them; another pool probes the cells whose images are built, and builds and probes
-the cells with nothing to compile. The work itself is the pipeline's (one cell) and the
-imager's (its image); this only decides who does what, when.
+builders take the compile groups; two workers make the platforms' base images and one
+their stages before compile, ahead of the builders; another pool probes the cells whose
+images are built, and builds and probes the cells with nothing to compile. The work itself
+is the pipeline's (one cell) and the imager's (its image); this only decides who does
+what, when.
 
 A cell that fails is recorded with its outcome and the run goes on; each cell's result is
 written as soon as it ends, so nothing finished is lost if the run stops. Ctrl-C (or SIGTERM)
@@ -12,9 +13,10 @@ second Ctrl-C abandons them (Abandoned).
 
 from __future__ import annotations
 
+import queue
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
 from matrix.execute.batch import remove_own
@@ -22,6 +24,7 @@ from matrix.execute.imaging import Imager
 from matrix.execute.pipeline import Imaged, Pipeline
 from matrix.execute.schedule import CompileGroup, Plan, plan
 from matrix.model.cells import Cell
+from matrix.model.definition import Platform
 from matrix.results.records import CellResult
 
 
@@ -50,10 +53,16 @@ class _Schedule:
         self.imager = runner.imager
         self.plan = the_plan
         workers = runner.parallel
+        # two at once: a debootstrap keeps about one core busy (see make_base)
+        self.bases = ThreadPoolExecutor(2, "fips-matrix-bases")
         self.stages = ThreadPoolExecutor(1, "fips-matrix-stages")
         self.builders = ThreadPoolExecutor(workers, "fips-matrix-build")
         self.beside = ThreadPoolExecutor(workers, "fips-matrix-probe")
-        self.futures: list[Future[None]] = []
+        self.pools = (self.bases, self.stages, self.builders, self.beside)
+        # the jobs not ended yet, and those that did, in the order they ended
+        self.running = 0
+        self.ended: queue.SimpleQueue[Future[None]] = queue.SimpleQueue()
+        self.futures: list[Future[None]] = []  # every job, for an interrupted run to wait on
         self.done: dict[str, CellResult] = {}
         self.lock = threading.Lock()
         self.stopping = threading.Event()
@@ -72,6 +81,8 @@ class _Schedule:
                 self.active[threading.get_ident()] = what
 
     def run(self, cells: Sequence[Cell]) -> list[CellResult]:
+        for platform in self.plan.platforms:
+            self.submit(self.bases, self.make_base, platform)
         self.submit(self.stages, self.ahead)
         for group in self.plan.groups:
             self.submit(self.builders, self.build, group)
@@ -80,13 +91,12 @@ class _Schedule:
         try:
             while True:
                 with self.lock:
-                    ended = [f for f in self.futures if f.done()]
-                    pending = [f for f in self.futures if not f.done()]
-                for future in ended:
-                    future.result()  # an engine gone away, a lock mismatch: the run stops
-                if not pending:
-                    break
-                wait(pending, return_when=FIRST_COMPLETED)
+                    if self.running == 0:
+                        break  # a job submits only while it runs: none can come now
+                future = self.ended.get()  # each job as it ends, the first failure first
+                with self.lock:
+                    self.running -= 1
+                future.result()  # an engine gone away, a lock mismatch: the run stops
         except KeyboardInterrupt:
             try:
                 self.interrupted()
@@ -96,7 +106,7 @@ class _Schedule:
             raise
         finally:
             self.stopping.set()  # a worker still running stops after its current step
-            for pool in (self.stages, self.builders, self.beside):
+            for pool in self.pools:
                 pool.shutdown(wait=not abandoned, cancel_futures=True)
         return [self.done[c.id] for c in cells]
 
@@ -105,7 +115,7 @@ class _Schedule:
         its step; a second Ctrl-C abandons it (Abandoned)."""
         self.stopping.set()
         try:
-            for pool in (self.stages, self.builders, self.beside):
+            for pool in self.pools:
                 pool.shutdown(wait=False, cancel_futures=True)
             with self.lock:
                 busy = sorted(self.active.values())
@@ -128,7 +138,10 @@ class _Schedule:
     def submit(self, pool: ThreadPoolExecutor, job: Callable[..., None], *args: Any) -> None:
         with self.lock:
             if not self.stopping.is_set():
-                self.futures.append(pool.submit(job, *args))
+                self.running += 1
+                future = pool.submit(job, *args)
+                self.futures.append(future)
+                future.add_done_callback(self.ended.put)
 
     def finish(self, cell: Cell, imaged: Imaged | None) -> None:
         self.doing(f"{cell.id} ({'probe' if imaged else 'image and probe'})")
@@ -152,6 +165,13 @@ class _Schedule:
                 self.imaged.add(cell.id)
         self.release_skew()
 
+    def make_base(self, platform: Platform) -> None:
+        """A platform's base image, by workers of their own, in the order the stages need
+        them: before the first compile can start, two debootstraps (each keeps about one
+        core busy) fill both cores, and later ones run beside the first platform's stages."""
+        if not self.stopping.is_set() and platform.image is None:  # an image is used as it is
+            self.imager.base(platform)
+
     def ahead(self) -> None:
         """Each platform's stages before compile, in the order the builders need them; the
         cells with nothing to compile go to the probe pool as their platform is ready."""
@@ -160,7 +180,7 @@ class _Schedule:
                 return
             self.doing(f"{platform.name} (base image and stages before compile)")
             try:
-                self.imager.ahead(platform)
+                self.imager.ahead(platform, self.plan.compiled(platform))
             finally:
                 self.doing(None)
             for cell in self.plan.beside:

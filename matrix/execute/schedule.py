@@ -2,9 +2,10 @@
 
 - a compile group (one platform, source and set of compile options) goes to one builder,
   which compiles once and relinks for the group's other cells; any builder takes the next
-  group, of any platform;
-- a platform's stages before compile (base image, toolchain, the runtime's Python) are made
-  ahead, by one worker, in the order the builders will need them;
+  group, of any platform; one builder more than cores, so that one in a serial step
+  (Configure, a generator, the final link) leaves no core idle;
+- a platform's base image and its stages before compile (toolchain, the runtime's Python)
+  are made ahead, in the order the builders will need them (the bases two at a time);
 - probes, skew images (put together from two cells' images) and the cells of the
   distribution's own OpenSSL (nothing compiled) run beside the compiles.
 """
@@ -39,6 +40,10 @@ class Plan:
     skew: tuple[Cell, ...]  # made of two other cells' images, once those are built
     platforms: tuple[Platform, ...]  # in the order their stages are first needed
 
+    def compiled(self, platform: Platform) -> list[Cell]:
+        """The platform's cells that are compiled here."""
+        return [c for g in self.groups if g.platform.name == platform.name for c in g.cells]
+
 
 def compile_key(cell: Cell) -> tuple[str, str, tuple[str, ...]]:
     options = tuple(o for o in cell.variant.configure if o not in LINK_ONLY_OPTIONS)
@@ -46,8 +51,10 @@ def compile_key(cell: Cell) -> tuple[str, str, tuple[str, ...]]:
 
 
 def plan(cells: Sequence[Cell]) -> Plan:
-    """Groups in the order of their first cell (the matrix's own order: a platform's groups
-    together, so a new platform's stages are needed as seldom as possible)."""
+    """A platform's groups together, platforms in the order of their first cell (a new
+    platform's stages are needed as seldom as possible); within a platform, the newest
+    version first: newer versions take longer to compile, and the run's last compile, the
+    one no other compile runs beside at the end, should be a short one."""
     groups: dict[tuple[str, str, tuple[str, ...]], list[Cell]] = {}
     beside: list[Cell] = []
     skew: list[Cell] = []
@@ -61,9 +68,17 @@ def plan(cells: Sequence[Cell]) -> Plan:
     platforms: dict[str, Platform] = {}
     for cell in [*(g[0] for g in groups.values()), *beside, *skew]:
         platforms.setdefault(cell.platform.name, cell.platform)
+    order = list(groups)
+    first_of_platform = {k[0]: order.index(k) for k in reversed(order)}
+    order.sort(key=lambda k: (first_of_platform[k[0]], _newest_first(k[1])))
     return Plan(
-        groups=tuple(CompileGroup(tuple(g)) for g in groups.values()),
+        groups=tuple(CompileGroup(tuple(groups[k])) for k in order),
         beside=tuple(beside),
         skew=tuple(skew),
         platforms=tuple(platforms.values()),
     )
+
+
+def _newest_first(version: str) -> tuple[int, ...]:
+    """A sort key putting newer versions first: 4.0.2 before 3.6.3 before 3.0.20."""
+    return tuple(-int(part) if part.isdigit() else 0 for part in version.split("."))

@@ -28,6 +28,7 @@ def mirror_redactor(mirror: str | None) -> Redactor:
 
     def redact(text: str) -> str:
         text = text.replace(base, PLACEHOLDER)
-        return bare.sub(PLACEHOLDER, text) if bare else text
+        # the pattern only where the bare host is left: a plain search is far cheaper
+        return bare.sub(PLACEHOLDER, text) if bare and host in text else text
 
     return redact

@@ -5,7 +5,6 @@ with no other change. Real engine, real debootstrap, real build, real probe."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 import uuid
@@ -25,9 +24,16 @@ def test_a_new_platform_entry_is_built_and_probed(tmp_path: Path) -> None:
     default = load_definition(DEFAULT_MATRIX)
     source = default.sources["3.0.20"]
     (tmp_path / "dockerfiles").mkdir()
-    shutil.copy(
-        REPO / "dockerfiles" / "debian.Dockerfile", tmp_path / "dockerfiles" / "mine.Dockerfile"
+    # Written to the contract of before the probe step: probes/ copied into the link stage
+    # and built by the install step. A user's Dockerfile of then must still build.
+    text = (REPO / "dockerfiles" / "debian.Dockerfile").read_text()
+    old_style = text.replace("COPY probes/ /src/probes/\nRUN fips-matrix-build.sh probe\n", "")
+    old_style = old_style.replace(
+        "RUN fips-matrix-build.sh link\n",
+        "RUN fips-matrix-build.sh link\nCOPY probes/ /src/probes/\n",
     )
+    assert "fips-matrix-build.sh probe" not in old_style and old_style.count("COPY probes/") == 1
+    (tmp_path / "dockerfiles" / "mine.Dockerfile").write_text(old_style)
     # A name of its own each time: the image is built for this entry (its layers may come
     # from the engine's cache), never found whole from an earlier run of this test.
     name = f"my-trixie-{uuid.uuid4().hex[:8]}"
@@ -70,6 +76,7 @@ configure = ["no-pinshared"]
     assert cell["fingerprint"]["base_image"]["ref"].endswith("trixie")
     build_log = Path(cell["logs"]["build"]).read_text()
     assert "fips-matrix-build.sh compile" in build_log
+    assert "fips-matrix-build: phase install/probe" in build_log  # the probe built at install
     probe = cell["scenarios"][0]["probe"]
     assert probe["libc"]["name"] == "glibc"
     assert probe["versions"]["openssl"].startswith("OpenSSL 3.0.20")

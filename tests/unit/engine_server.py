@@ -139,6 +139,12 @@ class _Handler(BaseHTTPRequestHandler):
                     "Driver": "overlay2",
                 },
             )
+        elif path == "/images/json":  # a listing: every image, by its tags
+            listed = [
+                {"Id": image, "RepoTags": [name], "Labels": {}}
+                for name, image in state.images.items()
+            ]
+            self._json(200, listed)
         elif path.startswith("/images/") and path.endswith("/json"):
             name = path[len("/images/") : -len("/json")]
             image = state.images.get(name)

@@ -392,6 +392,19 @@ class FakeAPI:
     def __init__(self, engine: FakeDockerClient) -> None:
         self.engine = engine
 
+    def images(self, filters: dict[str, str] | None = None, **_: Any) -> list[dict[str, Any]]:
+        """The engine's image list (GET /images/json), as the SDK's low-level API gives it;
+        a reference filter "repo:*" keeps the images with a tag in that repository."""
+        self.engine.check_alive()
+        self.engine.listings += 1
+        wanted = (filters or {}).get("reference", "")
+        repository = wanted.removesuffix(":*")
+        return [
+            {"Id": image.id, "RepoTags": list(image.tags), "Labels": dict(image.labels)}
+            for image in self.engine.images_by_id.values()
+            if not wanted or any(t.rsplit(":", 1)[0] == repository for t in image.tags)
+        ]
+
     def build(
         self,
         fileobj: io.BytesIO | None = None,
@@ -417,6 +430,10 @@ class FakeAPI:
     def _stream(self, call: BuildCall) -> Iterator[dict[str, Any]]:
         engine = self.engine
         buildargs = dict(call.kwargs.get("buildargs") or {})
+        if call.kwargs.get("target") and engine.stage_build_seconds:
+            started = time.monotonic()  # the stages before compile take a while too
+            time.sleep(engine.stage_build_seconds)
+            engine.stage_times[call.tag] = (started, time.monotonic())
         yield {"stream": "Step 1/20 : ARG BASE_IMAGE=debian:bookworm\n"}
         yield {"stream": f"Step 2/20 : FROM {buildargs.get('BASE_IMAGE')} AS toolchain\n"}
         for line in engine.build_lines:
@@ -528,6 +545,8 @@ class FakeDockerClient:
         # build of a cell reached its compile step
         self.build_order: list[str] = []
         self.steps_before_compile_seconds = 0.0
+        self.stage_build_seconds = 0.0
+        self.stage_times: dict[str, tuple[float, float]] = {}  # tag -> (start, end)
         self.batches: list[FakeContainer] = []  # one container per probed cell
         self.created: list[FakeRun] = []  # the C probe's runs, in every batch, in order
         self.twins: list[FakeRun] = []  # the cffi twin's runs
@@ -538,6 +557,7 @@ class FakeDockerClient:
         # scenario -> what the next C probe runs do, one plan each, in order
         self.plan_queue: dict[str, list[ProbePlan]] = {}
         self.gets: list[str] = []
+        self.listings = 0  # calls of the image list
         self.pulls: list[str] = []
         self.imports: list[tuple[str, str, list[str]]] = []
         self.pullable: set[str] = set()

@@ -21,6 +21,7 @@ from matrix import assets, cli
 from matrix.acquire.sources import FetchedSource
 from matrix.execute import engine
 from matrix.execute.schedule import plan
+from matrix.execute.timeline import PHASES_NAME, read_spans
 from matrix.model.cells import expand
 from matrix.model.definition import load_definition
 
@@ -155,8 +156,13 @@ def test_a_run_of_some_cells_reports_only_the_cells_it_measured(
     assert summary["run"]["matrix"] == str(matrix_file)  # as given, never relabelled
     # the benchmark's phases: made once per run, by whichever worker, and the reports last
     phases = summary["run"]["phase_seconds"]
-    assert set(phases) == {"base", "stages", "source", "report"}
+    assert set(phases) == {"base", "stages", "source", "build", "probe", "report"}
     assert all(isinstance(v, float | int) and v >= 0 for v in phases.values())
+    # and when each ran, in the run's timeline: the reports after the cell's probe
+    timeline = {s.phase: s for s in read_spans(results / PHASES_NAME)}
+    assert set(timeline) == set(phases)
+    assert timeline["build"].what == "debian-12/3.0.20/default"
+    assert timeline["probe"].end <= timeline["report"].start
     lock = json.loads((results / "matrix.lock.json").read_text())
     assert lock["sources"] == {"3.0.20": SHA}
 

@@ -339,17 +339,28 @@ def contract_problems(directory: Path, name: str) -> list[str]:
                     f"{name}: stage {stage_name!r} does not COPY openssl.tar.gz before compiling"
                 )
 
+    # The probe is built once per compile, after it, in the compile stage: a cell that only
+    # relinks finds it in the cache with the compile.
+    compiles = compile_.find("RUN", r"^fips-matrix-build\.sh compile$")
+    probe_copies = compile_.find("COPY", r"^probes/ /src/probes/$")
+    probe_runs = compile_.find("RUN", r"^fips-matrix-build\.sh probe$")
+    if not probe_runs or not probe_copies or not compiles:
+        problems.append(f"{name}: the compile stage never builds the probe")
+    elif not compiles[0] < probe_copies[0] < probe_runs[0]:
+        problems.append(
+            f"{name}: the compile stage must compile, then COPY probes/ /src/probes/, then "
+            "build the probe (a probe change then keeps the compile)"
+        )
     installs = [
         i for i, line in enumerate(normalised(link)) if line == "RUN fips-matrix-build.sh install"
     ]
     link_runs = link.find("RUN", r"^fips-matrix-build\.sh link$")
-    probes = link.find("COPY", r"^probes/ /src/probes/$")
     if not installs:
         problems.append(f"{name}: the link stage never runs fips-matrix-build.sh install")
-    elif not probes or probes[0] > installs[0] or (link_runs and link_runs[0] > installs[0]):
-        problems.append(
-            f"{name}: the link stage must relink, then COPY probes/ /src/probes/, then install"
-        )
+    elif link_runs and link_runs[0] > installs[0]:
+        problems.append(f"{name}: the link stage must relink, then install")
+    if link.find("COPY", r"^probes/"):
+        problems.append(f"{name}: the link stage copies probes/: each relink would rebuild them")
 
     if name != REFERENCE and (directory / REFERENCE).is_file():
         reference = parse(directory / REFERENCE)
@@ -510,12 +521,30 @@ BROKEN = {
         replace(SCRIPT_COPY, "ARG OPENSSL_VERSION\n" + SCRIPT_COPY),
         "it may declare no ARG",
     ),
-    "probes after install": (
+    "probe before compile": (
         lambda t: t.replace(
-            "COPY probes/ /src/probes/\nRUN fips-matrix-build.sh install\n",
-            "RUN fips-matrix-build.sh install\nCOPY probes/ /src/probes/\n",
+            "RUN fips-matrix-build.sh compile\nCOPY probes/ /src/probes/\n",
+            "COPY probes/ /src/probes/\nRUN fips-matrix-build.sh compile\n",
         ),
-        "then COPY probes/",
+        "must compile, then COPY probes/",
+    ),
+    "no probe step": (
+        drop_line("RUN fips-matrix-build.sh probe"),
+        "the compile stage never builds the probe",
+    ),
+    "probes in the link stage (the old way)": (
+        lambda t: t.replace(
+            "RUN fips-matrix-build.sh link\n",
+            "RUN fips-matrix-build.sh link\nCOPY probes/ /src/probes/\n",
+        ),
+        "the link stage copies probes/",
+    ),
+    "install before relink": (
+        lambda t: t.replace(
+            "RUN fips-matrix-build.sh link\nRUN fips-matrix-build.sh install\n",
+            "RUN fips-matrix-build.sh install\nRUN fips-matrix-build.sh link\n",
+        ),
+        "must relink, then install",
     ),
     "changed compile step": (
         replace("RUN fips-matrix-build.sh compile", "RUN fips-matrix-build.sh compile && true"),
@@ -655,4 +684,27 @@ def test_build_script_refuses_an_unknown_step(shell: list[str], tmp_path: Path) 
     )
     assert result.returncode == 2
     assert result.stdout == ""
-    assert "usage: fips-matrix-build.sh compile|link|install" in result.stderr
+    assert "usage: fips-matrix-build.sh compile|probe|link|install" in result.stderr
+
+
+def first_run(name: str, stage: str) -> str:
+    found = parse(DOCKERFILES / name).stage(stage)
+    assert found is not None, (name, stage)
+    return found.instructions[found.find("RUN")[0]].text()
+
+
+@pytest.mark.parametrize(
+    ("name", "stage", "reference_stage"),
+    [
+        ("musl.Dockerfile", "toolchain", "toolchain"),
+        ("debian-distro.Dockerfile", "toolchain", "toolchain"),
+        ("debian-distro.Dockerfile", "runtime", "runtime-base"),
+    ],
+)
+def test_platforms_on_one_base_share_their_first_package_layer(
+    name: str, stage: str, reference_stage: str
+) -> None:
+    """The engine makes a layer once for every build with the same instruction on the same
+    image: these stages start with debian.Dockerfile's own step, word for word, so that a
+    base image shared by two platforms gets the compiler (or Python) installed once."""
+    assert first_run(name, stage) == first_run(REFERENCE, reference_stage)

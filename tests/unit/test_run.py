@@ -373,9 +373,15 @@ def test_second_run_reuses_image_and_probe_runs_and_force_redoes_them(h: Harness
     first = {r.cell: r for r in h.run()}
     builds, created = len(h.client.builds), len(h.client.created)
     assert (builds, created, len(h.client.batches)) == (4, 20, 4)
+    assert len(h.client.stage_builds) == 2  # each platform's stages before compile
 
+    gets, listings = len(h.client.gets), h.client.listings
     second = {r.cell: r for r in h.run()}
     assert len(h.client.builds) == builds  # cached images: no build call
+    assert len(h.client.stage_builds) == 2  # and no stage is built: no build needs one
+    # the cell images found in one listing of the engine's, not asked for one by one
+    assert h.client.listings == listings + 1
+    assert [g for g in h.client.gets[gets:] if g.startswith("fips-matrix/cell:")] == []
     assert (len(h.client.created), len(h.client.batches)) == (created, 4)  # no probe run
     for cell_id in ALL_IDS:
         a, b = first[cell_id], second[cell_id]

@@ -5,18 +5,28 @@ variants that only change the module's config, and --offline."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
-from fakes import ProbePlan, fixture_bytes, fixture_doc
+from fakes import FakeDockerClient, ProbePlan, fixture_bytes, fixture_doc
 from harness import SCENARIOS, SHA, Harness, make_harness
 
+from matrix.acquire import baseimages
 from matrix.errors import LockMismatch
 from matrix.execute.builder import image_tag
 from matrix.execute.lockfile import Lock
 from matrix.model.definition import load_definition
 from matrix.model.vocabulary import Outcome, Verdict
 from matrix.report.layout import cell_code
+
+TRIXIE = """
+[platforms.debian-13]
+dockerfile = "debian.Dockerfile"
+base_image = "debian:trixie"
+libc = "glibc"
+fallback = { debootstrap = "trixie" }
+"""
 
 EXTRA = """
 [platforms.debian-13-distro]
@@ -317,3 +327,46 @@ def test_a_platforms_builds_wait_until_its_first_has_passed_the_steps_before_com
     order = [t for t in hx.client.build_order if "stages" not in t]
     first, second = (t for t in order if not t.startswith("compile step"))
     assert order.index(f"compile step of {first}") < order.index(second)
+
+
+def test_stages_of_platforms_on_one_base_image_are_built_one_at_a_time(hx: Harness) -> None:
+    # debian-12 and musl-debian-12 start from one base image and share their first package
+    # step: built at once, that layer would be made twice, and the engine's cache would
+    # then lead a later cell away from its compile. A builder that needs musl's stages
+    # while the stages worker builds debian's waits for them.
+    hx.client.stage_build_seconds = 0.3
+    cells = hx.cells("debian-12/3.0.20/default", "musl-debian-12/3.0.20/default")
+    results = hx.runner(len(cells), parallel=2).run(cells)
+    assert {r.outcome for r in results} == {Outcome.OK}
+    first, second = sorted(hx.client.stage_times.values())
+    assert first[1] <= second[0]
+
+
+def test_the_next_platforms_base_is_made_while_this_ones_stages_are_built(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Bases come from workers of their own: with no base image here, the first two
+    platforms' debootstraps run at once (each would leave a core idle before the first
+    compile), not one after the other's stages."""
+    h = make_harness(tmp_path, monkeypatch)
+    path = tmp_path / "matrix.toml"
+    path.write_text(path.read_text() + TRIXIE)
+    h.definition = load_definition(path)
+    h.client = FakeDockerClient(local_images=())
+    h.client.stage_build_seconds = 0.3
+    made: dict[str, tuple[float, float]] = {}
+
+    def debootstrap(client: FakeDockerClient, suite: str, ref: str, *args: object) -> str:
+        started = time.monotonic()
+        time.sleep(0.3)
+        made[suite] = (started, time.monotonic())
+        return client.add_image(ref).id
+
+    monkeypatch.setattr(baseimages, "_debootstrap_import", debootstrap)
+    results = h.run("debian-12/3.0.20/default", "debian-13/3.0.20/default")
+    assert {r.outcome for r in results} == {Outcome.OK}
+    stages_12 = h.client.stage_times["fips-matrix/stages:debian-12"]
+    stages_13 = h.client.stage_times["fips-matrix/stages:debian-13"]
+    assert made["bookworm"][1] <= stages_12[0]  # each platform's own base first
+    assert made["trixie"][1] <= stages_13[0]
+    assert made["trixie"][0] < made["bookworm"][1]  # the next one's at the same time
