@@ -125,7 +125,8 @@ configure = []
     # ... and its probe ran in the image and gave a verdict for every scenario.
     assert [s["scenario"] for s in cell["scenarios"]] == list(default.scenarios)
     for s in cell["scenarios"]:
-        assert s["exit_code"] == 0, (s["scenario"], s["cause"])
+        # a complete document; the process may still die after it (3.0.20's worker-no-stop)
+        assert s["probe"] and s["probe"].get("completed"), (s["scenario"], s["cause"])
         assert s["evidence"], s["scenario"]
         assert s["probe"]["versions"]["openssl"].startswith("OpenSSL 3.0.20")
     assert cell["fingerprint"]["base_image"]["ref"] == own_base
