@@ -21,8 +21,7 @@ from rich.text import Text
 from matrix import __version__, assets
 from matrix.commands import bench, bundle, diff, merge, plan, probe, publish, report, repro
 from matrix.commands import run as run_command
-from matrix.errors import MatrixError
-from matrix.execute.runner import Abandoned
+from matrix.errors import Abandoned, MatrixError
 
 Command = Callable[[argparse.Namespace, Console], int]
 COMMANDS: dict[str, Command] = {

@@ -49,3 +49,8 @@ class NothingMeasured(MatrixError):
     a CI job must not pass on it unless told so (--allow-empty)."""
 
     exit_code = 1
+
+
+class Abandoned(KeyboardInterrupt):
+    """A second Ctrl-C: the cells in progress were left unfinished, and their worker threads
+    still run. Finished cells are on disk; the process must end without waiting for them."""

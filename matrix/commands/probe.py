@@ -28,9 +28,8 @@ from matrix.model.definition import (
     SONAME_RE,
     load_definition,
 )
-from matrix.model.vocabulary import Outcome
+from matrix.report.images import describe
 from matrix.results.diff import read_baseline
-from matrix.results.records import CellResult
 from matrix.results.store import ResultsDir
 
 DEFAULT_RESULTS = Path("results/probe")  # git-ignored, as every run's output
@@ -131,35 +130,3 @@ def _name(image: str) -> str:
     if not NAME_RE.match(name):  # cannot happen with the rules above; say so if it does
         raise MatrixError(f"no platform name can be made of {image!r}")
     return name
-
-
-def describe(results: Sequence[CellResult]) -> list[str]:
-    """What each image holds, as discovery found it: the lines after the tables."""
-    lines = []
-    for result in results:
-        fp = result.fingerprint if isinstance(result.fingerprint, dict) else {}
-        found = fp.get("discovery")
-        image = fp.get("image", {}).get("tag") or fp.get("base_image", {}).get("ref") or "?"
-        if not isinstance(found, dict):
-            lines.append(f"{result.platform}: {result.outcome}: {result.reason}")
-            continue
-        libc = found.get("libc") or {}
-        head = f"{result.platform} ({image}): {libc.get('name', '?')} {libc.get('version', '?')}"
-        lines.append(head + (f"; {result.outcome}" if result.outcome != Outcome.OK else ""))
-        for what, key in (("libcrypto", "libcrypto"), ("fips.so", "module")):
-            choice = found.get(key)
-            if isinstance(choice, dict):
-                version = f" ({choice['version']})" if choice.get("version") else ""
-                lines.append(f"  {what}: {choice.get('path')}{version}: {choice.get('why')}")
-            else:
-                lines.append(f"  {what}: none found")
-        mac = found.get("module_mac") or {}
-        if mac.get("from") == "image":
-            lines.append(f"  module-mac: the image's own, from {mac.get('config')}")
-        listed = found.get("configs")
-        listed = listed if isinstance(listed, list) else []
-        configs = [str(c.get("path")) for c in listed if isinstance(c, dict)]
-        lines.append(f"  configuration: {', '.join(configs) or 'none found'}")
-        if fp.get("second_witness"):
-            lines.append(f"  second witness: {fp['second_witness']}")
-    return lines

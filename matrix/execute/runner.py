@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
+from matrix.errors import Abandoned
 from matrix.execute.batch import remove_own
 from matrix.execute.imaging import Imager
 from matrix.execute.pipeline import Imaged, Pipeline
@@ -26,11 +27,6 @@ from matrix.execute.schedule import CompileGroup, Plan, plan
 from matrix.model.cells import Cell
 from matrix.model.definition import Platform
 from matrix.results.records import CellResult
-
-
-class Abandoned(KeyboardInterrupt):
-    """A second Ctrl-C: the cells in progress were left unfinished, and their worker threads
-    still run. Finished cells are on disk; the process must end without waiting for them."""
 
 
 class Runner:
