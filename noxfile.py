@@ -27,7 +27,16 @@ def install(session: nox.Session, *extra: str) -> None:
         return
     session.install("-e", *spec)
     if stamp is not None:
-        stamp.write_text(wanted)
+        # written in the install step, so that `-R`/`--no-install` (where nox skips the
+        # install above) writes no stamp for packages it never installed
+        session.run_install(
+            "python",
+            "-c",
+            "import pathlib, sys; pathlib.Path(sys.argv[1]).write_text(sys.argv[2])",
+            str(stamp),
+            wanted,
+            silent=True,
+        )
 
 
 @nox.session(python=PYTHON)

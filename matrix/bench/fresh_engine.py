@@ -1,8 +1,10 @@
 """A Docker engine of the benchmark's own, with nothing in it: a second dockerd with its own
-data root, exec root, pidfile and socket, no bridge (builds use the host's network, probes
-none) and no iptables rules of its own, so it disturbs no other engine on the machine.
-Stopped, and its data removed, when the `with fresh_engine(...)` block ends. Needs root
-and dockerd."""
+data root, exec root, pidfile, socket, configuration (an empty one: the machine's
+daemon.json may name a data root or hosts of its own) and containerd namespaces (a running
+system containerd is shared, and would otherwise show it the main engine's images), no
+bridge (builds use the host's network, probes none) and no iptables rules of its own, so
+it disturbs no other engine on the machine. Stopped, and its data removed, when the
+`with fresh_engine(...)` block ends. Needs root and dockerd."""
 
 from __future__ import annotations
 
@@ -33,14 +35,27 @@ class FreshEngine:
         """DOCKER_HOST for clients of this engine."""
         return f"unix://{self.socket}"
 
-    def command(self) -> list[str]:
+    @staticmethod
+    def dockerd() -> str:
+        """dockerd's path; a clear error, before any work, where there is none or no root."""
+        if os.geteuid() != 0:
+            raise MatrixError("a fresh engine (a dockerd of our own) needs root")
         dockerd = shutil.which("dockerd") or next(
             (p for p in ("/usr/sbin/dockerd", "/usr/bin/dockerd") if os.path.exists(p)), None
         )
         if dockerd is None:
             raise MatrixError("a fresh engine needs dockerd (apt-get install docker.io)")
+        return dockerd
+
+    def command(self) -> list[str]:
         return [
-            dockerd,
+            self.dockerd(),
+            "--config-file",
+            str(self.root / "daemon.json"),
+            "--containerd-namespace",
+            "fips-matrix-bench",
+            "--containerd-plugins-namespace",
+            "fips-matrix-bench-plugins",
             "--data-root",
             str(self.root / "data"),
             "--exec-root",
@@ -54,10 +69,9 @@ class FreshEngine:
         ]
 
     def start(self) -> None:
-        if os.geteuid() != 0:
-            raise MatrixError("a fresh engine (a dockerd of our own) needs root")
         command = self.command()
         self.root.mkdir(parents=True, exist_ok=True)
+        (self.root / "daemon.json").write_text("{}\n")
         with open(self.log, "wb") as log:
             self.process = subprocess.Popen(
                 command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
@@ -107,8 +121,8 @@ class FreshEngine:
 def fresh_engine(root: Path) -> Iterator[FreshEngine]:
     """A fresh engine for the `with` block: started, then stopped and its data removed."""
     engine = FreshEngine(root)
-    engine.start()
-    try:
+    try:  # dockerd runs in a session of its own: Ctrl-C while it starts must stop it too
+        engine.start()
         yield engine
     finally:
         engine.stop()

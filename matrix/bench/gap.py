@@ -107,17 +107,20 @@ def container_steps(results: Path) -> dict[str, str]:
 
 
 def containers_cpu(samples: Sequence[Sample], steps: dict[str, str]) -> dict[str, float]:
-    """CPU of the containers seen, by what they did (each container's last reading: a
-    container that ran for less than a sampling interval may be missed)."""
+    """CPU of the containers seen, by what they did: each container's last reading, less its
+    first where it was already running when sampling began (its CPU before the run is not
+    the run's). A container that ran for less than a sampling interval may be missed."""
     last: dict[str, float] = {}
     for sample in samples:
         last.update(sample.containers)
+    before = samples[0].containers if samples else {}
+    used = {c: seconds - before.get(c, 0.0) for c, seconds in last.items()}
     by_kind: dict[str, float] = {}
-    for container, seconds in last.items():
+    for container, seconds in used.items():
         kind = steps.get(container, NOT_BUILT)
         by_kind[kind] = by_kind.get(kind, 0.0) + seconds
     busy = samples[-1].busy - samples[0].busy if len(samples) > 1 else 0.0
-    by_kind["outside containers (engine, tool, base images, others)"] = busy - sum(last.values())
+    by_kind["outside containers (engine, tool, base images, others)"] = busy - sum(used.values())
     return {k: round(v, 1) for k, v in sorted(by_kind.items(), key=lambda kv: -kv[1])}
 
 

@@ -1,4 +1,4 @@
-"""The machine's CPU over time, for the benchmark's timeline: every second or so, the CPU
+"""The machine's CPU over time, for the benchmark's timeline: twice a second, the CPU
 time all cores have spent busy (/proc/stat), and the CPU time of every container whose
 cgroup can be read (the engine's builds and probes run in containers), so that the compile
 steps' own CPU can be told from everything else, second by second."""
@@ -30,10 +30,6 @@ class Sample:
 
     def to_json(self) -> dict[str, Any]:
         return {"t": round(self.t, 3), "busy": round(self.busy, 2), "containers": self.containers}
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Sample:
-        return cls(float(data["t"]), float(data["busy"]), dict(data.get("containers") or {}))
 
 
 def machine_busy_seconds(stat: Path = Path("/proc/stat")) -> float:
@@ -103,7 +99,3 @@ class CpuSampler:
 
     def save(self, path: Path) -> None:
         path.write_text("".join(json.dumps(s.to_json()) + "\n" for s in self.samples))
-
-
-def read_samples(path: Path) -> list[Sample]:
-    return [Sample.from_json(json.loads(line)) for line in path.read_text().splitlines() if line]

@@ -41,7 +41,7 @@ from matrix.bench.figures import (
     run_phases,
     step_figures,
 )
-from matrix.bench.fresh_engine import fresh_engine
+from matrix.bench.fresh_engine import FreshEngine, fresh_engine
 from matrix.bench.gap import gap_table, run_gap
 from matrix.bench.plain import local_base, plain_builds
 from matrix.bench.sampler import CpuSampler, machine_busy_seconds
@@ -53,6 +53,7 @@ from matrix.model.definition import load_definition
 from matrix.results.store import write_json
 
 PHASES = ("cold", "warm", "side", "tests")
+_SCRATCH_PARENT = "/var/tmp" if os.path.isdir("/var/tmp") else None
 # pytest's last line: "304 passed, 31 skipped in 471.20s (0:07:51)"
 PYTEST_SUMMARY = re.compile(r"^=+ (\d+ \w+.* in [\d.]+s.*?) =+$", re.M)
 SUBSET = (  # two platforms: the tool builds them side by side, the plain way one by one
@@ -69,15 +70,23 @@ def main(args: argparse.Namespace, console: Console) -> int:
         unknown = ", ".join(sorted(phases - set(PHASES)))
         raise MatrixError(f"--phases: unknown {unknown} (known: {', '.join(PHASES)})")
     definition = load_definition(args.matrix or assets.DEFAULT_MATRIX)
-    # unknown names fail now, before anything is measured
-    subset = select(expand(definition), args.subset or list(SUBSET)) if "side" in phases else []
+    # everything a phase needs is checked now, before the cold phase removes anything and
+    # before an hour of measuring: unknown cell names, root and dockerd, nox
+    cells = expand(definition)
+    select(cells, args.only or [])
+    subset = select(cells, args.subset or list(SUBSET)) if "side" in phases else []
+    if phases & {"side", "tests"}:
+        FreshEngine.dockerd()
+    if "tests" in phases:
+        _nox_and_noxfile()
     root: Path = args.results
     if "cold" in phases:
         _check_removable(root)
 
     cores = os.cpu_count() or 1
     client = engine.connect()
-    scratch = Path(tempfile.mkdtemp(prefix="fips-matrix-bench-"))
+    # not /tmp, a tmpfs on some systems: the fresh engines' data roots grow to gigabytes
+    scratch = Path(tempfile.mkdtemp(prefix="fips-matrix-bench-", dir=_SCRATCH_PARENT))
     cache = args.cache_dir or scratch / "cache"
     matrix_args = ["--matrix", str(args.matrix)] if args.matrix else []
     # the cold and warm runs' cells (default: all), e.g. a small subset to try a change on
@@ -172,7 +181,7 @@ def main(args: argparse.Namespace, console: Console) -> int:
         save()
 
     console.print(report(figures), markup=False)
-    if "gap" in figures.get("cold", {}):
+    if "gap" in figures.get("cold", {}) and "cold" not in phases:  # else printed above
         console.print("where the cold wall time above the compiles went:")
         console.print(gap_table(figures["cold"]["gap"]), markup=False)
     console.print(f"figures: {root / 'bench.json'}; logs: {scratch}")
@@ -217,16 +226,15 @@ def tests_on_a_fresh_engine(scratch: Path, console: Console) -> dict[str, Any]:
     """`nox -s tests` (the whole suite, end-to-end tests too) against an engine with nothing
     in it, as on a new machine: its wall time and the machine's CPU meanwhile. The engine is
     stopped and its data removed afterwards."""
-    noxfile = assets.PACKAGE_DIR.parent / "noxfile.py"
-    nox = shutil.which("nox")
-    if not noxfile.is_file() or nox is None:
-        raise MatrixError("bench: the tests phase needs a checkout (its noxfile.py) and nox")
+    nox, noxfile = _nox_and_noxfile()
     log = scratch / "tests.log"
     console.print(f"tests: nox -s tests against a fresh engine (log: {log})")
     with fresh_engine(scratch / "engine") as fresh, open(log, "w", encoding="utf-8") as out:
         cpu0, t0 = machine_busy_seconds(), time.monotonic()
         done = subprocess.run(
-            [nox, "-f", str(noxfile), "-s", "tests"],
+            # the session's venv in the scratch directory: run as root, the checkout's own
+            # .nox/tests would become root's, and a later run as the user could not update it
+            [nox, "-f", str(noxfile), "--envdir", str(scratch / "nox"), "-s", "tests"],
             cwd=noxfile.parent,
             env={**os.environ, "DOCKER_HOST": fresh.host},
             stdout=out,
@@ -245,6 +253,14 @@ def tests_on_a_fresh_engine(scratch: Path, console: Console) -> dict[str, Any]:
     return figures
 
 
+def _nox_and_noxfile() -> tuple[str, Path]:
+    noxfile = assets.PACKAGE_DIR.parent / "noxfile.py"
+    nox = shutil.which("nox")
+    if not noxfile.is_file() or nox is None:
+        raise MatrixError("bench: the tests phase needs a checkout (its noxfile.py) and nox")
+    return nox, noxfile
+
+
 def load_base_images(
     source: docker.DockerClient, target: docker.DockerClient, cells: Sequence[Cell]
 ) -> None:
@@ -255,12 +271,18 @@ def load_base_images(
             base = local_base(source, platform)
         except MatrixError:
             continue
-        target.images.load(b"".join(source.images.get(base.ref).save(named=True)))
+        try:
+            target.images.load(b"".join(source.images.get(base.ref).save(named=True)))
+        except docker.errors.DockerException as e:  # e.g. no space left for the copy
+            raise MatrixError(f"bench: could not copy {base.ref} to the fresh engine: {e}") from e
 
 
 def wipe(client: docker.DockerClient, repositories: Sequence[str]) -> int:
-    """Removes the tool's images of these repositories, then the tool's own dangling images
-    (by the labels its builds put on them): never anyone else's. Returns how many images
+    """Removes the tool's images of these repositories, then the dangling images that carry
+    the tool's labels: its builds' own, and the intermediate stages on a base it
+    debootstrapped (an image someone else built on such a base inherits that label too).
+    Intermediate stages on an upstream base (alpine, fedora, ...) carry no label and stay:
+    a cold bench of such platforms may find their compiles cached. Returns how many images
     were removed."""
     removed = 0
     for image in client.images.list():

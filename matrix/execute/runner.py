@@ -166,7 +166,11 @@ class _Schedule:
         them: before the first compile can start, two debootstraps (each keeps about one
         core busy) fill both cores, and later ones run beside the first platform's stages."""
         if not self.stopping.is_set() and platform.image is None:  # an image is used as it is
-            self.imager.base(platform)
+            self.doing(f"{platform.name} (base image)")
+            try:
+                self.imager.base(platform)
+            finally:
+                self.doing(None)
 
     def ahead(self) -> None:
         """Each platform's stages before compile, in the order the builders need them; the

@@ -70,3 +70,27 @@ def test_the_cold_phase_removes_only_an_earlier_bench_or_run(
     assert cli.main(["bench", "--results", str(mine), "--phases", "cold"]) == 2
     assert "holds no bench.json or summary.json" in capsys.readouterr().out
     assert (mine / "notes.txt").read_text() == "someone's file"
+
+
+def test_a_mistyped_cell_is_refused_before_the_cold_phase_removes_anything(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
+    earlier = tmp_path / "bench"
+    earlier.mkdir()
+    (earlier / "bench.json").write_text("{}")
+    argv = ["bench", "--results", str(earlier), "--phases", "cold", "--only", "debain-12/*"]
+    assert cli.main(argv) == 2
+    assert "debain-12/*" in capsys.readouterr().out
+    assert (earlier / "bench.json").read_text() == "{}"  # an earlier bench's: kept
+
+
+def test_the_fresh_engine_phases_need_root_and_say_so_before_any_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
+    monkeypatch.setattr("os.geteuid", lambda: 1000)
+    results = tmp_path / "bench"
+    assert cli.main(["bench", "--results", str(results), "--phases", "cold,tests"]) == 2
+    assert "needs root" in capsys.readouterr().out
+    assert not results.exists()

@@ -139,15 +139,15 @@ def test_containers_cpu_is_measured_by_what_each_container_did(tmp_path: Path) -
     steps = container_steps(tmp_path)
     assert steps == {A[:12]: "compile", B[:12]: "install", "cccccccccccc": "packages"}
     readings = [
-        Sample(T0, 0.0, {}),
+        Sample(T0, 0.0, {"eeeeeeeeeeee": 100.0}),  # running long before the run began
         Sample(T0 + 1, 2.0, {"cccccccccccc": 0.5, "dddddddddddd": 0.2}),
-        Sample(T0 + 2, 4.0, {A[:12]: 1.5, "dddddddddddd": 0.4}),
+        Sample(T0 + 2, 4.0, {A[:12]: 1.5, "dddddddddddd": 0.4, "eeeeeeeeeeee": 100.3}),
         Sample(T0 + 3, 5.0, {A[:12]: 2.0, B[:12]: 0.5}),
     ]
     assert containers_cpu(readings, steps) == {
-        "outside containers (engine, tool, base images, others)": 5.0 - 3.4,
+        "outside containers (engine, tool, base images, others)": round(5.0 - 3.7, 1),
         "compile": 2.0,
+        NOT_BUILT: 0.7,  # a probe container (in no build log), and the other one's 0.3 s
         "packages": 0.5,
         "install": 0.5,
-        NOT_BUILT: 0.4,  # a probe container: in no build log
     }
