@@ -22,8 +22,10 @@ document then carries "error" (or baseline.setup_error) and no "completed". Afte
 document the process may still die by a signal (a worker thread's exit, the process's own
 end): that is an observation too (docs/probe-document.md). A worker whose exit has not
 finished 5 s after it was let go is stuck in its thread-local destructors: the twin then
-aborts (SIGABRT) rather than hang. The twin writes no crash lines: attribution is the C
-probe's.
+aborts (SIGABRT) rather than hang. Whatever else hangs after the document (a stuck exit that
+no Python code can see: the interpreter's own end, OpenSSL's exit handlers) ends by SIGALRM
+15 s after it: the kernel's default action needs no Python code to run. The twin writes no
+crash lines: attribution is the C probe's.
 
 Runs inside a cell's container with Debian's python3 and python3-cffi: the standard library
 and cffi only, Python 3.9 and later. It must not import anything that maps a libcrypto of
@@ -38,6 +40,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import struct
 import sys
 import threading
@@ -969,6 +972,8 @@ class Worker:
 
 # ---------- main ----------
 
+AFTER_DOCUMENT_LIMIT = 15  # seconds: the workers' 5 s deadline, and time to end after it
+
 
 def libc_identity(ffi: Any, libc: Any) -> tuple[str, str]:
     try:
@@ -1140,6 +1145,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_SETUP
     doc["completed"] = True
     emit(doc)
+    # Seen on glibc 2.41 with 3.0.20 (worker-no-stop): after the document the process hung
+    # until the batch killed it 120 s later, beyond the reach of the workers' own deadline.
+    signal.alarm(AFTER_DOCUMENT_LIMIT)
     # Only now may the workers leave: whatever that does to the process is the exit status.
     for worker in twin.workers:
         if worker.parked and not worker.joined:

@@ -15,6 +15,7 @@ from matrix.judge import crash as crashes
 from matrix.model.vocabulary import SCENARIOS, Scenario, Verdict, died_after_document
 
 PROBE_SCHEMA = 1
+KILLED_AT_TIMEOUT = 128 + 9  # the batch kills a run at its timeout with SIGKILL
 CAUGHT = (4, 6, 7, 8, 11)  # the signals the C probe's crash handler reports (probe_trace.h)
 NO_RECORD = (
     "no crash record with this result: the probe's stderr held no crash line (cut short, or "
@@ -44,8 +45,12 @@ def judge_run(
 ) -> Judgement:
     """One probe process: its exit, its document and, when it held crash lines, its crash
     record (the kept stderr lines and the names resolved for them: matrix/judge/crash.py).
-    traced: the process writes crash lines (the C probe; the cffi twin does not)."""
-    if timed_out:
+    traced: the process writes crash lines (the C probe; the cffi twin does not).
+
+    A process that printed its whole document and then hung until its timeout (a thread
+    stuck in its exit) is judged by its document: the hang is what happened afterwards, as
+    a death by a signal is, and it was killed (SIGKILL) at the timeout."""
+    if timed_out and (doc is None or not doc.get("completed")):
         return Judgement(
             Verdict.TIMEOUT,
             "the probe did not finish in time; its container was killed",
@@ -72,13 +77,17 @@ def judge_run(
         evidence = (*j.evidence, *(line for c in children for line in c.evidence()))
         facts = {**j.facts, "child_crashes": [c.facts() for c in children]}
         j = Judgement(j.verdict, j.cause, evidence, j.short, facts)
+    if timed_out:
+        exit_code = KILLED_AT_TIMEOUT
     if exit_code:
         # The document was complete; what happened afterwards (a worker thread leaving,
         # atexit handlers) is still a fact about the process.
         sig = exit_code - 128
-        how = _how(exit_code)
+        how = "a hang: killed at its timeout" if timed_out else _how(exit_code)
         evidence = (*j.evidence, f"after printing its observations the process ended with {how}")
         facts = {**j.facts, "exit_after_document": exit_code}
+        if timed_out:
+            facts["hung_after_document"] = True
         if own is not None:
             evidence = (*evidence, *own.evidence())
             facts["crash"] = own.facts()
@@ -87,7 +96,8 @@ def judge_run(
         # Not part of the reload verdict, but no reader may miss it: the process died.
         cause = f"{j.cause}; afterwards the process died ({how})"
         cause += f": {own.sentence}" if own is not None else ""
-        short = f"{j.short}; then {_signame(sig) if sig > 0 else f'exit {exit_code}'}"
+        then = "hung" if timed_out else _signame(sig) if sig > 0 else f"exit {exit_code}"
+        short = f"{j.short}; then {then}"
         return Judgement(j.verdict, cause, evidence, short, facts)
     return j
 
@@ -112,8 +122,8 @@ def with_witness(primary: Judgement, twin: Judgement) -> Judgement:
     the evidence says so and the status stays the C probe's. Code that runs after memory was
     freed or a module unmapped does what that memory then holds, which differs between two
     processes (the twin's allocator is Python's): it may fault, spin (the twin aborts a
-    stuck thread) or do no visible harm. A DISAGREEMENT is kept for what the two witnesses
-    must see alike, the reload verdict: a bug of this tool."""
+    stuck thread, or hangs until its timeout) or do no visible harm. A DISAGREEMENT is kept
+    for what the two witnesses must see alike, the reload verdict: a bug of this tool."""
     facts = {**primary.facts, "witness_verdict": twin.verdict}
     if twin.verdict == primary.verdict:
         ended = died_after_document(twin.facts)
@@ -122,7 +132,7 @@ def with_witness(primary: Judgement, twin: Judgement) -> Judgement:
         evidence = (
             *primary.evidence,
             f"cffi twin agrees: {twin.verdict}",
-            *_ends_compared(died_after_document(primary.facts), ended),
+            *_ends_compared(_end_of(primary.facts), _end_of(twin.facts)),
         )
         return Judgement(primary.verdict, primary.cause, evidence, primary.short, facts)
     evidence = (
@@ -136,25 +146,33 @@ def with_witness(primary: Judgement, twin: Judgement) -> Judgement:
     return Judgement(Verdict.DISAGREEMENT, cause, evidence, "probe vs twin", facts)
 
 
-def _ends_compared(probe: int | None, twin: int | None) -> tuple[str, ...]:
+def _end_of(facts: dict[str, Any]) -> str | None:
+    """How a process ended after its complete document, in words; None: normally."""
+    code = died_after_document(facts)
+    if code is None:
+        return None
+    return "a hang (killed at its timeout)" if facts.get("hung_after_document") else _how(code)
+
+
+def _ends_compared(probe: str | None, twin: str | None) -> tuple[str, ...]:
     """How the two processes ended after their documents, where that differs or matters."""
     if probe is None and twin is None:
         return ()
     not_fixed = "what a use of freed or unmapped memory does is not fixed"
     if probe is not None and twin is not None:
         if probe == twin:
-            return (f"the cffi twin's process died after its document too ({_how(twin)})",)
+            return (f"the cffi twin's process died after its document too ({twin})",)
         return (
-            f"after the document the cffi twin's process ended with {_how(twin)}, the C "
-            f"probe's with {_how(probe)}: {not_fixed}; the status stays the C probe's",
+            f"after the document the cffi twin's process ended with {twin}, the C "
+            f"probe's with {probe}: {not_fixed}; the status stays the C probe's",
         )
     if probe is not None:
         return (
             f"the cffi twin's process ended normally after its document, the C probe's died "
-            f"({_how(probe)}): {not_fixed}; the status stays the C probe's",
+            f"({probe}): {not_fixed}; the status stays the C probe's",
         )
     return (
-        f"the cffi twin's process died after its document ({_how(twin)}), the C probe's "
+        f"the cffi twin's process died after its document ({twin}), the C probe's "
         f"ended normally: {not_fixed}; the status stays the C probe's",
     )
 

@@ -217,6 +217,30 @@ def test_a_twin_that_died_otherwise_is_shown_not_a_disagreement() -> None:
     assert rejudge(scenario_result(other)).verdict == Verdict.DISAGREEMENT
 
 
+def test_a_twin_that_hung_after_its_document_is_a_witness_not_a_disagreement() -> None:
+    """Seen on debian-13, 3.0.20 worker-no-stop: the twin printed its whole document, then
+    its process hung in the worker's exit until the batch killed it at the timeout. Its
+    document still witnesses the reload; the hang is how its process ended."""
+    hung = copy.deepcopy(run(LIBCRYPTO))
+    hung["witness"]["exit_code"], hung["witness"]["timed_out"] = None, True
+    s = rejudge(scenario_result(hung))
+    assert s.verdict == Verdict.STICKY_ERROR and s.status == "DIED_AFTER_RELOAD"
+    assert s.facts["witness_exit_after_document"] == v.KILLED_AT_TIMEOUT
+    assert s.evidence[-1].startswith(
+        "after the document the cffi twin's process ended with a hang (killed at its "
+        "timeout), the C probe's with signal 11 (SIGSEGV)"
+    )
+    # the C probe's own hang after its document: judged by the document, shown as a hang
+    j = v.judge_run(hung["scenario"], None, True, hung["probe"])
+    assert j.verdict == Verdict.STICKY_ERROR and j.facts["hung_after_document"] is True
+    assert j.short.endswith("; then hung")
+    assert "afterwards the process died (a hang: killed at its timeout)" in j.cause
+    # with no complete document, a timeout is still a TIMEOUT
+    assert v.judge_run(hung["scenario"], None, True, None).verdict == Verdict.TIMEOUT
+    partial = {**hung["probe"], "completed": False}
+    assert v.judge_run(hung["scenario"], None, True, partial).verdict == Verdict.TIMEOUT
+
+
 anything = st.none() | st.booleans() | st.integers() | st.text(max_size=12)
 # a crash line whose every field may be anything, beside real lines
 odd_crash = st.fixed_dictionaries(

@@ -63,7 +63,7 @@ def test_the_twin_offers_the_c_probes_scenarios() -> None:
 def test_the_twin_imports_only_the_standard_library_and_cffi() -> None:
     """Nothing that maps a libcrypto of its own (hashlib, ssl, random, uuid, tempfile...)."""
     allowed = {"__future__", "argparse", "dataclasses", "json", "os", "struct", "sys"}
-    allowed |= {"threading", "time", "typing", "subprocess", "cffi"}
+    allowed |= {"threading", "time", "typing", "subprocess", "signal", "cffi"}
     imported = set()
     for node in ast.walk(ast.parse(TWIN.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
