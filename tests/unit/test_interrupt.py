@@ -96,11 +96,13 @@ class Tool:
         return code
 
 
-def until(what: Callable[[], bool], seconds: float, why: str) -> float:
-    """Waits until `what` holds; the seconds it took."""
+def until(what: Callable[[], bool], seconds: float, why: str, tool: Tool | None = None) -> float:
+    """Waits until `what` holds; the seconds it took. On failure the message holds what
+    the tool had said by then (seen once, on a loaded machine: no word in 5 s)."""
     t0 = time.monotonic()
     while not what():
-        assert time.monotonic() - t0 < seconds, f"{why} did not happen within {seconds} s"
+        said = f"; the tool said:\n{tool.output[-3000:]}" if tool is not None else ""
+        assert time.monotonic() - t0 < seconds, f"{why} did not happen within {seconds} s{said}"
         time.sleep(0.05)
     return time.monotonic() - t0
 
@@ -135,7 +137,7 @@ def test_ctrl_c_says_what_it_waits_for_and_a_second_abandons_it(
     until(lambda: skipped.exists() and bool(engine.state.builds), 30, "a build under way")
     time.sleep(0.3)
     tool.process.send_signal(signal.SIGINT)
-    said = until(lambda: "interrupted: waiting for" in tool.output, 5, "the first word")
+    said = until(lambda: "interrupted: waiting for" in tool.output, 5, "the first word", tool)
     assert said < 2, f"{said:.1f} s of silence after Ctrl-C"
     assert "slow/3.0.20/default (build)" in tool.output
     assert "slow (base image and stages before compile)" in tool.output
