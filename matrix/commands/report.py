@@ -3,8 +3,9 @@ current rules, rewrite its cell files with the new verdicts, and make every repo
 Runs nothing: no engine is needed. A cell file it cannot read stops it before it writes
 anything, with every such file named.
 
-`fips-matrix report DIR --readme README.md` instead rewrites the README's generated section
-(between its markers) from DIR's results as they are stored, and touches nothing in DIR."""
+`fips-matrix report DIR --readme README.md` instead rewrites the README's generated sections
+(between their markers) from DIR's results as they are stored and from its bench.json, and
+touches nothing in DIR."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import argparse
 
 from rich.console import Console
 
+from matrix.bench.readme import speed_section
 from matrix.errors import MatrixError
 from matrix.judge.cell import outcome_of, rejudge
 from matrix.report.readme import rewrite_readme
@@ -25,9 +27,10 @@ from matrix.results.store import ResultsDir
 def main(args: argparse.Namespace, console: Console) -> int:
     out = ResultsDir(args.results)
     if args.readme:
-        changed = rewrite_readme(args.readme, args.results)
+        speed = speed_section(args.readme, args.results)
+        changed = rewrite_readme(args.readme, args.results, [speed])
         state = "rewritten" if changed else "already up to date"
-        console.print(f"{args.readme}: the section made from {args.results} is {state}")
+        console.print(f"{args.readme}: the sections made from {args.results} are {state}")
         return 0
     baseline = read_baseline(args.baseline) if args.baseline else None
     with out.locked(create=False):

@@ -2,6 +2,8 @@
 (assets.REFERENCE_DIR) by `fips-matrix report results/reference --readme README.md`: its
 figures, the table of the first scenario, the legend, the findings and what was not measured.
 The section sits between two marker comments; everything outside them is left as it is.
+Other commands' sections (the bench's figures: matrix/bench/readme.py) are rewritten the
+same way where the README has their markers.
 
 The results are read as stored (not judged again): the README shows what the committed files
 say, and tests/unit/test_readme.py fails when the two disagree."""
@@ -9,6 +11,8 @@ say, and tests/unit/test_readme.py fails when the two disagree."""
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from matrix.errors import MatrixError
@@ -20,6 +24,15 @@ from matrix.results.store import ResultsDir
 
 BEGIN = "<!-- BEGIN fips-matrix report --readme: made from the reference run; do not edit -->"
 END = "<!-- END fips-matrix report --readme -->"
+
+
+@dataclass(frozen=True)
+class Section:
+    """A generated part of the README: its text, between its two marker lines."""
+
+    begin: str
+    end: str
+    text: str
 
 
 def readme_section(results: list[CellResult], run: Run, name: str) -> str:
@@ -59,12 +72,12 @@ def readme_section(results: list[CellResult], run: Run, name: str) -> str:
     return "\n".join(lines)
 
 
-def section_of(text: str) -> str | None:
+def section_of(text: str, begin: str = BEGIN, end: str = END) -> str | None:
     """The README's current section between the markers; None without both markers."""
-    start, end = text.find(BEGIN), text.find(END)
-    if start < 0 or end < start:
+    start, stop = text.find(begin), text.find(end)
+    if start < 0 or stop < start:
         return None
-    return text[start + len(BEGIN) : end].strip("\n")
+    return text[start + len(begin) : stop].strip("\n")
 
 
 def expected_section(readme: Path, reference: Path) -> str:
@@ -75,19 +88,23 @@ def expected_section(readme: Path, reference: Path) -> str:
     return readme_section(results, run or Run.unknown([r.cell for r in results]), name)
 
 
-def rewrite_readme(readme: Path, reference: Path) -> bool:
-    """Rewrite the section between the markers; False when it already says the same."""
+def rewrite_readme(readme: Path, reference: Path, others: Sequence[Section] = ()) -> bool:
+    """Rewrite the results' section between its markers, and each of `others` where the
+    README has its markers; False when the README already says the same."""
     try:
         text = readme.read_text(encoding="utf-8")
     except OSError as exc:
         raise MatrixError(f"--readme: cannot read {readme}: {exc.strerror}") from exc
     if section_of(text) is None:
         raise MatrixError(f"--readme: {readme} has no section marked {BEGIN} ... {END}")
-    section = expected_section(readme, reference)
-    if section_of(text) == section:
+    new = text
+    for part in [Section(BEGIN, END, expected_section(readme, reference)), *others]:
+        if section_of(new, part.begin, part.end) is not None:
+            head, tail = new[: new.index(part.begin)], new[new.index(part.end) :]
+            new = f"{head}{part.begin}\n{part.text}\n{tail}"
+    if new == text:
         return False
-    head, tail = text[: text.index(BEGIN)], text[text.index(END) :]
-    readme.write_text(f"{head}{BEGIN}\n{section}\n{tail}", encoding="utf-8")
+    readme.write_text(new, encoding="utf-8")
     return True
 
 
