@@ -39,7 +39,7 @@ def speed_text(figures: dict[str, Any], name: str) -> str:
     )
     lines = [
         f"From `{name}`: one `nox -s bench` on this project's machine ({figures.get('cores')} "
-        f"cores, {where}), with the reference run as its cold phase:",
+        f"cores, {where}):",
         "",
         "```text",
         report(figures),

@@ -7,7 +7,13 @@ import copy
 
 from made_results import ALL, measured, stopped
 
-from matrix.model.vocabulary import RELOAD_VERDICTS, SCENARIOS, Outcome, Verdict
+from matrix.model.vocabulary import (
+    RELOAD_VERDICTS,
+    SCENARIOS,
+    Outcome,
+    Verdict,
+    died_after_document,
+)
 from matrix.report.findings import Finding, Findings, findings, name_cells
 from matrix.results.records import CellResult, Run
 
@@ -51,12 +57,17 @@ def test_the_reference_supports_each_rule_as_its_facts_say(
     leaked = [r for r in results if any(f["leaked_reference"] is True for _, f, _ in forced(r))]
     assert rule(found, LEAK_RULE).of == len(leaked)
 
-    died = [r for r in results if any("exit_after_document" in s.facts for s in r.scenarios)]
+    # every scenario whose process died after its document, each in the finding of its kind
+    died = [(r, s) for r in results for s in r.scenarios if died_after_document(s.facts)]
     events = [f for f in found.unexpected if "the process died" in f.text]
     assert sum(e.support for e in events) == len(died) and died
-    for r in died:
-        where = next(e.where for e in events)
-        assert f"{r.version} {r.variant}" in where and r.platform in where
+    for r, s in died:
+        assert any(
+            e.text.startswith(f"{s.scenario}: after a {s.verdict} reload")
+            and f"{r.version} {r.variant}" in e.where
+            and r.platform in e.where
+            for e in events
+        ), (r.cell, s.scenario)
 
 
 def test_an_exception_to_a_rule_is_named_and_counted() -> None:
