@@ -19,6 +19,7 @@ from rich.console import Console
 import matrix.execute.imaging
 from matrix.acquire.sources import FetchedSource
 from matrix.errors import SourceError
+from matrix.execute import engine
 from matrix.execute.assembly import MatrixRun, assemble
 from matrix.execute.engine import EngineFacts
 from matrix.execute.options import RunOptions
@@ -140,6 +141,20 @@ class Harness:
     def on_disk(self, cell_id: str) -> dict[str, Any]:
         data: dict[str, Any] = json.loads(self.out.cell_path(cell_id).read_text())
         return data
+
+
+def cli_on_fake_engine(
+    monkeypatch: pytest.MonkeyPatch, client: FakeDockerClient, tarball: Path
+) -> None:
+    """The command line's runs talk to this fake engine, and every source is this verified
+    tarball (the pinned SHA)."""
+    monkeypatch.setattr(engine, "connect", lambda: client)
+    monkeypatch.setattr(engine, "facts", lambda c: FACTS)
+    monkeypatch.setattr(
+        matrix.execute.imaging,
+        "fetch_source",
+        lambda source, *a, **k: FetchedSource(source.version, tarball, SHA, "test", "verified"),
+    )
 
 
 def make_harness(

@@ -15,14 +15,11 @@ from typing import Any
 import docker.errors
 import pytest
 from fakes import FakeDockerClient
-from harness import FACTS, SHA, TARBALL, matrix_toml
+from harness import SHA, TARBALL, cli_on_fake_engine, matrix_toml
 
-import matrix.execute.imaging
 from matrix import cli
-from matrix.acquire.sources import FetchedSource
 from matrix.errors import MatrixError
 from matrix.execute import bundle as bundle_module
-from matrix.execute import engine
 from matrix.execute.bundle import load_bundle, write_bundle
 from matrix.execute.lockfile import Lock
 from matrix.model.definition import MatrixDefinition, load_definition
@@ -182,13 +179,7 @@ def test_no_bundle_is_written_when_a_cell_has_no_image(
     tarball = tmp_path / "openssl.tar.gz"
     tarball.write_bytes(TARBALL)
     client.build_errors[":debian-12-3.0.20-no-pinshared"] = "the link failed"
-    monkeypatch.setattr(engine, "connect", lambda: client)
-    monkeypatch.setattr(engine, "facts", lambda c: FACTS)
-    monkeypatch.setattr(
-        matrix.execute.imaging,
-        "fetch_source",
-        lambda source, *a, **k: FetchedSource(source.version, tarball, SHA, "test", "verified"),
-    )
+    cli_on_fake_engine(monkeypatch, client, tarball)
     output = tmp_path / "lab.tar"
     argv = ["bundle", "--matrix", str(defn.path), "--output", str(output)]
     argv += ["--cache-dir", str(tmp_path / "cache")]

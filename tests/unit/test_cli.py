@@ -14,11 +14,9 @@ from pathlib import Path
 
 import pytest
 from fakes import FakeDockerClient
-from harness import FACTS, REPO, SHA, TARBALL, write_run
+from harness import REPO, SHA, TARBALL, cli_on_fake_engine, write_run
 
-import matrix.execute.imaging
 from matrix import assets, cli
-from matrix.acquire.sources import FetchedSource
 from matrix.execute import engine
 from matrix.execute.schedule import plan
 from matrix.execute.timeline import PHASES_NAME, read_spans
@@ -134,13 +132,7 @@ def test_a_run_of_some_cells_reports_only_the_cells_it_measured(
         text.replace("c80a01dfc70ece4dc21168932c37739042d404d46ccc81a5986dd75314ecda6f", SHA)
     )
     client = FakeDockerClient()
-    monkeypatch.setattr(engine, "connect", lambda: client)
-    monkeypatch.setattr(engine, "facts", lambda c: FACTS)
-    monkeypatch.setattr(
-        matrix.execute.imaging,
-        "fetch_source",
-        lambda source, *a, **k: FetchedSource(source.version, tarball, SHA, "test", "verified"),
-    )
+    cli_on_fake_engine(monkeypatch, client, tarball)
     results = tmp_path / "r"
     base = ["run", "--matrix", str(matrix_file), "--results", str(results)]
     assert cli.main([*base, "--only", "musl-debian-12/3.0.20/default"]) == 0

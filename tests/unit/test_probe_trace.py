@@ -22,6 +22,8 @@ from typing import Any
 import pytest
 from elftools.elf.elffile import ELFFile
 
+from matrix.judge.crash import MAPS_LINE, MARKERS  # the line formats, as the judge reads them
+
 REPO = Path(__file__).resolve().parents[2]
 PROBES = REPO / "probes"
 PROBE_C = PROBES / "fips_probe.c"
@@ -103,17 +105,6 @@ int main(int argc, char **argv)
 }
 """
 VICTIM = "int victim(void) { return 42; }\n"
-
-MARKERS = (
-    "fips-probe-thread",
-    "fips-probe-event",
-    "fips-probe-object",
-    "fips-probe-crash",
-    "fips-probe-maps-begin",
-    "fips-probe-maps-end",
-    "fips-probe-backtrace",
-)
-MAPS_LINE = re.compile(r"^([0-9a-f]+)-([0-9a-f]+) ([rwxsp-]{4}) ([0-9a-f]+) \S+ \d+ *(.*)$")
 
 
 @dataclass
