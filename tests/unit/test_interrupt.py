@@ -77,6 +77,10 @@ class Tool:
             stderr=subprocess.STDOUT,
             text=True,
             env={**os.environ, "DOCKER_HOST": engine.docker_host, "COLUMNS": "200"},
+            # Ctrl-C as a terminal sends it: a test run started in the background (`cmd &`
+            # in a script, as the bench runs the suite) ignores SIGINT, and its children
+            # would inherit that, so the tool would never hear the signal
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
@@ -98,7 +102,7 @@ class Tool:
 
 def until(what: Callable[[], bool], seconds: float, why: str, tool: Tool | None = None) -> float:
     """Waits until `what` holds; the seconds it took. On failure the message holds what
-    the tool had said by then (seen once, on a loaded machine: no word in 5 s)."""
+    the tool had said by then."""
     t0 = time.monotonic()
     while not what():
         said = f"; the tool said:\n{tool.output[-3000:]}" if tool is not None else ""
