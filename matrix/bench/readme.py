@@ -10,13 +10,13 @@ import os
 from pathlib import Path
 from typing import Any
 
+from matrix.assets import BENCH_NAME
 from matrix.bench.figures import report
 from matrix.bench.gap import gap_table
 from matrix.report.readme import Section
 
 BEGIN = "<!-- BEGIN fips-matrix report --readme: the bench's figures; do not edit -->"
 END = "<!-- END fips-matrix report --readme: the bench's figures -->"
-BENCH_NAME = "bench.json"
 
 
 def speed_section(readme: Path, reference: Path) -> Section:

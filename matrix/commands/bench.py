@@ -92,13 +92,13 @@ def main(args: argparse.Namespace, console: Console) -> int:
     # the cold and warm runs' cells (default: all), e.g. a small subset to try a change on
     run_args = [*matrix_args, *(a for pattern in args.only or () for a in ("--only", pattern))]
     figures: dict[str, Any] = {}
-    if "cold" not in phases and (root / "bench.json").exists():
-        figures = json.loads((root / "bench.json").read_text())
+    if "cold" not in phases and (root / assets.BENCH_NAME).exists():
+        figures = json.loads((root / assets.BENCH_NAME).read_text())
     figures.update(cores=cores, engine=engine.facts(client).__dict__)
 
     def save() -> None:
         root.mkdir(parents=True, exist_ok=True)
-        write_json(root / "bench.json", figures)
+        write_json(root / assets.BENCH_NAME, figures)
 
     if "cold" in phases:
         console.print("cold: removing the tool's images, build cache and source cache")
@@ -184,7 +184,7 @@ def main(args: argparse.Namespace, console: Console) -> int:
     if "gap" in figures.get("cold", {}) and "cold" not in phases:  # else printed above
         console.print("where the cold wall time above the compiles went:")
         console.print(gap_table(figures["cold"]["gap"]), markup=False)
-    console.print(f"figures: {root / 'bench.json'}; logs: {scratch}")
+    console.print(f"figures: {root / assets.BENCH_NAME}; logs: {scratch}")
     return 0
 
 
@@ -196,7 +196,7 @@ def _check_removable(root: Path) -> None:
     if not root.is_dir():
         raise MatrixError(f"bench: --results {root} exists and is not a directory")
     if any(root.iterdir()) and not any(
-        (root / n).is_file() for n in ("bench.json", "summary.json")
+        (root / n).is_file() for n in (assets.BENCH_NAME, "summary.json")
     ):
         raise MatrixError(
             f"bench: --results {root} is not empty and holds no bench.json or summary.json; the "

@@ -22,7 +22,7 @@ from matrix.results.publish import published_cell, published_run, redact_paths
 from matrix.results.records import scenarios_of
 from matrix.results.store import ResultsDir, write_text
 
-COPIED = (assets.LOCK_NAME, "bench.json")  # beside the reports, when the run has them
+COPIED = (assets.LOCK_NAME, assets.BENCH_NAME)  # beside the reports, when the run has them
 LEFT_OUT = ("junit.xml",)  # for CI systems, not readers: made by `report`, not published
 
 
