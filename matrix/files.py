@@ -46,6 +46,11 @@ def write_atomic(path: Path, data: bytes) -> None:
     sync_directory(path.parent)
 
 
+def write_text(path: Path, text: str) -> None:
+    """write_atomic of a text, in UTF-8."""
+    write_atomic(path, text.encode("utf-8"))
+
+
 def sync_directory(directory: Path) -> None:
     """fsync a directory, so that a rename in it survives a crash."""
     fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)

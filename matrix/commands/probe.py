@@ -18,7 +18,7 @@ from rich.console import Console
 
 from matrix.commands import run as run_command
 from matrix.errors import MatrixError
-from matrix.files import write_atomic
+from matrix.files import write_text
 from matrix.model.cells import expand
 from matrix.model.definition import (
     IMAGE_PATH_RE,
@@ -45,7 +45,7 @@ def main(args: argparse.Namespace, console: Console) -> int:
     text = matrix_text(images, args)
     path = args.results / MATRIX_NAME
     with ResultsDir(args.results).locked():  # not over the matrix of a run going on
-        write_atomic(path, text.encode("utf-8"))
+        write_text(path, text)
     definition = load_definition(path)
     cells = expand(definition)
     base = run_command.defaults(args.results)

@@ -16,11 +16,11 @@ from rich.console import Console
 
 from matrix import assets
 from matrix.errors import MatrixError
-from matrix.files import umask
+from matrix.files import umask, write_text
 from matrix.report.write import write_reports
 from matrix.results.publish import published_cell, published_run, redact_paths
 from matrix.results.records import scenarios_of
-from matrix.results.store import ResultsDir, write_text
+from matrix.results.store import ResultsDir
 
 COPIED = (assets.LOCK_NAME, assets.BENCH_NAME)  # beside the reports, when the run has them
 LEFT_OUT = ("junit.xml",)  # for CI systems, not readers: made by `report`, not published

@@ -12,7 +12,7 @@ from rich.console import Console
 
 from matrix import assets
 from matrix.errors import MatrixError
-from matrix.files import write_atomic
+from matrix.files import write_text
 from matrix.judge.cell import rejudge
 from matrix.model.cells import Cell, expand
 from matrix.model.definition import load_definition
@@ -36,7 +36,7 @@ def main(args: argparse.Namespace, console: Console) -> int:
         raise MatrixError(f"repro: {out} exists and is not a directory")
     out.mkdir(parents=True, exist_ok=True)
     for name, text in texts.items():
-        write_atomic(out / name, text.encode("utf-8"))
+        write_text(out / name, text)
     name = reproducer.image_name(cell, args.scenario)
     where = f"the result in {args.results}" if recorded else "no recorded result"
     console.print(f"{out}: reproducer of {cell.id} {args.scenario} ({where}); run it with")

@@ -15,7 +15,6 @@ import hashlib
 import io
 import json
 import os
-import re
 import tarfile
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -30,14 +29,13 @@ from matrix.acquire.sources import signature_path
 from matrix.errors import MatrixError
 from matrix.execute.lockfile import Lock
 from matrix.files import publish_mode, sync_directory
-from matrix.model.definition import MatrixDefinition
+from matrix.model.definition import IMAGE_RE, MatrixDefinition
 from matrix.results.records import CellResult
 
 BUNDLE_SCHEMA = 1
 MANIFEST = "manifest.json"
 IMAGES = "images.tar"
 MAX_MANIFEST_BYTES = 2**20
-IMAGE_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@-]*$")
 
 
 def write_bundle(
@@ -103,7 +101,7 @@ def load_bundle(
     """Checks the whole bundle, then loads its images into the engine and its sources into
     the cache; returns its lock. MatrixError, with nothing applied, for a bundle that fails
     a check."""
-    staged: dict[Path, Path] = {}  # cache path -> its checked temporary file
+    staged: dict[Path, tuple[Path, str]] = {}  # cache path -> checked temp file, sha256
     try:
         with tarfile.open(bundle) as tar:
             members = _members(tar, bundle)
@@ -128,8 +126,8 @@ def load_bundle(
                         tar, members[name], sources, limit, sha
                     )
             client.images.load(_extract(tar, members[IMAGES]))
-        for target, tmp in staged.items():
-            _place(target, tmp)
+        for target, (tmp, digest) in staged.items():
+            _place(target, tmp, digest)
         sync_directory(cache_dir / "sources")
         return lock
     except (OSError, tarfile.TarError, ValueError, KeyError) as exc:
@@ -137,7 +135,7 @@ def load_bundle(
     except docker.errors.APIError as exc:
         raise MatrixError(f"bundle {bundle}: the engine refused its images: {exc}") from exc
     finally:
-        for tmp in staged.values():
+        for tmp, _ in staged.values():
             tmp.unlink(missing_ok=True)
 
 
@@ -173,7 +171,7 @@ def _lock(
         )
     images = manifest.get("images")
     if not isinstance(images, list) or not all(
-        isinstance(i, str) and IMAGE_REF.match(i) for i in images
+        isinstance(i, str) and IMAGE_RE.match(i) for i in images
     ):
         raise MatrixError(f"bundle {bundle}: its manifest's images are not image names")
     try:
@@ -212,8 +210,9 @@ def _wanted(lock: Lock, definition: MatrixDefinition) -> dict[str, tuple[int, st
 
 def _stage(
     tar: tarfile.TarFile, member: tarfile.TarInfo, directory: Path, limit: int, sha: str
-) -> Path:
-    """The entry's bytes in a temporary file beside where they go, checked."""
+) -> tuple[Path, str]:
+    """The entry's bytes in a temporary file beside where they go, checked; and their
+    sha256."""
     if member.size > limit:
         raise MatrixError(f"bundle entry {member.name}: larger than {limit} bytes: refused")
     fd, name = tempfile.mkstemp(dir=directory, prefix=".bundle-", suffix=".part")
@@ -231,13 +230,14 @@ def _stage(
         raise MatrixError(
             f"bundle entry {member.name}: sha256 {h.hexdigest()}, the matrix pins {sha}: refused"
         )
-    return tmp
+    return tmp, h.hexdigest()
 
 
-def _place(target: Path, tmp: Path) -> None:
-    """A checked file into the cache. A tarball already there with the same bytes keeps its
-    record; a new one's record (the sidecar) goes, so that its signature is checked here."""
-    if target.suffix == ".gz" and target.is_file() and sha256_file(target) == sha256_file(tmp):
+def _place(target: Path, tmp: Path, digest: str) -> None:
+    """A checked file (its sha256: digest) into the cache. A tarball already there with the
+    same bytes keeps its record; a new one's record (the sidecar) goes, so that its
+    signature is checked here."""
+    if target.suffix == ".gz" and target.is_file() and sha256_file(target) == digest:
         return
     publish_mode(tmp)
     os.replace(tmp, target)

@@ -24,9 +24,10 @@ from matrix.execute.portable import (
     programs,
 )
 from matrix.execute.probing import Programs
+from matrix.files import write_text
 from matrix.model.cells import Cell
 from matrix.reporter import Reporter
-from matrix.results.store import ResultsDir, write_text
+from matrix.results.store import ResultsDir
 
 
 @dataclass

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from matrix.errors import LockMismatch, MatrixError
-from matrix.files import write_atomic
+from matrix.files import write_text
+from matrix.model.definition import SHA256_RE
 
 LOCK_SCHEMA = 1
-SHA256 = re.compile(r"^[0-9a-f]{64}$")
 IMAGE_ID = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 
@@ -29,7 +29,7 @@ class Lock:
 
     def write(self, path: Path) -> None:
         text = json.dumps(self.to_json(), indent=2, sort_keys=True) + "\n"
-        write_atomic(path, text.encode("utf-8"))
+        write_text(path, text)
 
     @classmethod
     def from_json(cls, data: Any) -> Lock:
@@ -39,10 +39,10 @@ class Lock:
         if data.get("schema") != LOCK_SCHEMA:
             raise ValueError(f"schema {data.get('schema')!r}, this version reads {LOCK_SCHEMA}")
         digest = data.get("matrix_digest")
-        if not isinstance(digest, str) or not SHA256.match(digest):
+        if not isinstance(digest, str) or not SHA256_RE.match(digest):
             raise ValueError("matrix_digest: want a sha256 in hex")
         maps = {}
-        for key, value_re in (("base_images", IMAGE_ID), ("sources", SHA256)):
+        for key, value_re in (("base_images", IMAGE_ID), ("sources", SHA256_RE)):
             value = data.get(key)
             if not isinstance(value, dict) or not all(
                 isinstance(k, str) and isinstance(v, str) and value_re.match(v)

@@ -18,11 +18,11 @@ from matrix.execute.engine import CONNECTION_ERRORS
 from matrix.execute.fingerprint import fingerprint
 from matrix.execute.imaging import CellStopped, Imager, Made
 from matrix.execute.probing import inputs_key, probe_cell, reusable
+from matrix.files import write_text
 from matrix.judge.cell import outcome_of, rejudge
 from matrix.model.cells import Cell
 from matrix.model.vocabulary import Outcome
 from matrix.results.records import CellResult, now
-from matrix.results.store import write_text
 
 
 @dataclass(frozen=True)

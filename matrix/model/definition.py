@@ -194,7 +194,11 @@ def dockerfile_path(platform: Platform, definition: MatrixDefinition) -> Path:
         (assets.DOCKERFILES_DIR, assets.DOCKERFILES_DIR),
     ]
     seen: list[Path] = []
-    line = _line_in_file(definition.path, ("platforms", platform.name, "dockerfile"))
+
+    def where() -> str:  # read only for an error: this runs once per cell
+        line = _line_in_file(definition.path, ("platforms", platform.name, "dockerfile"))
+        return f"{definition.path}:{line}"
+
     for d, tree in dirs:
         if d in seen:
             continue
@@ -204,15 +208,14 @@ def dockerfile_path(platform: Platform, definition: MatrixDefinition) -> Path:
             real, root = candidate.resolve(), tree.resolve()
             if not real.is_relative_to(root):
                 raise DefinitionError(
-                    f"{definition.path}:{line}: dockerfile {platform.dockerfile!r} of platform "
+                    f"{where()}: dockerfile {platform.dockerfile!r} of platform "
                     f"{platform.name!r} is {real}, outside {root}: refused (a matrix file's "
                     "Dockerfiles live in its own directory tree)"
                 )
             return candidate
-    where = ", ".join(str(d) for d in seen)
     raise DefinitionError(
-        f"{definition.path}:{line}: dockerfile {platform.dockerfile!r} of platform "
-        f"{platform.name!r} not found in {where}; add it there or fix the name"
+        f"{where()}: dockerfile {platform.dockerfile!r} of platform {platform.name!r} not "
+        f"found in {', '.join(str(d) for d in seen)}; add it there or fix the name"
     )
 
 

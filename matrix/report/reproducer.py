@@ -60,9 +60,9 @@ MUSL = Toolchain(
 TOOLCHAINS = {"debian.Dockerfile": GLIBC, "ubuntu.Dockerfile": GLIBC, "musl.Dockerfile": MUSL}
 
 
-def c_source(scenario: str, template: str | None = None) -> str:
+def c_source(scenario: str) -> str:
     """The scenario's C file: the sections it needs and its own main, in that order."""
-    text = template if template is not None else TEMPLATE.read_text(encoding="utf-8")
+    text = TEMPLATE.read_text(encoding="utf-8")
     parts = SECTION.split(text)[1:]
     sections = dict(zip(parts[::2], parts[1::2], strict=True))
     if scenario not in SECTIONS or f"main {scenario}" not in sections:

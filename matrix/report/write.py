@@ -10,12 +10,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from matrix.files import write_text
 from matrix.report.html import render_html
 from matrix.report.junit import render_junit
 from matrix.report.table import render_markdown
 from matrix.results.diff import Baseline
 from matrix.results.records import CellResult, Run
-from matrix.results.store import ResultsDir, write_text
+from matrix.results.store import ResultsDir
 
 
 def write_reports(

@@ -17,7 +17,7 @@ from typing import Any
 
 from matrix import assets
 from matrix.errors import MatrixError
-from matrix.files import write_atomic
+from matrix.files import write_text
 from matrix.results.records import SUMMARY_SCHEMA, CellResult, Run
 from matrix.results.redact import Redactor, keep
 
@@ -246,8 +246,3 @@ def cell_of(path: Path) -> str | None:
 
 def write_json(path: Path, data: Any) -> None:
     write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
-
-
-def write_text(path: Path, text: str) -> None:
-    """Temp file in the same directory, fsync, rename: a reader sees the old or the new file."""
-    write_atomic(path, text.encode("utf-8"))
