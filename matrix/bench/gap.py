@@ -120,8 +120,52 @@ def containers_cpu(samples: Sequence[Sample], steps: dict[str, str]) -> dict[str
         kind = steps.get(container, NOT_BUILT)
         by_kind[kind] = by_kind.get(kind, 0.0) + seconds
     busy = samples[-1].busy - samples[0].busy if len(samples) > 1 else 0.0
-    by_kind["outside containers (engine, tool, base images, others)"] = busy - sum(used.values())
+    outside = processes_cpu(samples)
+    for name, seconds in outside.items():
+        by_kind[f"outside: {name}"] = seconds
+    # what no reading accounts for: processes that lived between two samples, interrupts
+    by_kind[OUTSIDE_UNSEEN] = busy - sum(used.values()) - sum(outside.values())
     return {k: round(v, 1) for k, v in sorted(by_kind.items(), key=lambda kv: -kv[1])}
+
+
+OUTSIDE_UNSEEN = "outside: unseen (processes between two samples, interrupts)"
+NAMED_PROCESSES = 8  # the rest are summed as "others"
+
+
+def process_group(name: str) -> str:
+    """A process's name without what tells its instances apart (kworker/1:1H-kblockd is a
+    kworker, containerd-shim-runc-v2 a containerd-shim)."""
+    if name.startswith("containerd-shim"):
+        return "containerd-shim"
+    return re.split(r"[/:]", name, maxsplit=1)[0]
+
+
+def processes_cpu(samples: Sequence[Sample]) -> dict[str, float]:
+    """CPU of the processes outside the containers during the run, by name, the largest
+    first: each process's last reading, less its first where it ran before the run. A
+    process is its pid and start time: a kernel worker renames itself as it works."""
+
+    def by_process(readings: dict[str, float]) -> dict[str, tuple[str, float]]:
+        out: dict[str, tuple[str, float]] = {}
+        for key, seconds in readings.items():
+            pid, start, name = key.split(" ", 2)
+            out[f"{pid} {start}"] = (name, seconds)
+        return out
+
+    last: dict[str, tuple[str, float]] = {}
+    for sample in samples:
+        last.update(by_process(sample.processes))
+    before = by_process(samples[0].processes) if samples else {}
+    by_name: dict[str, float] = {}
+    for process, (name, seconds) in last.items():
+        group = process_group(name)
+        by_name[group] = by_name.get(group, 0.0) + seconds - before.get(process, ("", 0.0))[1]
+    largest = sorted(by_name.items(), key=lambda kv: -kv[1])[:NAMED_PROCESSES]
+    named = dict(largest)
+    rest = sum(by_name.values()) - sum(named.values())
+    if rest:
+        named["others"] = rest
+    return named
 
 
 @dataclass
@@ -297,6 +341,11 @@ def gap_table(gap: dict[str, Any]) -> str:
         f"{gap['idle_after_last_compile']} after the last; above the compiles: "
         f"{gap['above_compiles_seconds']} s of wall",
     ]
+    if gap.get("containers_floor_over_L"):
+        lines.append(
+            "the containers' CPU alone (compiles, probes, packages, ...) allows no wall / L "
+            f"below {gap['containers_floor_over_L']}"
+        )
     return "\n".join(lines)
 
 
@@ -305,4 +354,15 @@ def run_gap(results: Path, samples: Sequence[Sample], cores: int) -> dict[str, A
     compiles, others = build_log_spans(results)
     gap = attribute(samples, read_spans(results / PHASES_NAME), compiles, others, cores)
     gap["cpu_by_kind"] = containers_cpu(samples, container_steps(results))
+    gap["containers_floor_over_L"] = containers_floor(gap["cpu_by_kind"])
     return gap
+
+
+def containers_floor(by_kind: dict[str, float]) -> float | None:
+    """The lowest wall / L that the work inside the containers allows, whatever the engine,
+    the tool and the schedule do: every container's CPU (the compiles, and the probes,
+    package installs, relinks ... beside them) over the compiles' own, as no more than
+    all the cores can be busy."""
+    compile_cpu = by_kind.get("compile", 0.0)
+    inside = sum(v for k, v in by_kind.items() if not k.startswith("outside"))
+    return round(inside / compile_cpu, 3) if compile_cpu else None

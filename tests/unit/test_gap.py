@@ -17,9 +17,10 @@ from matrix.bench.gap import (
     build_log_spans,
     container_steps,
     containers_cpu,
+    containers_floor,
     gap_table,
 )
-from matrix.bench.sampler import Sample, container_cpu
+from matrix.bench.sampler import Sample, container_cpu, process_cpu
 from matrix.execute.timeline import Span
 
 T0 = 1_700_000_000.0
@@ -127,6 +128,31 @@ def test_container_cpu_reads_cgroup_v1_and_v2(tmp_path: Path) -> None:
     assert container_cpu(tmp_path) == {A[:12]: 2.5, B[:12]: 1.5}
 
 
+def _proc(root: Path, pid: int, name: str, start: int, utime: int, cgroup: str) -> None:
+    d = root / str(pid)
+    d.mkdir()
+    # fields after the name: state ppid ... utime (14th) stime (15th) ... starttime (22nd)
+    rest = ["S", "1", *["0"] * 9, str(utime), "5", *["0"] * 6, str(start), "0"]
+    (d / "stat").write_text(f"{pid} ({name}) {' '.join(rest)}\n")
+    (d / "cgroup").write_text(cgroup)
+
+
+def test_process_cpu_reads_every_process_outside_the_containers(tmp_path: Path) -> None:
+    import os
+
+    tick = os.sysconf("SC_CLK_TCK")
+    _proc(tmp_path, 10, "dockerd", 7, 3 * tick, "0::/system.slice/docker.service\n")
+    _proc(tmp_path, 11, "odd) name (x", 8, tick, "0::/\n")  # parentheses in the name
+    _proc(tmp_path, 12, "make", 9, 9 * tick, f"0::/system.slice/docker-{A}.scope\n")
+    _proc(tmp_path, 13, "cc1", 9, 9 * tick, f"12:cpuacct:/docker/{B}\n")
+    (tmp_path / "self").mkdir()
+    (tmp_path / "14").mkdir()  # ended between the listing and the read
+    inside: dict[str, bool] = {}
+    found = process_cpu(tmp_path, inside)
+    assert found == {"10 7 dockerd": 3 + 5 / tick, "11 8 odd) name (x": 1 + 5 / tick}
+    assert inside["12 9 make"] and not inside["10 7 dockerd"]
+
+
 def test_containers_cpu_is_measured_by_what_each_container_did(tmp_path: Path) -> None:
     (tmp_path / "cells").mkdir()
     (tmp_path / "stages").mkdir()
@@ -138,16 +164,40 @@ def test_containers_cpu_is_measured_by_what_each_container_did(tmp_path: Path) -
     )
     steps = container_steps(tmp_path)
     assert steps == {A[:12]: "compile", B[:12]: "install", "cccccccccccc": "packages"}
+    # running long before the run began; a kernel worker renames itself as it works
+    dockerd = {"10 5 dockerd": 50.0, "30 2 kworker/u8:3-flush": 9.0}
     readings = [
-        Sample(T0, 0.0, {"eeeeeeeeeeee": 100.0}),  # running long before the run began
-        Sample(T0 + 1, 2.0, {"cccccccccccc": 0.5, "dddddddddddd": 0.2}),
-        Sample(T0 + 2, 4.0, {A[:12]: 1.5, "dddddddddddd": 0.4, "eeeeeeeeeeee": 100.3}),
-        Sample(T0 + 3, 5.0, {A[:12]: 2.0, B[:12]: 0.5}),
+        Sample(T0, 0.0, {"eeeeeeeeeeee": 100.0}, dockerd),  # so was this container
+        Sample(T0 + 1, 2.0, {"cccccccccccc": 0.5, "dddddddddddd": 0.2}, {"10 5 dockerd": 50.2}),
+        Sample(
+            T0 + 2,
+            4.0,
+            {A[:12]: 1.5, "dddddddddddd": 0.4, "eeeeeeeeeeee": 100.3},
+            {
+                "10 5 dockerd": 50.4,
+                "20 9 containerd-shim-runc-v2": 0.1,
+                "30 2 kworker/u8:3-ev": 9.2,
+            },
+        ),
+        Sample(
+            T0 + 3,
+            5.0,
+            {A[:12]: 2.0, B[:12]: 0.5},
+            # a shim of another container, and a reused pid: another process
+            {"10 5 dockerd": 50.5, "21 9 containerd-shim-runc-v2": 0.2, "20 11 tar": 0.1},
+        ),
     ]
     assert containers_cpu(readings, steps) == {
-        "outside containers (engine, tool, base images, others)": round(5.0 - 3.7, 1),
+        "outside: dockerd": 0.5,
+        "outside: containerd-shim": 0.3,
+        "outside: kworker": 0.2,
+        "outside: tar": 0.1,
+        "outside: unseen (processes between two samples, interrupts)": round(5.0 - 3.7 - 1.1, 1),
         "compile": 2.0,
         NOT_BUILT: 0.7,  # a probe container (in no build log), and the other one's 0.3 s
         "packages": 0.5,
         "install": 0.5,
     }
+    # no schedule can bring the run below all its containers' CPU over the compiles' own
+    assert containers_floor(containers_cpu(readings, steps)) == round((2.0 + 0.7 + 1.0) / 2.0, 3)
+    assert containers_floor({"outside: dockerd": 3.0}) is None
