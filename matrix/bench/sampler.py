@@ -80,8 +80,10 @@ def process_cpu(
 ) -> dict[str, float]:
     """The own CPU seconds (user + system, children not included: each child is seen itself)
     of every process outside the containers, keyed "pid starttime name" so that a reused pid
-    is another process. `inside` caches which processes are in a container's cgroup."""
-    inside = {} if inside is None else inside
+    is another process. `inside` caches which processes are in a container's cgroup; it
+    keeps only those seen now (a run starts hundreds of thousands)."""
+    known = {} if inside is None else dict(inside)
+    seen: dict[str, bool] = {}
     tick = os.sysconf("SC_CLK_TCK")
     found: dict[str, float] = {}
     for entry in proc.iterdir():
@@ -93,13 +95,17 @@ def process_cpu(
             name = stat[stat.index("(") + 1 : stat.rindex(")")]
             fields = stat[stat.rindex(")") + 2 :].split()
             key = f"{entry.name} {fields[19]} {name}"  # fields[19]: starttime
-            if key not in inside:
+            if key not in known:
                 cgroup = (entry / "cgroup").read_text()
-                inside[key] = any(_CONTAINER.fullmatch(part) for part in re.split(r"[/\n]", cgroup))
+                known[key] = any(_CONTAINER.fullmatch(part) for part in re.split(r"[/\n]", cgroup))
         except (OSError, ValueError, IndexError):
             continue  # it ended meanwhile
-        if not inside[key]:
+        seen[key] = known[key]
+        if not known[key]:
             found[key] = round((int(fields[11]) + int(fields[12])) / tick, 2)  # utime, stime
+    if inside is not None:
+        inside.clear()
+        inside.update(seen)
     return found
 
 

@@ -151,6 +151,14 @@ def test_process_cpu_reads_every_process_outside_the_containers(tmp_path: Path) 
     found = process_cpu(tmp_path, inside)
     assert found == {"10 7 dockerd": 3 + 5 / tick, "11 8 odd) name (x": 1 + 5 / tick}
     assert inside["12 9 make"] and not inside["10 7 dockerd"]
+    # only the processes seen now are remembered: the cache does not grow with the run
+    for pid in ("12", "13"):
+        for name in ("stat", "cgroup"):
+            (tmp_path / pid / name).unlink()
+        (tmp_path / pid).rmdir()
+    inside["99 1 gone"] = True
+    process_cpu(tmp_path, inside)
+    assert set(inside) == {"10 7 dockerd", "11 8 odd) name (x"}
 
 
 def test_containers_cpu_is_measured_by_what_each_container_did(tmp_path: Path) -> None:
