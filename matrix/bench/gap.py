@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
@@ -106,15 +106,24 @@ def container_steps(results: Path) -> dict[str, str]:
     return steps
 
 
+def used_in_run(
+    readings: Sequence[dict[str, float]], identity: Callable[[str], str] = lambda key: key
+) -> dict[str, float]:
+    """Each thing's CPU during the run, from its cumulative readings: its last reading, less
+    its first where it was already running when sampling began (its CPU before the run is
+    not the run's). Keys of one `identity` are one thing, under its latest key."""
+    last: dict[str, tuple[str, float]] = {}
+    for reading in readings:
+        last.update({identity(key): (key, seconds) for key, seconds in reading.items()})
+    before = {identity(key): seconds for key, seconds in (readings[0] if readings else {}).items()}
+    return {key: seconds - before.get(thing, 0.0) for thing, (key, seconds) in last.items()}
+
+
 def containers_cpu(samples: Sequence[Sample], steps: dict[str, str]) -> dict[str, float]:
-    """CPU of the containers seen, by what they did: each container's last reading, less its
-    first where it was already running when sampling began (its CPU before the run is not
-    the run's). A container that ran for less than a sampling interval may be missed."""
-    last: dict[str, float] = {}
-    for sample in samples:
-        last.update(sample.containers)
-    before = samples[0].containers if samples else {}
-    used = {c: seconds - before.get(c, 0.0) for c, seconds in last.items()}
+    """CPU of the containers seen, by what they did (used_in_run), then of the processes
+    outside them, by name. A container that ran for less than a sampling interval may be
+    missed."""
+    used = used_in_run([s.containers for s in samples])
     by_kind: dict[str, float] = {}
     for container, seconds in used.items():
         kind = steps.get(container, NOT_BUILT)
@@ -122,13 +131,14 @@ def containers_cpu(samples: Sequence[Sample], steps: dict[str, str]) -> dict[str
     busy = samples[-1].busy - samples[0].busy if len(samples) > 1 else 0.0
     outside = processes_cpu(samples)
     for name, seconds in outside.items():
-        by_kind[f"outside: {name}"] = seconds
+        by_kind[OUTSIDE + name] = seconds
     # what no reading accounts for: processes that lived between two samples, interrupts
     by_kind[OUTSIDE_UNSEEN] = busy - sum(used.values()) - sum(outside.values())
     return {k: round(v, 1) for k, v in sorted(by_kind.items(), key=lambda kv: -kv[1])}
 
 
-OUTSIDE_UNSEEN = "outside: unseen (processes between two samples, interrupts)"
+OUTSIDE = "outside: "  # the kinds of CPU that no container's cgroup holds
+OUTSIDE_UNSEEN = OUTSIDE + "unseen (processes between two samples, interrupts)"
 NAMED_PROCESSES = 8  # the rest are summed as "others"
 
 
@@ -142,24 +152,14 @@ def process_group(name: str) -> str:
 
 def processes_cpu(samples: Sequence[Sample]) -> dict[str, float]:
     """CPU of the processes outside the containers during the run, by name, the largest
-    first: each process's last reading, less its first where it ran before the run. A
-    process is its pid and start time: a kernel worker renames itself as it works."""
-
-    def by_process(readings: dict[str, float]) -> dict[str, tuple[str, float]]:
-        out: dict[str, tuple[str, float]] = {}
-        for key, seconds in readings.items():
-            pid, start, name = key.split(" ", 2)
-            out[f"{pid} {start}"] = (name, seconds)
-        return out
-
-    last: dict[str, tuple[str, float]] = {}
-    for sample in samples:
-        last.update(by_process(sample.processes))
-    before = by_process(samples[0].processes) if samples else {}
+    first. A process is its pid and start time: a kernel worker renames itself as it works."""
+    used = used_in_run(
+        [s.processes for s in samples], identity=lambda key: " ".join(key.split(" ", 2)[:2])
+    )
     by_name: dict[str, float] = {}
-    for process, (name, seconds) in last.items():
-        group = process_group(name)
-        by_name[group] = by_name.get(group, 0.0) + seconds - before.get(process, ("", 0.0))[1]
+    for key, seconds in used.items():
+        group = process_group(key.split(" ", 2)[2])
+        by_name[group] = by_name.get(group, 0.0) + seconds
     largest = sorted(by_name.items(), key=lambda kv: -kv[1])[:NAMED_PROCESSES]
     named = dict(largest)
     rest = sum(by_name.values()) - sum(named.values())
@@ -364,5 +364,5 @@ def containers_floor(by_kind: dict[str, float]) -> float | None:
     package installs, relinks ... beside them) over the compiles' own, as no more than
     all the cores can be busy."""
     compile_cpu = by_kind.get("compile", 0.0)
-    inside = sum(v for k, v in by_kind.items() if not k.startswith("outside"))
+    inside = sum(v for k, v in by_kind.items() if not k.startswith(OUTSIDE))
     return round(inside / compile_cpu, 3) if compile_cpu else None
