@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import shutil
 from pathlib import Path
 
 import nox
@@ -13,6 +15,36 @@ nox.options.reuse_venv = "yes"  # a warm rerun should not reinstall anything
 
 PYTHON = None  # the interpreter that runs nox
 PYPROJECT = Path(__file__).parent / "pyproject.toml"
+
+# What the tests need beyond Python: a command that shows it is there, and the Debian package
+# that brings it. The README's install line and .ci/run install exactly these packages (a test
+# keeps the three in step); the end-to-end ones are not needed for `-m "not e2e"`.
+UNIT_TOOLS = {
+    "gcc": "gcc",  # the probe's trace harness, the batch driver, the ELF tests
+    "/usr/include/stdio.h": "libc6-dev",
+    "musl-gcc": "musl-tools",  # the same with musl
+    "readelf": "binutils",  # readelf, nm, strip: ELF tests check against them
+    "gpg": "gnupg",  # signature tests sign
+    "gpgv": "gpgv",
+    "busybox": "busybox",  # the build script is checked under it too
+}
+E2E_TOOLS = {
+    "dockerd": "docker.io",  # the engine (and the docker CLI the reproducer test runs)
+    "debootstrap": "debootstrap",  # base images where no registry is reachable
+    "chromium": "chromium",  # the HTML report's end-to-end test
+}
+
+
+def missing_tools(e2e: bool) -> list[str]:
+    """The Debian packages whose commands are not here (sbin included: dockerd lives there)."""
+    path = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
+    tools = {**UNIT_TOOLS, **(E2E_TOOLS if e2e else {})}
+    gone = [
+        package
+        for tool, package in tools.items()
+        if not (Path(tool).exists() if tool.startswith("/") else shutil.which(tool, path=path))
+    ]
+    return list(dict.fromkeys(gone))
 
 
 def install(session: nox.Session, *extra: str) -> None:
@@ -83,6 +115,13 @@ def readme(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     """The test suite, unit and end to end; `-- -m "not e2e"` for the fast unit tests only."""
+    unit_only = any("not e2e" in arg for arg in session.posargs)
+    gone = missing_tools(e2e=not unit_only)
+    if gone:
+        session.error(
+            f"the tests need {', '.join(gone)}, not installed here; as root: "
+            f"apt-get install {' '.join(gone)}"
+        )
     install(session, ".[test]")
     session.run("pytest", *session.posargs)
 

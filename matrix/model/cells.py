@@ -71,13 +71,31 @@ def select(cells: Sequence[Cell], patterns: Sequence[str]) -> list[Cell]:
     return [c for c in cells if any(fnmatch.fnmatchcase(c.id, p) for p in patterns)]
 
 
+_PARTS = ("platform", "version", "variant")
+_LIST_CELLS = 20  # a matrix this small lists its cell ids; a larger one, the values of the part
+
+
 def _no_match(cells: Sequence[Cell], pattern: str) -> str:
-    ids = [c.id for c in cells]
+    """Which part of PLATFORM/VERSION/VARIANT matched nothing (among the cells the parts
+    before it matched), with that part's valid values: a typo is then one look away."""
     msg = f"no cell matches {pattern!r}"
-    platforms = list(dict.fromkeys(c.platform.name for c in cells))
-    first = pattern.split("/", 1)[0]
-    if not any(fnmatch.fnmatchcase(p, first) for p in platforms):
-        msg += f"; no platform matches {first!r} (platforms: {', '.join(platforms)})"
-    valid = "\n  ".join(ids) if ids else "(none: the matrix expands to no cell)"
-    example = f", e.g. '{platforms[0]}/*'" if platforms else ""
-    return f"{msg}. Cell ids are PLATFORM/VERSION/VARIANT{example}. Valid cells:\n  {valid}"
+    given = pattern.split("/", 2)
+    parts = given + ["*"] * (3 - len(given))  # the parts not given: any
+    left = list(cells)
+    for i, (name, part) in enumerate(zip(_PARTS, parts, strict=False)):
+        values = list(dict.fromkeys(c.id.split("/")[i] for c in left))
+        kept = [c for c in left if fnmatch.fnmatchcase(c.id.split("/")[i], part)]
+        if not kept:
+            where = f" of {'/'.join(parts[:i])}" if i else ""
+            msg += f"; no {name}{where} matches {part!r} ({name}s: {', '.join(values)})"
+            break
+        left = kept
+    else:  # each part matches alone: the pattern lacks parts ("debian-12" for "debian-12/*")
+        msg += f"; a cell id has three parts ('{'/'.join(given)}/*' takes every cell below it)"
+    example = f", e.g. '{cells[0].platform.name}/*'" if cells else ""
+    msg += f". Cell ids are PLATFORM/VERSION/VARIANT{example}"
+    if not cells:
+        return msg + ". The matrix expands to no cell."
+    if len(cells) <= _LIST_CELLS:
+        return msg + ". Valid cells:\n  " + "\n  ".join(c.id for c in cells)
+    return msg + f"; `fips-matrix run --list` lists all {len(cells)}."

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from matrix import assets
 from matrix.errors import DefinitionError
 from matrix.model.cells import expand, select
 from matrix.model.definition import (
@@ -129,3 +130,25 @@ def test_unknown_platform_is_named(defn: MatrixDefinition) -> None:
         select(expand(defn), ["alpine-3/*"])
     msg = str(info.value)
     assert "no platform matches 'alpine-3'" in msg and "musl-debian-12" in msg
+
+
+# --- a pattern that matches nothing says which part did not --------------------------------
+
+
+@pytest.mark.parametrize(
+    ("pattern", "says", "lists"),
+    [
+        ("debian-12/3.5/*", "no version of debian-12 matches '3.5'", "3.5.7"),
+        ("debain-12/*", "no platform matches 'debain-12'", "musl-debian-12"),
+        ("debian-12/3.5.7/nopin", "no variant of debian-12/3.5.7 matches 'nopin'", "no-pinshared"),
+        ("debian-12", "a cell id has three parts ('debian-12/*'", ""),
+    ],
+)
+def test_a_typo_names_the_part_and_its_values(pattern: str, says: str, lists: str) -> None:
+    cells = expand(load_definition(assets.DEFAULT_MATRIX))
+    with pytest.raises(DefinitionError) as caught:
+        select(cells, [pattern])
+    text = str(caught.value)
+    assert says in text and lists in text
+    # a large matrix is not listed id by id: the part's values are
+    assert "debian-sid/4.0.2/default" not in text and f"lists all {len(cells)}" in text
