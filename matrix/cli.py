@@ -256,6 +256,22 @@ def parser() -> argparse.ArgumentParser:
         help="one job per cell, or per platform (its cells share compiles; GitHub allows "
         f"at most {plan.GITHUB_MAX_JOBS} jobs in a matrix)",
     )
+    plan_p.add_argument(
+        "--changed",
+        type=Path,
+        metavar="FILE",
+        help="only the cells a change reaches: FILE lists the repository paths it changed, one "
+        "a line (- for standard input), as `git diff --name-only BASE...HEAD` prints them "
+        "(default: every selected cell)",
+    )
+    plan_p.add_argument(
+        "--matrix-before",
+        type=Path,
+        metavar="FILE",
+        help="with --changed: the matrix file as it was before the change (a missing FILE: it "
+        "is new), so that only its new or changed cells count (default: none, every cell of "
+        "a changed matrix file counts)",
+    )
 
     merge_p = command("merge", "merge result directories into one report")
     merge_p.add_argument(
@@ -311,6 +327,13 @@ def parser() -> argparse.ArgumentParser:
     )
     diff_p.add_argument("old", type=Path, metavar="OLD", help="the earlier results directory")
     diff_p.add_argument("new", type=Path, metavar="NEW", help="the later results directory")
+    diff_p.add_argument(
+        "--only",
+        action="append",
+        metavar="PATTERN",
+        help="compare only the cells whose id matches (shell-style, repeatable), as a pull "
+        "request's run of the cells it touched (default: every cell)",
+    )
 
     repro_p = command(
         "repro",

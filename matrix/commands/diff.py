@@ -5,6 +5,8 @@ counts as worse."""
 from __future__ import annotations
 
 import argparse
+import fnmatch
+from collections.abc import Mapping
 from pathlib import Path
 
 from rich.console import Console
@@ -24,14 +26,21 @@ def main(args: argparse.Namespace, console: Console) -> int:
             raise MatrixError(f"no cell results in {path / 'cells'}")
         sides.append(files)
     old, new = sides
+    only: list[str] = args.only or ["*"]  # a pull request's run holds the cells it touched
+
+    def chosen(cell: str) -> bool:
+        return any(fnmatch.fnmatchcase(cell, p) for p in only)
+
+    def lost(files: RunFiles, missing: Mapping[str, str]) -> dict[str, str]:
+        named = {**{_name(u.path): u.why for u in files.unreadable}, **missing}
+        return {c: why for c, why in named.items() if chosen(c)}
+
+    gone = {c: "named by the run's summary.json, but no file holds it" for c in new.missing}
     diff = diff_results(
-        old.results,
-        new.results,
-        unreadable_old={_name(u.path): u.why for u in old.unreadable},
-        unreadable_new={
-            **{_name(u.path): u.why for u in new.unreadable},
-            **{c: "named by the run's summary.json, but no file holds it" for c in new.missing},
-        },
+        [r for r in old.results if chosen(r.cell)],
+        [r for r in new.results if chosen(r.cell)],
+        unreadable_old=lost(old, {}),
+        unreadable_new=lost(new, gone),
     )
     console.print(format_diff(diff))
     return 1 if diff.got_worse else 0

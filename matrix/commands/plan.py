@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+from pathlib import Path
 
 from rich.console import Console
 
 from matrix import assets
 from matrix.errors import MatrixError
+from matrix.model.affected import affected
 from matrix.model.cells import Cell, expand, select
 from matrix.model.definition import load_definition
 
@@ -21,8 +24,14 @@ def main(args: argparse.Namespace, console: Console) -> int:
     definition = load_definition(args.matrix or assets.DEFAULT_MATRIX)
     every = expand(definition)
     cells = select(every, args.only)
+    if args.changed is not None:
+        cells = affected(cells, _changed_paths(args.changed), _repo_path(args), _before(args))
+    elif args.matrix_before is not None:
+        raise MatrixError("plan: --matrix-before goes with --changed")
     jobs = per_platform(every, cells) if args.per == "platform" else [(c.id, c.slug) for c in cells]
     if args.format == "github":
+        if not jobs and args.changed is not None:
+            return 0  # nothing to run: no output, and the workflow skips its cell jobs
         if not jobs:
             raise MatrixError(
                 "plan: the selection holds no cell, and GitHub refuses an empty job matrix"
@@ -51,3 +60,27 @@ def per_platform(every: list[Cell], selected: list[Cell]) -> list[tuple[str, str
         whole = [c.id for c in every if c.platform.name == platform]
         jobs.append((f"{platform}/*" if mine == whole else " ".join(mine), platform))
     return jobs
+
+
+def _changed_paths(source: Path) -> list[str]:
+    try:
+        text = sys.stdin.read() if str(source) == "-" else source.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise MatrixError(f"plan: --changed {source}: cannot read it ({exc})") from exc
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def _repo_path(args: argparse.Namespace) -> str:
+    """The matrix file's path as `git diff` names it: relative to the checkout (cwd)."""
+    path = Path(args.matrix or assets.DEFAULT_MATRIX).resolve()
+    try:
+        return path.relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def _before(args: argparse.Namespace) -> list[Cell] | None:
+    """The cells of the matrix as it was; None where it did not exist (every cell is new)."""
+    if args.matrix_before is None or not args.matrix_before.exists():
+        return None
+    return expand(load_definition(args.matrix_before))

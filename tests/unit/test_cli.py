@@ -373,7 +373,7 @@ def test_the_readme_quick_start_works_on_a_stock_debian_and_counts_the_compiles(
     # Debian 12's Python refuses `pip install` outside a virtual environment (PEP 668)
     assert "python3 -m pip install" not in quick
     assert "python3 -m venv" in quick and "pip install nox" in quick
-    assert "apt-get install python3-venv docker.io" in quick
+    assert "apt-get install -y git python3-venv docker.io" in quick
     # "compiles OpenSSL N times": every compile group of the default matrix, all platforms
     groups = plan(expand(load_definition(assets.DEFAULT_MATRIX))).groups
     text = " ".join(quick.split())

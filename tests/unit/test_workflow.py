@@ -89,6 +89,24 @@ def test_merge_publishes_junit_and_gates_on_the_committed_reference(
     assert merge_at < junit_at < gate_at  # the JUnit shows even when the gate fails
     assert merge[junit_at]["if"] == "always()"
     assert merge[junit_at]["with"]["report_paths"] == "results/merged/junit.xml"
-    assert names[gate_at] == "fips-matrix diff results/reference results/merged"
+    assert names[gate_at] == "fips-matrix diff results/reference results/merged $ONLY"
+    # a pull request compares the cells it planned; any other run, all of them
+    assert merge[gate_at]["env"]["ONLY"] == "${{ needs.plan.outputs.only }}"
     assert (WORKFLOW.parents[2] / "results/reference/summary.json").is_file()
     assert "::group::" in names[merge_at]
+
+
+def test_a_pull_request_runs_the_cells_its_change_reaches(workflow: dict[str, Any]) -> None:
+    # PyYAML reads the key `on` as True
+    trigger = workflow.get("on", workflow.get(True))
+    assert set(trigger["pull_request"]["paths"]) == {
+        "matrix/default.toml",
+        "dockerfiles/**",
+        "probes/**",
+    }
+    plan_step = next(s for s in steps(workflow["jobs"]["plan"]) if s.get("id") == "plan")
+    assert "--changed" in plan_step["run"] and "--matrix-before" in plan_step["run"]
+    assert plan_step["env"]["BASE"] == "${{ github.event.pull_request.base.sha }}"
+    # nothing reached: no cell job and no merge (GitHub refuses an empty job matrix)
+    assert workflow["jobs"]["cell"]["if"] == "${{ needs.plan.outputs.jobs != '' }}"
+    assert "needs.plan.outputs.jobs != ''" in workflow["jobs"]["merge"]["if"]
