@@ -104,8 +104,11 @@ def resolve(args: argparse.Namespace) -> tuple[MatrixDefinition, list[Cell], Run
 def main(args: argparse.Namespace, console: Console) -> int:
     definition, cells, options = resolve(args)
     if args.list:
+        extends = len(set(definition.origins.values())) > 1
         for cell in cells:
-            console.print(cell.id)
+            # a matrix that extends another: which file each cell comes from
+            origin = definition.origin(cell.platform.name, cell.source.version, cell.variant.name)
+            console.print(f"{cell.id}  ({origin})" if extends else cell.id)
         return 0
     if not cells and not args.allow_empty:
         raise NothingMeasured(

@@ -43,7 +43,20 @@ IMAGE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@-]*$")
 SUITE_RE = re.compile(r"^[a-z][a-z0-9-]*$")
 URL_SCHEMES = ("http", "https")
 
-_TOP_KEYS = ("schema", "scenarios", "platforms", "sources", "variants", "include", "exclude")
+_TOP_KEYS = (
+    "schema",
+    "extends",
+    "drop",
+    "scenarios",
+    "platforms",
+    "sources",
+    "variants",
+    "include",
+    "exclude",
+)
+# What a matrix file that extends another may drop of it, by name.
+_DROP_KEYS = ("platforms", "sources", "variants")
+DEFAULT_PARENT = "default"  # `extends = "default"`: the built-in matrix
 _PLATFORM_KEYS = (
     "description",
     "dockerfile",
@@ -154,10 +167,21 @@ class MatrixDefinition:
     scenarios: tuple[str, ...]
     include: tuple[Rule, ...]
     exclude: tuple[Rule, ...]
-    digest: str  # sha256 of the file's bytes: ties results to the exact definition
+    digest: str  # sha256 of the file's bytes (and its parent's): ties results to the definition
+    # ("platforms" | "sources" | "variants", name) -> the file that defines it, as results name
+    # files (matrix_label): where a cell came from when a matrix file extends another
+    origins: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def origin(self, platform: str, version: str, variant: str) -> str:
+        """The files a cell's platform, source and variant come from, the extending one
+        first (a cell is the extending file's where any of the three is)."""
+        keys = (("platforms", platform), ("sources", version), ("variants", variant))
+        files = [self.origins[k] for k in keys if k in self.origins]
+        return ", ".join(dict.fromkeys(sorted(files, key=lambda f: f == BUILT_IN)))
 
 
-def load_definition(path: Path) -> MatrixDefinition:
+def load_definition(path: Path, _within: tuple[Path, ...] = ()) -> MatrixDefinition:
+    """`_within`: the files that extend this one, to refuse a cycle."""
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -171,7 +195,27 @@ def load_definition(path: Path) -> MatrixDefinition:
     except tomllib.TOMLDecodeError as exc:
         raise _syntax_error(path, text, exc) from exc
     ctx = _Ctx(path, _Locator(text))
-    return _parse(ctx, doc, hashlib.sha256(data).hexdigest())
+    base = _parent(ctx, doc, (*_within, path))
+    digest = hashlib.sha256(data + (base.digest.encode() if base else b"")).hexdigest()
+    return _parse(ctx, doc, digest, base)
+
+
+def _parent(ctx: _Ctx, doc: dict[str, Any], chain: tuple[Path, ...]) -> MatrixDefinition | None:
+    """The definition `extends` names ("default": the built-in one; else a path relative to
+    this file), loaded with its own file's errors; None without `extends`."""
+    if "extends" not in doc:
+        if "drop" in doc:
+            ctx.fail(("drop",), "drop is for a matrix file that extends another")
+        return None
+    name = doc["extends"]
+    if not isinstance(name, str) or not name:
+        ctx.fail(("extends",), f'extends = {name!r}: want "default" or a matrix file\'s path')
+    parent = assets.DEFAULT_MATRIX if name == DEFAULT_PARENT else ctx.path.parent / name
+    if parent.resolve() in {p.resolve() for p in chain}:
+        ctx.fail(("extends",), f"extends = {name!r}: a cycle ({' -> '.join(map(str, chain))})")
+    if not parent.is_file():
+        ctx.fail(("extends",), f"extends = {name!r}: no such matrix file ({parent})")
+    return load_definition(parent, chain)
 
 
 BUILT_IN = "default.toml (built in)"
@@ -222,52 +266,124 @@ def dockerfile_path(platform: Platform, definition: MatrixDefinition) -> Path:
 # --- parsing ---------------------------------------------------------------------------
 
 
-def _parse(ctx: _Ctx, doc: dict[str, Any], digest: str) -> MatrixDefinition:
-    ctx.check_keys(doc, (), _TOP_KEYS, ("schema", "scenarios", "platforms"))
+def _parse(
+    ctx: _Ctx, doc: dict[str, Any], digest: str, base: MatrixDefinition | None = None
+) -> MatrixDefinition:
+    # a file that extends another needs only what it adds, drops or overrides
+    ctx.check_keys(
+        doc, (), _TOP_KEYS, ("schema",) if base else ("schema", "scenarios", "platforms")
+    )
     schema = doc["schema"]
     if type(schema) is not int or schema != SCHEMA:
         ctx.fail(("schema",), f"schema = {schema!r} is not supported; this tool reads schema = 1")
-    platforms = {
+    own_platforms = {
         name: _platform(ctx, name, value)
-        for name, value in ctx.named_tables(doc, "platforms", NAME_RE).items()
+        for name, value in ctx.named_tables(doc, "platforms", NAME_RE, optional=bool(base)).items()
     }
-    # Sources and variants are what a platform of OpenSSL built here is built from.
-    if any(p.openssl == "source" for p in platforms.values()):
-        ctx.check_keys(doc, (), _TOP_KEYS, ("sources", "variants"))
-    sources = {
+    own_sources = {
         version: _source(ctx, version, value)
         for version, value in ctx.named_tables(doc, "sources", VERSION_RE, optional=True).items()
     }
-    variants = {
+    own_variants = {
         name: _variant(ctx, name, value)
         for name, value in ctx.named_tables(doc, "variants", NAME_RE, optional=True).items()
     }
+    label = matrix_label(ctx.path)
+    origins = {
+        **_kept(ctx, doc, base),
+        **{("platforms", n): label for n in own_platforms},
+        **{("sources", v): label for v in own_sources},
+        **{("variants", n): label for n in own_variants},
+    }
+
+    def merged(kind: str, own: dict[str, Any], inherited: Mapping[str, Any]) -> dict[str, Any]:
+        return {**{k: v for k, v in inherited.items() if (kind, k) in origins}, **own}
+
+    platforms: dict[str, Platform] = merged(
+        "platforms", own_platforms, base.platforms if base else {}
+    )
+    sources: dict[str, Source] = merged("sources", own_sources, base.sources if base else {})
+    variants: dict[str, Variant] = merged("variants", own_variants, base.variants if base else {})
+    # Sources and variants are what a platform of OpenSSL built here is built from.
+    if any(p.openssl == "source" for p in platforms.values()):
+        if base is None:
+            ctx.check_keys(doc, (), _TOP_KEYS, ("sources", "variants"))
+        for key, have in (("sources", sources), ("variants", variants)):
+            if not have:  # the extended file had them, and this one dropped them all
+                ctx.fail(("drop", key), f"the platforms built from source need {key}")
+    own_rules = (_rules(ctx, doc, "include"), _rules(ctx, doc, "exclude"))
     defn = MatrixDefinition(
         path=ctx.path,
         platforms=platforms,
         sources=sources,
         variants=variants,
-        scenarios=_scenarios(ctx, doc["scenarios"]),
-        include=_rules(ctx, doc, "include"),
-        exclude=_rules(ctx, doc, "exclude"),
+        scenarios=(
+            _scenarios(ctx, doc["scenarios"]) if "scenarios" in doc or not base else base.scenarios
+        ),
+        include=own_rules[0],
+        exclude=own_rules[1],
         digest=digest,
+        origins=origins,
     )
+    if base is not None:
+        # the parent's rules stay where they still match a cell (a dropped platform's are moot)
+        alive = combinations(defn)
+
+        def live(rules: tuple[Rule, ...]) -> tuple[Rule, ...]:
+            return tuple(
+                r for r in rules if any(r.matches(p.name, s.version, v.name) for p, s, v in alive)
+            )
+
+        defn = dataclasses.replace(
+            defn,
+            include=(*live(base.include), *defn.include),
+            exclude=(*live(base.exclude), *defn.exclude),
+        )
     for name, variant in list(variants.items()):
-        kp = ("variants", name)
+        # an inherited variant is checked again: this file may have dropped what it names
+        kp: KeyPath = ("variants", name) if name in own_variants else ("drop",)
         if variant.provider is None:
             if variant.base != "default":
                 ctx.fail((*kp, "base"), "base is for a variant with provider (version skew)")
             continue
         if variant.provider not in sources:
-            ctx.fail((*kp, "provider"), f"provider = {variant.provider!r} is not a source version")
-        base = variants.get(variant.base)
-        if base is None or base.provider is not None:
-            ctx.fail((*kp, "base"), f"base = {variant.base!r} must name a variant without provider")
+            ctx.fail(
+                kp + (("provider",) if name in own_variants else ()),
+                f"variant {name!r}: provider = {variant.provider!r} is not a source version",
+            )
+        base_variant = variants.get(variant.base)
+        if base_variant is None or base_variant.provider is not None:
+            ctx.fail(
+                kp + (("base",) if name in own_variants else ()),
+                f"variant {name!r}: base = {variant.base!r} must name a variant without provider",
+            )
         # the skew cell runs its module as its base builds do
-        variants[name] = dataclasses.replace(variant, module_config=base.module_config)
-    for rule in defn.include + defn.exclude:
+        variants[name] = dataclasses.replace(variant, module_config=base_variant.module_config)
+    for rule in own_rules[0] + own_rules[1]:
         check_rule_matches(defn, rule)
     return defn
+
+
+def _kept(
+    ctx: _Ctx, doc: dict[str, Any], base: MatrixDefinition | None
+) -> dict[tuple[str, str], str]:
+    """The parent's origins less what `drop` names; a name it does not have is a typo."""
+    if base is None:
+        return {}
+    drop = ctx.table(doc.get("drop", {}), ("drop",))
+    ctx.check_keys(drop, ("drop",), _DROP_KEYS, ())
+    kept = dict(base.origins)
+    for kind in _DROP_KEYS:
+        for name in ctx.string_list(drop, ("drop",), kind):
+            if (kind, name) not in kept:
+                have = sorted(n for k, n in kept if k == kind)
+                ctx.fail(
+                    ("drop", kind),
+                    f"drop: {kind} {name!r} is not in the matrix this file extends "
+                    f"({kind}: {', '.join(have)})",
+                )
+            del kept[(kind, name)]
+    return kept
 
 
 # The one cell of a platform that brings its own OpenSSL.
