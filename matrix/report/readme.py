@@ -17,8 +17,16 @@ from pathlib import Path
 
 from matrix.errors import MatrixError
 from matrix.model.vocabulary import SCENARIOS
+from matrix.report.answer import TITLE
 from matrix.report.layout import layout, skipped_groups
-from matrix.report.table import finding_lines, headline, legend_lines, md, scenario_table
+from matrix.report.table import (
+    answer_lines,
+    finding_lines,
+    headline,
+    legend_lines,
+    md,
+    scenario_table,
+)
 from matrix.results.records import CellResult, Run, scenarios_of
 from matrix.results.store import ResultsDir
 
@@ -51,6 +59,9 @@ def readme_section(results: list[CellResult], run: Run, name: str) -> str:
         "",
         *headline(results, run, timed=False),
         "",
+        f"**{TITLE}**",
+        "",
+        *answer_lines(results, shape),
         f"The `{md(first)}` scenario" + (f" ({md(info.note)})" if info else "") + ", by OpenSSL "
         "version and variant (see [Verdicts](#verdicts)):",
         "",
