@@ -210,9 +210,9 @@ def _keep_loaded(cells: list[Judged]) -> Advice | None:
         return None
     findings = list(dict.fromkeys(d.finding or d.cause for _, d in dead))
     return Advice(
-        "Keep fips.so loaded (a context that keeps the provider loaded, or join the threads "
-        "first) until every thread that used it has exited: a thread alive through the unload "
-        "killed the process at its exit although it had called OPENSSL_thread_stop_ex ("
+        "Keep fips.so loaded until every thread that used it has exited (join those threads "
+        "before the unload): a thread alive through the unload killed the process at its exit "
+        "although it had called OPENSSL_thread_stop_ex ("
         + "; ".join(findings)
         + ")"
         + _separation([d for _, d in dead]),

@@ -78,11 +78,11 @@ def answer_grid(shape: Layout) -> list[list[AnswerCell | None]]:
 
 
 def answer_legend(grid: list[list[AnswerCell | None]]) -> list[tuple[str, str, str]]:
-    """(status or mark, its code, its meaning) for what the table shows, statuses in legend
-    order, then the marks."""
+    """(status or mark, its code, its meaning): every status in legend order (a reader learns
+    what a cell could have said, not only what it says), then the marks the table shows;
+    a mark's status is ""."""
     cells = [c for row in grid for c in row if c is not None]
-    statuses = {c.judged.status for c in cells}
-    lines = [(s, info.code, info.meaning) for s, info in RECOVERY_LOOKS.items() if s in statuses]
+    lines = [(str(s), info.code, info.meaning) for s, info in RECOVERY_LOOKS.items()]
     marks = dict.fromkeys(
         m for c in cells for m in c.judged.marks.split(",") if m
     )  # in first-seen order

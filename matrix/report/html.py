@@ -1,5 +1,6 @@
 """One self-contained HTML page of a run (no script, no external resource): first the headline
-figures, where earlier measurements come from, and the findings; a table of contents over the
+figures, where earlier measurements come from, the recoverability table with its legend and
+the advice, and the findings; a table of contents over the
 scenarios; the legend; one table per scenario in the layout's shape (rows: OpenSSL version and
 variant; columns: platforms with their libc), each cell coloured by its status with the cause
 and the evidence one click away (<details>); the skipped cells, grouped by reason; each cell's

@@ -1,6 +1,7 @@
 """The README's "What it measured here" section, made from the committed reference run
 (assets.REFERENCE_DIR) by `fips-matrix report results/reference --readme README.md`: its
-figures, the table of the first scenario, the legend, the findings and what was not measured.
+figures, the recoverability table with its legend and advice (report/answer.py), the table
+of the first scenario, the legend, the findings and what was not measured.
 The section sits between two marker comments; everything outside them is left as it is.
 Other commands' sections (the bench's figures: matrix/bench/readme.py) are rewritten the
 same way where the README has their markers.

@@ -1,6 +1,7 @@
 """The report in Markdown: table.md (also appended to $GITHUB_STEP_SUMMARY) and the README's
-generated section share these pieces: the headline figures, the findings, the legend, one
-table per scenario in the layout's shape (short codes), the skipped cells by reason."""
+generated section share these pieces: the headline figures, the recoverability table with
+its legend and advice, the findings, the legend, one table per scenario in the layout's shape
+(short codes), the skipped cells by reason."""
 
 from __future__ import annotations
 

@@ -1,8 +1,9 @@
-"""The report on the terminal, after `run`, `report` and `merge`: per scenario the layout's
-table (scenarios whose tables are identical share one), split into several tables when the
-platforms do not fit the terminal's width; a legend of the codes shown; the findings; where
-earlier measurements come from; the skipped cells, each reason once and whole; the files
-written; and last one summary line, like pytest's.
+"""The report on the terminal, after `run`, `report` and `merge`: first the recoverability
+table with its legend and the advice (report/answer.py, report/advice.py); per scenario the
+layout's table (scenarios whose tables are identical share one), split into several tables
+when the platforms do not fit the terminal's width; a legend of the codes shown; the
+findings; where earlier measurements come from; the skipped cells, each reason once and
+whole; the files written; and last one summary line, like pytest's.
 
 Colour only on a terminal (rich decides: none when piped or NO_COLOR is set). Every string
 from a results file goes out as plain text, never as rich markup."""

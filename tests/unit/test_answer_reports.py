@@ -29,6 +29,7 @@ def test_each_cell_shows_its_status_and_marks(reference: tuple[list[CellResult],
         assert c.code.startswith(RECOVERY_LOOKS[c.judged.status].code)
         assert c.code.endswith(c.judged.marks)
     shown = {code for _, code, _ in answer_legend(grid)}
+    assert {info.code for info in RECOVERY_LOOKS.values()} <= shown  # every status explained
     for c in cells:  # every status and mark shown is in the legend
         assert RECOVERY_LOOKS[c.judged.status].code in shown
         assert set(filter(None, c.judged.marks.split(","))) <= shown
