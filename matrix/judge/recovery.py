@@ -92,6 +92,7 @@ class Death:
     cause: str  # the attributed crash's sentence, else the exit status
     finding: str  # the attributed crash in a few words, "" when none was attributed
     in_thread: bool  # a worker thread died, not the main one
+    forced: bool  # the scenario forced a failure (a control forces none)
     control: str | None  # its control scenario (no failure forced), None: it has none
     control_died: bool | None  # None: the control is not in this run, the cause unseparated
 
@@ -102,6 +103,8 @@ class Death:
     @property
     def separation(self) -> str:
         """What the control says of the cause, in words."""
+        if not self.forced:
+            return "no failure needed: none was forced"
         if self.control is None:
             return "no control separates the cause"
         if self.control_died is None:
@@ -276,9 +279,15 @@ def _death(
         cause=cause,
         finding=finding if attributed and isinstance(finding, str) else "",
         in_thread=isinstance(thread, str) and thread != "main",
+        forced=_forced(s.scenario),
         control=control,
         control_died=_died(partner) if partner is not None else None,
     )
+
+
+def _forced(scenario: str) -> bool:
+    info = SCENARIOS.get(scenario)
+    return info is None or info.forced_test is not None  # unknown: not taken as a control
 
 
 def _died(s: ScenarioResult) -> bool:

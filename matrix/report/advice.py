@@ -8,7 +8,7 @@ stands on and its exceptions; a line with no cell behind it in this run is not m
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from matrix.judge.recovery import (
@@ -48,14 +48,19 @@ class Advice:
 Judged = tuple[CellResult, Recoverability]
 
 
-def judged(results: Sequence[CellResult]) -> list[Judged]:
-    """Every measured cell with its recoverability (skipped and unbuilt cells left out)."""
-    out = [(r, recoverability(r)) for r in results if r.scenarios]
+def judged(
+    results: Sequence[CellResult], controls: Mapping[str, str | None] | None = None
+) -> list[Judged]:
+    """Every measured cell with its recoverability (skipped and unbuilt cells left out);
+    controls: scenario -> its control (default: the vocabulary's)."""
+    out = [(r, recoverability(r, controls)) for r in results if r.scenarios]
     return [(r, j) for r, j in out if j.status != Recovery.NOT_MEASURED]
 
 
-def advice(results: Sequence[CellResult]) -> list[Advice]:
-    cells = judged(results)
+def advice(
+    results: Sequence[CellResult], controls: Mapping[str, str | None] | None = None
+) -> list[Advice]:
+    cells = judged(results, controls)
     made = [
         _build(cells),
         *_libc(cells),
@@ -262,11 +267,12 @@ def _separation(deaths: Sequence[Death]) -> str:
     in 3 cells", or that the cause is unseparated."""
     if not deaths:
         return ""
-    died = sum(1 for d in deaths if d.control_died is True)
-    lived = sum(1 for d in deaths if d.control_died is False)
-    if not died and not lived:
+    unforced = sum(1 for d in deaths if not d.forced)
+    died = sum(1 for d in deaths if d.forced and d.control_died is True)
+    lived = sum(1 for d in deaths if d.forced and d.control_died is False)
+    if not died and not lived and not unforced:
         return "; whether the failure is needed is unseparated (no control in this run)"
-    parts = []
+    parts = [f"no failure was forced ({unforced})"] if unforced else []
     if died:
         parts.append(f"no failure needed where its control died too ({died})")
     if lived:

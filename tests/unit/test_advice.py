@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import copy
 
+import pytest
+
 from matrix.judge.recovery import recoverability
-from matrix.model.vocabulary import Recovery
+from matrix.model.vocabulary import SCENARIOS, Recovery, ScenarioInfo
 from matrix.report.advice import Advice, advice, judged
 from matrix.results.records import CellResult, Run
 
@@ -132,3 +134,91 @@ def test_advice_reads_facts_not_names(reference: tuple[list[CellResult], Run]) -
     assert [a.text.split(" (")[0] for a in advice(renamed)] == [
         a.text.split(" (")[0] for a in advice(results)
     ]
+
+
+def reference_cells(results: list[CellResult]) -> list[CellResult]:
+    """Deep copies of the measured cells, for tests that change them."""
+    return [copy.deepcopy(r) for r in results if r.scenarios]
+
+
+def test_free_and_context_lines_name_the_cells_that_prove_them_and_the_exceptions(
+    reference: tuple[list[CellResult], Run],
+) -> None:
+    results, _ = reference
+    cells = reference_cells(results)
+    made = advice(cells)
+    for start, mark in ((FREE, "F"), (CONTEXT, "C")):
+        proving = [r for r, j in judged(cells) if any(c.mark == mark for c in j.conditions)]
+        assert proving
+        got = line(made, start)
+        for r in proving:
+            assert r.platform in got.cells and r.variant in got.cells
+        assert not got.exceptions
+    # one cell whose leaked reference did not keep the error state: named as an exception
+    target = next(r for r, j in judged(cells) if any(c.mark == "F" for c in j.conditions))
+    leak = next(s for s in target.scenarios if s.scenario == "leaked-ref")
+    leak.verdict = "CLEAN_RELOAD"
+    (exception,) = line(advice(cells), FREE).exceptions
+    assert exception.startswith("not needed on ") and target.platform in exception
+
+
+def test_the_thread_line_names_where_the_call_saves_the_process_and_where_not(
+    reference: tuple[list[CellResult], Run],
+) -> None:
+    results, _ = reference
+    threads = line(advice(results), THREADS)
+    crashes = status(results, Recovery.CRASHES)
+    (exception,) = threads.exceptions
+    assert "does not save the process" in exception
+    for r in crashes:  # a thread that called it died there too
+        assert r.platform in exception and r.version in exception
+    assert "where its absence crashes: " in threads.cells
+    assert "where its absence keeps the error state: " in threads.cells
+
+
+def test_the_keep_loaded_line_stands_on_the_cells_where_a_stopped_thread_died(
+    reference: tuple[list[CellResult], Run],
+) -> None:
+    results, _ = reference
+    keep = line(advice(results), KEEP)
+    dying = [r for r, j in judged(results) if any(d.correct and d.in_thread for d in j.deaths)]
+    assert dying
+    for r in dying:
+        assert r.platform in keep.cells and r.variant in keep.cells
+    finding = recoverability(dying[0]).deaths[0].finding
+    assert finding and finding in keep.text
+
+
+def test_a_restart_line_where_the_reload_fails_for_another_reason(
+    reference: tuple[list[CellResult], Run],
+) -> None:
+    results, _ = reference
+    assert not has(advice(results), "Restart the process after a failure")
+    cells = reference_cells(results)
+    target = next(r for r in status(cells, Recovery.RECOVERS_IF))
+    for s in target.scenarios:
+        if s.scenario in ("ondemand-kat", "load-kat", "integrity"):
+            s.verdict = "UNLOADED_BUT_FAILED"
+    restart = line(advice(cells), "Restart the process after a failure")
+    assert target.platform in restart.cells and target.variant in restart.cells
+
+
+def test_the_controls_separate_the_cause_of_a_defect(
+    reference: tuple[list[CellResult], Run], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    results, _ = reference
+    cells = reference_cells(results)
+    control = "worker-thread-no-failure"
+    # the control scenario as the vocabulary names it once the probes run it: no failure
+    monkeypatch.setitem(SCENARIOS, control, ScenarioInfo("control", None))
+    for r in status(cells, Recovery.CRASHES):
+        worker = next(s for s in r.scenarios if s.scenario == "worker-thread")
+        twin = copy.deepcopy(worker)
+        twin.scenario = control  # the control died as its partner did: no failure needed
+        r.scenarios.append(twin)
+    made = advice(cells, {"worker-thread": control})
+    defect = line(made, f"{DEFECT}: in worker-thread,")
+    assert "no failure needed where its control died too" in defect.text
+    assert "unseparated" not in defect.text
+    # the control, itself a correct program that died, is a defect line of its own
+    assert "no failure was forced" in line(made, f"in {control},").text

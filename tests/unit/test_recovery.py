@@ -21,7 +21,7 @@ from matrix.judge.recovery import (
     fate,
     recoverability,
 )
-from matrix.model.vocabulary import Outcome, Recovery, Verdict
+from matrix.model.vocabulary import SCENARIOS, Outcome, Recovery, ScenarioInfo, Verdict
 from matrix.results.records import CellResult, ScenarioResult
 
 WORKER_CONTROL = "worker-thread-no-failure"
@@ -151,14 +151,18 @@ def test_a_death_is_separated_by_its_control() -> None:
     assert death.control_died is False and "the failure is needed" in death.separation
 
 
-def test_a_dying_control_of_a_correct_program_crashes_the_cell_too() -> None:
+def test_a_dying_control_of_a_correct_program_crashes_the_cell_too(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     # a control is a program that does everything right: its death alone is a CRASHES
+    monkeypatch.setitem(SCENARIOS, WORKER_CONTROL, ScenarioInfo("control", None))
     r = cell("debian-12__3.5.7__no-pinshared")
     control = control_of(scenario(r, "worker-thread"), WORKER_CONTROL, died=False)
     control.facts["exit_after_document"] = 139
     r.scenarios.append(control)
     got = recoverability(r, CONTROLS)
     assert got.status == Recovery.CRASHES and got.cited == (WORKER_CONTROL,)
+    assert got.deaths[0].separation == "no failure needed: none was forced"
 
 
 def test_a_death_is_read_as_a_rate_where_the_results_hold_one() -> None:
