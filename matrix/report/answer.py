@@ -35,12 +35,14 @@ REASON_TEXT = {
 class AnswerCell:
     result: CellResult
     judged: Recoverability
+    causes: str = ""  # CRASHES' causes by their numbers in the legend: "1", "1,2"
 
     @property
     def code(self) -> str:
-        """The table's text: "RECOVERS IF F,C", "NEVER N", "CRASHES"."""
+        """The table's text: "RECOVERS IF F,C", "NEVER N", "CRASHES 1"."""
         word = RECOVERY_LOOKS[self.judged.status].code
-        return f"{word} {self.judged.marks}" if self.judged.marks else word
+        marks = self.judged.marks or self.causes
+        return f"{word} {marks}" if marks else word
 
     @property
     def look(self) -> RecoveryLook:
@@ -60,8 +62,10 @@ class AnswerCell:
 
 
 def answer_grid(shape: Layout) -> list[list[AnswerCell | None]]:
-    """A row per layout row, a cell per column; None where no cell is."""
+    """A row per layout row, a cell per column; None where no cell is. CRASHES' causes are
+    numbered in first-seen order, the same cause the same number everywhere."""
     judged: dict[str, AnswerCell] = {}
+    numbers: dict[str, int] = {}
     grid: list[list[AnswerCell | None]] = []
     for row in shape.rows:
         cells: list[AnswerCell | None] = []
@@ -71,7 +75,12 @@ def answer_grid(shape: Layout) -> list[list[AnswerCell | None]]:
                 cells.append(None)
                 continue
             if result.cell not in judged:
-                judged[result.cell] = AnswerCell(result, recoverability(result))
+                j = recoverability(result)
+                causes = j.reasons if j.status == Recovery.CRASHES else ()
+                for cause in causes:
+                    numbers.setdefault(cause, len(numbers) + 1)
+                named = ",".join(str(numbers[c]) for c in causes)
+                judged[result.cell] = AnswerCell(result, j, named)
             cells.append(judged[result.cell])
         grid.append(cells)
     return grid
@@ -89,6 +98,12 @@ def answer_legend(grid: list[list[AnswerCell | None]]) -> list[tuple[str, str, s
     for mark in sorted(marks, key=_mark_order):
         meaning = MARKS.get(mark) or REASON_TEXT.get(mark, "")
         lines.append(("", mark, meaning))
+    causes: dict[str, str] = {}
+    for c in cells:
+        if c.causes:
+            causes.update(zip(c.causes.split(","), c.judged.reasons, strict=True))
+    for number, cause in sorted(causes.items(), key=lambda item: int(item[0])):
+        lines.append(("", number, f"died in {cause}"))
     return lines
 
 

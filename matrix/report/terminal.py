@@ -87,10 +87,11 @@ def _answer(console: Console, results: Sequence[CellResult], shape: Layout) -> N
     codes = [[c.code if c is not None else "" for c in row] for row in cells]
     styles = [[c.look.terminal if c is not None else "" for c in row] for row in cells]
     for columns in split(shape, codes, console.width):
+        console.print()
         console.print(_table(shape, codes, columns, styles))
     made = advice(results)
     if made:
-        console.print(Text("what to do", style="bold"))
+        console.print(Text("\nwhat to do", style="bold"))
     for line in made:
         _para(console, line.line(), "", "- ")
 

@@ -71,3 +71,17 @@ def test_the_readme_section_opens_with_the_answer(reference: tuple[list[CellResu
     text = readme_section(results, run, "results/reference")
     assert text.index(TITLE) < text.index("The `ondemand-kat` scenario")
     assert "fips-matrix repro " in text
+
+
+def test_a_crashing_cell_points_to_its_cause_in_the_legend(
+    reference: tuple[list[CellResult], Run],
+) -> None:
+    results, _ = reference
+    grid = answer_grid(layout(results))
+    crashing = [c for row in grid for c in row if c is not None and c.causes]
+    assert crashing
+    legend = {code: meaning for status, code, meaning in answer_legend(grid) if not status}
+    for c in crashing:
+        for number, cause in zip(c.causes.split(","), c.judged.reasons, strict=True):
+            assert legend[number] == f"died in {cause}"
+            assert c.code.endswith(c.causes)
