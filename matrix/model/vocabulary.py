@@ -272,3 +272,58 @@ def junit_status(scenario: str, status: str) -> JUnitStatus:
         return "passed" if status in info.control_expects else "failure"
     found = look(status)
     return found.junit if found is not None else UNKNOWN.junit
+
+
+class Recovery(StrEnum):
+    """One cell, all its scenarios together: can a process recover from a FIPS failure by
+    freeing everything and reloading (matrix/judge/recovery.py assigns it)."""
+
+    RECOVERS = "RECOVERS"
+    RECOVERS_IF = "RECOVERS_IF"
+    NEVER = "NEVER"
+    CRASHES = "CRASHES"
+    NOT_MEASURED = "NOT_MEASURED"
+
+
+@dataclass(frozen=True)
+class RecoveryLook:
+    code: str  # the word the recoverability table shows
+    colour: str  # the HTML cell's background
+    meaning: str  # the legend's one line
+    terminal: str  # rich style of the word
+
+
+# In legend order.
+RECOVERY_LOOKS: dict[str, RecoveryLook] = {
+    Recovery.RECOVERS: RecoveryLook(
+        "RECOVERS",
+        "#b7e1b5",
+        "a process that frees everything reloads a fresh module, and nothing dies",
+        "green",
+    ),
+    Recovery.RECOVERS_IF: RecoveryLook(
+        "RECOVERS IF",
+        "#d9efb0",
+        "it recovers, on the conditions its marks name (each proven by a scenario of the cell)",
+        "yellow",
+    ),
+    Recovery.NEVER: RecoveryLook(
+        "NEVER",
+        "#ef8f8f",
+        "after a failure the module keeps its error state whatever the program frees: "
+        "restart the process",
+        "red",
+    ),
+    Recovery.CRASHES: RecoveryLook(
+        "CRASHES",
+        "#d7267d",
+        "the process died after an unload or a free that a correct program does",
+        "bold magenta",
+    ),
+    Recovery.NOT_MEASURED: RecoveryLook(
+        "UNKNOWN",
+        "#ececec",
+        "not measured: the cell lacks the scenarios a status needs (the reason is named)",
+        "dim",
+    ),
+}

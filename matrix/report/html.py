@@ -1,5 +1,6 @@
 """One self-contained HTML page of a run (no script, no external resource): first the headline
-figures, where earlier measurements come from, and the findings; a table of contents over the
+figures, where earlier measurements come from, the recoverability table with its legend and
+the advice, and the findings; a table of contents over the
 scenarios; the legend; one table per scenario in the layout's shape (rows: OpenSSL version and
 variant; columns: platforms with their libc), each cell coloured by its status with the cause
 and the evidence one click away (<details>); the skipped cells, grouped by reason; each cell's
@@ -23,7 +24,9 @@ from pathlib import PurePath
 from typing import Any
 
 from matrix import assets
-from matrix.model.vocabulary import LOOKS, SCENARIOS, Outcome
+from matrix.model.vocabulary import LOOKS, RECOVERY_LOOKS, SCENARIOS, Outcome
+from matrix.report.advice import advice
+from matrix.report.answer import INTRO, TITLE, answer_grid, answer_legend
 from matrix.report.findings import Finding, findings
 from matrix.report.layout import (
     MISSING,
@@ -73,6 +76,8 @@ th .libc { display: block; font-weight: normal; color: #444; }
 th[scope=row] { min-width: 9em; position: sticky; left: 0; z-index: 1; }
 td.none { background: #fafafa; }
 td.verdict { min-width: 6.5em; }
+table.answer td.verdict { min-width: 8em; white-space: nowrap; }
+ul.advice li { margin: 0.3em 0; }
 td.verdict summary { cursor: pointer; list-style: none; }
 td.verdict summary::-webkit-details-marker { display: none; }
 td.verdict .code { font-weight: 700; }
@@ -106,6 +111,7 @@ def render_html(results: Sequence[CellResult], run: Run, scenarios: Sequence[str
     body = [
         f"<h1>{_e(title)}</h1>",
         _headline(results, run),
+        _answer(results, shape),
         _findings(results),
         _contents(scenarios),
         _legend(words_shown(shape, scenarios)),
@@ -124,6 +130,54 @@ def render_html(results: Sequence[CellResult], run: Run, scenarios: Sequence[str
     )
 
 
+def _answer(results: Sequence[CellResult], shape: Layout) -> str:
+    """The recoverability table, its legend before it, the advice after it."""
+    grid = answer_grid(shape)
+    if not any(c is not None for row in grid for c in row):
+        return ""
+    legend = "".join(
+        (f'<li><span class="swatch {_recovery_class(status)}"></span>' if status else "<li>")
+        + f"<code>{_e(code)}</code>: {_e(meaning)}</li>"
+        for status, code, meaning in answer_legend(grid)
+    )
+    head = "".join(
+        f'<th scope="col">{_e(c.platform)}<span class="libc">{_e(c.libc)}</span></th>'
+        for c in shape.columns
+    )
+    rows = []
+    for row, line in zip(shape.rows, grid, strict=True):
+        cells = [f'<th scope="row">{_e(row_label(row))}</th>']
+        for c in line:
+            if c is None:
+                cells.append('<td class="none"></td>')
+                continue
+            detail = "".join(f"<li>{_e(d)}</li>" for d in c.detail())
+            cells.append(
+                f'<td class="verdict {_recovery_class(c.judged.status)}" '
+                f'data-recovery-cell="{_e(c.result.cell)}" data-recovery="{_e(c.judged.status)}">'
+                f'<details><summary><span class="code">{_e(c.code)}</span></summary>'
+                f"<ul>{detail}</ul></details></td>"
+            )
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    made = "".join(f"<li>{_e(a.line())}</li>" for a in advice(results))
+    return (
+        f'<section id="answer">\n<h2>{_e(TITLE)}</h2>\n<p class="note">{_e(INTRO)}</p>\n'
+        f'<ul class="legend">{legend}</ul>\n'
+        '<div class="scroll"><table class="matrix answer">\n'
+        f'<thead><tr><th scope="col">OpenSSL, variant</th>{head}</tr></thead>\n'
+        "<tbody>\n"
+        + "\n".join(rows)
+        + "\n</tbody>\n</table></div>\n"
+        + (f'<h3>What to do</h3>\n<ul class="advice">{made}</ul>\n' if made else "")
+        + "</section>"
+    )
+
+
+def _recovery_class(status: str) -> str:
+    """ "r-recovers-if" for RECOVERS_IF; only the vocabulary's words, never a results file's."""
+    return "r-" + str(status).lower().replace("_", "-") if status in RECOVERY_LOOKS else ""
+
+
 def _e(value: Any) -> str:
     """Any value, as text safe in an element and in a quoted attribute."""
     return escape(str(value), quote=True)
@@ -132,7 +186,12 @@ def _e(value: Any) -> str:
 def _status_css() -> str:
     colours = {w: info.colour for w, info in LOOKS.items()}
     colours |= {MISSING: "#ffffff", "?": look_of("?").colour}
-    return "".join(f".{status_class(w)} {{ background: {c}; }}\n" for w, c in colours.items())
+    return "".join(
+        f".{status_class(w)} {{ background: {c}; }}\n" for w, c in colours.items()
+    ) + "".join(
+        f".{_recovery_class(w)} {{ background: {info.colour}; }}\n"
+        for w, info in RECOVERY_LOOKS.items()
+    )
 
 
 def _headline(results: Sequence[CellResult], run: Run) -> str:
@@ -190,6 +249,7 @@ def _finding(f: Finding) -> str:
 
 def _contents(scenarios: Sequence[str]) -> str:
     items = "".join(f'<li><a href="#{_e(_scenario_id(s))}">{_e(s)}</a></li>' for s in scenarios)
+    items = '<li><a href="#answer">Can a process recover?</a></li>' + items
     items += (
         '<li><a href="#skipped">Skipped cells</a></li>'
         '<li><a href="#cells">Cells and their fingerprints</a></li>'

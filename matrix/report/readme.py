@@ -1,6 +1,7 @@
 """The README's "What it measured here" section, made from the committed reference run
 (assets.REFERENCE_DIR) by `fips-matrix report results/reference --readme README.md`: its
-figures, the table of the first scenario, the legend, the findings and what was not measured.
+figures, the recoverability table with its legend and advice (report/answer.py), the table
+of the first scenario, the legend, the findings and what was not measured.
 The section sits between two marker comments; everything outside them is left as it is.
 Other commands' sections (the bench's figures: matrix/bench/readme.py) are rewritten the
 same way where the README has their markers.
@@ -17,8 +18,16 @@ from pathlib import Path
 
 from matrix.errors import MatrixError
 from matrix.model.vocabulary import SCENARIOS
+from matrix.report.answer import TITLE
 from matrix.report.layout import layout, skipped_groups
-from matrix.report.table import finding_lines, headline, legend_lines, md, scenario_table
+from matrix.report.table import (
+    answer_lines,
+    finding_lines,
+    headline,
+    legend_lines,
+    md,
+    scenario_table,
+)
 from matrix.results.records import CellResult, Run, scenarios_of
 from matrix.results.store import ResultsDir
 
@@ -51,6 +60,9 @@ def readme_section(results: list[CellResult], run: Run, name: str) -> str:
         "",
         *headline(results, run, timed=False),
         "",
+        f"**{TITLE}**",
+        "",
+        *answer_lines(results, shape),
         f"The `{md(first)}` scenario" + (f" ({md(info.note)})" if info else "") + ", by OpenSSL "
         "version and variant (see [Verdicts](#verdicts)):",
         "",

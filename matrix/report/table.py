@@ -1,6 +1,7 @@
 """The report in Markdown: table.md (also appended to $GITHUB_STEP_SUMMARY) and the README's
-generated section share these pieces: the headline figures, the findings, the legend, one
-table per scenario in the layout's shape (short codes), the skipped cells by reason."""
+generated section share these pieces: the headline figures, the recoverability table with
+its legend and advice, the findings, the legend, one table per scenario in the layout's shape
+(short codes), the skipped cells by reason."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from collections.abc import Sequence
 from tabulate import tabulate
 
 from matrix.model.vocabulary import SCENARIOS, Outcome
+from matrix.report.advice import advice
+from matrix.report.answer import INTRO, TITLE, answer_grid, answer_legend
 from matrix.report.findings import findings
 from matrix.report.layout import (
     Layout,
@@ -47,6 +50,32 @@ def scenario_table(shape: Layout, scenario: str) -> str:
         for row, codes in zip(shape.rows, grid(shape, scenario), strict=True)
     ]
     return tabulate(rows, headers=headers, tablefmt="github")
+
+
+def answer_lines(results: Sequence[CellResult], shape: Layout) -> list[str]:
+    """The recoverability table with its legend before it and the advice after it."""
+    cells = answer_grid(shape)
+    legend = [
+        f"- `{md(code)}`{' (mark)' if not status else ''}: {md(meaning)}"
+        for status, code, meaning in answer_legend(cells)
+    ]
+    headers = [ROW_HEAD, *(md(c.label) for c in shape.columns)]
+    rows = [
+        [md(row_label(row)), *(md(c.code) if c is not None else "" for c in line)]
+        for row, line in zip(shape.rows, cells, strict=True)
+    ]
+    made = advice(results)
+    return [
+        md(INTRO),
+        "",
+        *legend,
+        "",
+        tabulate(rows, headers=headers, tablefmt="github"),
+        "",
+        *(["What to do, from the same cells:", ""] if made else []),
+        *(f"- {md(a.line())}" for a in made),
+        *([""] if made else []),
+    ]
 
 
 def legend_lines(shape: Layout, scenarios: Sequence[str]) -> list[str]:
@@ -94,6 +123,9 @@ def render_markdown(results: Sequence[CellResult], run: Run, scenarios: Sequence
         f"kernel {md(run.engine.kernel)}. Each cell's evidence is in `cells/<cell>.json`; "
         "`report.html` has the same tables with each cell's cause and evidence a click away.",
         "",
+        f"## {TITLE}",
+        "",
+        *answer_lines(results, shape),
         "## Findings",
         "",
         *finding_lines(results),

@@ -1,8 +1,9 @@
-"""The report on the terminal, after `run`, `report` and `merge`: per scenario the layout's
-table (scenarios whose tables are identical share one), split into several tables when the
-platforms do not fit the terminal's width; a legend of the codes shown; the findings; where
-earlier measurements come from; the skipped cells, each reason once and whole; the files
-written; and last one summary line, like pytest's.
+"""The report on the terminal, after `run`, `report` and `merge`: first the recoverability
+table with its legend and the advice (report/answer.py, report/advice.py); per scenario the
+layout's table (scenarios whose tables are identical share one), split into several tables
+when the platforms do not fit the terminal's width; a legend of the codes shown; the
+findings; where earlier measurements come from; the skipped cells, each reason once and
+whole; the files written; and last one summary line, like pytest's.
 
 Colour only on a terminal (rich decides: none when piped or NO_COLOR is set). Every string
 from a results file goes out as plain text, never as rich markup."""
@@ -18,6 +19,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from matrix.report.advice import advice
+from matrix.report.answer import TITLE, answer_grid, answer_legend
 from matrix.report.findings import Findings, findings
 from matrix.report.layout import (
     Column,
@@ -48,6 +51,7 @@ def print_report(
     """Everything a person reads after a run, ending with the summary line; returns the
     figures the line was made from."""
     shape = layout(results)
+    _answer(console, results, shape)
     for names, rows in _identical(shape, scenarios):
         parts = split(shape, rows, console.width)
         for i, columns in enumerate(parts):
@@ -65,6 +69,31 @@ def print_report(
     figures = tally(results, run)
     console.print(_summary_line(figures, console.width), soft_wrap=True)  # one line, always
     return figures
+
+
+def _answer(console: Console, results: Sequence[CellResult], shape: Layout) -> None:
+    """First the answer: the recoverability legend, its table, the advice."""
+    cells = answer_grid(shape)
+    if not any(c is not None for row in cells for c in row):
+        return
+    console.print()
+    console.print(Text(TITLE, style="bold"))
+    shown = answer_legend(cells)
+    width = max(len(code) for _, code, _ in shown)
+    for _, code, meaning in shown:
+        first = f"  {code.ljust(width)}  "
+        for text in _wrap(meaning, max(console.width, 40), first, " " * len(first)):
+            console.print(Text(text), soft_wrap=True)
+    codes = [[c.code if c is not None else "" for c in row] for row in cells]
+    styles = [[c.look.terminal if c is not None else "" for c in row] for row in cells]
+    for columns in split(shape, codes, console.width):
+        console.print()
+        console.print(_table(shape, codes, columns, styles))
+    made = advice(results)
+    if made:
+        console.print(Text("\nwhat to do", style="bold"))
+    for line in made:
+        _para(console, line.line(), "", "- ")
 
 
 def split(shape: Layout, rows: list[list[str]], width: int) -> list[list[int]]:
@@ -97,17 +126,23 @@ def _width(column: Column, codes: list[str]) -> int:
     return max([len(column.platform), len(column.libc), *(len(c) for c in codes)])
 
 
-def _table(shape: Layout, rows: list[list[str]], columns: list[int]) -> Table:
+def _table(
+    shape: Layout, rows: list[list[str]], columns: list[int], styles: list[list[str]] | None = None
+) -> Table:
+    """The columns' table of codes; styles: each code's, else its legend word's colour."""
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1, 0, 0))
     table.add_column(ROW_HEAD, no_wrap=True)
     for i in columns:
         column = shape.columns[i]
         width = _width(column, [row[i] for row in rows])
         table.add_column(f"{column.platform}\n{column.libc}", no_wrap=True, min_width=width)
-    for row, codes in zip(shape.rows, rows, strict=True):
+    for n, (row, codes) in enumerate(zip(shape.rows, rows, strict=True)):
         if not any(codes[i] for i in columns):
             continue  # a row with no cell on these platforms (a distribution's own build)
-        cells = [Text(codes[i], style=look_of(_word(codes[i])).terminal) for i in columns]
+        cells = [
+            Text(codes[i], style=styles[n][i] if styles else look_of(_word(codes[i])).terminal)
+            for i in columns
+        ]
         table.add_row(Text(row_label(row)), *cells)
     return table
 
