@@ -42,6 +42,7 @@ from matrix.report.layout import (
 from matrix.report.provenance import groups, measured
 from matrix.report.tally import tally
 from matrix.results.records import CellResult, Run, ScenarioResult
+from matrix.visible import visible
 
 CSS = """
 *, *::before, *::after { box-sizing: border-box; }
@@ -125,8 +126,9 @@ def render_html(results: Sequence[CellResult], run: Run, scenarios: Sequence[str
 
 
 def _e(value: Any) -> str:
-    """Any value, as text safe in an element and in a quoted attribute."""
-    return escape(str(value), quote=True)
+    """Any value, as text safe in an element and in a quoted attribute, its control
+    characters shown."""
+    return escape(visible(str(value)), quote=True)
 
 
 def _status_css() -> str:
