@@ -1,6 +1,7 @@
 """`fips-matrix diff OLD NEW`: which cells changed status (matrix/results/diff.py) between two
 results directories; exit 1 when one got worse (a CI gate). A cell file that cannot be read
-counts as worse."""
+counts as worse, and so does a cell of OLD that NEW does not hold unless NEW's summary.json
+shows its run did not select it."""
 
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ def main(args: argparse.Namespace, console: Console) -> int:
             **{_name(u.path): u.why for u in new.unreadable},
             **{c: "named by the run's summary.json, but no file holds it" for c in new.missing},
         },
+        selected_new=new.run.cells if new.run is not None else None,
     )
     console.print(format_diff(diff))
     return 1 if diff.got_worse else 0
