@@ -1,7 +1,8 @@
 """Command line: `fips-matrix COMMAND` (also `python -m matrix COMMAND`). Parses and
 dispatches to matrix/commands/; prints a user error (MatrixError) without a traceback and ends
 with its exit status. Text from users and results files is printed as it is: the console
-reads no markup unless a caller asks for it."""
+reads no markup unless a caller asks for it, and shows every control character as its escape
+(matrix/visible.py)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from matrix import __version__, assets
 from matrix.commands import bench, bundle, diff, merge, plan, probe, publish, report, repro
 from matrix.commands import run as run_command
 from matrix.errors import Abandoned, MatrixError
+from matrix.visible import visible_console
 
 Command = Callable[[argparse.Namespace, Console], int]
 COMMANDS: dict[str, Command] = {
@@ -293,7 +295,8 @@ def parser() -> argparse.ArgumentParser:
         required=True,
         metavar="DIR",
         help="where the published copy goes: a new or empty directory, or an earlier "
-        "publication (it holds summary.json), which is replaced whole",
+        "publication holding only the files its summary.json lists, which is replaced whole "
+        "(never a symbolic link)",
     )
 
     bundle_p = command(
@@ -344,7 +347,17 @@ def parser() -> argparse.ArgumentParser:
     repro_p.add_argument("cell", metavar="CELL", help="the cell's id, PLATFORM/VERSION/VARIANT")
     repro_p.add_argument("scenario", metavar="SCENARIO", help="one of the cell's scenarios")
     repro_p.add_argument(
-        "--output", type=Path, required=True, metavar="DIR", help="the directory written"
+        "--output",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="the directory written: new, empty or an earlier reproducer",
+    )
+    repro_p.add_argument(
+        "--force",
+        action="store_true",
+        help="write into a DIR that holds other files, overwriting its Dockerfile, repro.c and "
+        "README.md",
     )
     repro_p.add_argument(
         "--matrix", type=Path, help="matrix file (default: the built-in matrix/default.toml)"
@@ -421,6 +434,7 @@ def _main(argv: Sequence[str] | None) -> int:
     console = _Console(
         highlight=False, soft_wrap=True, markup=False, color_system=None if plain else "auto"
     )
+    visible_console(console)  # no text from elsewhere drives the terminal
     try:
         code = COMMANDS[args.command](args, console)
     except MatrixError as exc:

@@ -1,11 +1,53 @@
 """Files the tool writes for others to read (results, cached sources): written whole or not
-at all, with the permissions the user's umask gives new files, and durable once written."""
+at all, with the permissions the user's umask gives new files, and durable once written. And
+files it reads from elsewhere (results directories): regular files only, never through a
+symbolic link, and never an open that can block."""
 
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from pathlib import Path
+from typing import BinaryIO
+
+
+class NotRegular(OSError):
+    """A file that is not read: str() says why (a symbolic link, a FIFO, a device...)."""
+
+
+def open_regular(path: Path) -> BinaryIO:
+    """A regular file opened for reading, never through a symbolic link. The open does not
+    block (O_NONBLOCK: a FIFO would wait for a writer for ever), and the file's type is
+    checked before any read; NotRegular saying why not."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as exc:
+        why = "a symbolic link: not read" if path.is_symlink() else exc.strerror or str(exc)
+        raise NotRegular(why) from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise NotRegular(f"not a regular file ({_kind(mode)}): not read")
+    return os.fdopen(fd, "rb")
+
+
+def read_regular(path: Path, limit: int) -> bytes:
+    """At most limit + 1 bytes of a regular file (open_regular), so a caller sees a file
+    over its limit."""
+    with open_regular(path) as f:
+        return f.read(limit + 1)
+
+
+def _kind(mode: int) -> str:
+    kinds = {
+        stat.S_ISFIFO: "a FIFO",
+        stat.S_ISSOCK: "a socket",
+        stat.S_ISCHR: "a character device",
+        stat.S_ISBLK: "a block device",
+        stat.S_ISDIR: "a directory",
+    }
+    return next((name for test, name in kinds.items() if test(mode)), "not a file")
 
 
 def umask() -> int:
@@ -47,8 +89,9 @@ def write_atomic(path: Path, data: bytes) -> None:
 
 
 def write_text(path: Path, text: str) -> None:
-    """write_atomic of a text, in UTF-8."""
-    write_atomic(path, text.encode("utf-8"))
+    """write_atomic of a text, in UTF-8; what UTF-8 cannot encode (a lone surrogate) is
+    written as its escape rather than failing half-way through a set of files."""
+    write_atomic(path, text.encode("utf-8", "backslashreplace"))
 
 
 def sync_directory(directory: Path) -> None:

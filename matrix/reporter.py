@@ -1,7 +1,8 @@
 """What long work says while it goes: one interface for every part of the tool (sources,
 base images, builds, probes, the runner), so each says what it does without knowing where it
 goes. Cells may run side by side, so every cell's line names its cell. Its own styling is
-rich markup, and every text it is given is escaped: the console itself reads no markup."""
+rich markup, and every text it is given is escaped: the console itself reads no markup, and
+shows control characters (matrix/visible.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from matrix.model.vocabulary import OK_STYLE, Outcome, look
+from matrix.visible import visible_console
 
 
 class Reporter:
@@ -34,7 +36,7 @@ class ConsoleReporter(Reporter):
     """One line per event on the terminal, numbered by cell."""
 
     def __init__(self, total: int, console: Console | None = None) -> None:
-        self.console = console or Console(highlight=False, soft_wrap=True)
+        self.console = console or visible_console(Console(highlight=False, soft_wrap=True))
         self.total = total
         self.started = time.monotonic()
         self._lock = threading.Lock()

@@ -1,6 +1,7 @@
 """`fips-matrix diff OLD NEW`: which cells changed status (matrix/results/diff.py) between two
 results directories; exit 1 when one got worse (a CI gate). A cell file that cannot be read
-counts as worse."""
+counts as worse, and so does a cell of OLD that NEW does not hold unless NEW's summary.json
+shows its run did not select it."""
 
 from __future__ import annotations
 
@@ -41,6 +42,7 @@ def main(args: argparse.Namespace, console: Console) -> int:
         [r for r in new.results if chosen(r.cell)],
         unreadable_old=lost(old, {}),
         unreadable_new=lost(new, gone),
+        selected_new=new.run.cells if new.run is not None else None,
     )
     console.print(format_diff(diff))
     return 1 if diff.got_worse else 0

@@ -10,7 +10,7 @@ from rich.console import Console
 
 from matrix.errors import MatrixError
 from matrix.report.terminal import print_report
-from matrix.report.write import write_reports
+from matrix.report.write import render_reports
 from matrix.results.merge import merge, read_inputs
 from matrix.results.records import scenarios_of
 from matrix.results.store import ResultsDir
@@ -27,7 +27,10 @@ def main(args: argparse.Namespace, console: Console) -> int:
             results, run, notes = merge(loaded, out)
         except OSError as exc:
             raise MatrixError(f"merge: {exc}") from exc
-        written = write_reports(out, results, run, scenarios_of(results))
+        reports = render_reports(out, results, run, scenarios_of(results))
+        for r in results:  # only once every report could be made: all of them, or none
+            out.write_cell(r)
+        written = reports.write()
     for note in notes:
         console.print(f"merge: note: {note}")
     console.print(

@@ -1,7 +1,7 @@
 """`fips-matrix report DIR`: judge a results directory's stored observations again under the
 current rules, rewrite its cell files with the new verdicts, and make every report again.
 Runs nothing: no engine is needed. A cell file it cannot read stops it before it writes
-anything, with every such file named.
+anything, with every such file named; every report is made before the first file is written.
 
 `fips-matrix report DIR --readme README.md` instead rewrites the README's generated sections
 (between their markers) from DIR's results as they are stored and from its bench.json, and
@@ -18,7 +18,7 @@ from matrix.errors import MatrixError
 from matrix.judge.cell import outcome_of, rejudge
 from matrix.report.readme import rewrite_readme
 from matrix.report.terminal import print_report
-from matrix.report.write import write_reports
+from matrix.report.write import render_reports
 from matrix.results.diff import read_baseline
 from matrix.results.records import Run, scenarios_of
 from matrix.results.store import ResultsDir
@@ -45,9 +45,13 @@ def main(args: argparse.Namespace, console: Console) -> int:
             if result.scenarios:
                 result.scenarios = [rejudge(s) for s in result.scenarios]
                 result.outcome = outcome_of(result.scenarios)
-                out.write_cell(result)
         scenarios = scenarios_of(results)
         run = run or Run.unknown([r.cell for r in results])
-        written = write_reports(out, results, run, scenarios, baseline=baseline)
+        # every report made before the first file is rewritten: all of them, or none
+        reports = render_reports(out, results, run, scenarios, baseline=baseline)
+        for result in results:
+            if result.scenarios:
+                out.write_cell(result)
+        written = reports.write()
     print_report(console, results, run, scenarios, written)
     return 0

@@ -1,18 +1,20 @@
 """`fips-matrix repro CELL SCENARIO --output DIR`: a self-contained directory that reproduces
 one scenario of one cell with plain docker (matrix/report/reproducer.py): a Dockerfile, one C
 file and a README that says what to expect, from the cell's recorded result when the results
-directory holds one (judged again under the current rules)."""
+directory holds one (judged again under the current rules). DIR must be new, empty or an
+earlier reproducer: a user's files are overwritten only with --force."""
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping
 from pathlib import Path
 
 from rich.console import Console
 
 from matrix import assets
 from matrix.errors import MatrixError
-from matrix.files import write_text
+from matrix.files import read_regular, write_text
 from matrix.judge.cell import rejudge
 from matrix.model.cells import Cell, expand
 from matrix.model.definition import load_definition
@@ -32,16 +34,48 @@ def main(args: argparse.Namespace, console: Console) -> int:
     recorded = _recorded(args.results, cell.id, args.scenario)
     texts = reproducer.files(cell, args.scenario, recorded)
     out: Path = args.output
-    if out.exists() and not out.is_dir():
-        raise MatrixError(f"repro: {out} exists and is not a directory")
-    out.mkdir(parents=True, exist_ok=True)
-    for name, text in texts.items():
-        write_text(out / name, text)
+    _check_output(out, texts, args.force)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for name, text in texts.items():
+            write_text(out / name, text)
+    except OSError as exc:
+        raise MatrixError(f"repro: cannot write {exc.filename or out}: {exc.strerror}") from None
     name = reproducer.image_name(cell, args.scenario)
     where = f"the result in {args.results}" if recorded else "no recorded result"
     console.print(f"{out}: reproducer of {cell.id} {args.scenario} ({where}); run it with")
     console.print(f"  docker build -t {name} {out}\n  docker run --rm {name}")
     return 0
+
+
+def _check_output(out: Path, texts: Mapping[str, str], force: bool) -> None:
+    """DIR may be new, empty or an earlier reproducer (only its files, its README a
+    reproducer's); anything else only with --force. Each refusal is one line."""
+    if (out.is_symlink() or out.exists()) and not out.is_dir():
+        raise MatrixError(f"repro: --output {out} exists and is not a directory")
+    if not out.is_dir() or force:
+        return
+    try:
+        names = sorted(p.name for p in out.iterdir())
+        earlier = bool(names) and set(names) <= set(texts) and _reproducer_readme(out)
+    except OSError as exc:
+        raise MatrixError(f"repro: --output {out}: {exc.strerror}") from None
+    if names and not earlier:
+        shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+        raise MatrixError(
+            f"repro: --output {out} is not empty ({shown}) and is no earlier reproducer: "
+            "nothing written; give a new or empty directory, or --force to overwrite "
+            f"{', '.join(texts)} in it"
+        )
+
+
+def _reproducer_readme(out: Path) -> bool:
+    """out's README.md is a regular file that a reproducer wrote (its heading)."""
+    try:
+        head = read_regular(out / "README.md", 4096)
+    except OSError:  # missing, a link, a FIFO...: no reproducer wrote that
+        return False
+    return head.startswith(reproducer.README_HEADING.encode())
 
 
 def _cell(cells: list[Cell], cell_id: str) -> Cell:

@@ -45,6 +45,7 @@ from matrix.report.layout import (
 from matrix.report.provenance import groups, measured
 from matrix.report.tally import tally
 from matrix.results.records import CellResult, Run, ScenarioResult
+from matrix.visible import visible
 
 CSS = """
 *, *::before, *::after { box-sizing: border-box; }
@@ -179,8 +180,9 @@ def _recovery_class(status: str) -> str:
 
 
 def _e(value: Any) -> str:
-    """Any value, as text safe in an element and in a quoted attribute."""
-    return escape(str(value), quote=True)
+    """Any value, as text safe in an element and in a quoted attribute, its control
+    characters shown."""
+    return escape(visible(str(value)), quote=True)
 
 
 def _status_css() -> str:

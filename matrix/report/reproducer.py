@@ -22,6 +22,7 @@ from matrix.results.records import CellResult, ScenarioResult
 
 TEMPLATE = assets.PROBES_DIR / "repro" / "repro.c.in"
 SECTION = re.compile(r"^/\*@@ (.+?) @@\*/\n", re.M)
+README_HEADING = "# Reproducer: "  # also how `repro` knows a directory as an earlier reproducer
 FAILS_ON_DEMAND = "fail"  # the section forcing the on-demand self-test failure
 WORKERS = "worker"
 # The sections each scenario's C file is made of, before its own main.
@@ -173,7 +174,7 @@ def readme(
     info = SCENARIOS.get(scenario)
     what = info.note if info is not None else scenario
     text = f"""\
-# Reproducer: {cell.id}, scenario `{scenario}`
+{README_HEADING}{cell.id}, scenario `{scenario}`
 
 {what[0].upper()}{what[1:]}.
 

@@ -25,13 +25,15 @@ from matrix.report.layout import (
 from matrix.report.provenance import groups
 from matrix.report.tally import tally
 from matrix.results.records import CellResult, Run
+from matrix.visible import visible
 
 ROW_HEAD = "OpenSSL, variant"
 
 
 def md(text: object) -> str:
-    """A value from a results file as Markdown text: one line, no table break, no markup."""
-    return (
+    """A value from a results file as Markdown text: one line, no table break, no markup, no
+    control character (matrix/visible.py)."""
+    return visible(
         str(text)
         .replace("\\", "\\\\")
         .replace("|", "\\|")
@@ -164,6 +166,6 @@ def skipped_markdown(results: Sequence[CellResult]) -> list[str]:
     lines = ["## Skipped cells", ""]
     for g in found:
         lines += [f"- **{len(g.cells)} cells** ({md(g.what)}):", "", "  ```"]
-        lines += [f"  {line}".replace("```", "'''") for line in g.reason.splitlines()]
+        lines += [f"  {visible(line)}".replace("```", "'''") for line in g.reason.splitlines()]
         lines += ["  ```", ""]
     return lines

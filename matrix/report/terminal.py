@@ -6,7 +6,8 @@ findings; where earlier measurements come from; the skipped cells, each reason o
 whole; the files written; and last one summary line, like pytest's.
 
 Colour only on a terminal (rich decides: none when piped or NO_COLOR is set). Every string
-from a results file goes out as plain text, never as rich markup."""
+from a results file goes out as plain text, never as rich markup, its control characters
+shown (here already where they would widen a table; the console's hook does the rest)."""
 
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ from matrix.report.layout import (
 from matrix.report.provenance import groups
 from matrix.report.tally import Tally, tally
 from matrix.results.records import CellResult, Run
+from matrix.visible import visible
 
 ROW_HEAD = "OpenSSL, variant"
 SEVERITY_STYLE = {"failed": "bold red", "passed": "bold green", "empty": "bold yellow"}
@@ -100,7 +102,7 @@ def split(shape: Layout, rows: list[list[str]], width: int) -> list[list[int]]:
     """The platform columns (their indexes) of each table, as many per table as fit."""
     # Each column takes its width, one space of the box's separator and one of padding on
     # its right; the last one has no padding, the row labels no separator.
-    label = max([len(ROW_HEAD), *(len(row_label(r)) for r in shape.rows)]) - 1
+    label = max([len(ROW_HEAD), *(len(visible(row_label(r))) for r in shape.rows)]) - 1
     tables: list[list[int]] = [[]]
     used = label
     for i, column in enumerate(shape.columns):
@@ -123,7 +125,8 @@ def _identical(shape: Layout, scenarios: Sequence[str]) -> list[tuple[list[str],
 
 
 def _width(column: Column, codes: list[str]) -> int:
-    return max([len(column.platform), len(column.libc), *(len(c) for c in codes)])
+    shown = [column.platform, column.libc, *codes]
+    return max(len(visible(text)) for text in shown)
 
 
 def _table(
@@ -135,15 +138,19 @@ def _table(
     for i in columns:
         column = shape.columns[i]
         width = _width(column, [row[i] for row in rows])
-        table.add_column(f"{column.platform}\n{column.libc}", no_wrap=True, min_width=width)
+        head = visible(f"{column.platform}\n{column.libc}")  # as the console will show it
+        table.add_column(head, no_wrap=True, min_width=width)
     for n, (row, codes) in enumerate(zip(shape.rows, rows, strict=True)):
         if not any(codes[i] for i in columns):
             continue  # a row with no cell on these platforms (a distribution's own build)
         cells = [
-            Text(codes[i], style=styles[n][i] if styles else look_of(_word(codes[i])).terminal)
+            Text(
+                visible(codes[i]),
+                style=styles[n][i] if styles else look_of(_word(codes[i])).terminal,
+            )
             for i in columns
         ]
-        table.add_row(Text(row_label(row)), *cells)
+        table.add_row(Text(visible(row_label(row))), *cells)
     return table
 
 

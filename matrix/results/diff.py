@@ -4,7 +4,7 @@ that appeared or disappeared, and whether anything got worse (for an exit status
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,14 +54,18 @@ class Diff:
     changed: list[Change] = field(default_factory=list)
     appeared: list[str] = field(default_factory=list)  # cell ids only in the new results
     disappeared: list[str] = field(default_factory=list)  # cell ids only in the old results
+    # cells only in the old results that the new run's summary does not say it left out
+    # (no summary.json at all, as in a directory of copied cell files): lost, so worse
+    lost: list[str] = field(default_factory=list)
     # cell (or file) -> why it cannot be read, on either side: nothing to compare, so worse
     unreadable: dict[str, str] = field(default_factory=dict)
 
     @property
     def got_worse(self) -> bool:
-        """New or vanished cells are not regressions: the matrix changed, not a platform. A
-        cell that cannot be read is: a gate must not pass on what it could not see."""
-        return any(c.worse for c in self.changed) or bool(self.unreadable)
+        """New cells, and cells the new run did not select, are not regressions: the matrix
+        changed, not a platform. A cell that cannot be read, or is gone without the new
+        run saying it left it out, is: a gate must not pass on what it could not see."""
+        return any(c.worse for c in self.changed) or bool(self.unreadable) or bool(self.lost)
 
 
 def status_text(s: ScenarioResult) -> str:
@@ -78,8 +82,11 @@ def diff_results(
     new: Sequence[CellResult],
     unreadable_old: Mapping[str, str] | None = None,
     unreadable_new: Mapping[str, str] | None = None,
+    selected_new: Collection[str] | None = None,
 ) -> Diff:
-    """unreadable_*: cell (or file) -> why it could not be read on that side."""
+    """unreadable_*: cell (or file) -> why it could not be read on that side. selected_new:
+    the cells the new run selected, as its summary.json names them; None without one, and
+    then every cell gone from the new results is lost."""
     old_by = {r.cell: r for r in old}
     new_by = {r.cell: r for r in new}
     lost_old, lost_new = dict(unreadable_old or {}), dict(unreadable_new or {})
@@ -98,10 +105,15 @@ def diff_results(
             a, b = before.get(scenario, NOT_RUN), after.get(scenario, NOT_RUN)
             if _split(a) != _split(b):  # "V" and "V 3/3" say the same
                 changed.append(Change(cell, scenario, a, b, is_worse(a, b)))
+    gone = [c for c in old_by if c not in new_by and c not in lost_new]
+    selected = None if selected_new is None else set(selected_new)
+    # gone without a word: no summary to say so, or one that says the run selected it
+    lost = [c for c in gone if selected is None or c in selected]
     return Diff(
         changed=changed,
         appeared=[c for c in new_by if c not in old_by and c not in lost_old],
-        disappeared=[c for c in old_by if c not in new_by and c not in lost_new],
+        disappeared=[c for c in gone if c not in lost],
+        lost=lost,
         unreadable=unreadable,
     )
 
@@ -160,6 +172,11 @@ def format_diff(diff: Diff) -> str:
         text += "\nnew cells: " + ", ".join(diff.appeared)
     if diff.disappeared:
         text += "\ncells gone: " + ", ".join(diff.disappeared)
+    if diff.lost:
+        text += (
+            f"\n{len(diff.lost)} cell(s) of OLD not in NEW, and no summary.json of NEW says its "
+            "run left them out, counted as worse: " + ", ".join(diff.lost)
+        )
     for cell, why in diff.unreadable.items():
         text += f"\nunreadable, counted as worse: {cell}: {why}"
     return text + "\n"

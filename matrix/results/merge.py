@@ -5,15 +5,14 @@ the cell's id gives them, never through a symbolic link."""
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import stat
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
 from matrix.errors import MatrixError
+from matrix.files import open_regular
 from matrix.results.records import CellResult, Run
 from matrix.results.store import ResultsDir, RunFiles
 
@@ -40,7 +39,8 @@ def read_inputs(dirs: Sequence[Path]) -> list[tuple[Path, RunFiles]]:
 def merge(
     loaded: Sequence[tuple[Path, RunFiles]], out: ResultsDir
 ) -> tuple[list[CellResult], Run, list[str]]:
-    """The merged cells and run, written to `out`, and a note of each log not taken."""
+    """The merged cells (their logs copied into `out`, their files not yet written) and
+    run, and a note of each log not taken."""
     seen: dict[str, Path] = {}
     for path, files in loaded:
         for r in files.results:
@@ -62,8 +62,6 @@ def merge(
     results = [
         _moved(r, ResultsDir(path), out, notes) for path, files in loaded for r in files.results
     ]
-    for r in results:
-        out.write_cell(r)
     run = Run(
         id="merged-" + uuid.uuid4().hex[:8],
         merged_from=[r.id for r in runs],
@@ -104,14 +102,11 @@ def _moved(result: CellResult, src: ResultsDir, out: ResultsDir, notes: list[str
 
 
 def _copy_plain_file(source: Path, target: Path) -> str:
-    """Copies a regular file that is no symbolic link; why not, or ""."""
+    """Copies a regular file that is no symbolic link (files.open_regular); why not, or ""."""
     try:
-        fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW)
+        f = open_regular(source)
     except OSError as exc:
-        return "a symbolic link" if source.is_symlink() else (exc.strerror or str(exc))
-    with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-            return "not a regular file"
-        with open(target, "wb") as out:
-            shutil.copyfileobj(f, out)
+        return exc.strerror or str(exc)
+    with f, open(target, "wb") as out:
+        shutil.copyfileobj(f, out)
     return ""

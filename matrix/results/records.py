@@ -125,6 +125,10 @@ class CellResult:
         scenarios = _typed(data, "scenarios", list, default=[])
         result = cls(**fields)
         result.scenarios = [_scenario(s, i) for i, s in enumerate(scenarios)]
+        if result.outcome == Outcome.OK and not result.scenarios:
+            # OK means every scenario has a verdict of its own: with none, nothing was measured
+            said = f" (its reason: {_short(result.reason)})" if result.reason else ""
+            raise ValueError(f"outcome OK, but no scenario results: nothing was measured{said}")
         return result
 
     def libc_label(self) -> str:

@@ -9,7 +9,6 @@ import contextlib
 import fcntl
 import json
 import os
-import stat
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 
 from matrix import assets
 from matrix.errors import MatrixError
-from matrix.files import write_text
+from matrix.files import read_regular, write_text
 from matrix.results.records import SUMMARY_SCHEMA, CellResult, Run
 from matrix.results.redact import Redactor, keep
 
@@ -63,16 +62,12 @@ class RunFiles:
 
 
 def read_cell_file(path: Path) -> CellResult:
-    """One cell file, never through a symbolic link; Unreadable saying why not."""
+    """One cell file, a regular one, never through a symbolic link (files.read_regular);
+    Unreadable saying why not."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        data = read_regular(path, MAX_CELL_BYTES)
     except OSError as exc:
-        why = "a symbolic link: not read" if path.is_symlink() else exc.strerror or str(exc)
-        raise Unreadable(path, why) from None
-    with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-            raise Unreadable(path, "not a regular file")
-        data = f.read(MAX_CELL_BYTES + 1)
+        raise Unreadable(path, exc.strerror or str(exc)) from None
     if len(data) > MAX_CELL_BYTES:
         raise Unreadable(path, f"larger than {MAX_CELL_BYTES} bytes: not a cell result")
     try:
@@ -206,23 +201,24 @@ class ResultsDir:
 
     def write_summary(self, run: Run, cells: Sequence[dict[str, Any]] | None = None) -> Path:
         """summary.json: the run, and once its cells have ended, a line of each."""
+        write_text(self.summary_path, self.summary_text(run, cells))
+        return self.summary_path
+
+    def summary_text(self, run: Run, cells: Sequence[dict[str, Any]] | None = None) -> str:
         data: dict[str, Any] = {"schema": SUMMARY_SCHEMA, "run": run.to_json()}
         if cells is not None:
             data["cells"] = list(cells)
-        write_text(self.summary_path, self.redact(json.dumps(data, indent=2) + "\n"))
-        return self.summary_path
+        return self.redact(json.dumps(data, indent=2) + "\n")
 
     def rewrite_run(self, run: Run) -> None:
         """summary.json with its run replaced and its cells kept."""
-        data = json.loads(self.summary_path.read_text(encoding="utf-8"))
+        data = json.loads(read_regular(self.summary_path, MAX_CELL_BYTES).decode("utf-8"))
         self.write_summary(run, data.get("cells"))
 
 
 def _read_summary(path: Path) -> Run:
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-        with os.fdopen(fd, "rb") as f:
-            data = json.loads(f.read(MAX_CELL_BYTES).decode("utf-8"))
+        data = json.loads(read_regular(path, MAX_CELL_BYTES).decode("utf-8"))
     except OSError as exc:
         raise Unreadable(path, exc.strerror or str(exc)) from None
     except (ValueError, RecursionError) as exc:

@@ -477,9 +477,10 @@ def test_diff_cells_appearing_disappearing_and_failing() -> None:
         cell("p/1/skip", SKIPPED, reason="offline"),
         cell("p/1/new", scenarios=[scenario("s1", STICKY_ERROR)]),
     ]
-    diff = diff_results(old, new)
+    selected = [c.cell for c in new]  # the new run's summary.json: p/1/gone not selected
+    diff = diff_results(old, new, selected_new=selected)
     assert diff.appeared == ["p/1/new"]
-    assert diff.disappeared == ["p/1/gone"]
+    assert diff.disappeared == ["p/1/gone"] and diff.lost == []
     got = {(c.cell, c.scenario): (c.old, c.new, c.worse) for c in diff.changed}
     assert got == {
         ("p/1/a", "s1"): (CLEAN_RELOAD, BUILD_FAILED, True),
@@ -490,7 +491,11 @@ def test_diff_cells_appearing_disappearing_and_failing() -> None:
     text = format_diff(diff)
     assert "new cells: p/1/new" in text and "cells gone: p/1/gone" in text
     # without the failed build, only the skip and the matrix's own changes remain
-    assert not diff_results(old[1:], new[1:]).got_worse
+    assert not diff_results(old[1:], new[1:], selected_new=selected).got_worse
+    # without a summary.json saying so, a cell gone is a cell lost
+    lost = diff_results(old[1:], new[1:])
+    assert lost.lost == ["p/1/gone"] and lost.disappeared == [] and lost.got_worse
+    assert "1 cell(s) of OLD not in NEW" in format_diff(lost)
 
 
 def test_diff_of_repeated_runs_shows_agreement() -> None:

@@ -206,11 +206,13 @@ def test_publish_leaves_out_logs_and_machine_paths(tmp_path: Path) -> None:
     summary["run"]["matrix"] = "/home/someone/checkout/matrix/default.toml"
     run.summary_path.write_text(json.dumps(summary))
     dest = tmp_path / "reference"
-    dest.mkdir()
-    (dest / "stale.txt").write_text("from the last publication")
-    (dest / "summary.json").write_text("{}")  # an earlier publication: replaced whole
-
     assert cli.main(["publish", str(run.root), "--to", str(dest)]) == 0
+    (dest / "stale.txt").write_text("from the last publication")  # and listed as its own:
+    earlier = json.loads((dest / "summary.json").read_text())
+    earlier["published"].append("stale.txt")
+    (dest / "summary.json").write_text(json.dumps(earlier))
+
+    assert cli.main(["publish", str(run.root), "--to", str(dest)]) == 0  # replaced whole
     names = sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file())
     assert names == [
         "cells/debian-12__3.0.20__default.json",
