@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 
 from matrix import assets
 from matrix.errors import DefinitionError
-from matrix.model.vocabulary import Scenario
+from matrix.model.vocabulary import CellKind, Scenario
 
 SCHEMA = 1
 KNOWN_SCENARIOS = tuple(s.value for s in Scenario)
@@ -53,9 +53,10 @@ _PLATFORM_KEYS = (
     "openssl",
     "image",
 )
-OPENSSL_KINDS = ("source", "distro")
+# The matrix file's `openssl` of a platform with a Dockerfile, and the kind it makes.
+OPENSSL_KINDS = {"source": CellKind.COMPILED, "distro": CellKind.DISTRO}
 # A platform that is an existing image, probed as it is (no Dockerfile, nothing built).
-IMAGE_KIND = "image"
+IMAGE_KIND = CellKind.IMAGE
 _IMAGE_PLATFORM_KEYS = ("description", "image", "libcrypto", "modules", "fips_config", "module_mac")
 MODULE_MACS = ("computed", "image")  # module-mac: computed from fips.so, or the image's own
 # What discovery could not tell: an image platform's libc until its probe ran.
@@ -100,10 +101,9 @@ class Platform:
     libc: str
     fallback: BaseFallback | None
     description: str
-    # "source": OpenSSL built from the matrix's sources; "distro": the distribution's own
-    # libcrypto and packaged fips.so, exactly as its users get them (one cell, no build of ours);
-    # "image": an existing image, as it is (see `image`)
-    openssl: str = "source"
+    # what its cells are (matrix/model/kinds/): OpenSSL built from the matrix's sources, the
+    # distribution's own, or an existing image as it is (see `image`)
+    kind: CellKind = CellKind.COMPILED
     image: ExistingImage | None = None
 
 
@@ -232,7 +232,7 @@ def _parse(ctx: _Ctx, doc: dict[str, Any], digest: str) -> MatrixDefinition:
         for name, value in ctx.named_tables(doc, "platforms", NAME_RE).items()
     }
     # Sources and variants are what a platform of OpenSSL built here is built from.
-    if any(p.openssl == "source" for p in platforms.values()):
+    if any(p.kind == CellKind.COMPILED for p in platforms.values()):
         ctx.check_keys(doc, (), _TOP_KEYS, ("sources", "variants"))
     sources = {
         version: _source(ctx, version, value)
@@ -265,52 +265,7 @@ def _parse(ctx: _Ctx, doc: dict[str, Any], digest: str) -> MatrixDefinition:
             ctx.fail((*kp, "base"), f"base = {variant.base!r} must name a variant without provider")
         # the skew cell runs its module as its base builds do
         variants[name] = dataclasses.replace(variant, module_config=base.module_config)
-    for rule in defn.include + defn.exclude:
-        check_rule_matches(defn, rule)
-    return defn
-
-
-# The one cell of a platform that brings its own OpenSSL.
-DISTRO_SOURCE = Source(version="distro", sha256="", urls=(), debian_orig=False)
-DISTRO_VARIANT = Variant("packaged", (), "the distribution's own libcrypto and fips.so")
-# The one cell of an existing image: PLATFORM/image/as-is.
-IMAGE_SOURCE = Source(version="image", sha256="", urls=(), debian_orig=False)
-IMAGE_VARIANT = Variant("as-is", (), "the image as it is: its own libcrypto and fips.so")
-
-
-def combinations(defn: MatrixDefinition) -> list[tuple[Platform, Source, Variant]]:
-    """Every platform x source x variant, before include/exclude rules."""
-    out = []
-    for platform in defn.platforms.values():
-        if platform.openssl == "distro":
-            out.append((platform, DISTRO_SOURCE, DISTRO_VARIANT))
-            continue
-        if platform.openssl == IMAGE_KIND:
-            out.append((platform, IMAGE_SOURCE, IMAGE_VARIANT))
-            continue
-        for source in defn.sources.values():
-            for variant in defn.variants.values():
-                out.append((platform, source, variant))
-    return out
-
-
-def check_rule_matches(defn: MatrixDefinition, rule: Rule) -> None:
-    """A rule that matches nothing is a typo, not a no-op."""
-    combos = combinations(defn)
-    if any(rule.matches(p.name, s.version, v.name) for p, s, v in combos):
-        return
-    fields = (
-        ("platform", rule.platform, sorted({p.name for p, _, _ in combos})),
-        ("version", rule.version, sorted({s.version for _, s, _ in combos})),
-        ("variant", rule.variant, sorted({v.name for _, _, v in combos})),
-    )
-    culprits = [
-        f"{key} = {pattern!r} matches none of {', '.join(names)}"
-        for key, pattern, names in fields
-        if not any(fnmatch.fnmatchcase(n, pattern) for n in names)
-    ]
-    why = "; ".join(culprits) or "no platform/version/variant combination matches all its fields"
-    raise DefinitionError(f"{defn.path}:{rule.line or 1}: rule matches no cell: {why}")
+    return defn  # its rules are checked against its cells (model/cells.py's expand)
 
 
 def _platform(ctx: _Ctx, name: str, t: dict[str, Any]) -> Platform:
@@ -340,8 +295,8 @@ def _platform(ctx: _Ctx, name: str, t: dict[str, Any]) -> Platform:
             ctx.fail((*kp, "fallback"), f"debootstrap = {suite!r} is not a Debian suite name")
         fallback = BaseFallback(debootstrap=suite)
     description = ctx.string(t, kp, "description", default="")
-    openssl = ctx.choice(t, kp, "openssl", OPENSSL_KINDS)
-    return Platform(name, dockerfile, image, libc, fallback, description, openssl)
+    kind = OPENSSL_KINDS[ctx.choice(t, kp, "openssl", tuple(OPENSSL_KINDS))]
+    return Platform(name, dockerfile, image, libc, fallback, description, kind)
 
 
 def _image_platform(ctx: _Ctx, name: str, t: dict[str, Any]) -> Platform:
