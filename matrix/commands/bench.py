@@ -48,8 +48,8 @@ from matrix.bench.sampler import CpuSampler, machine_busy_seconds
 from matrix.errors import MatrixError
 from matrix.execute import engine
 from matrix.execute.timeline import PHASES_NAME
-from matrix.model.cells import Cell, expand, select
-from matrix.model.definition import load_definition
+from matrix.model.cells import Cell, select
+from matrix.model.load import load_cells
 from matrix.results.store import write_json
 
 PHASES = ("cold", "warm", "side", "tests")
@@ -69,10 +69,9 @@ def main(args: argparse.Namespace, console: Console) -> int:
     if not phases <= set(PHASES):
         unknown = ", ".join(sorted(phases - set(PHASES)))
         raise MatrixError(f"--phases: unknown {unknown} (known: {', '.join(PHASES)})")
-    definition = load_definition(args.matrix or assets.DEFAULT_MATRIX)
     # everything a phase needs is checked now, before the cold phase removes anything and
-    # before an hour of measuring: unknown cell names, root and dockerd, nox
-    cells = expand(definition)
+    # before an hour of measuring: the Dockerfiles, unknown cell names, root and dockerd, nox
+    _, cells = load_cells(args.matrix)
     select(cells, args.only or [])
     subset = select(cells, args.subset or list(SUBSET)) if "side" in phases else []
     if phases & {"side", "tests"}:

@@ -18,13 +18,13 @@ from matrix.commands import run
 from matrix.execute import engine
 from matrix.execute.bundle import write_bundle
 from matrix.execute.lockfile import Lock
-from matrix.model.cells import expand, select
-from matrix.model.definition import load_definition
+from matrix.model.cells import select
+from matrix.model.load import load_cells
 
 
 def main(args: argparse.Namespace, console: Console) -> int:
-    definition = load_definition(args.matrix or assets.DEFAULT_MATRIX)
-    cells = select(expand(definition), args.only)
+    definition, every = load_cells(args.matrix)
+    cells = select(every, args.only)
     cache_dir = args.cache_dir or default_cache_dir()
     with tempfile.TemporaryDirectory(prefix="fips-matrix-bundle-") as tmp:
         options = dataclasses.replace(

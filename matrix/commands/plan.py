@@ -9,17 +9,15 @@ import json
 
 from rich.console import Console
 
-from matrix import assets
 from matrix.errors import MatrixError
-from matrix.model.cells import Cell, expand, select
-from matrix.model.definition import load_definition
+from matrix.model.cells import Cell, select
+from matrix.model.load import load_cells
 
 GITHUB_MAX_JOBS = 256  # GitHub Actions refuses a job matrix with more
 
 
 def main(args: argparse.Namespace, console: Console) -> int:
-    definition = load_definition(args.matrix or assets.DEFAULT_MATRIX)
-    every = expand(definition)
+    _, every = load_cells(args.matrix)
     cells = select(every, args.only)
     jobs = per_platform(every, cells) if args.per == "platform" else [(c.id, c.slug) for c in cells]
     if args.format == "github":

@@ -26,8 +26,9 @@ from matrix.execute.batch import remove_leftovers
 from matrix.execute.bundle import load_bundle
 from matrix.execute.lockfile import Lock
 from matrix.execute.options import RunOptions
-from matrix.model.cells import Cell, expand, select
-from matrix.model.definition import MatrixDefinition, load_definition, matrix_label
+from matrix.model.cells import Cell, select
+from matrix.model.definition import MatrixDefinition, matrix_label
+from matrix.model.load import load_cells
 from matrix.model.vocabulary import Outcome
 from matrix.report.terminal import print_report
 from matrix.report.write import write_reports
@@ -79,8 +80,8 @@ def check_numbers(args: argparse.Namespace) -> None:
 
 
 def resolve(args: argparse.Namespace) -> tuple[MatrixDefinition, list[Cell], RunOptions]:
-    definition = load_definition(args.matrix or assets.DEFAULT_MATRIX)
-    cells = select(expand(definition), args.only)
+    definition, every = load_cells(args.matrix)
+    cells = select(every, args.only)
     check_numbers(args)
     if args.bundle and args.force:
         raise MatrixError("--bundle and --force contradict: a bundle's images are used as they are")
