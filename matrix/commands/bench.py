@@ -64,6 +64,39 @@ SUBSET = (  # two platforms: the tool builds them side by side, the plain way on
 )
 
 
+def arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--results",
+        type=Path,
+        default=Path("results/bench"),
+        help="where the cold run's results and the figures go; the cold phase removes it first, "
+        "so it must be new or an earlier bench's",
+    )
+    parser.add_argument(
+        "--matrix", type=Path, help="matrix file (default: the built-in matrix/default.toml)"
+    )
+    parser.add_argument(
+        "--subset",
+        action="append",
+        metavar="CELL",
+        help="cells for the side-by-side, repeatable (default: " + ", ".join(SUBSET) + ")",
+    )
+    parser.add_argument(
+        "--only", action="append", help="cells of the cold and warm runs (repeat; default: all)"
+    )
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        help="source cache (default: a new, empty one; give the cold phase's for a later warm)",
+    )
+    parser.add_argument(
+        "--phases",
+        default="cold,warm,side,tests",
+        help="which measurements, comma separated (cold, warm, side, tests); each is written to "
+        "bench.json as soon as it is done, beside those of earlier invocations",
+    )
+
+
 def main(args: argparse.Namespace, console: Console) -> int:
     phases = set(args.phases.split(","))
     if not phases <= set(PHASES):

@@ -9,11 +9,29 @@ import json
 
 from rich.console import Console
 
+from matrix.commands import common
 from matrix.errors import MatrixError
 from matrix.model.cells import Cell, select
 from matrix.model.load import load_cells
 
 GITHUB_MAX_JOBS = 256  # GitHub Actions refuses a job matrix with more
+
+
+def arguments(parser: argparse.ArgumentParser) -> None:
+    common.add(parser, *common.CELLS)
+    parser.add_argument(
+        "--format",
+        choices=("github", "lines"),
+        default="lines",
+        help="lines: one job's pattern per line; github: a job matrix's include list (JSON)",
+    )
+    parser.add_argument(
+        "--per",
+        choices=("cell", "platform"),
+        default="cell",
+        help="one job per cell, or per platform (its cells share compiles; GitHub allows "
+        f"at most {GITHUB_MAX_JOBS} jobs in a matrix)",
+    )
 
 
 def main(args: argparse.Namespace, console: Console) -> int:
