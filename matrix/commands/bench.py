@@ -36,7 +36,6 @@ from matrix import assets
 from matrix.bench.figures import (
     Timed,
     cell_figures,
-    image_sizes,
     report,
     run_phases,
     step_figures,
@@ -45,6 +44,7 @@ from matrix.bench.fresh_engine import FreshEngine, fresh_engine
 from matrix.bench.gap import gap_table, run_gap
 from matrix.bench.plain import local_base, plain_builds
 from matrix.bench.sampler import CpuSampler, machine_busy_seconds
+from matrix.bench.sizes import image_sizes
 from matrix.errors import MatrixError
 from matrix.execute import engine
 from matrix.execute.timeline import PHASES_NAME

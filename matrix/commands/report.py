@@ -14,11 +14,10 @@ from pathlib import Path
 
 from rich.console import Console
 
-from matrix.bench.readme import speed_section
+from matrix import readme
 from matrix.commands import common
 from matrix.errors import MatrixError
 from matrix.judge.cell import outcome_of, rejudge
-from matrix.report.readme import rewrite_readme
 from matrix.report.terminal import print_report
 from matrix.report.write import write_reports
 from matrix.results.diff import read_baseline
@@ -42,8 +41,7 @@ def arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace, console: Console) -> int:
     out = ResultsDir(args.results)
     if args.readme:
-        speed = speed_section(args.readme, args.results)
-        changed = rewrite_readme(args.readme, args.results, [speed])
+        changed = readme.update(args.readme, args.results)
         state = "rewritten" if changed else "already up to date"
         console.print(f"{args.readme}: the sections made from {args.results} are {state}")
         return 0
