@@ -246,8 +246,10 @@ def _contract(dockerfile: Dockerfile, found: _Found, reference: Path | None, old
     probe_copies = compile_.find("COPY", r"^probes/ /src/probes/$")
     probe_runs = compile_.find("RUN", r"^fips-matrix-build\.sh probe$")
     in_link = link.find("COPY", r"^probes/")
-    if older and in_link and not (probe_runs or probe_copies):
-        pass  # the older contract: the install step builds the probe
+    # the older contract: probes/ copied into the link stage, the install step builds them
+    older_probe = older and bool(in_link) and not (probe_runs or probe_copies)
+    if older_probe:
+        pass  # nothing of the probe's in the compile stage to check
     elif not probe_runs or not probe_copies or not compiles:
         found.add(compile_.line, "the compile stage never builds the probe")
     elif not compiles[0] < probe_copies[0] < probe_runs[0]:
