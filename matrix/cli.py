@@ -1,43 +1,52 @@
-"""Command line: `fips-matrix COMMAND` (also `python -m matrix COMMAND`). Parses and
-dispatches to matrix/commands/; prints a user error (MatrixError) without a traceback and ends
-with its exit status. Text from users and results files is printed as it is: the console
-reads no markup unless a caller asks for it, and shows every control character as its escape
-(matrix/visible.py)."""
+"""Command line: `fips-matrix COMMAND` (also `python -m matrix COMMAND`). Lists the commands
+and dispatches to matrix/commands/, importing only the module of the command given (so the
+Docker SDK only for a command that talks to an engine); prints a user error (MatrixError)
+without a traceback and ends with its exit status. Text from users and results files is
+printed as it is: the console reads no markup unless a caller asks for it, and shows every
+control character as its escape (matrix/visible.py)."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Sequence
-from pathlib import Path
-from typing import Any
+from collections.abc import Sequence
+from types import ModuleType
 
 from rich.console import Console
 from rich.text import Text
 
-from matrix import __version__, assets
-from matrix.commands import bench, bundle, diff, merge, plan, probe, publish, report, repro
-from matrix.commands import run as run_command
+from matrix import __version__
 from matrix.errors import Abandoned, MatrixError
 from matrix.visible import visible_console
 
-Command = Callable[[argparse.Namespace, Console], int]
-COMMANDS: dict[str, Command] = {
-    "run": run_command.main,
-    "probe": probe.main,
-    "report": report.main,
-    "diff": diff.main,
-    "plan": plan.main,
-    "merge": merge.main,
-    "publish": publish.main,
-    "bundle": bundle.main,
-    "bench": bench.main,
-    "repro": repro.main,
+# Each command is the module of its name in matrix/commands/, with `arguments(parser)` and
+# `main(args, console) -> exit status`; listed here with its help, in the order --help shows.
+COMMANDS: dict[str, str] = {
+    "run": "build and probe the cells of a matrix",
+    "probe": "probe existing images as they are (local, or pulled): is the process able to "
+    "recover when the image's FIPS provider fails a self-test? The same tables, findings and "
+    "reports as a run",
+    "plan": "print the cells, for a CI job matrix",
+    "merge": "merge result directories into one report",
+    "publish": "copy a run's results for readers: cell JSON, summary, tables and HTML, without "
+    "logs or this machine's paths (e.g. the committed results/reference)",
+    "bundle": "build the cells, then write their images and verified sources into one archive",
+    "report": "judge a results directory's stored observations again under the current rules, "
+    "REWRITE its cell files with the new verdicts, and make every report again (runs "
+    "nothing, needs no engine)",
+    "diff": "cells whose status (the verdict, or DIED_AFTER_RELOAD) changed, appeared or "
+    "disappeared between two runs; exit 1 if one got worse or a cell file cannot be read",
+    "repro": "write a directory that reproduces one scenario of one cell with plain docker: a "
+    "Dockerfile (pinned source, the cell's build), one C file, and a README saying what "
+    "to expect",
+    "bench": "measure the matrix's cost: cold, warm, and against the plain way",
 }
+
 PIPE_CLOSED = 128 + signal.SIGPIPE  # what a shell reports for a writer whose reader left
 
 
@@ -68,7 +77,10 @@ class _Help(argparse.HelpFormatter):
         return f"{text} (default: %(default)s)"
 
 
-def parser() -> argparse.ArgumentParser:
+def parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The command line: every command listed; each command's own options added by its
+    module (`arguments`), for every command, or with `only` for that one alone (the others'
+    modules are not imported, so a command that needs no engine never loads its SDK)."""
     p = argparse.ArgumentParser(
         prog="fips-matrix",
         description="Can a process recover when the OpenSSL 3 FIPS provider fails a self-test?",
@@ -76,339 +88,23 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    def command(
-        name: str, text: str, parents: Sequence[argparse.ArgumentParser] = ()
-    ) -> argparse.ArgumentParser:
-        return sub.add_parser(
-            name, help=text, description=text, parents=list(parents), formatter_class=_Help
-        )
-
-    cells = argparse.ArgumentParser(add_help=False)
-    cells.add_argument(
-        "--matrix",
-        type=Path,
-        help="matrix file (TOML); running one is like running its author's Makefile "
-        "(default: the built-in matrix/default.toml)",
-    )
-    cells.add_argument(
-        "--only",
-        action="append",
-        default=[],
-        metavar="PATTERN",
-        help="shell-style pattern over cell ids PLATFORM/VERSION/VARIANT; repeatable "
-        "(default: every cell of the matrix)",
-    )
-    cache = _parent(
-        "--cache-dir",
-        type=Path,
-        help="where verified sources are kept (default: $XDG_CACHE_HOME/fips-reload-matrix, "
-        "else ~/.cache/fips-reload-matrix)",
-    )
-    baseline = _parent(
-        "--baseline",
-        type=Path,
-        metavar="DIR",
-        help="a results directory (e.g. results/reference) to compare with: in junit.xml every "
-        "cell and scenario whose status differs from the baseline's fails (default: none)",
-    )
-    signers = _parent(
-        "--allow-unknown-signer",
-        action="store_true",
-        help="build a tarball whose published signature was made by a key the shipped keyring "
-        "does not hold, on its sha256 pin alone (default: refused)",
-    )
-
-    parallel = _parent(
-        "--parallel",
-        type=int,
-        help=f"builds side by side, and probe workers beside them, 1 to "
-        f"{run_command.MAX_PARALLEL} (default: one more than the CPUs, at most 3)",
-    )
-    probe_timeout = _parent(
-        "--probe-timeout",
-        type=float,
-        default=run_command.DEFAULT_PROBE_TIMEOUT,
-        metavar="SECONDS",
-        help=f"seconds before a probe run is killed, at most {run_command.MAX_SECONDS:g}",
-    )
-    repeat = _parent(
-        "--repeat",
-        type=int,
-        default=1,
-        metavar="N",
-        help=f"run each probe N times (1 to {run_command.MAX_REPEAT}); a scenario whose runs "
-        "disagree shows k/N (FLAKY)",
-    )
-    offline = _parent(
-        "--offline",
-        action="store_true",
-        help="never pull images: cells whose image is not here and cannot be made skip",
-    )
-    allow_empty = _parent(
-        "--allow-empty",
-        action="store_true",
-        help="exit 0 even when the selection is empty or no cell was measured (default: exit 1)",
-    )
-    measuring = [parallel, probe_timeout, repeat, offline, allow_empty, baseline]
-
-    run_p = command(
-        "run", "build and probe the cells of a matrix", [cells, cache, signers, *measuring]
-    )
-    run_p.add_argument(
-        "--results",
-        type=Path,
-        default=run_command.DEFAULT_RESULTS,
-        help="results directory: this run's cells and reports only",
-    )
-    run_p.add_argument(
-        "--jobs",
-        type=int,
-        help=f"make -j inside each build, 1 to {run_command.MAX_JOBS} (default: CPU count)",
-    )
-    run_p.add_argument(
-        "--build-timeout",
-        type=float,
-        default=run_command.DEFAULT_BUILD_TIMEOUT,
-        metavar="SECONDS",
-        help=f"seconds a cell's image build may take before the cell is a TIMEOUT, at most "
-        f"{run_command.MAX_SECONDS:g}",
-    )
-    run_p.add_argument("--force", action="store_true", help="rebuild and re-probe every cell")
-    run_p.add_argument("--list", action="store_true", help="list the selected cells and stop")
-    run_p.add_argument(
-        "--locked",
-        nargs="?",
-        const=True,
-        metavar="LOCK",
-        help=f"refuse to run if a base image or source differs from the lock (default: not "
-        f"locked; given without LOCK: {assets.LOCK_NAME} in the results directory)",
-    )
-    run_p.add_argument(
-        "--bundle",
-        type=Path,
-        help="take base images, cell images and sources from a bundle: no network needed "
-        "(default: none; images are built or pulled, sources downloaded)",
-    )
-
-    probe_p = command(
-        "probe",
-        "probe existing images as they are (local, or pulled): is the process able to recover "
-        "when the image's FIPS provider fails a self-test? The same tables, findings and "
-        "reports as a run",
-        measuring,
-    )
-    probe_p.add_argument(
-        "images", nargs="+", metavar="IMAGE", help="image references (name:tag, name@digest, id)"
-    )
-    probe_p.add_argument(
-        "--results",
-        type=Path,
-        default=probe.DEFAULT_RESULTS,
-        help="results directory: these images' cells, reports, and the matrix made of them "
-        f"({probe.MATRIX_NAME})",
-    )
-    probe_p.add_argument(
-        "--libcrypto",
-        metavar="PATH",
-        help="the libcrypto in the images to probe: a file, a directory or a bare soname "
-        "(default: found in each image)",
-    )
-    probe_p.add_argument(
-        "--modules",
-        metavar="PATH",
-        help="fips.so in the images, or the directory holding it (default: found in each image)",
-    )
-    probe_p.add_argument(
-        "--fips-config",
-        metavar="PATH",
-        help="the module's configuration in the images, where --module-mac-from-image reads "
-        "first (default: found in each image)",
-    )
-    probe_p.add_argument(
-        "--module-mac-from-image",
-        action="store_true",
-        help="configure the module with the module-mac of the image's own configuration "
-        "(default: computed from fips.so, as fipsinstall does)",
-    )
-    probe_p.add_argument(
-        "--scenario",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="a scenario to run, repeatable (default: every scenario)",
-    )
-    probe_p.add_argument(
-        "--force",
-        action="store_true",
-        help="build the portable probe again, without the cache, and probe again",
-    )
-
-    plan_p = command("plan", "print the cells, for a CI job matrix", [cells])
-    plan_p.add_argument(
-        "--format",
-        choices=("github", "lines"),
-        default="lines",
-        help="lines: one job's pattern per line; github: a job matrix's include list (JSON)",
-    )
-    plan_p.add_argument(
-        "--per",
-        choices=("cell", "platform"),
-        default="cell",
-        help="one job per cell, or per platform (its cells share compiles; GitHub allows "
-        f"at most {plan.GITHUB_MAX_JOBS} jobs in a matrix)",
-    )
-    plan_p.add_argument(
-        "--changed",
-        type=Path,
-        metavar="FILE",
-        help="only the cells a change reaches: FILE lists the repository paths it changed, one "
-        "a line (- for standard input), as `git diff --name-only BASE...HEAD` prints them "
-        "(default: every selected cell)",
-    )
-    plan_p.add_argument(
-        "--matrix-before",
-        type=Path,
-        metavar="FILE",
-        help="with --changed: the matrix file as it was before the change (a missing FILE: it "
-        "is new), so that only its new or changed cells count (default: none, every cell of "
-        "a changed matrix file counts)",
-    )
-
-    merge_p = command("merge", "merge result directories into one report")
-    merge_p.add_argument(
-        "dirs", type=Path, nargs="+", metavar="DIR", help="results directories to merge"
-    )
-    merge_p.add_argument(
-        "--results", type=Path, required=True, help="the merged directory (made if missing)"
-    )
-
-    publish_p = command(
-        "publish",
-        "copy a run's results for readers: cell JSON, summary, tables and HTML, without "
-        "logs or this machine's paths (e.g. the committed results/reference)",
-    )
-    publish_p.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="the run's results")
-    publish_p.add_argument(
-        "--to",
-        type=Path,
-        required=True,
-        metavar="DIR",
-        help="where the published copy goes: a new or empty directory, or an earlier "
-        "publication holding only the files its summary.json lists, which is replaced whole "
-        "(never a symbolic link)",
-    )
-
-    bundle_p = command(
-        "bundle",
-        "build the cells, then write their images and verified sources into one archive",
-        [cells, cache, signers],
-    )
-    bundle_p.add_argument("--output", type=Path, required=True, help="the archive (.tar)")
-
-    report_p = command(
-        "report",
-        "judge a results directory's stored observations again under the current rules, "
-        "REWRITE its cell files with the new verdicts, and make every report again (runs "
-        "nothing, needs no engine)",
-        [baseline],
-    )
-    report_p.add_argument("results", type=Path, metavar="DIR", help="an existing results directory")
-    report_p.add_argument(
-        "--readme",
-        type=Path,
-        metavar="FILE",
-        help="instead of the reports, rewrite FILE's section between the markers of "
-        "matrix/report/readme.py from the results (e.g. README.md from results/reference); "
-        "DIR is then left as it is (default: none: the reports are made)",
-    )
-
-    diff_p = command(
-        "diff",
-        "cells whose status (the verdict, or DIED_AFTER_RELOAD) changed, appeared or "
-        "disappeared between two runs; exit 1 if one got worse or a cell file cannot be read",
-    )
-    diff_p.add_argument("old", type=Path, metavar="OLD", help="the earlier results directory")
-    diff_p.add_argument("new", type=Path, metavar="NEW", help="the later results directory")
-    diff_p.add_argument(
-        "--only",
-        action="append",
-        metavar="PATTERN",
-        help="compare only the cells whose id matches (shell-style, repeatable), as a pull "
-        "request's run of the cells it touched (default: every cell)",
-    )
-
-    repro_p = command(
-        "repro",
-        "write a directory that reproduces one scenario of one cell with plain docker: a "
-        "Dockerfile (pinned source, the cell's build), one C file, and a README saying what "
-        "to expect",
-    )
-    repro_p.add_argument("cell", metavar="CELL", help="the cell's id, PLATFORM/VERSION/VARIANT")
-    repro_p.add_argument("scenario", metavar="SCENARIO", help="one of the cell's scenarios")
-    repro_p.add_argument(
-        "--output",
-        type=Path,
-        required=True,
-        metavar="DIR",
-        help="the directory written: new, empty or an earlier reproducer",
-    )
-    repro_p.add_argument(
-        "--force",
-        action="store_true",
-        help="write into a DIR that holds other files, overwriting its Dockerfile, repro.c and "
-        "README.md",
-    )
-    repro_p.add_argument(
-        "--matrix", type=Path, help="matrix file (default: the built-in matrix/default.toml)"
-    )
-    repro_p.add_argument(
-        "--results",
-        type=Path,
-        default=run_command.DEFAULT_RESULTS,
-        metavar="DIR",
-        help="results directory whose record of the cell says what to expect",
-    )
-
-    bench_p = command("bench", "measure the matrix's cost: cold, warm, and against the plain way")
-    bench_p.add_argument(
-        "--results",
-        type=Path,
-        default=Path("results/bench"),
-        help="where the cold run's results and the figures go; the cold phase removes it first, "
-        "so it must be new or an earlier bench's",
-    )
-    bench_p.add_argument(
-        "--matrix", type=Path, help="matrix file (default: the built-in matrix/default.toml)"
-    )
-    bench_p.add_argument(
-        "--subset",
-        action="append",
-        metavar="CELL",
-        help="cells for the side-by-side, repeatable (default: " + ", ".join(bench.SUBSET) + ")",
-    )
-    bench_p.add_argument(
-        "--only", action="append", help="cells of the cold and warm runs (repeat; default: all)"
-    )
-    bench_p.add_argument(
-        "--cache-dir",
-        type=Path,
-        help="source cache (default: a new, empty one; give the cold phase's for a later warm)",
-    )
-    bench_p.add_argument(
-        "--phases",
-        default="cold,warm,side,tests",
-        help="which measurements, comma separated (cold, warm, side, tests); each is written to "
-        "bench.json as soon as it is done, beside those of earlier invocations",
-    )
+    for name, text in COMMANDS.items():
+        command = sub.add_parser(name, help=text, description=text, formatter_class=_Help)
+        if only is None or only == name:
+            _module(name).arguments(command)
     return p
 
 
-def _parent(*flags: str, **spec: Any) -> argparse.ArgumentParser:
-    """A parent parser holding one option that several commands share."""
-    parent = argparse.ArgumentParser(add_help=False)
-    parent.add_argument(*flags, **spec)
-    return parent
+def _module(name: str) -> ModuleType:
+    """A command's module: its options (`arguments`) and what it does (`main`)."""
+    return importlib.import_module(f"matrix.commands.{name}")
+
+
+def _command_word(argv: Sequence[str]) -> str:
+    """The command a command line names: its first word that is no option (the top level
+    has no option that takes a value); "" when it names none it knows."""
+    word = next((a for a in argv if not a.startswith("-")), "")
+    return word if word in COMMANDS else ""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -424,7 +120,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    args = parser().parse_args(argv)
+    words = sys.argv[1:] if argv is None else list(argv)
+    args = parser(_command_word(words)).parse_args(words)
     # SIGTERM (a CI job cancelled, `kill`) unwinds like Ctrl-C: probe containers are removed
     # and finished cells stay on disk.
     with contextlib.suppress(ValueError):  # not the main thread: leave signals alone
@@ -436,7 +133,7 @@ def _main(argv: Sequence[str] | None) -> int:
     )
     visible_console(console)  # no text from elsewhere drives the terminal
     try:
-        code = COMMANDS[args.command](args, console)
+        code: int = _module(args.command).main(args, console)
     except MatrixError as exc:
         console.print(Text.assemble(("fips-matrix: error:", "red"), " ", str(exc)))
         code = exc.exit_code

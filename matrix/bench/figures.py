@@ -1,6 +1,7 @@
 """The benchmark's figures, read from what a run leaves: the build logs' compile and link
 times (L, the compile CPU that cannot be avoided), the summary's phases, the cells' reuse and
-times, the images' sizes; and the machine's CPU from /proc/stat."""
+times; and the machine's CPU from /proc/stat. (The images' sizes are the engine's:
+matrix/bench/sizes.py.)"""
 
 from __future__ import annotations
 
@@ -9,8 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import docker
-import docker.errors
 from tabulate import tabulate
 
 from matrix.results.store import ResultsDir
@@ -97,21 +96,6 @@ def cell_figures(results: Path) -> dict[str, Any]:
         "image_phase_seconds_summed": round(image_seconds, 1),
         "probe_phase_seconds_summed": round(probe_seconds, 1),
     }
-
-
-def image_sizes(client: docker.DockerClient, results: Path) -> dict[str, dict[str, float]]:
-    """Runtime image size per platform (MB): smallest, largest."""
-    sizes: dict[str, list[float]] = {}
-    for cell in ResultsDir(results).all_cells():
-        image = cell.fingerprint.get("image")
-        if not image:
-            continue
-        try:
-            size = client.images.get(image["id"]).attrs["Size"] / 1e6
-        except docker.errors.ImageNotFound:
-            continue
-        sizes.setdefault(cell.platform, []).append(size)
-    return {p: {"min_mb": round(min(s), 1), "max_mb": round(max(s), 1)} for p, s in sizes.items()}
 
 
 def report(f: dict[str, Any]) -> str:

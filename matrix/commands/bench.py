@@ -36,7 +36,6 @@ from matrix import assets
 from matrix.bench.figures import (
     Timed,
     cell_figures,
-    image_sizes,
     report,
     run_phases,
     step_figures,
@@ -45,11 +44,12 @@ from matrix.bench.fresh_engine import FreshEngine, fresh_engine
 from matrix.bench.gap import gap_table, run_gap
 from matrix.bench.plain import local_base, plain_builds
 from matrix.bench.sampler import CpuSampler, machine_busy_seconds
+from matrix.bench.sizes import image_sizes
 from matrix.errors import MatrixError
 from matrix.execute import engine
 from matrix.execute.timeline import PHASES_NAME
-from matrix.model.cells import Cell, expand, select
-from matrix.model.definition import load_definition
+from matrix.model.cells import Cell, select
+from matrix.model.load import load_cells
 from matrix.results.store import write_json
 
 PHASES = ("cold", "warm", "side", "tests")
@@ -64,15 +64,47 @@ SUBSET = (  # two platforms: the tool builds them side by side, the plain way on
 )
 
 
+def arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--results",
+        type=Path,
+        default=Path("results/bench"),
+        help="where the cold run's results and the figures go; the cold phase removes it first, "
+        "so it must be new or an earlier bench's",
+    )
+    parser.add_argument(
+        "--matrix", type=Path, help="matrix file (default: the built-in matrix/default.toml)"
+    )
+    parser.add_argument(
+        "--subset",
+        action="append",
+        metavar="CELL",
+        help="cells for the side-by-side, repeatable (default: " + ", ".join(SUBSET) + ")",
+    )
+    parser.add_argument(
+        "--only", action="append", help="cells of the cold and warm runs (repeat; default: all)"
+    )
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        help="source cache (default: a new, empty one; give the cold phase's for a later warm)",
+    )
+    parser.add_argument(
+        "--phases",
+        default="cold,warm,side,tests",
+        help="which measurements, comma separated (cold, warm, side, tests); each is written to "
+        "bench.json as soon as it is done, beside those of earlier invocations",
+    )
+
+
 def main(args: argparse.Namespace, console: Console) -> int:
     phases = set(args.phases.split(","))
     if not phases <= set(PHASES):
         unknown = ", ".join(sorted(phases - set(PHASES)))
         raise MatrixError(f"--phases: unknown {unknown} (known: {', '.join(PHASES)})")
-    definition = load_definition(args.matrix or assets.DEFAULT_MATRIX)
     # everything a phase needs is checked now, before the cold phase removes anything and
-    # before an hour of measuring: unknown cell names, root and dockerd, nox
-    cells = expand(definition)
+    # before an hour of measuring: the Dockerfiles, unknown cell names, root and dockerd, nox
+    _, cells = load_cells(args.matrix)
     select(cells, args.only or [])
     subset = select(cells, args.subset or list(SUBSET)) if "side" in phases else []
     if phases & {"side", "tests"}:

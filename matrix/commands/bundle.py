@@ -12,27 +12,32 @@ from pathlib import Path
 
 from rich.console import Console
 
-from matrix import assets
+from matrix import assets, session
 from matrix.acquire.sources import default_cache_dir
-from matrix.commands import run
+from matrix.commands import common
 from matrix.execute import engine
 from matrix.execute.bundle import write_bundle
 from matrix.execute.lockfile import Lock
-from matrix.model.cells import expand, select
-from matrix.model.definition import load_definition
+from matrix.model.cells import select
+from matrix.model.load import load_cells
+
+
+def arguments(parser: argparse.ArgumentParser) -> None:
+    common.add(parser, *common.CELLS, common.CACHE, common.SIGNERS)
+    parser.add_argument("--output", type=Path, required=True, help="the archive (.tar)")
 
 
 def main(args: argparse.Namespace, console: Console) -> int:
-    definition = load_definition(args.matrix or assets.DEFAULT_MATRIX)
-    cells = select(expand(definition), args.only)
+    definition, every = load_cells(args.matrix)
+    cells = select(every, args.only)
     cache_dir = args.cache_dir or default_cache_dir()
     with tempfile.TemporaryDirectory(prefix="fips-matrix-bundle-") as tmp:
         options = dataclasses.replace(
-            run.defaults(Path(tmp), cache_dir), allow_unknown_signer=args.allow_unknown_signer
+            session.defaults(Path(tmp), cache_dir), allow_unknown_signer=args.allow_unknown_signer
         )
-        results, out = run.run(definition, cells, options, console)
-        run.require_measured(results, allow_empty=False)
-        failed = run.failed_cells(results)
+        results, out = session.run(definition, cells, options, console)
+        session.require_measured(results, allow_empty=False)
+        failed = session.failed_cells(results)
         if failed:
             # a lab given this bundle could not run them: it has no network to build them
             console.print(

@@ -17,6 +17,18 @@ from matrix.results.diff import diff_results, format_diff
 from matrix.results.store import ResultsDir, RunFiles, cell_of
 
 
+def arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("old", type=Path, metavar="OLD", help="the earlier results directory")
+    parser.add_argument("new", type=Path, metavar="NEW", help="the later results directory")
+    parser.add_argument(
+        "--only",
+        action="append",
+        metavar="PATTERN",
+        help="compare only the cells whose id matches (shell-style, repeatable), as a pull "
+        "request's run of the cells it touched (default: every cell)",
+    )
+
+
 def main(args: argparse.Namespace, console: Console) -> int:
     sides: list[RunFiles] = []
     for path in (args.old, args.new):

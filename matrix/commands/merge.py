@@ -5,6 +5,7 @@ Every input is read and checked before OUT is made."""
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from rich.console import Console
 
@@ -14,6 +15,15 @@ from matrix.report.write import render_reports
 from matrix.results.merge import merge, read_inputs
 from matrix.results.records import scenarios_of
 from matrix.results.store import ResultsDir
+
+
+def arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "dirs", type=Path, nargs="+", metavar="DIR", help="results directories to merge"
+    )
+    parser.add_argument(
+        "--results", type=Path, required=True, help="the merged directory (made if missing)"
+    )
 
 
 def main(args: argparse.Namespace, console: Console) -> int:

@@ -12,17 +12,51 @@ from pathlib import Path
 from rich.console import Console
 
 from matrix import assets
+from matrix.commands import common
 from matrix.errors import MatrixError
 from matrix.model.affected import affected
 from matrix.model.cells import Cell, expand, select
 from matrix.model.definition import load_definition
+from matrix.model.load import load_cells
 
 GITHUB_MAX_JOBS = 256  # GitHub Actions refuses a job matrix with more
 
 
+def arguments(parser: argparse.ArgumentParser) -> None:
+    common.add(parser, *common.CELLS)
+    parser.add_argument(
+        "--format",
+        choices=("github", "lines"),
+        default="lines",
+        help="lines: one job's pattern per line; github: a job matrix's include list (JSON)",
+    )
+    parser.add_argument(
+        "--per",
+        choices=("cell", "platform"),
+        default="cell",
+        help="one job per cell, or per platform (its cells share compiles; GitHub allows "
+        f"at most {GITHUB_MAX_JOBS} jobs in a matrix)",
+    )
+    parser.add_argument(
+        "--changed",
+        type=Path,
+        metavar="FILE",
+        help="only the cells a change reaches: FILE lists the repository paths it changed, one "
+        "a line (- for standard input), as `git diff --name-only BASE...HEAD` prints them "
+        "(default: every selected cell)",
+    )
+    parser.add_argument(
+        "--matrix-before",
+        type=Path,
+        metavar="FILE",
+        help="with --changed: the matrix file as it was before the change (a missing FILE: it "
+        "is new), so that only its new or changed cells count (default: none, every cell of "
+        "a changed matrix file counts)",
+    )
+
+
 def main(args: argparse.Namespace, console: Console) -> int:
-    definition = load_definition(args.matrix or assets.DEFAULT_MATRIX)
-    every = expand(definition)
+    _, every = load_cells(args.matrix)
     cells = select(every, args.only)
     if args.changed is not None:
         cells = affected(cells, _changed_paths(args.changed), _repo_path(args), _before(args))

@@ -16,7 +16,8 @@ from typing import Any
 
 from rich.console import Console
 
-from matrix.commands import run as run_command
+from matrix import session
+from matrix.commands import common
 from matrix.errors import MatrixError
 from matrix.files import write_text
 from matrix.model.cells import expand
@@ -39,8 +40,57 @@ _NOT_NAME = re.compile(r"[^a-z0-9._-]+")
 _IMAGE_ID = re.compile(r"^(?:sha256:)?([0-9a-f]{12,64})$")
 
 
+def arguments(parser: argparse.ArgumentParser) -> None:
+    common.add(parser, *common.MEASURING)
+    parser.add_argument(
+        "images", nargs="+", metavar="IMAGE", help="image references (name:tag, name@digest, id)"
+    )
+    parser.add_argument(
+        "--results",
+        type=Path,
+        default=DEFAULT_RESULTS,
+        help="results directory: these images' cells, reports, and the matrix made of them "
+        f"({MATRIX_NAME})",
+    )
+    parser.add_argument(
+        "--libcrypto",
+        metavar="PATH",
+        help="the libcrypto in the images to probe: a file, a directory or a bare soname "
+        "(default: found in each image)",
+    )
+    parser.add_argument(
+        "--modules",
+        metavar="PATH",
+        help="fips.so in the images, or the directory holding it (default: found in each image)",
+    )
+    parser.add_argument(
+        "--fips-config",
+        metavar="PATH",
+        help="the module's configuration in the images, where --module-mac-from-image reads "
+        "first (default: found in each image)",
+    )
+    parser.add_argument(
+        "--module-mac-from-image",
+        action="store_true",
+        help="configure the module with the module-mac of the image's own configuration "
+        "(default: computed from fips.so, as fipsinstall does)",
+    )
+    parser.add_argument(
+        "--scenario",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a scenario to run, repeatable (default: every scenario)",
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="build the portable probe again, without the cache, and probe again",
+    )
+
+
 def main(args: argparse.Namespace, console: Console) -> int:
-    run_command.check_numbers(args)
+    common.check_numbers(args)
     images = list(dict.fromkeys(args.images))  # the same image twice is probed once
     text = matrix_text(images, args)
     path = args.results / MATRIX_NAME
@@ -48,7 +98,7 @@ def main(args: argparse.Namespace, console: Console) -> int:
         write_text(path, text)
     definition = load_definition(path)
     cells = expand(definition)
-    base = run_command.defaults(args.results)
+    base = session.defaults(args.results)
     options = dataclasses.replace(
         base,
         parallel=args.parallel or base.parallel,
@@ -58,12 +108,12 @@ def main(args: argparse.Namespace, console: Console) -> int:
         offline=args.offline,
     )
     baseline = read_baseline(args.baseline) if args.baseline else None
-    results, _ = run_command.run(definition, cells, options, console, baseline=baseline)
+    results, _ = session.run(definition, cells, options, console, baseline=baseline)
     console.print()
     for line in describe(results):
         console.print(line)
     console.print(f"the matrix of these images: {path} (fips-matrix run --matrix {path})")
-    return run_command.exit_status(results, args.allow_empty)
+    return session.exit_status(results, args.allow_empty)
 
 
 def matrix_text(images: Sequence[str], args: argparse.Namespace) -> str:

@@ -30,6 +30,19 @@ PUBLISHED_KEY = "published"  # summary.json's list of the publication's own file
 LEFT_OUT = ("junit.xml",)  # for CI systems, not readers: made by `report`, not published
 
 
+def arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="the run's results")
+    parser.add_argument(
+        "--to",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="where the published copy goes: a new or empty directory, or an earlier "
+        "publication holding only the files its summary.json lists, which is replaced whole "
+        "(never a symbolic link)",
+    )
+
+
 def main(args: argparse.Namespace, console: Console) -> int:
     src = ResultsDir(args.run_dir)
     if not src.root.is_dir():

@@ -10,13 +10,14 @@ touches nothing in DIR."""
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from rich.console import Console
 
-from matrix.bench.readme import speed_section
+from matrix import readme
+from matrix.commands import common
 from matrix.errors import MatrixError
 from matrix.judge.cell import outcome_of, rejudge
-from matrix.report.readme import rewrite_readme
 from matrix.report.terminal import print_report
 from matrix.report.write import render_reports
 from matrix.results.diff import read_baseline
@@ -24,11 +25,23 @@ from matrix.results.records import Run, scenarios_of
 from matrix.results.store import ResultsDir
 
 
+def arguments(parser: argparse.ArgumentParser) -> None:
+    common.add(parser, common.BASELINE)
+    parser.add_argument("results", type=Path, metavar="DIR", help="an existing results directory")
+    parser.add_argument(
+        "--readme",
+        type=Path,
+        metavar="FILE",
+        help="instead of the reports, rewrite FILE's section between the markers of "
+        "matrix/report/readme.py from the results (e.g. README.md from results/reference); "
+        "DIR is then left as it is (default: none: the reports are made)",
+    )
+
+
 def main(args: argparse.Namespace, console: Console) -> int:
     out = ResultsDir(args.results)
     if args.readme:
-        speed = speed_section(args.readme, args.results)
-        changed = rewrite_readme(args.readme, args.results, [speed])
+        changed = readme.update(args.readme, args.results)
         state = "rewritten" if changed else "already up to date"
         console.print(f"{args.readme}: the sections made from {args.results} are {state}")
         return 0

@@ -14,6 +14,7 @@ from rich.console import Console
 
 from matrix import assets
 from matrix.errors import MatrixError
+from matrix.execute.options import DEFAULT_RESULTS
 from matrix.files import read_regular, write_text
 from matrix.judge.cell import rejudge
 from matrix.model.cells import Cell, expand
@@ -21,6 +22,34 @@ from matrix.model.definition import load_definition
 from matrix.report import reproducer
 from matrix.results.records import CellResult, ScenarioResult
 from matrix.results.store import ResultsDir
+
+
+def arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("cell", metavar="CELL", help="the cell's id, PLATFORM/VERSION/VARIANT")
+    parser.add_argument("scenario", metavar="SCENARIO", help="one of the cell's scenarios")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="the directory written: new, empty or an earlier reproducer",
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="write into a DIR that holds other files, overwriting its Dockerfile, repro.c and "
+        "README.md",
+    )
+    parser.add_argument(
+        "--matrix", type=Path, help="matrix file (default: the built-in matrix/default.toml)"
+    )
+    parser.add_argument(
+        "--results",
+        type=Path,
+        default=DEFAULT_RESULTS,
+        metavar="DIR",
+        help="results directory whose record of the cell says what to expect",
+    )
 
 
 def main(args: argparse.Namespace, console: Console) -> int:

@@ -1,92 +1,80 @@
 """`fips-matrix run`: build and probe the selected cells of a matrix, then write every report.
 Its options are resolved here, once, into RunOptions; nothing below reads argv or the
-environment for them. A run's reports show the cells it measured itself, and no others
-(`fips-matrix merge` combines runs)."""
+environment for them (matrix/session.py does the run). A run's reports show the cells it
+measured itself, and no others (`fips-matrix merge` combines runs)."""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import math
-import os
-import time
-import uuid
-from collections.abc import Sequence
 from pathlib import Path
 
 from rich.console import Console
 
-from matrix import __version__, assets
-from matrix.acquire.mirror import debian_mirror
-from matrix.acquire.sources import default_cache_dir
+from matrix import assets, session
+from matrix.commands import common
 from matrix.errors import MatrixError, NothingMeasured
-from matrix.execute import engine
-from matrix.execute.assembly import assemble
-from matrix.execute.batch import remove_leftovers
-from matrix.execute.bundle import load_bundle
-from matrix.execute.lockfile import Lock
-from matrix.execute.options import RunOptions
-from matrix.model.cells import Cell, expand, select
-from matrix.model.definition import MatrixDefinition, load_definition, matrix_label
-from matrix.model.vocabulary import Outcome
-from matrix.report.terminal import print_report
-from matrix.report.write import write_reports
-from matrix.reporter import ConsoleReporter
-from matrix.results.diff import Baseline, read_baseline
-from matrix.results.records import CellResult, EngineInfo, Run, now
-from matrix.results.store import ResultsDir
-
-DEFAULT_RESULTS = Path("results/latest")  # git-ignored; the committed run is results/reference
-DEFAULT_PROBE_TIMEOUT = 120.0
-DEFAULT_BUILD_TIMEOUT = 7200.0  # a cold 3.5 compile takes about 4 minutes on 2 cores
-MAX_SECONDS = 86400.0  # a day: anything longer is a typo, not a plan
-MAX_REPEAT = 100
-MAX_JOBS = 1024
-MAX_PARALLEL = 64
+from matrix.execute.options import (
+    DEFAULT_BUILD_TIMEOUT,
+    DEFAULT_RESULTS,
+    MAX_JOBS,
+    MAX_SECONDS,
+    RunOptions,
+)
+from matrix.model.cells import Cell, select
+from matrix.model.definition import MatrixDefinition
+from matrix.model.load import load_cells
+from matrix.results.diff import read_baseline
 
 
-def defaults(results: Path, cache_dir: Path | None = None) -> RunOptions:
-    """The options of a run nobody tuned."""
-    cpus = os.cpu_count() or 1
-    return RunOptions(
-        results=results,
-        cache_dir=cache_dir or default_cache_dir(),
-        mirror=debian_mirror(),
-        jobs=cpus,
-        # One build more than cores: while one build is in a serial step (Configure, a
-        # generator, the final link), the others keep every core busy.
-        parallel=min(cpus + 1, 3),
-        probe_timeout=DEFAULT_PROBE_TIMEOUT,
-        force=False,
-        build_timeout=DEFAULT_BUILD_TIMEOUT,
+def arguments(parser: argparse.ArgumentParser) -> None:
+    common.add(parser, *common.CELLS, common.CACHE, common.SIGNERS, *common.MEASURING)
+    parser.add_argument(
+        "--results",
+        type=Path,
+        default=DEFAULT_RESULTS,
+        help="results directory: this run's cells and reports only",
+    )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        help=f"make -j inside each build, 1 to {MAX_JOBS} (default: CPU count)",
+    )
+    parser.add_argument(
+        "--build-timeout",
+        type=float,
+        default=DEFAULT_BUILD_TIMEOUT,
+        metavar="SECONDS",
+        help=f"seconds a cell's image build may take before the cell is a TIMEOUT, at most "
+        f"{MAX_SECONDS:g}",
+    )
+    parser.add_argument("--force", action="store_true", help="rebuild and re-probe every cell")
+    parser.add_argument("--list", action="store_true", help="list the selected cells and stop")
+    parser.add_argument(
+        "--locked",
+        nargs="?",
+        const=True,
+        metavar="LOCK",
+        help=f"refuse to run if a base image or source differs from the lock (default: not "
+        f"locked; given without LOCK: {assets.LOCK_NAME} in the results directory)",
+    )
+    parser.add_argument(
+        "--bundle",
+        type=Path,
+        help="take base images, cell images and sources from a bundle: no network needed "
+        "(default: none; images are built or pulled, sources downloaded)",
     )
 
 
-def check_numbers(args: argparse.Namespace) -> None:
-    """Checked before anything runs: a bad number must not surface after hours of builds.
-    Options a command does not have are not checked."""
-    for name, top in (("jobs", MAX_JOBS), ("parallel", MAX_PARALLEL), ("repeat", MAX_REPEAT)):
-        value = getattr(args, name, None)
-        if value is not None and not 1 <= value <= top:
-            raise MatrixError(f"--{name} must be a whole number from 1 to {top} (got {value})")
-    for name in ("probe_timeout", "build_timeout"):
-        seconds = getattr(args, name, None)
-        if seconds is not None and not (math.isfinite(seconds) and 0 < seconds <= MAX_SECONDS):
-            raise MatrixError(
-                f"--{name.replace('_', '-')} must be a finite number of seconds, more than 0 "
-                f"and at most {MAX_SECONDS:g} (got {seconds:g})"
-            )
-
-
 def resolve(args: argparse.Namespace) -> tuple[MatrixDefinition, list[Cell], RunOptions]:
-    definition = load_definition(args.matrix or assets.DEFAULT_MATRIX)
-    cells = select(expand(definition), args.only)
-    check_numbers(args)
+    definition, every = load_cells(args.matrix)
+    cells = select(every, args.only)
+    common.check_numbers(args)
     if args.bundle and args.force:
         raise MatrixError("--bundle and --force contradict: a bundle's images are used as they are")
     if args.bundle and args.locked:
         raise MatrixError("--bundle and --locked contradict: a bundle brings its own lock")
-    base = defaults(args.results, args.cache_dir)
+    base = session.defaults(args.results, args.cache_dir)
     options = dataclasses.replace(
         base,
         jobs=args.jobs or base.jobs,
@@ -116,7 +104,7 @@ def main(args: argparse.Namespace, console: Console) -> int:
             "--allow-empty to accept that"
         )
     baseline = read_baseline(args.baseline) if args.baseline else None
-    results, _ = run(
+    results, _ = session.run(
         definition,
         cells,
         options,
@@ -125,105 +113,4 @@ def main(args: argparse.Namespace, console: Console) -> int:
         bundle=args.bundle,
         baseline=baseline,
     )
-    return exit_status(results, args.allow_empty)
-
-
-def exit_status(results: Sequence[CellResult], allow_empty: bool) -> int:
-    """0 when every cell produced a result (whatever the verdicts); 1 when one failed to build
-    (its build failed, or ran past --build-timeout: a TIMEOUT with no scenario) or the tool
-    failed on it; NothingMeasured when nothing was measured, unless allowed."""
-    require_measured(results, allow_empty)
-    return 1 if failed_cells(results) else 0
-
-
-def failed_cells(results: Sequence[CellResult]) -> list[CellResult]:
-    """The cells that failed to build (a TIMEOUT with no scenario ran past --build-timeout)
-    or that the tool failed on."""
-    return [
-        r
-        for r in results
-        if r.outcome in (Outcome.BUILD_FAILED, Outcome.ERROR)
-        or (r.outcome == Outcome.TIMEOUT and not r.scenarios)
-    ]
-
-
-def require_measured(results: Sequence[CellResult], allow_empty: bool) -> None:
-    """A run that measured nothing is no result to pass a CI job on, unless asked."""
-    if allow_empty or any(r.scenarios for r in results):
-        return
-    raise NothingMeasured(
-        f"nothing was measured: none of the {len(results)} cells produced a result (see "
-        "above why); give --allow-empty to accept that"
-    )
-
-
-def run(
-    definition: MatrixDefinition,
-    cells: Sequence[Cell],
-    options: RunOptions,
-    console: Console,
-    *,
-    locked: str | bool | None = None,
-    bundle: Path | None = None,
-    baseline: Baseline | None = None,
-) -> tuple[list[CellResult], ResultsDir]:
-    """The run: its cells' results (also on disk, with every report) and where they are."""
-    client = engine.connect()
-    facts = engine.facts(client)
-    lock = _lock_for(locked, options.results, definition)
-    reporter = ConsoleReporter(len(cells), console)
-    remove_leftovers(client, reporter)
-    if bundle:
-        console.print(f"loading {bundle} (images and sources)")
-        lock = load_bundle(client, bundle, options.cache_dir, definition)
-        # everything comes from the bundle: no pulls, no mirror
-        options = dataclasses.replace(options, offline=True, mirror=None, downloads=False)
-    options = dataclasses.replace(options, locked=lock)
-    reporter.note(
-        f"{len(cells)} cells from {definition.path}; "
-        f"engine {facts.version} on kernel {facts.kernel}; "
-        f"results in {options.results}"
-    )
-    record = Run(
-        id=uuid.uuid4().hex[:12],
-        started=now(),
-        tool_version=__version__,
-        matrix=matrix_label(definition.path),
-        matrix_digest=definition.digest,
-        cells=[c.id for c in cells],
-        engine=EngineInfo(facts.version, facts.api_version, facts.kernel),
-    )
-    started = time.monotonic()
-    parts = assemble(client, facts, definition, options, reporter)
-    out = parts.out
-    with out.locked():
-        # Named before any cell runs: a run that dies still says which matrix it belongs to.
-        out.write_summary(record)
-        results = parts.run(cells)
-        record.finished = now()
-        record.wall_seconds = round(time.monotonic() - started, 1)
-        record.phase_seconds = {k: round(v, 1) for k, v in parts.phase_seconds.items()}
-        scenarios = list(definition.scenarios)
-        t0 = time.monotonic()
-        with parts.timeline.span("report", str(len(results))):
-            written = write_reports(out, results, record, scenarios, baseline=baseline)
-        # the reports' own time is known once they are written: summary.json gets it after
-        record.phase_seconds["report"] = round(time.monotonic() - t0, 2)
-        out.rewrite_run(record)
-        written["lock"] = out.root / assets.LOCK_NAME
-        parts.lock.write(written["lock"])
-    console.print()
-    console.print(f"results: {options.results}/cells/ ({len(results)} cells)")
-    print_report(console, results, record, scenarios, written)
-    return results, out
-
-
-def _lock_for(
-    locked: str | bool | None, results: Path, definition: MatrixDefinition
-) -> Lock | None:
-    if not locked:
-        return None
-    path = results / assets.LOCK_NAME if locked is True else Path(str(locked))
-    lock = Lock.read(path)
-    lock.check_matrix(definition.digest, path)
-    return lock
+    return session.exit_status(results, args.allow_empty)

@@ -22,9 +22,10 @@ from matrix.execute.existing import ExistingCell, NotProbed, examine
 from matrix.execute.lockfile import LockKeeper
 from matrix.execute.portable import PLATFORM as PORTABLE_PLATFORM
 from matrix.execute.portable import PortableProbe, ensure_portable
+from matrix.model import kinds
 from matrix.model.cells import Cell
 from matrix.model.definition import Platform, dockerfile_path
-from matrix.model.vocabulary import CellKind, Outcome
+from matrix.model.vocabulary import Outcome
 
 T = TypeVar("T")
 
@@ -81,6 +82,9 @@ class Once:
 
 
 class Imager:
+    """Makes cells' images, each the way its kind says (matrix/model/kinds/): the kinds'
+    Workshop."""
+
     def __init__(self, ctx: RunContext, *, builder: Builder, lock: LockKeeper) -> None:
         self.client = ctx.client
         self.definition = ctx.definition
@@ -110,7 +114,7 @@ class Imager:
         each get their own, and a later cell would find its compile under the other's.
         Given the platform's cells, and all of their images exist: nothing to make."""
 
-        if platform.image is not None:
+        if not kinds.of(platform.kind).builds_ahead:
             return  # an existing image: nothing is built for it
 
         def make() -> None:
@@ -151,30 +155,38 @@ class Imager:
         ]
 
     def _make(self, cell: Cell) -> Made | CellStopped:
-        if cell.kind == CellKind.IMAGE:
-            try:
-                return self._existing_image(cell)
-            except CellStopped as stop:
-                return stop
-        base = self.base(cell.platform)
-        if isinstance(base, BaseImageError):
-            return CellStopped(Outcome.SKIPPED, f"base image: {base}")
-        self.reporter.phase(cell.id, "base", f"{base.ref} ({base.origin})")
         try:
-            if cell.kind == CellKind.SKEW:
-                return self._skew_image(cell, base)
-            return self._own_image(cell, base)
+            return kinds.of(cell.kind).make(self, cell)
         except CellStopped as stop:
             return stop
 
-    def _own_image(self, cell: Cell, base: BaseImage) -> Made:
-        sources: list[FetchedSource] = []
-        if cell.kind == CellKind.COMPILED:
-            source = self._source(cell)
-            if isinstance(source, SourceError):
-                raise CellStopped(Outcome.SKIPPED, f"source: {source}")
-            self.reporter.phase(cell.id, "source", f"openssl {source.version} ({source.signature})")
-            sources.append(source)
+    # --- the ways a kind's image is made (kinds.Workshop) ---
+
+    def compiled(self, cell: Cell) -> Made:
+        base = self._cell_base(cell)
+        source = self._source(cell)
+        if isinstance(source, SourceError):
+            raise CellStopped(Outcome.SKIPPED, f"source: {source}")
+        self.reporter.phase(cell.id, "source", f"openssl {source.version} ({source.signature})")
+        return self._own_image(cell, base, [source])
+
+    def packaged(self, cell: Cell) -> Made:
+        return self._own_image(cell, self._cell_base(cell), [])
+
+    def assembled(self, cell: Cell) -> Made:
+        return self._skew_image(cell, self._cell_base(cell))
+
+    def as_it_is(self, cell: Cell) -> Made:
+        return self._existing_image(cell)
+
+    def _cell_base(self, cell: Cell) -> BaseImage:
+        base = self.base(cell.platform)
+        if isinstance(base, BaseImageError):
+            raise CellStopped(Outcome.SKIPPED, f"base image: {base}")
+        self.reporter.phase(cell.id, "base", f"{base.ref} ({base.origin})")
+        return base
+
+    def _own_image(self, cell: Cell, base: BaseImage, sources: list[FetchedSource]) -> Made:
         inputs = self._inputs(cell, base, sources[0] if sources else None)
         # before any build of the platform (they share these layers); none when it is cached
         made = self._build(cell, inputs, "compile, link, probe", lambda: self.ahead(cell.platform))
@@ -192,7 +204,7 @@ class Imager:
     def _any_to_build(self, cells: Sequence[Cell], base: BaseImage) -> bool:
         """Whether the image of any of these cells (with a source here) must be built."""
         for cell in cells:
-            source = self._source(cell) if cell.kind == CellKind.COMPILED else None
+            source = self._source(cell) if kinds.of(cell.kind).compiles else None
             if isinstance(source, SourceError):
                 continue  # skipped, never built
             if self._cached(cell, self._inputs(cell, base, source)) is None:
@@ -264,7 +276,7 @@ class Imager:
         if gate is not None and not first:
             gate.wait()
         try:
-            with self.timeline.span(_build_phase(cell), cell.id):
+            with self.timeline.span(kinds.of(cell.kind).build_phase, cell.id):
                 image = self.builder.build_cell(
                     cell,
                     inputs,
@@ -404,8 +416,3 @@ class Imager:
             return source
 
         return self._once.get(("source", cell.source.version), fetch)
-
-
-def _build_phase(cell: Cell) -> str:
-    """The timeline's name for a cell's build: what the build does."""
-    return {CellKind.SKEW: "skew", CellKind.DISTRO: "distro"}.get(cell.kind, "build")

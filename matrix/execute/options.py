@@ -8,6 +8,15 @@ from pathlib import Path
 
 from matrix.execute.lockfile import Lock
 
+# A run's defaults and limits: the command line shows them, the run keeps to them.
+DEFAULT_RESULTS = Path("results/latest")  # git-ignored; the committed run is results/reference
+DEFAULT_PROBE_TIMEOUT = 120.0
+DEFAULT_BUILD_TIMEOUT = 7200.0  # a cold 3.5 compile takes about 4 minutes on 2 cores
+MAX_SECONDS = 86400.0  # a day: anything longer is a typo, not a plan
+MAX_REPEAT = 100
+MAX_JOBS = 1024
+MAX_PARALLEL = 64
+
 
 @dataclass(frozen=True)
 class RunOptions:
@@ -22,6 +31,6 @@ class RunOptions:
     repeat: int = 1  # runs of the C probe per scenario; disagreeing runs make a cell FLAKY
     locked: Lock | None = None  # refuse base images and sources that differ from this lock
     downloads: bool = True  # False: sources only from the cache (a bundle's run)
-    build_timeout: float = 7200.0  # seconds a cell's image build may take: then TIMEOUT
+    build_timeout: float = DEFAULT_BUILD_TIMEOUT  # a cell's image build's seconds: then TIMEOUT
     # build a tarball signed by a key the shipped keyring does not hold (pin alone)
     allow_unknown_signer: bool = False

@@ -16,8 +16,9 @@ from matrix import assets
 from matrix.execute.batch import BatchRun, ProbeRun, run_batch
 from matrix.execute.symbolize import crash_record
 from matrix.judge.cell import completed, majority, rejudge, twin_ran
+from matrix.model import kinds
 from matrix.model.cells import Cell
-from matrix.model.vocabulary import CellKind, Verdict
+from matrix.model.vocabulary import Verdict
 from matrix.reporter import Reporter
 from matrix.results.records import CellResult, ScenarioResult
 
@@ -46,13 +47,9 @@ BUILT_IN = Programs()
 
 
 def built_in_programs(cell: Cell) -> Programs:
-    """A cell image's programs: the twin where the image has Python (glibc images), given
-    the cell's libcrypto (the distribution's own by its soname)."""
-    if cell.platform.libc != "glibc":  # musl images have no Python
-        return Programs(twin_libcrypto=None)
-    if cell.kind == CellKind.DISTRO:
-        return Programs(twin_libcrypto="libcrypto.so.3")
-    return BUILT_IN
+    """A cell image's programs: the twin where the image has Python, given the libcrypto
+    its kind says (the cell's own, or the distribution's by its soname)."""
+    return Programs(twin_libcrypto=kinds.of(cell.kind).twin_libcrypto(cell.platform))
 
 
 def _scenario_args(

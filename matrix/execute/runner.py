@@ -24,6 +24,7 @@ from matrix.execute.batch import remove_own
 from matrix.execute.imaging import Imager
 from matrix.execute.pipeline import Imaged, Pipeline
 from matrix.execute.schedule import CompileGroup, Plan, plan
+from matrix.model import kinds
 from matrix.model.cells import Cell
 from matrix.model.definition import Platform
 from matrix.results.records import CellResult
@@ -165,7 +166,7 @@ class _Schedule:
         """A platform's base image, by workers of their own, in the order the stages need
         them: before the first compile can start, two debootstraps (each keeps about one
         core busy) fill both cores, and later ones run beside the first platform's stages."""
-        if not self.stopping.is_set() and platform.image is None:  # an image is used as it is
+        if not self.stopping.is_set() and kinds.of(platform.kind).builds_ahead:
             self.doing(f"{platform.name} (base image)")
             try:
                 self.imager.base(platform)

@@ -16,9 +16,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from matrix.execute.builder import LINK_ONLY_OPTIONS
+from matrix.model import kinds
 from matrix.model.cells import Cell
 from matrix.model.definition import Platform
-from matrix.model.vocabulary import CellKind
 
 
 @dataclass(frozen=True)
@@ -59,9 +59,10 @@ def plan(cells: Sequence[Cell]) -> Plan:
     beside: list[Cell] = []
     skew: list[Cell] = []
     for cell in cells:
-        if cell.kind == CellKind.SKEW:
+        lane = kinds.of(cell.kind).lane
+        if lane == "after-parts":
             skew.append(cell)
-        elif cell.kind == CellKind.COMPILED:
+        elif lane == "compile":
             groups.setdefault(compile_key(cell), []).append(cell)
         else:  # nothing of ours compiled
             beside.append(cell)

@@ -8,14 +8,8 @@ from dataclasses import dataclass
 
 from matrix import assets
 from matrix.errors import DefinitionError
-from matrix.model.definition import (
-    MatrixDefinition,
-    Platform,
-    Source,
-    Variant,
-    check_rule_matches,
-    combinations,
-)
+from matrix.model.definition import MatrixDefinition, Platform, Rule, Source, Variant
+from matrix.model.kinds import combinations
 from matrix.model.vocabulary import CellKind
 
 
@@ -37,13 +31,8 @@ class Cell:
 
     @property
     def kind(self) -> CellKind:
-        if self.variant.provider is not None:
-            return CellKind.SKEW
-        if self.platform.openssl == "distro":
-            return CellKind.DISTRO
-        if self.platform.image is not None:
-            return CellKind.IMAGE
-        return CellKind.COMPILED
+        """Its platform's, but for a variant with a provider: skew (model/kinds/skew.py)."""
+        return CellKind.SKEW if self.variant.provider is not None else self.platform.kind
 
 
 def expand(defn: MatrixDefinition) -> list[Cell]:
@@ -59,6 +48,26 @@ def expand(defn: MatrixDefinition) -> list[Cell]:
             continue
         cells.append(Cell(platform, source, variant, defn.scenarios))
     return cells
+
+
+def check_rule_matches(defn: MatrixDefinition, rule: Rule) -> None:
+    """A rule that matches nothing is a typo, not a no-op (but for an inherited one: see
+    Rule.inherited)."""
+    combos = combinations(defn)
+    if rule.inherited or any(rule.matches(p.name, s.version, v.name) for p, s, v in combos):
+        return
+    fields = (
+        ("platform", rule.platform, sorted({p.name for p, _, _ in combos})),
+        ("version", rule.version, sorted({s.version for _, s, _ in combos})),
+        ("variant", rule.variant, sorted({v.name for _, _, v in combos})),
+    )
+    culprits = [
+        f"{key} = {pattern!r} matches none of {', '.join(names)}"
+        for key, pattern, names in fields
+        if not any(fnmatch.fnmatchcase(n, pattern) for n in names)
+    ]
+    why = "; ".join(culprits) or "no platform/version/variant combination matches all its fields"
+    raise DefinitionError(f"{defn.path}:{rule.line or 1}: rule matches no cell: {why}")
 
 
 def select(cells: Sequence[Cell], patterns: Sequence[str]) -> list[Cell]:

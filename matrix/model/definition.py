@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 
 from matrix import assets
 from matrix.errors import DefinitionError
-from matrix.model.vocabulary import Scenario
+from matrix.model.vocabulary import CellKind, Scenario
 
 SCHEMA = 1
 KNOWN_SCENARIOS = tuple(s.value for s in Scenario)
@@ -66,9 +66,10 @@ _PLATFORM_KEYS = (
     "openssl",
     "image",
 )
-OPENSSL_KINDS = ("source", "distro")
+# The matrix file's `openssl` of a platform with a Dockerfile, and the kind it makes.
+OPENSSL_KINDS = {"source": CellKind.COMPILED, "distro": CellKind.DISTRO}
 # A platform that is an existing image, probed as it is (no Dockerfile, nothing built).
-IMAGE_KIND = "image"
+IMAGE_KIND = CellKind.IMAGE
 _IMAGE_PLATFORM_KEYS = ("description", "image", "libcrypto", "modules", "fips_config", "module_mac")
 MODULE_MACS = ("computed", "image")  # module-mac: computed from fips.so, or the image's own
 # What discovery could not tell: an image platform's libc until its probe ran.
@@ -113,10 +114,9 @@ class Platform:
     libc: str
     fallback: BaseFallback | None
     description: str
-    # "source": OpenSSL built from the matrix's sources; "distro": the distribution's own
-    # libcrypto and packaged fips.so, exactly as its users get them (one cell, no build of ours);
-    # "image": an existing image, as it is (see `image`)
-    openssl: str = "source"
+    # what its cells are (matrix/model/kinds/): OpenSSL built from the matrix's sources, the
+    # distribution's own, or an existing image as it is (see `image`)
+    kind: CellKind = CellKind.COMPILED
     image: ExistingImage | None = None
 
 
@@ -149,6 +149,9 @@ class Rule:
     variant: str = "*"
     reason: str = ""
     line: int = field(default=0, compare=False)  # where it was declared, for errors
+    # from the matrix file that this one extends: checked there, and moot here when it
+    # matches no cell of this one
+    inherited: bool = field(default=False, compare=False)
 
     def matches(self, platform: str, version: str, variant: str) -> bool:
         return (
@@ -305,7 +308,7 @@ def _parse(
     sources: dict[str, Source] = merged("sources", own_sources, base.sources if base else {})
     variants: dict[str, Variant] = merged("variants", own_variants, base.variants if base else {})
     # Sources and variants are what a platform of OpenSSL built here is built from.
-    if any(p.openssl == "source" for p in platforms.values()):
+    if any(p.kind == CellKind.COMPILED for p in platforms.values()):
         if base is None:
             ctx.check_keys(doc, (), _TOP_KEYS, ("sources", "variants"))
         for key, have in (("sources", sources), ("variants", variants)):
@@ -326,18 +329,13 @@ def _parse(
         origins=origins,
     )
     if base is not None:
-        # the parent's rules stay where they still match a cell (a dropped platform's are moot)
-        alive = combinations(defn)
-
-        def live(rules: tuple[Rule, ...]) -> tuple[Rule, ...]:
-            return tuple(
-                r for r in rules if any(r.matches(p.name, s.version, v.name) for p, s, v in alive)
-            )
-
+        # the parent's rules come first; one that matches no cell any more (its platform was
+        # dropped) is moot here, not a typo of this file's
+        inherited = [dataclasses.replace(r, inherited=True) for r in (*base.include, *base.exclude)]
         defn = dataclasses.replace(
             defn,
-            include=(*live(base.include), *defn.include),
-            exclude=(*live(base.exclude), *defn.exclude),
+            include=(*inherited[: len(base.include)], *defn.include),
+            exclude=(*inherited[len(base.include) :], *defn.exclude),
         )
     for name, variant in list(variants.items()):
         # an inherited variant is checked again: this file may have dropped what it names
@@ -359,9 +357,7 @@ def _parse(
             )
         # the skew cell runs its module as its base builds do
         variants[name] = dataclasses.replace(variant, module_config=base_variant.module_config)
-    for rule in own_rules[0] + own_rules[1]:
-        check_rule_matches(defn, rule)
-    return defn
+    return defn  # its rules are checked against its cells (model/cells.py's expand)
 
 
 def _kept(
@@ -384,49 +380,6 @@ def _kept(
                 )
             del kept[(kind, name)]
     return kept
-
-
-# The one cell of a platform that brings its own OpenSSL.
-DISTRO_SOURCE = Source(version="distro", sha256="", urls=(), debian_orig=False)
-DISTRO_VARIANT = Variant("packaged", (), "the distribution's own libcrypto and fips.so")
-# The one cell of an existing image: PLATFORM/image/as-is.
-IMAGE_SOURCE = Source(version="image", sha256="", urls=(), debian_orig=False)
-IMAGE_VARIANT = Variant("as-is", (), "the image as it is: its own libcrypto and fips.so")
-
-
-def combinations(defn: MatrixDefinition) -> list[tuple[Platform, Source, Variant]]:
-    """Every platform x source x variant, before include/exclude rules."""
-    out = []
-    for platform in defn.platforms.values():
-        if platform.openssl == "distro":
-            out.append((platform, DISTRO_SOURCE, DISTRO_VARIANT))
-            continue
-        if platform.openssl == IMAGE_KIND:
-            out.append((platform, IMAGE_SOURCE, IMAGE_VARIANT))
-            continue
-        for source in defn.sources.values():
-            for variant in defn.variants.values():
-                out.append((platform, source, variant))
-    return out
-
-
-def check_rule_matches(defn: MatrixDefinition, rule: Rule) -> None:
-    """A rule that matches nothing is a typo, not a no-op."""
-    combos = combinations(defn)
-    if any(rule.matches(p.name, s.version, v.name) for p, s, v in combos):
-        return
-    fields = (
-        ("platform", rule.platform, sorted({p.name for p, _, _ in combos})),
-        ("version", rule.version, sorted({s.version for _, s, _ in combos})),
-        ("variant", rule.variant, sorted({v.name for _, _, v in combos})),
-    )
-    culprits = [
-        f"{key} = {pattern!r} matches none of {', '.join(names)}"
-        for key, pattern, names in fields
-        if not any(fnmatch.fnmatchcase(n, pattern) for n in names)
-    ]
-    why = "; ".join(culprits) or "no platform/version/variant combination matches all its fields"
-    raise DefinitionError(f"{defn.path}:{rule.line or 1}: rule matches no cell: {why}")
 
 
 def _platform(ctx: _Ctx, name: str, t: dict[str, Any]) -> Platform:
@@ -456,8 +409,8 @@ def _platform(ctx: _Ctx, name: str, t: dict[str, Any]) -> Platform:
             ctx.fail((*kp, "fallback"), f"debootstrap = {suite!r} is not a Debian suite name")
         fallback = BaseFallback(debootstrap=suite)
     description = ctx.string(t, kp, "description", default="")
-    openssl = ctx.choice(t, kp, "openssl", OPENSSL_KINDS)
-    return Platform(name, dockerfile, image, libc, fallback, description, openssl)
+    kind = OPENSSL_KINDS[ctx.choice(t, kp, "openssl", tuple(OPENSSL_KINDS))]
+    return Platform(name, dockerfile, image, libc, fallback, description, kind)
 
 
 def _image_platform(ctx: _Ctx, name: str, t: dict[str, Any]) -> Platform:

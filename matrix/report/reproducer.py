@@ -16,8 +16,9 @@ from dataclasses import dataclass
 
 from matrix import __version__, assets
 from matrix.errors import MatrixError
+from matrix.model import kinds
 from matrix.model.cells import Cell
-from matrix.model.vocabulary import SCENARIOS, CellKind, Scenario, scenario_status
+from matrix.model.vocabulary import SCENARIOS, Scenario, scenario_status
 from matrix.results.records import CellResult, ScenarioResult
 
 TEMPLATE = assets.PROBES_DIR / "repro" / "repro.c.in"
@@ -73,7 +74,7 @@ def c_source(scenario: str) -> str:
 
 
 def toolchain(cell: Cell) -> Toolchain:
-    if cell.kind != CellKind.COMPILED:
+    if not kinds.of(cell.kind).compiles:
         raise MatrixError(
             f"repro: {cell.id} is a {cell.kind} cell; a reproducer builds OpenSSL from source, "
             "so it is made for compiled cells only"

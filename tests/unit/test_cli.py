@@ -391,3 +391,46 @@ def test_plan_refuses_an_empty_job_matrix(
     matrix.write_text(default + '\n[[exclude]]\nplatform = "*"\nreason = "nothing at all"\n')
     assert cli.main(["plan", "--format", "github", "--matrix", str(matrix)]) == 2
     assert "GitHub refuses an empty job matrix" in capsys.readouterr().out
+
+
+# --- commands that need no engine ----------------------------------------------------------
+
+
+def test_results_commands_work_where_the_docker_sdk_cannot_be_imported(tmp_path: Path) -> None:
+    """report, diff, merge and plan need only results and the matrix: with `docker` made
+    unimportable (a package of that name first on the path that raises), they still work,
+    while a command that talks to an engine does need it."""
+    shim = tmp_path / "shim" / "docker"
+    shim.mkdir(parents=True)
+    (shim / "__init__.py").write_text('raise ImportError("no Docker SDK here (test)")\n')
+    env = {**os.environ, "PYTHONPATH": str(shim.parent), "COLUMNS": "100"}
+    for name, build in (("a", "nodelete"), ("b", "unpinned")):
+        out = write_run(tmp_path / name, {"debian-12/3.0.20/default": build})
+        summary = json.loads((out.root / "summary.json").read_text())
+        summary["run"]["matrix_digest"] = "d1"  # runs of one matrix: merge takes them
+        (out.root / "summary.json").write_text(json.dumps(summary))
+
+    def fips_matrix(*argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "matrix", *argv],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            env=env,
+            cwd=tmp_path,
+        )
+
+    for argv, code, expected in (
+        (["report", "a"], 0, "STICKY"),
+        (["diff", "b", "a"], 1, "debian-12/3.0.20/default"),  # got worse: exit 1
+        (["merge", "a", "--results", "merged"], 0, "merged 1 cells from 1 directories"),
+        (["plan", "--only", "debian-12/*"], 0, "debian-12/3.0.20/default"),
+        (["--help"], 0, "bench"),
+    ):
+        done = fips_matrix(*argv)
+        assert (done.returncode, done.stderr) == (code, ""), argv
+        assert expected in done.stdout, (argv, done.stdout)
+    engine_command = fips_matrix("run", "--list")
+    assert engine_command.returncode != 0
+    assert "no Docker SDK here (test)" in engine_command.stderr

@@ -16,10 +16,11 @@ import pytest
 from fakes import FakeDockerClient, FakeLeftover
 from harness import DEBIAN_DEFAULT, DEBIAN_UNPINNED, FACTS, Harness, Notes
 
-from matrix import assets, cli
+from matrix import assets, cli, session
 from matrix.commands import bench
 from matrix.commands import run as run_command
 from matrix.execute import batch, engine
+from matrix.execute.options import DEFAULT_BUILD_TIMEOUT
 from matrix.model.vocabulary import Outcome
 
 
@@ -109,11 +110,11 @@ def test_a_build_past_its_time_limit_fails_the_run_as_a_failed_build_does(h: Har
     h.client.steps_before_compile_seconds = 0.5
     timed_out = h.run(DEBIAN_DEFAULT, build_timeout=0.2)
     assert [r.outcome for r in timed_out] == [Outcome.TIMEOUT] and not timed_out[0].scenarios
-    assert run_command.exit_status(timed_out, allow_empty=True) == 1
+    assert session.exit_status(timed_out, allow_empty=True) == 1
     h.client.steps_before_compile_seconds = 0.0
     measured = h.run(DEBIAN_UNPINNED)
-    assert run_command.exit_status([*measured, *timed_out], allow_empty=False) == 1
-    assert run_command.exit_status(measured, allow_empty=False) == 0
+    assert session.exit_status([*measured, *timed_out], allow_empty=False) == 1
+    assert session.exit_status(measured, allow_empty=False) == 0
 
 
 def test_probe_output_kept_in_memory_is_capped(h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -133,7 +134,7 @@ def test_probe_output_kept_in_memory_is_capped(h: Harness, monkeypatch: pytest.M
 def test_the_default_build_time_limit_is_an_option() -> None:
     args = cli.parser().parse_args(["run", "--build-timeout", "60"])
     assert run_command.resolve(args)[2].build_timeout == 60.0
-    assert cli.parser().parse_args(["run"]).build_timeout == run_command.DEFAULT_BUILD_TIMEOUT
+    assert cli.parser().parse_args(["run"]).build_timeout == DEFAULT_BUILD_TIMEOUT
 
 
 def test_another_hosts_containers_are_never_judged() -> None:

@@ -17,6 +17,7 @@ from matrix.model.definition import (
     dockerfile_path,
     load_definition,
 )
+from matrix.model.vocabulary import CellKind
 
 SHA = "c80a01dfc70ece4dc21168932c37739042d404d46ccc81a5986dd75314ecda6f"
 
@@ -49,9 +50,11 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 def error_of(tmp_path: Path, text: str) -> tuple[Path, str]:
+    """The error of loading the file and expanding it into cells (where its rules are
+    checked), as every command does."""
     path = write(tmp_path, text)
     with pytest.raises(DefinitionError) as info:
-        load_definition(path)
+        expand(load_definition(path))
     return path, str(info.value)
 
 
@@ -74,10 +77,10 @@ def test_default_matrix_covers_what_fips_shippers_ask() -> None:
     # four glibc Debian releases and two musl versions, every one built from source
     suites = {p.fallback.debootstrap for p in built_here.values() if p.fallback}
     assert {"bullseye", "bookworm", "trixie", "sid"} <= suites
-    musl = [p for p in built_here.values() if p.libc == "musl" and p.openssl == "source"]
+    musl = [p for p in built_here.values() if p.libc == "musl" and p.kind == CellKind.COMPILED]
     assert {p.base_image for p in musl} == {"debian:bookworm", "debian:trixie"}
     # the distributions' own providers: one cell each, nothing of ours built
-    distro = [c for c in cells if c.platform.openssl == "distro"]
+    distro = [c for c in cells if c.platform.kind == CellKind.DISTRO]
     assert {c.platform.base_image for c in distro} == {"debian:trixie", "debian:sid"}
     assert all(c.source.version == "distro" for c in distro)
     # platforms no registry here can give: no fallback, so they skip here

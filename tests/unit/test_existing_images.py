@@ -16,9 +16,8 @@ from harness import FACTS, SCENARIOS, Harness, make_harness
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from matrix import assets, cli
+from matrix import assets, cli, session
 from matrix.commands import probe as probe_command
-from matrix.commands import run as run_command
 from matrix.errors import DefinitionError, MatrixError
 from matrix.execute import engine, portable
 from matrix.execute.batch import ProbeRun, container_options
@@ -637,7 +636,7 @@ def test_image_cells_merge_and_diff_like_any_other(
     where the image's verdicts changed shows in the diff, by cell."""
     monkeypatch.setattr(engine, "connect", lambda: hi.client)
     monkeypatch.setattr(engine, "facts", lambda c: FACTS)
-    monkeypatch.setattr(run_command, "debian_mirror", lambda: None)
+    monkeypatch.setattr(session, "debian_mirror", lambda: None)
     root = hi.tmp
     run = ["run", "--matrix", str(hi.definition.path), "--cache-dir", str(root / "cache")]
     assert cli.main([*run, "--results", str(root / "a"), "--only", "debian-12/3.0.20/*"]) == 0

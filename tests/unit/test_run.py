@@ -36,10 +36,9 @@ from harness import (
 
 import matrix.execute.imaging
 import matrix.results.store
-from matrix import assets, cli
+from matrix import assets, cli, session
 from matrix.acquire import baseimages, download, sources
 from matrix.assets import INPUTS_LABEL as KEY_LABEL
-from matrix.commands import run as run_command
 from matrix.errors import BaseImageError, EngineError
 from matrix.execute import engine
 from matrix.execute.builder import image_tag
@@ -576,7 +575,7 @@ def test_cli_run_keeps_the_mirror_out_of_summary_and_table(
     h.source_errors["3.0.20"] = f"{MIRROR}/pool/main/o/openssl/openssl_3.0.20.orig.tar.gz: 404"
     monkeypatch.setattr(engine, "connect", lambda: h.client)
     monkeypatch.setattr(engine, "facts", lambda client: FACTS)
-    monkeypatch.setattr(run_command, "debian_mirror", lambda: MIRROR)
+    monkeypatch.setattr(session, "debian_mirror", lambda: MIRROR)
     argv = ["run", "--matrix", str(h.definition.path), "--results", str(h.results)]
     argv += ["--cache-dir", str(tmp_path / "cache"), "--jobs", "1"]
     # nothing measured: not a result a CI job may pass on, unless asked to

@@ -1,0 +1,32 @@
+"""An existing image, probed as it is by the portable probe: one cell per platform,
+PLATFORM/image/as-is; no Dockerfile, no base image, nothing built. What its probes load is
+what discovery found in it (matrix/execute/existing.py), recorded in its fingerprint."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from matrix.model.definition import MatrixDefinition, Platform, Source, Variant
+from matrix.model.kinds.base import Combination, Kind, Workshop
+from matrix.model.vocabulary import CellKind
+
+C = TypeVar("C")
+M = TypeVar("M")
+
+SOURCE = Source(version="image", sha256="", urls=(), debian_orig=False)
+VARIANT = Variant("as-is", (), "the image as it is: its own libcrypto and fips.so")
+
+
+class Image(Kind):
+    name = CellKind.IMAGE
+    builds_ahead = False  # never built: its image is found, not made
+    # twin_libcrypto: none of its own: its probes run the programs discovery chose
+
+    def combinations(self, platform: Platform, definition: MatrixDefinition) -> list[Combination]:
+        return [(platform, SOURCE, VARIANT)]
+
+    def make(self, shop: Workshop[C, M], cell: C) -> M:
+        return shop.as_it_is(cell)
+
+
+KIND = Image()
