@@ -124,3 +124,15 @@ def test_the_digest_covers_the_parent(tmp_path: Path) -> None:
     before = load_definition(path).digest
     parent.write_text(parent.read_text().replace('"Debian 12', '"Debian twelve', 1))
     assert load_definition(path).digest != before
+
+
+def test_a_parent_rule_made_moot_by_a_drop_is_no_typo(tmp_path: Path) -> None:
+    # the default excludes deferred variants of 3.x; without its deferred variants the rule
+    # matches nothing, which is no error of this file (a rule of its own still is)
+    deferred = '"deferred", "no-pinshared-deferred"'
+    path = write(tmp_path, HARDENED.replace("] }", f"], variants = [{deferred}] }}", 1))
+    assert not [c for c in ids(path) if c.endswith("deferred")]
+    own = path.read_text() + '\n[[exclude]]\nvariant = "*deferred"\nreason = "typo"\n'
+    path.write_text(own)
+    with pytest.raises(DefinitionError, match=r"mine.toml:\d+: rule matches no cell"):
+        expand(load_definition(path))
