@@ -22,6 +22,7 @@ from matrix import __version__, assets
 from matrix.commands import bench, bundle, diff, merge, plan, probe, publish, report, repro
 from matrix.commands import run as run_command
 from matrix.errors import Abandoned, MatrixError
+from matrix.judge.fate import DEFAULT_FATE_RUNS
 
 Command = Callable[[argparse.Namespace, Console], int]
 COMMANDS: dict[str, Command] = {
@@ -138,6 +139,16 @@ def parser() -> argparse.ArgumentParser:
         help=f"run each probe N times (1 to {run_command.MAX_REPEAT}); a scenario whose runs "
         "disagree shows k/N (FLAKY)",
     )
+    fate_runs = _parent(
+        "--fate-runs",
+        type=int,
+        default=DEFAULT_FATE_RUNS,
+        metavar="N",
+        help=f"runs of the C probe in all (1 to {run_command.MAX_REPEAT}, default "
+        f"{DEFAULT_FATE_RUNS}) for a scenario whose process died after its document or whose "
+        "runs disagreed: the follow-ups run in one more container per cell and the fate is "
+        "shown as k/N; 1 turns them off",
+    )
     offline = _parent(
         "--offline",
         action="store_true",
@@ -148,7 +159,7 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="exit 0 even when the selection is empty or no cell was measured (default: exit 1)",
     )
-    measuring = [parallel, probe_timeout, repeat, offline, allow_empty, baseline]
+    measuring = [parallel, probe_timeout, repeat, fate_runs, offline, allow_empty, baseline]
 
     run_p = command(
         "run", "build and probe the cells of a matrix", [cells, cache, signers, *measuring]

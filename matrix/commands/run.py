@@ -65,10 +65,18 @@ def defaults(results: Path, cache_dir: Path | None = None) -> RunOptions:
 def check_numbers(args: argparse.Namespace) -> None:
     """Checked before anything runs: a bad number must not surface after hours of builds.
     Options a command does not have are not checked."""
-    for name, top in (("jobs", MAX_JOBS), ("parallel", MAX_PARALLEL), ("repeat", MAX_REPEAT)):
+    whole = (
+        ("jobs", MAX_JOBS),
+        ("parallel", MAX_PARALLEL),
+        ("repeat", MAX_REPEAT),
+        ("fate_runs", MAX_REPEAT),
+    )
+    for name, top in whole:
         value = getattr(args, name, None)
         if value is not None and not 1 <= value <= top:
-            raise MatrixError(f"--{name} must be a whole number from 1 to {top} (got {value})")
+            raise MatrixError(
+                f"--{name.replace('_', '-')} must be a whole number from 1 to {top} (got {value})"
+            )
     for name in ("probe_timeout", "build_timeout"):
         seconds = getattr(args, name, None)
         if seconds is not None and not (math.isfinite(seconds) and 0 < seconds <= MAX_SECONDS):
@@ -96,6 +104,7 @@ def resolve(args: argparse.Namespace) -> tuple[MatrixDefinition, list[Cell], Run
         force=args.force,
         offline=args.offline,
         repeat=args.repeat,
+        fate_runs=args.fate_runs,
         allow_unknown_signer=args.allow_unknown_signer,
     )
     return definition, cells, options

@@ -29,7 +29,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 
 from matrix.model.vocabulary import SCENARIOS, JUnitStatus, Outcome, junit_status
-from matrix.report.layout import scenario_of, share, status_at
+from matrix.report.layout import fate, scenario_of, share, status_at
 from matrix.results.diff import Baseline, Change, comparable, diff_results
 from matrix.results.records import CellResult, Run, ScenarioResult, scenarios_of
 
@@ -142,7 +142,8 @@ def _judged(
     message = f"{s.verdict}: {s.cause}"
     expects = SCENARIOS[name].control_expects if name in SCENARIOS else ()
     if status != s.verdict:
-        message = f"{status} ({message})"
+        died = fate(s)
+        message = f"{status} {died.text()} ({message})" if died else f"{status} ({message})"
     elif judged == "failure" and expects:
         message += f" (control: expected {' or '.join(expects)})"
     runs = share(s)

@@ -166,6 +166,8 @@ def test_a_run_of_some_cells_reports_only_the_cells_it_measured(
         (["--bundle", "x.tar", "--locked"], "--bundle and --locked contradict"),
         (["--repeat", "0"], "--repeat must be a whole number from 1 to 100 (got 0)"),
         (["--repeat", "1000000"], "--repeat must be a whole number from 1 to 100"),
+        (["--fate-runs", "0"], "--fate-runs must be a whole number from 1 to 100 (got 0)"),
+        (["--fate-runs", "101"], "--fate-runs must be a whole number from 1 to 100"),
         (["--parallel", "0"], "--parallel must be a whole number from 1 to 64 (got 0)"),
         (["--jobs", "100000"], "--jobs must be a whole number from 1 to 1024"),
         (["--probe-timeout", "0"], "--probe-timeout must be a finite number of seconds"),

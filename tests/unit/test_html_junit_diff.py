@@ -15,7 +15,7 @@ import pytest
 from matrix.model.vocabulary import LOOKS, Outcome, Status, Verdict
 from matrix.report.html import render_html, status_class
 from matrix.report.junit import classname, render_junit
-from matrix.report.layout import layout, words_shown
+from matrix.report.layout import cell_code, layout, words_shown
 from matrix.results.diff import Baseline, Diff, diff_results, format_diff, is_worse, status_text
 from matrix.results.records import CellResult, Run, ScenarioResult, scenarios_of
 
@@ -353,6 +353,33 @@ def test_junit_fails_a_process_that_died_after_its_reload_and_a_flaky_scenario()
     assert "2/3" in str(failure.get("message"))
     assert case(root, "p/1/v", "load-kat").find("failure") is None
     assert root.get("failures") == "2"
+
+
+def test_every_report_shows_a_death_with_its_rate() -> None:
+    fate = {"died": 3, "runs": 5, "ends": {"SIGSEGV": 2, "SIGABRT": 1}}
+    died = scenario(
+        "worker-no-stop", CLEAN_RELOAD, facts={"exit_after_document": 139, "fate": fate}
+    )
+    once = scenario("thread-pool", CLEAN_RELOAD, facts={"exit_after_document": 134})
+    survived = scenario("no-failure", CLEAN_RELOAD, facts={"fate": {"died": 0, "runs": 5}})
+    results = [cell("p/1/v", scenarios=[died, once, survived])]
+    root = ET.fromstring(render_junit(results, RUN))
+    failure = case(root, "p/1/v", "worker-no-stop").find("failure")
+    assert failure is not None
+    assert str(failure.get("message")).startswith(
+        f"{DIED} died 3/5 (SIGSEGV 2, SIGABRT 1) ({CLEAN_RELOAD}: "
+    )
+    # the tables' cells (terminal, table.md, HTML): a rate where there were runs to count
+    assert [cell_code(results[0], s) for s in ("worker-no-stop", "thread-pool", "no-failure")] == [
+        "DIED 3/5",
+        "DIED",
+        "CLEAN",
+    ]
+    page = parse_cells(render_html(results, RUN, ["worker-no-stop", "thread-pool"]))
+    details = page[("p/1/v", "worker-no-stop")]["details"]
+    assert details.startswith("DIED 3/5")
+    assert "DIED_AFTER_RELOAD (died 3/5 (SIGSEGV 2, SIGABRT 1)): " in details
+    assert "(died 1/1" not in page[("p/1/v", "thread-pool")]["details"]  # no fate stored
 
 
 def test_junit_fails_what_changed_against_the_baseline() -> None:
