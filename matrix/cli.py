@@ -109,7 +109,9 @@ def parser() -> argparse.ArgumentParser:
         type=Path,
         metavar="DIR",
         help="a results directory (e.g. results/reference) to compare with: in junit.xml every "
-        "cell and scenario whose status differs from the baseline's fails (default: none)",
+        "cell and scenario whose status differs from the baseline's fails (a death counts as a "
+        "rate: only a change the runs support), and a failure the baseline had as it is "
+        "passes, named in a property (default: none)",
     )
     signers = _parent(
         "--allow-unknown-signer",
@@ -268,7 +270,7 @@ def parser() -> argparse.ArgumentParser:
         f"at most {plan.GITHUB_MAX_JOBS} jobs in a matrix)",
     )
 
-    merge_p = command("merge", "merge result directories into one report")
+    merge_p = command("merge", "merge result directories into one report", [baseline])
     merge_p.add_argument(
         "dirs", type=Path, nargs="+", metavar="DIR", help="results directories to merge"
     )

@@ -1,6 +1,7 @@
 """`fips-matrix merge DIR... --results OUT`: one results directory, with every report, from
 those of several jobs of a fanned-out matrix; refuses runs of different matrix definitions.
-Every input is read and checked before OUT is made."""
+Every input (the --baseline too) is read and checked before OUT is made; with --baseline,
+junit.xml compares with it as `run --baseline` does."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from rich.console import Console
 from matrix.errors import MatrixError
 from matrix.report.terminal import print_report
 from matrix.report.write import write_reports
+from matrix.results.diff import read_baseline
 from matrix.results.merge import merge, read_inputs
 from matrix.results.records import scenarios_of
 from matrix.results.store import ResultsDir
@@ -18,6 +20,7 @@ from matrix.results.store import ResultsDir
 
 def main(args: argparse.Namespace, console: Console) -> int:
     loaded = read_inputs(args.dirs)
+    baseline = read_baseline(args.baseline) if args.baseline else None
     for path, files in loaded:
         if files.missing:
             console.print(f"merge: note: {path}: {files.missing_note()}")
@@ -27,7 +30,7 @@ def main(args: argparse.Namespace, console: Console) -> int:
             results, run, notes = merge(loaded, out)
         except OSError as exc:
             raise MatrixError(f"merge: {exc}") from exc
-        written = write_reports(out, results, run, scenarios_of(results))
+        written = write_reports(out, results, run, scenarios_of(results), baseline=baseline)
     for note in notes:
         console.print(f"merge: note: {note}")
     console.print(

@@ -88,3 +88,32 @@ def runs_wanted(facts: Mapping[str, Any], runs: int, fate_runs: int) -> int:
     tally = facts.get("runs")
     disagree = isinstance(tally, dict) and tally.get("agree") != tally.get("total")
     return fate_runs - runs if died or twin_died is not None or disagree else 0
+
+
+def moved(old: Fate, new: Fate) -> bool:
+    """Whether two fates of one scenario (an earlier run's and this one's) differ by more than
+    runs of one process could by chance: the one rule diff and JUnit's --baseline follow.
+
+    - A new death (none of the old runs died, some new one did) counts when the old runs
+      were at least as many as the new ones (0/5 -> 1/5), or every new run died (0/1 -> 5/5).
+      One survival (a scenario that is not run again) against 2 deaths of 5 is what a rare
+      death gives by chance: the same fact.
+    - A death gone (some old run died, no new one did) counts only when every old run died
+      (5/5 -> 0/1): 2/5 -> 0/1 is a rare death not seen this time.
+    - Deaths on both sides at any rates (2/5, 4/5, 5/5) are the same fact: it dies.
+    The chance left: a process that dies in most runs, not all, can still show all against
+    none (5 deaths of 5 one time, its one run surviving the other); at N = 5 that is at
+    most 7 % (a death rate of 5/6), and less the more runs (--fate-runs)."""
+    if old.died == 0 and new.died > 0:
+        return old.runs >= new.runs or new.died == new.runs
+    if old.died > 0 and new.died == 0:
+        return old.died == old.runs
+    return False
+
+
+def seen(facts: Mapping[str, Any]) -> Fate:
+    """The fate the facts hold; for facts of an older run that counted none, its one run's."""
+    found = fate_of(facts)
+    if found is not None:
+        return found
+    return Fate(0 if died_after_document(facts) is None else 1, 1)

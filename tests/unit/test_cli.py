@@ -393,3 +393,22 @@ def test_plan_refuses_an_empty_job_matrix(
     matrix.write_text(default + '\n[[exclude]]\nplatform = "*"\nreason = "nothing at all"\n')
     assert cli.main(["plan", "--format", "github", "--matrix", str(matrix)]) == 2
     assert "GitHub refuses an empty job matrix" in capsys.readouterr().out
+
+
+def test_merge_takes_a_baseline_as_run_does(tmp_path: Path) -> None:
+    """merge --baseline: junit.xml compares with it; a baseline that cannot be read stops
+    the merge before its directory is made."""
+    a = write_run(tmp_path / "a", {"debian-12/3.0.20/default": "nodelete"})
+    summary = json.loads((a.root / "summary.json").read_text())
+    summary["run"]["matrix_digest"] = "d1"
+    (a.root / "summary.json").write_text(json.dumps(summary))
+    merged = tmp_path / "merged"
+    args = ["merge", str(a.root), "--results", str(merged), "--baseline", str(a.root)]
+    assert cli.main(args) == 0
+    junit = (merged / "junit.xml").read_text()
+    assert '<property name="baseline" value="' + str(a.root) + '"' in junit
+    gone = tmp_path / "m2"
+    assert (
+        cli.main(["merge", str(a.root), "--results", str(gone), "--baseline", str(tmp_path)]) == 2
+    )
+    assert not gone.exists()

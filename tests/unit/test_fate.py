@@ -111,3 +111,48 @@ def test_rejudge_counts_the_fate_of_every_run_stored() -> None:
     alone = rejudge(ScenarioResult("ondemand-kat", "?", "", "", [], {}, 0, False, 0.1, d))
     assert alone.facts["fate"] == {"died": 0, "runs": 1, "ends": {}}
     assert not any(e.startswith("fate of") for e in alone.evidence)  # one run: nothing to say
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "counts"),
+    [
+        ((0, 5), (1, 5), True),  # a new death, against as many survivals
+        ((0, 5), (3, 5), True),
+        ((0, 1), (5, 5), True),  # one survival, then it died every time
+        ((0, 1), (1, 1), True),  # --fate-runs 1: each side one observation, as before
+        ((0, 1), (2, 5), False),  # a rare death against one survival: chance
+        ((0, 3), (1, 5), False),
+        ((5, 5), (0, 1), True),  # it died every time, now it did not
+        ((1, 1), (0, 1), True),
+        ((2, 5), (0, 1), False),  # a rare death not seen this time
+        ((2, 5), (0, 5), False),
+        ((2, 5), (4, 5), False),  # deaths at any rates: the same fact
+        ((5, 5), (1, 5), False),
+        ((0, 5), (0, 1), False),
+        ((0, 1), (0, 5), False),
+    ],
+)
+def test_a_fate_moved_only_where_the_runs_support_it(
+    old: tuple[int, int], new: tuple[int, int], counts: bool
+) -> None:
+    assert fates.moved(Fate(*old), Fate(*new)) is counts
+
+
+def test_two_healthy_runs_rarely_tell_all_from_none() -> None:
+    """What the rule leaves to chance, computed: a scenario dying at rate p shows 'all' in one
+    run (its first run died, then every follow-up) and 'none' in the other (its one run
+    survived) with probability p^N (1 - p), which must stay under the 7 % the docstring says
+    at N = 5, and be 0 where nothing else can give a change (2 of 5 against 1 survival)."""
+    worst = max((p / 1000) ** 5 * (1 - p / 1000) for p in range(1001))
+    assert 0.06 < worst < 0.07
+    # every pair of fates one p could give (first run survived: 0/1; else k/5, k >= 1) that
+    # the rule counts is such an 'all against none'
+    sides = [Fate(0, 1), *(Fate(k, 5) for k in range(1, 6))]
+    counted = {(a, b) for a in sides for b in sides if fates.moved(a, b)}
+    assert counted == {(Fate(0, 1), Fate(5, 5)), (Fate(5, 5), Fate(0, 1))}
+
+
+def test_seen_falls_back_to_the_one_run_of_an_older_result() -> None:
+    assert fates.seen({"exit_after_document": 139}) == Fate(1, 1)
+    assert fates.seen({}) == Fate(0, 1)
+    assert fates.seen({"fate": {"died": 2, "runs": 5}}) == Fate(2, 5)

@@ -554,3 +554,81 @@ def test_diff_counts_a_status_word_it_does_not_know_as_worse() -> None:
     assert is_worse("STICKY_ERROR", "SOMETHING_NEW 1/1")
     assert not is_worse("STICKY_ERROR", "-")  # the scenario was not run: neither
     assert not is_worse("SKIPPED", "SKIPPED")
+
+
+def fated(verdict: str, died: int, runs: int, name: str = "worker-no-stop") -> ScenarioResult:
+    """A scenario whose process died after its document in `died` of `runs` runs."""
+    ends = {"SIGSEGV": died} if died else {}
+    facts: dict[str, Any] = {"fate": {"died": died, "runs": runs, "ends": ends}}
+    if died:
+        facts["exit_after_document"] = 139
+    return scenario(name, verdict, facts=facts)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "change"),
+    [
+        ((0, 1), (2, 5), None),  # a rare death against one survival: the same fact
+        ((2, 5), (0, 1), None),  # a rare death not seen this time
+        ((2, 5), (4, 5), None),
+        ((0, 5), (1, 5), ("CLEAN_RELOAD", "DIED_AFTER_RELOAD (died 1/5)", True)),
+        ((0, 1), (5, 5), ("CLEAN_RELOAD", "DIED_AFTER_RELOAD (died 5/5)", True)),
+        ((5, 5), (0, 1), ("DIED_AFTER_RELOAD (died 5/5)", "CLEAN_RELOAD", False)),
+    ],
+)
+def test_diff_compares_deaths_as_rates(
+    old: tuple[int, int], new: tuple[int, int], change: tuple[str, str, bool] | None
+) -> None:
+    before = [cell("p/1/a", scenarios=[fated(CLEAN_RELOAD, *old)])]
+    after = [cell("p/1/a", scenarios=[fated(CLEAN_RELOAD, *new)])]
+    found = diff_results(before, after)
+    assert [(c.old, c.new, c.worse) for c in found.changed] == ([change] if change else [])
+    assert found.got_worse is bool(change and change[2])
+
+
+def test_diff_of_deaths_still_sees_the_verdict_and_older_results() -> None:
+    # a death under another reload verdict is no flip of a rate
+    sticky = [cell("p/1/a", scenarios=[fated(STICKY_ERROR, 2, 5)])]
+    clean = [cell("p/1/a", scenarios=[fated(CLEAN_RELOAD, 0, 1)])]
+    (change,) = diff_results(sticky, clean).changed
+    assert (change.old, change.new) == ("DIED_AFTER_RELOAD (died 2/5)", CLEAN_RELOAD)
+    # results of a version that counted no fate: their one run is their fate (1/1 vs 0/1)
+    older = scenario("worker-no-stop", CLEAN_RELOAD, facts={"exit_after_document": 139})
+    (change,) = diff_results([cell("p/1/a", scenarios=[older])], clean).changed
+    assert (change.old, change.new, change.worse) == (DIED, CLEAN_RELOAD, False)
+    assert diff_results(clean, [cell("p/1/a", scenarios=[older])]).got_worse
+
+
+def test_junit_with_a_baseline_keeps_a_known_death_green_and_named() -> None:
+    def run_of(*scenarios: ScenarioResult) -> list[CellResult]:
+        return [cell("p/1/a", scenarios=list(scenarios))]
+
+    baseline = Baseline("results/reference", run_of(fated(CLEAN_RELOAD, 3, 5)))
+    # the same death at another rate: green, with a property naming it, its rate and cause
+    same = run_of(fated(CLEAN_RELOAD, 1, 5))
+    root = ET.fromstring(render_junit(same, RUN, baseline=baseline))
+    assert root.get("failures") == "0"
+    known = case(root, "p/1/a", "worker-no-stop")
+    assert known.find("failure") is None
+    (prop,) = known.findall("properties/property")
+    assert prop.get("name") == "known_failure"
+    assert str(prop.get("value")).startswith(
+        f"{DIED}: known from the baseline results/reference: {DIED} died 1/5 (SIGSEGV 1) "
+        f"({CLEAN_RELOAD}: a cause"
+    )
+    assert "known from the baseline" in (known.findtext("system-out") or "")
+    # without the baseline it fails, as any death does
+    assert ET.fromstring(render_junit(same, RUN)).get("failures") == "1"
+    # a death where the baseline saw none in as many runs: new, so it fails
+    fresh = Baseline("b", run_of(fated(CLEAN_RELOAD, 0, 5)))
+    failure = case(
+        ET.fromstring(render_junit(same, RUN, baseline=fresh)), "p/1/a", "worker-no-stop"
+    )
+    found = failure.find("failure")
+    assert found is not None and found.get("type") == DIED
+    assert str(found.get("message")).startswith(
+        f"changed against the baseline b: {CLEAN_RELOAD} there, {DIED} (died 1/5) here"
+    )
+    # a cell the baseline did not measure: not known
+    other = Baseline("b", [cell("p/1/other", scenarios=[fated(CLEAN_RELOAD, 3, 5)])])
+    assert ET.fromstring(render_junit(same, RUN, baseline=other)).get("failures") == "1"
