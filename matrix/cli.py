@@ -280,7 +280,7 @@ def parser() -> argparse.ArgumentParser:
 
     publish_p = command(
         "publish",
-        "copy a run's results for readers: cell JSON, summary, tables and HTML, without "
+        "copy a run's results for readers: cell JSON, summary, tables, HTML and JUnit, without "
         "logs or this machine's paths (e.g. the committed results/reference)",
     )
     publish_p.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="the run's results")

@@ -1,6 +1,7 @@
 """`fips-matrix publish RUN_DIR --to DIR`: a run's results for readers, such as the committed
 reference run (results/reference): every cell's JSON, summary.json, table.md, report.html,
-the lock and the bench's figures, without build or probe logs (the cells then link none)
+junit.xml (so that a CI can compare with the reference's JUnit directly), the lock and the
+bench's figures, without build or probe logs (the cells then link none)
 and without this machine's paths. DIR is replaced whole, at once: so it must be new, empty
 or an earlier publication, and must not hold the run."""
 
@@ -23,7 +24,6 @@ from matrix.results.records import scenarios_of
 from matrix.results.store import ResultsDir
 
 COPIED = (assets.LOCK_NAME, assets.BENCH_NAME)  # beside the reports, when the run has them
-LEFT_OUT = ("junit.xml",)  # for CI systems, not readers: made by `report`, not published
 
 
 def main(args: argparse.Namespace, console: Console) -> int:
@@ -50,8 +50,6 @@ def main(args: argparse.Namespace, console: Console) -> int:
         for r in results:
             out.write_cell(r)
         write_reports(out, results, run, scenarios_of(results), env={})
-        for name in LEFT_OUT:
-            (staging / name).unlink(missing_ok=True)
         for name in COPIED:
             if (src.root / name).is_file():
                 text = (src.root / name).read_text(encoding="utf-8")
