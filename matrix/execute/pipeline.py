@@ -112,7 +112,7 @@ class Pipeline:
         build_log = self.out.log_path(cell.id, "build")
         if build_log.exists():
             result.logs["build"] = str(build_log)
-        follow_ups: dict[str, float] = {}  # what the follow-up runs cost, where probes ran
+        follow_ups: dict[str, float | str] = {}  # what the follow-up runs cost, where probes ran
         previous = None if self.options.force else self.out.read_cell(cell.id)
         if previous is not None and reusable(previous, result.inputs_key):
             self.reporter.phase(
@@ -139,6 +139,8 @@ class Pipeline:
             write_text(self.out.log_path(cell.id, "probe"), self.out.redact(probes.log))
             result.scenarios = probes.scenarios
             follow_ups = {"fate_runs": probes.fate_runs, "fate_seconds": probes.fate_seconds}
+            if probes.fate_container:
+                follow_ups["fate_container"] = probes.fate_container
             result.logs["probe"] = str(self.out.log_path(cell.id, "probe"))
         result.fingerprint["times"] = {
             "image_seconds": imaged.seconds,

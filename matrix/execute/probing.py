@@ -98,12 +98,14 @@ def twin_command(
 @dataclass(frozen=True)
 class CellProbes:
     """What probing a cell gave: its scenarios, judged, the probe log's text, and what the
-    follow-up runs (--fate-runs) cost: their number and their batch's seconds."""
+    follow-up runs (--fate-runs) cost: their number, their batch's seconds and its container
+    (short id; the bench reads its CPU)."""
 
     scenarios: list[ScenarioResult]
     log: str
     fate_runs: int = 0
     fate_seconds: float = 0.0
+    fate_container: str = ""
 
 
 Observed = tuple[ProbeRun, dict[str, Any] | None, str]  # a run, its document, why it has none
@@ -173,6 +175,7 @@ def probe_cell(
         for i, name in enumerate(names)
     ]
     seconds = 0.0
+    container: list[str] = []
     if follow_ups:
         wanted = sum(1 for _, n in more if n)
         reporter.phase(
@@ -182,12 +185,13 @@ def probe_cell(
             "whose runs disagreed, in one container",
         )
         started = time.monotonic()
-        again = iter(_run(client, image_id, follow_ups, timeout, cell.id, programs))
+        again = iter(_run(client, image_id, follow_ups, timeout, cell.id, programs, container))
         seconds = time.monotonic() - started
         for seen, n in more:
             seen.runs += [_observe(next(again), "probe, follow-up", log) for _ in range(n)]
     results = [_judged(seen, client, image_id) for seen in observed]
-    return CellProbes(results, "".join(log), len(follow_ups), round(seconds, 3))
+    made = container[0][:12] if container else ""
+    return CellProbes(results, "".join(log), len(follow_ups), round(seconds, 3), made)
 
 
 def _run(
@@ -197,9 +201,18 @@ def _run(
     timeout: float,
     label: str,
     programs: Programs,
+    created: list[str] | None = None,
 ) -> list[ProbeRun]:
+    """The batch in one container; `created` gets the container's id."""
     return run_batch(
-        client, image_id, batch, timeout, label, driver=programs.driver, volume=programs.volume
+        client,
+        image_id,
+        batch,
+        timeout,
+        label,
+        driver=programs.driver,
+        volume=programs.volume,
+        created=created.append if created is not None else None,
     )
 
 

@@ -310,6 +310,7 @@ def test_a_process_that_died_or_a_twin_that_died_is_run_again_in_one_more_contai
     assert s["integrity"].facts["fate"] == {"died": 0, "runs": 1, "ends": {}}
     assert s["integrity"].repeats is None  # one run, no follow-up
     assert result.fingerprint["times"]["fate_runs"] == 8
+    assert result.fingerprint["times"]["fate_container"] == follow_ups.id[:12]  # for the bench
     # the stored observations give the same rates
     stored = CellResult.from_json(hx.on_disk(result.cell))
     assert [rejudge(x).facts for x in stored.scenarios] == [x.facts for x in result.scenarios]
