@@ -165,33 +165,58 @@ def probe_cell(
             seen.witness, twin_here = _witness(twin, log)
         observed.append(seen)
 
+    follow = _follow_ups(client, image_id, cell, observed, fate_runs, timeout, programs, log)
+    if follow.runs:
+        reporter.phase(cell.id, "probe", follow.said)
+    results = [_judged(seen, client, image_id) for seen in observed]
+    return CellProbes(results, "".join(log), follow.runs, follow.seconds, follow.container)
+
+
+@dataclass(frozen=True)
+class _FollowUps:
+    runs: int = 0
+    seconds: float = 0.0
+    container: str = ""  # short id
+    said: str = ""  # for the progress line
+
+
+def _follow_ups(
+    client: docker.DockerClient,
+    image_id: str,
+    cell: Cell,
+    observed: list[_Scenario],
+    fate_runs: int,
+    timeout: float,
+    programs: Programs,
+    log: list[str],
+) -> _FollowUps:
+    """Runs again, all in one container, each scenario whose process died after its document
+    or whose runs disagreed, until it has `fate_runs` runs of the C probe; adds them to its
+    runs. A crash record is not needed to tell which (it names a crash, it judges nothing)."""
     more = [
         (seen, fates.runs_wanted(_judged(seen).facts, len(seen.runs), fate_runs))
         for seen in observed
     ]
     names = [seen.name for seen, n in more for _ in range(n)]
-    follow_ups = [
+    if not names:
+        return _FollowUps()
+    config = cell.variant.module_config
+    batch = [
         BatchRun(name, probe_command(name, config, run_workdir(i), programs))
         for i, name in enumerate(names)
     ]
-    seconds = 0.0
-    container: list[str] = []
-    if follow_ups:
-        wanted = sum(1 for _, n in more if n)
-        reporter.phase(
-            cell.id,
-            "probe",
-            f"{len(follow_ups)} follow-up runs of {wanted} scenarios whose process died or "
-            "whose runs disagreed, in one container",
-        )
-        started = time.monotonic()
-        again = iter(_run(client, image_id, follow_ups, timeout, cell.id, programs, container))
-        seconds = time.monotonic() - started
-        for seen, n in more:
-            seen.runs += [_observe(next(again), "probe, follow-up", log) for _ in range(n)]
-    results = [_judged(seen, client, image_id) for seen in observed]
-    made = container[0][:12] if container else ""
-    return CellProbes(results, "".join(log), len(follow_ups), round(seconds, 3), made)
+    started = time.monotonic()
+    made: list[str] = []
+    again = iter(_run(client, image_id, batch, timeout, cell.id, programs, made))
+    seconds = round(time.monotonic() - started, 3)
+    for seen, n in more:
+        seen.runs += [_observe(next(again), "probe, follow-up", log) for _ in range(n)]
+    wanted = sum(1 for _, n in more if n)
+    said = (
+        f"{len(batch)} follow-up runs of {wanted} scenarios whose process died or whose runs "
+        f"disagreed, in one more container ({seconds:.1f} s)"
+    )
+    return _FollowUps(len(batch), seconds, made[0][:12] if made else "", said)
 
 
 def _run(
