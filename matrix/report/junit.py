@@ -6,9 +6,12 @@ UNLOADED_BUT_FAILED, STICKY_ERROR) is a fact about the platform, not a regressio
 with the verdict, cause, evidence and fingerprint in the test case's <system-out>. A test case
 fails (<failure>) when the process died after its reload, a control scenario did not come out
 as it must, repeated runs disagreed (flaky), or its status differs from the baseline's
-(`--baseline DIR`: the message names both). A measurement that did not happen (INCONCLUSIVE,
-a crashed or hung probe, a failed build, the tool's own error, probes that disagree, a word
-this tool does not know) is an <error>; a cell that was not run is <skipped>.
+(`--baseline DIR`: the message names both; a death is compared as a rate, judge/fate.py). With
+a baseline, a failure the baseline had as it is passes, named in a "known_failure" property
+with its status, cause and rate: an unchanged run has no failing test case. A measurement
+that did not happen (INCONCLUSIVE, a crashed or hung probe, a failed build, the tool's own
+error, probes that disagree, a word this tool does not know) is an <error>; a cell that was
+not run is <skipped>.
 
 Names: classname "fips-matrix.PLATFORM/VERSION/VARIANT" with every dot of the cell id written
 "_" ("fips-matrix.debian-12/3_0_20/default"), name the scenario. Jenkins splits a classname at
