@@ -12,6 +12,7 @@ from typing import Any
 
 from tabulate import tabulate
 
+from matrix.bench.gap import FOLLOW_UPS
 from matrix.results.store import ResultsDir
 
 # "fips-matrix-build: compile took 93 s; cpu:" then `times`: shell, then children
@@ -74,8 +75,8 @@ def run_phases(results: Path) -> dict[str, float]:
 
 
 def cell_figures(results: Path) -> dict[str, Any]:
-    cached = reused = built = 0
-    image_seconds = probe_seconds = 0.0
+    cached = reused = built = fate_runs = fate_cells = 0
+    image_seconds = probe_seconds = fate_seconds = 0.0
     outcomes: dict[str, int] = {}
     for cell in ResultsDir(results).all_cells():
         outcomes[cell.outcome] = outcomes.get(cell.outcome, 0) + 1
@@ -88,6 +89,10 @@ def cell_figures(results: Path) -> dict[str, Any]:
         times = fp.get("times", {})
         image_seconds += float(times.get("image_seconds", 0))
         probe_seconds += float(times.get("probe_seconds", 0))
+        # the follow-up runs (--fate-runs) of scenarios whose process died or runs disagreed
+        fate_runs += int(times.get("fate_runs", 0))
+        fate_cells += bool(times.get("fate_runs"))
+        fate_seconds += float(times.get("fate_seconds", 0))
     return {
         "outcomes": outcomes,
         "images_built": built,
@@ -95,7 +100,23 @@ def cell_figures(results: Path) -> dict[str, Any]:
         "probe_runs_reused": reused,
         "image_phase_seconds_summed": round(image_seconds, 1),
         "probe_phase_seconds_summed": round(probe_seconds, 1),
+        "fate_runs": fate_runs,
+        "fate_cells": fate_cells,
+        "fate_seconds_summed": round(fate_seconds, 1),
     }
+
+
+def _follow_ups(cold: dict[str, Any]) -> list[list[Any]]:
+    """What the follow-up runs (--fate-runs) cost: runs, cells, their containers' wall and
+    CPU (where the gap was sampled); none for figures of a version that made none."""
+    if "fate_runs" not in cold:
+        return []
+    cpu = cold.get("gap", {}).get("cpu_by_kind", {}).get(FOLLOW_UPS, "?")
+    return [
+        ["follow-up runs (--fate-runs)", f"{cold['fate_runs']} in {cold['fate_cells']} cells"],
+        ["  their containers' wall, summed", f"{cold['fate_seconds_summed']} s"],
+        ["  their containers' CPU", f"{cpu} s"],
+    ]
 
 
 def report(f: dict[str, Any]) -> str:
@@ -119,6 +140,7 @@ def report(f: dict[str, Any]) -> str:
             ["phase link, summed over builds", f"{cold['link_wall_seconds_summed']} s"],
             ["phase image (all of a cell's build)", f"{cold.get('image_phase_seconds_summed')} s"],
             ["phase probe, summed over cells", f"{cold.get('probe_phase_seconds_summed', '?')} s"],
+            *_follow_ups(cold),
             ["phase report", f"{cold.get('phase_seconds', {}).get('report', '?')} s"],
             ["cold layer cache hits", cold["layer_cache_hits"]],
             ["cold outcomes", cold.get("outcomes", "?")],

@@ -29,6 +29,7 @@ from tabulate import tabulate
 from matrix.assets import slug
 from matrix.bench.sampler import Sample
 from matrix.execute.timeline import PHASES_NAME, Span, read_spans
+from matrix.results.store import ResultsDir
 
 # "fips-matrix-build: phase compile/make 1700000000 1700000100" (bench: build script stamps)
 PHASE_RE = re.compile(r"^fips-matrix-build: phase (\S+) (\d+) (\d+)$", re.M)
@@ -89,6 +90,7 @@ STEP_KINDS = (
     ("dnf ", "packages"),
 )
 NOT_BUILT = "probes (containers of no build step)"
+FOLLOW_UPS = "probes: follow-up runs (--fate-runs)"  # a cell's second probe container
 
 
 def container_steps(results: Path) -> dict[str, str]:
@@ -104,6 +106,17 @@ def container_steps(results: Path) -> dict[str, str]:
                 kind = next((k for text, k in STEP_KINDS if text in instruction), "other steps")
                 steps[line.split()[-1][:12]] = kind
     return steps
+
+
+def follow_up_containers(results: Path) -> dict[str, str]:
+    """Each cell's container of follow-up runs (short id), from the cells' times."""
+    found: dict[str, str] = {}
+    for cell in ResultsDir(results).all_cells():
+        times = cell.fingerprint.get("times")
+        container = times.get("fate_container") if isinstance(times, dict) else None
+        if isinstance(container, str) and container:
+            found[container[:12]] = FOLLOW_UPS
+    return found
 
 
 def used_in_run(
@@ -353,7 +366,8 @@ def run_gap(results: Path, samples: Sequence[Sample], cores: int) -> dict[str, A
     """The gap of the run whose results are in `results`, sampled meanwhile."""
     compiles, others = build_log_spans(results)
     gap = attribute(samples, read_spans(results / PHASES_NAME), compiles, others, cores)
-    gap["cpu_by_kind"] = containers_cpu(samples, container_steps(results))
+    steps = {**container_steps(results), **follow_up_containers(results)}
+    gap["cpu_by_kind"] = containers_cpu(samples, steps)
     gap["containers_floor_over_L"] = containers_floor(gap["cpu_by_kind"])
     return gap
 

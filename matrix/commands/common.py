@@ -16,6 +16,7 @@ from matrix.execute.options import (
     MAX_REPEAT,
     MAX_SECONDS,
 )
+from matrix.judge.fate import DEFAULT_FATE_RUNS
 
 # An option: its flags and what argparse is given for it.
 Option = tuple[tuple[str, ...], dict[str, Any]]
@@ -50,7 +51,9 @@ BASELINE = option(
     type=Path,
     metavar="DIR",
     help="a results directory (e.g. results/reference) to compare with: in junit.xml every "
-    "cell and scenario whose status differs from the baseline's fails (default: none)",
+    "cell and scenario whose status differs from the baseline's fails (a death counts as a "
+    "rate: only a change the runs support), and a failure the baseline had as it is "
+    "passes, named in a property (default: none)",
 )
 SIGNERS = option(
     "--allow-unknown-signer",
@@ -83,6 +86,16 @@ MEASURING = (
         "shows k/N (FLAKY)",
     ),
     option(
+        "--fate-runs",
+        type=int,
+        default=DEFAULT_FATE_RUNS,
+        metavar="N",
+        help=f"runs of the C probe in all (1 to {MAX_REPEAT}, default {DEFAULT_FATE_RUNS}) for "
+        "a scenario whose process died after its document or whose runs disagreed: the "
+        "follow-ups run in one more container per cell and the fate is shown as k/N; 1 turns "
+        "them off",
+    ),
+    option(
         "--offline",
         action="store_true",
         help="never pull images: cells whose image is not here and cannot be made skip",
@@ -106,10 +119,18 @@ def add(parser: argparse.ArgumentParser, *options: Option) -> None:
 def check_numbers(args: argparse.Namespace) -> None:
     """Checked before anything runs: a bad number must not surface after hours of builds.
     Options a command does not have are not checked."""
-    for name, top in (("jobs", MAX_JOBS), ("parallel", MAX_PARALLEL), ("repeat", MAX_REPEAT)):
+    whole = (
+        ("jobs", MAX_JOBS),
+        ("parallel", MAX_PARALLEL),
+        ("repeat", MAX_REPEAT),
+        ("fate_runs", MAX_REPEAT),
+    )
+    for name, top in whole:
         value = getattr(args, name, None)
         if value is not None and not 1 <= value <= top:
-            raise MatrixError(f"--{name} must be a whole number from 1 to {top} (got {value})")
+            raise MatrixError(
+                f"--{name.replace('_', '-')} must be a whole number from 1 to {top} (got {value})"
+            )
     for name in ("probe_timeout", "build_timeout"):
         seconds = getattr(args, name, None)
         if seconds is not None and not (math.isfinite(seconds) and 0 < seconds <= MAX_SECONDS):

@@ -104,6 +104,7 @@ def main(args: argparse.Namespace, console: Console) -> int:
         parallel=args.parallel or base.parallel,
         probe_timeout=args.probe_timeout,
         repeat=args.repeat,
+        fate_runs=args.fate_runs,
         force=args.force,
         offline=args.offline,
     )

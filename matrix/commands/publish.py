@@ -1,6 +1,7 @@
 """`fips-matrix publish RUN_DIR --to DIR`: a run's results for readers, such as the committed
 reference run (results/reference): every cell's JSON, summary.json, table.md, report.html,
-the lock and the bench's figures, without build or probe logs (the cells then link none)
+junit.xml (so that a CI can compare with the reference's JUnit directly), the lock and the
+bench's figures, without build or probe logs (the cells then link none)
 and without this machine's paths. DIR is replaced whole, at once: so it must be new, empty
 or an earlier publication holding nothing but the files it lists as its own (summary.json's
 "published"), must be no symbolic link, and must not hold the run."""
@@ -27,7 +28,6 @@ from matrix.results.store import SUMMARY_NAME, ResultsDir, write_json
 COPIED = (assets.LOCK_NAME, assets.BENCH_NAME)  # beside the reports, when the run has them
 MAX_COPIED_BYTES = 64 * 2**20
 PUBLISHED_KEY = "published"  # summary.json's list of the publication's own files
-LEFT_OUT = ("junit.xml",)  # for CI systems, not readers: made by `report`, not published
 
 
 def arguments(parser: argparse.ArgumentParser) -> None:
@@ -70,8 +70,6 @@ def main(args: argparse.Namespace, console: Console) -> int:
         for r in results:
             out.write_cell(r)
         write_reports(out, results, run, scenarios_of(results), env={})
-        for name in LEFT_OUT:
-            (staging / name).unlink(missing_ok=True)
         for name in COPIED:
             if (src.root / name).is_file():
                 text = _read_json_text(src.root / name)

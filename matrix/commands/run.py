@@ -84,6 +84,7 @@ def resolve(args: argparse.Namespace) -> tuple[MatrixDefinition, list[Cell], Run
         force=args.force,
         offline=args.offline,
         repeat=args.repeat,
+        fate_runs=args.fate_runs,
         allow_unknown_signer=args.allow_unknown_signer,
     )
     return definition, cells, options

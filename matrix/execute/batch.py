@@ -9,7 +9,7 @@ import os
 import re
 import socket
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -169,12 +169,14 @@ def run_batch(
     *,
     driver: str = assets.BATCH,
     volume: str | None = None,
+    created: Callable[[str], None] | None = None,
 ) -> list[ProbeRun]:
     """Every run in one container, one after another; one ProbeRun per run, in order.
     `timeout` is each run's; the container as a whole gets all of theirs and a grace. The
     image is used as it is: its entrypoint and command are set aside, its environment kept.
     `volume`: the portable probe's, mounted read-only at assets.PORTABLE_MOUNT, where the
-    driver and the programs then are."""
+    driver and the programs then are. `created` is told the container's id (the bench
+    attributes its CPU)."""
     if not runs:
         return []
     options = container_options(label)
@@ -186,6 +188,8 @@ def run_batch(
         command=batch_command(runs, timeout, driver),
         **options,
     )
+    if created is not None:
+        created(str(container.id))
     timed_out = False
     exit_code: int | None = None
     chunks: list[bytes] = []

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from matrix.execute.lockfile import Lock
+from matrix.judge.fate import DEFAULT_FATE_RUNS
 
 # A run's defaults and limits: the command line shows them, the run keeps to them.
 DEFAULT_RESULTS = Path("results/latest")  # git-ignored; the committed run is results/reference
@@ -29,6 +30,9 @@ class RunOptions:
     offline: bool = False  # never pull: platforms with no local base image and no fallback skip
     parallel: int = 1  # builds side by side (and as many probe workers beside them)
     repeat: int = 1  # runs of the C probe per scenario; disagreeing runs make a cell FLAKY
+    # runs of the C probe in all for a scenario whose process died after its document or
+    # whose runs disagreed (the follow-ups run in one more container); 1: no follow-ups
+    fate_runs: int = DEFAULT_FATE_RUNS
     locked: Lock | None = None  # refuse base images and sources that differ from this lock
     downloads: bool = True  # False: sources only from the cache (a bundle's run)
     build_timeout: float = DEFAULT_BUILD_TIMEOUT  # a cell's image build's seconds: then TIMEOUT

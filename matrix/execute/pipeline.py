@@ -107,11 +107,12 @@ class Pipeline:
             result.libc = made.existing.family
             result.logs.update(made.existing.logs)
         result.inputs_key = inputs_key(
-            made.image.key, made.image.image_id, cell, self.options.repeat
+            made.image.key, made.image.image_id, cell, self.options.repeat, self.options.fate_runs
         )
         build_log = self.out.log_path(cell.id, "build")
         if build_log.exists():
             result.logs["build"] = str(build_log)
+        follow_ups: dict[str, float | str] = {}  # what the follow-up runs cost, where probes ran
         previous = None if self.options.force else self.out.read_cell(cell.id)
         if previous is not None and reusable(previous, result.inputs_key):
             self.reporter.phase(
@@ -130,16 +131,21 @@ class Pipeline:
                     made.image.image_id,
                     cell,
                     repeat=self.options.repeat,
+                    fate_runs=self.options.fate_runs,
                     timeout=self.options.probe_timeout,
                     reporter=self.reporter,
                     programs=made.existing.programs if made.existing else None,
                 )
             write_text(self.out.log_path(cell.id, "probe"), self.out.redact(probes.log))
             result.scenarios = probes.scenarios
+            follow_ups = {"fate_runs": probes.fate_runs, "fate_seconds": probes.fate_seconds}
+            if probes.fate_container:
+                follow_ups["fate_container"] = probes.fate_container
             result.logs["probe"] = str(self.out.log_path(cell.id, "probe"))
         result.fingerprint["times"] = {
             "image_seconds": imaged.seconds,
             "probe_seconds": round(time.monotonic() - probing_started, 2),
+            **follow_ups,
         }
         result.outcome = outcome_of(result.scenarios)
         result.fingerprint.update(fingerprint(made, result, self.ctx.definition, self.ctx.engine))

@@ -6,6 +6,7 @@ stand in for new ones."""
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +16,9 @@ import docker
 from matrix import assets
 from matrix.execute.batch import BatchRun, ProbeRun, run_batch
 from matrix.execute.symbolize import crash_record
+from matrix.judge import fate as fates
 from matrix.judge.cell import completed, majority, rejudge, twin_ran
+from matrix.judge.fate import DEFAULT_FATE_RUNS
 from matrix.model import kinds
 from matrix.model.cells import Cell
 from matrix.model.vocabulary import Verdict
@@ -91,10 +94,29 @@ def twin_command(
 
 @dataclass(frozen=True)
 class CellProbes:
-    """What probing a cell gave: its scenarios, judged, and the probe log's text."""
+    """What probing a cell gave: its scenarios, judged, the probe log's text, and what the
+    follow-up runs (--fate-runs) cost: their number, their batch's seconds and its container
+    (short id; the bench reads its CPU)."""
 
     scenarios: list[ScenarioResult]
     log: str
+    fate_runs: int = 0
+    fate_seconds: float = 0.0
+    fate_container: str = ""
+
+
+Observed = tuple[ProbeRun, dict[str, Any] | None, str]  # a run, its document, why it has none
+
+
+@dataclass
+class _Scenario:
+    """One scenario's runs as they come in: the C probe's (the first `asked` of them as
+    --repeat asked, the rest follow-ups) and the twin's witness record."""
+
+    name: str
+    runs: list[Observed]
+    asked: int
+    witness: dict[str, Any] | None = None
 
 
 def probe_cell(
@@ -106,10 +128,13 @@ def probe_cell(
     timeout: float,
     reporter: Reporter,
     programs: Programs | None = None,
+    fate_runs: int = DEFAULT_FATE_RUNS,
 ) -> CellProbes:
     """Every run of the cell in one container, in the order they used to run one container
-    each: for each scenario its repeats, then the twin. `programs`: where they are (default:
-    in the cell's image)."""
+    each: for each scenario its repeats, then the twin. Then, in one more container, the
+    follow-up runs: each scenario whose process died after its document (the C probe's or
+    the twin's) or whose runs disagreed, run again up to `fate_runs` runs of the C probe in
+    all, so its fate is a rate. `programs`: where they are (default: in the cell's image)."""
     programs = programs or built_in_programs(cell)
     libcrypto = programs.twin_libcrypto
     with_twin = libcrypto is not None
@@ -124,78 +149,165 @@ def probe_cell(
             argv = twin_command(scenario, config, workdir, libcrypto, programs)
             batch.append(BatchRun(scenario, argv))
     reporter.phase(cell.id, "probe", f"{len(batch)} runs in one container")
-    done = iter(
-        run_batch(
-            client,
-            image_id,
-            batch,
-            timeout,
-            cell.id,
-            driver=programs.driver,
-            volume=programs.volume,
-        )
-    )
-    results: list[ScenarioResult] = []
+    done = iter(_run(client, image_id, batch, timeout, cell.id, programs))
+    observed: list[_Scenario] = []
     log: list[str] = []
     twin_here = with_twin
     for scenario in cell.scenarios:
-        runs = []
-        for _ in range(repeat):
-            run = next(done)
-            doc, why = run.document()
-            log.append(_log_entry("probe", run, doc))
-            runs.append((run, doc, why))
-        run, doc, why = runs[
-            majority(scenario, [(r.exit_code, r.timed_out, d, w) for r, d, w in runs])
-        ]
-        witness: dict[str, Any] | None = None
+        runs = [_observe(next(done), "probe", log) for _ in range(repeat)]
+        seen = _Scenario(scenario, runs, repeat)
         # a twin run after the twin proved unable here is ignored, as if never made
         twin = next(done) if with_twin else None
         if twin is not None and twin_here:
-            twin_doc, _ = twin.document()
-            log.append(_log_entry("cffi twin", twin, twin_doc))
-            witness = {
-                "exit_code": twin.exit_code,
-                "timed_out": twin.timed_out,
-                "seconds": round(twin.seconds, 3),
-                "probe": twin_doc,
-            }
-            twin_here = twin_ran(twin.exit_code, twin_doc)
-            if not twin_here:  # no Python here, or it refused: no second witness
-                witness["unavailable"] = (twin.stderr or twin.stdout)[-500:]
-        result = ScenarioResult(
-            scenario=scenario,
-            verdict=Verdict.INCONCLUSIVE,  # judged below
-            cause="",
-            short="",
-            evidence=[],
-            facts={},
-            exit_code=run.exit_code,
-            timed_out=run.timed_out,
-            seconds=round(run.seconds, 3),
-            probe=doc,
-            witness=witness,
-            # a crash is attributed from the run's stderr lines, its addresses named now
-            crash=crash_record(client, image_id, run.stderr),
-            repeats=(
-                [
-                    {"exit_code": r.exit_code, "timed_out": r.timed_out, "probe": d}
-                    for r, d, _ in runs
-                ]
-                if len(runs) > 1
-                else None
-            ),
-        )
-        results.append(rejudge(result, why))
-    return CellProbes(results, "".join(log))
+            seen.witness, twin_here = _witness(twin, log)
+        observed.append(seen)
+
+    follow = _follow_ups(client, image_id, cell, observed, fate_runs, timeout, programs, log)
+    if follow.runs:
+        reporter.phase(cell.id, "probe", follow.said)
+    results = [_judged(seen, client, image_id) for seen in observed]
+    return CellProbes(results, "".join(log), follow.runs, follow.seconds, follow.container)
 
 
-def inputs_key(image_key: str, image_id: str, cell: Cell, repeat: int) -> str:
+@dataclass(frozen=True)
+class _FollowUps:
+    runs: int = 0
+    seconds: float = 0.0
+    container: str = ""  # short id
+    said: str = ""  # for the progress line
+
+
+def _follow_ups(
+    client: docker.DockerClient,
+    image_id: str,
+    cell: Cell,
+    observed: list[_Scenario],
+    fate_runs: int,
+    timeout: float,
+    programs: Programs,
+    log: list[str],
+) -> _FollowUps:
+    """Runs again, all in one container, each scenario whose process died after its document
+    or whose runs disagreed, until it has `fate_runs` runs of the C probe; adds them to its
+    runs. A crash record is not needed to tell which (it names a crash, it judges nothing)."""
+    more = [
+        (seen, fates.runs_wanted(_judged(seen).facts, len(seen.runs), fate_runs))
+        for seen in observed
+    ]
+    names = [seen.name for seen, n in more for _ in range(n)]
+    if not names:
+        return _FollowUps()
+    config = cell.variant.module_config
+    batch = [
+        BatchRun(name, probe_command(name, config, run_workdir(i), programs))
+        for i, name in enumerate(names)
+    ]
+    started = time.monotonic()
+    made: list[str] = []
+    again = iter(_run(client, image_id, batch, timeout, cell.id, programs, made))
+    seconds = round(time.monotonic() - started, 3)
+    for seen, n in more:
+        seen.runs += [_observe(next(again), "probe, follow-up", log) for _ in range(n)]
+    wanted = sum(1 for _, n in more if n)
+    said = (
+        f"{len(batch)} follow-up runs of {wanted} scenarios whose process died or whose runs "
+        f"disagreed, in one more container ({seconds:.1f} s)"
+    )
+    return _FollowUps(len(batch), seconds, made[0][:12] if made else "", said)
+
+
+def _run(
+    client: docker.DockerClient,
+    image_id: str,
+    batch: list[BatchRun],
+    timeout: float,
+    label: str,
+    programs: Programs,
+    created: list[str] | None = None,
+) -> list[ProbeRun]:
+    """The batch in one container; `created` gets the container's id."""
+    return run_batch(
+        client,
+        image_id,
+        batch,
+        timeout,
+        label,
+        driver=programs.driver,
+        volume=programs.volume,
+        created=created.append if created is not None else None,
+    )
+
+
+def _observe(run: ProbeRun, who: str, log: list[str]) -> Observed:
+    doc, why = run.document()
+    log.append(_log_entry(who, run, doc))
+    return run, doc, why
+
+
+def _witness(twin: ProbeRun, log: list[str]) -> tuple[dict[str, Any], bool]:
+    """The twin's witness record, and whether the twin could run here at all."""
+    twin_doc, _ = twin.document()
+    log.append(_log_entry("cffi twin", twin, twin_doc))
+    witness: dict[str, Any] = {
+        "exit_code": twin.exit_code,
+        "timed_out": twin.timed_out,
+        "seconds": round(twin.seconds, 3),
+        "probe": twin_doc,
+    }
+    ran = twin_ran(twin.exit_code, twin_doc)
+    if not ran:  # no Python here, or it refused: no second witness
+        witness["unavailable"] = (twin.stderr or twin.stdout)[-500:]
+    return witness, ran
+
+
+def _judged(
+    seen: _Scenario, client: docker.DockerClient | None = None, image_id: str = ""
+) -> ScenarioResult:
+    """The scenario's result from its runs, judged. With no client, no crash record is
+    made (names are resolved in the image): enough to tell whether it needs follow-ups."""
+    runs = seen.runs
+    run, doc, why = runs[
+        majority(seen.name, [(r.exit_code, r.timed_out, d, w) for r, d, w in runs])
+    ]
+    result = ScenarioResult(
+        scenario=seen.name,
+        verdict=Verdict.INCONCLUSIVE,  # judged below
+        cause="",
+        short="",
+        evidence=[],
+        facts={},
+        exit_code=run.exit_code,
+        timed_out=run.timed_out,
+        seconds=round(run.seconds, 3),
+        probe=doc,
+        witness=seen.witness,
+        # a crash is attributed from the run's stderr lines, its addresses named now
+        crash=crash_record(client, image_id, run.stderr) if client is not None else None,
+        repeats=(
+            [_repeat(r, d, i >= seen.asked) for i, (r, d, _) in enumerate(runs)]
+            if len(runs) > 1
+            else None
+        ),
+    )
+    return rejudge(result, why)
+
+
+def _repeat(run: ProbeRun, doc: dict[str, Any] | None, follow_up: bool) -> dict[str, Any]:
+    """One run of the C probe as the results keep it; a follow-up run says so."""
+    kept = {"exit_code": run.exit_code, "timed_out": run.timed_out, "probe": doc}
+    return {**kept, "follow_up": True} if follow_up else kept
+
+
+def inputs_key(
+    image_key: str, image_id: str, cell: Cell, repeat: int, fate_runs: int = DEFAULT_FATE_RUNS
+) -> str:
     """The image's inputs plus what the probe is asked: same key, same probe runs."""
     config = ",".join(f"{k}={v}" for k, v in cell.variant.module_config)
     twin = hashlib.sha256(assets.TWIN_SOURCE.read_bytes()).hexdigest()
     text = f"{image_key}\0{image_id}\0{','.join(cell.scenarios)}\0{config}\0{twin}"
     text += f"\0{repeat}"
+    if fate_runs != 1:  # 1: no follow-ups, the key of the runs made before there were any
+        text += f"\0fate-runs {fate_runs}"
     return hashlib.sha256(text.encode()).hexdigest()
 
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from matrix.judge import fate as fates
 from matrix.judge.verdict import Judgement, judge_run, with_witness
-from matrix.model.vocabulary import Outcome, Verdict
+from matrix.model.vocabulary import Outcome, Verdict, died_after_document
 from matrix.results.records import ScenarioResult
 
 
@@ -16,7 +17,8 @@ def rejudge(s: ScenarioResult, why: str = "") -> ScenarioResult:
     """Verdicts come from the stored observations, so they follow the current rules; where
     the twin ran, its observations are judged too and must agree."""
     j = judge_run(s.scenario, s.exit_code, s.timed_out, s.probe, why, s.crash)
-    alone = j.verdict  # the C probe's own, which repeated runs are counted against
+    own = j  # the C probe's own: repeated runs are counted against its verdict
+    alone = j.verdict
     w = s.witness
     if w is not None and "unavailable" not in w:
         if completed(w.get("probe")):
@@ -27,15 +29,31 @@ def rejudge(s: ScenarioResult, why: str = "") -> ScenarioResult:
             note = f"cffi twin did not complete ({how}): no second witness"
             j = Judgement(j.verdict, j.cause, (*j.evidence, note), j.short, j.facts)
     if s.repeats:
-        verdicts = [
-            judge_run(s.scenario, r["exit_code"], r["timed_out"], r["probe"]).verdict
-            for r in s.repeats
+        judged = [
+            judge_run(s.scenario, r["exit_code"], r["timed_out"], r["probe"]) for r in s.repeats
         ]
+        verdicts = [r.verdict for r in judged]
         agree = verdicts.count(alone)
         runs = {"verdicts": verdicts, "agree": agree, "total": len(verdicts)}
         short = j.short if agree == len(verdicts) else f"{j.short}; flaky"
         facts = {**j.facts, "runs": runs}
         j = Judgement(j.verdict, j.cause, (*j.evidence, f"runs: {verdicts}"), short, facts)
+        fate = fates.count(
+            [
+                r.facts if completed(run["probe"]) else None
+                for r, run in zip(judged, s.repeats, strict=True)
+            ]
+        )
+    else:
+        fate = fates.count([own.facts if completed(s.probe) else None])
+    if fate.runs:
+        facts = {**j.facts, "fate": fate.to_json()}
+        evidence = (
+            (*j.evidence, f"fate of the C probe's runs: {fate.text()}")
+            if fate.runs > 1
+            else j.evidence
+        )
+        j = Judgement(j.verdict, j.cause, evidence, j.short, facts)
     s.verdict, s.cause, s.short = j.verdict, j.cause, j.short
     s.evidence, s.facts = list(j.evidence), j.facts
     return s
@@ -59,10 +77,15 @@ def outcome_of(scenarios: Sequence[ScenarioResult]) -> Outcome:
 
 def majority(scenario: str, runs: Sequence[tuple[int | None, bool, Any, str]]) -> int:
     """Of repeated runs (exit code, timed out, document, why), the index of the first that
-    gave the verdict most runs gave: it stands for them all."""
-    verdicts = [judge_run(scenario, code, hung, doc, why).verdict for code, hung, doc, why in runs]
+    gave the verdict most runs gave (the first of those that died after its document, if
+    any did): it stands for them all."""
+    judged = [judge_run(scenario, code, hung, doc, why) for code, hung, doc, why in runs]
+    verdicts = [j.verdict for j in judged]
     winner = max(verdicts, key=verdicts.count)
-    return verdicts.index(winner)
+    # of those, one whose process died after its document if any did: a rare death is still
+    # a death, and the run that stands for them must show it (its status, its crash record)
+    died = [i for i, j in enumerate(judged) if j.verdict == winner and died_after_document(j.facts)]
+    return died[0] if died else verdicts.index(winner)
 
 
 def twin_ran(exit_code: int | None, doc: dict[str, Any] | None) -> bool:

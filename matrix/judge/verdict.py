@@ -7,12 +7,17 @@ build it is judging, so a verdict can only be as right as what was seen.
 
 from __future__ import annotations
 
-import signal
 from dataclasses import dataclass, field
 from typing import Any
 
 from matrix.judge import crash as crashes
-from matrix.model.vocabulary import SCENARIOS, Scenario, Verdict, died_after_document
+from matrix.model.vocabulary import (
+    SCENARIOS,
+    Scenario,
+    Verdict,
+    died_after_document,
+    signal_name,
+)
 
 PROBE_SCHEMA = 1
 KILLED_AT_TIMEOUT = 128 + 9  # the batch kills a run at its timeout with SIGKILL
@@ -59,12 +64,12 @@ def judge_run(
     own, children = _crashes(crash)
     if exit_code is not None and exit_code > 128 and (doc is None or not doc.get("completed")):
         sig = exit_code - 128
-        facts: dict[str, Any] = {"signal": sig, "signal_name": _signame(sig)}
+        facts: dict[str, Any] = {"signal": sig, "signal_name": signal_name(sig)}
         return Judgement(
             Verdict.PROBE_CRASHED,
-            f"killed by signal {sig} ({_signame(sig)})" + (f": {own.sentence}" if own else ""),
+            f"killed by signal {sig} ({signal_name(sig)})" + (f": {own.sentence}" if own else ""),
             tuple(own.evidence()) if own else ((NO_RECORD,) if traced and sig in CAUGHT else ()),
-            short=_signame(sig),
+            short=signal_name(sig),
             facts={**facts, **({"crash": own.facts()} if own else {})},
         )
     if doc is None or not doc.get("completed"):
@@ -96,7 +101,7 @@ def judge_run(
         # Not part of the reload verdict, but no reader may miss it: the process died.
         cause = f"{j.cause}; afterwards the process died ({how})"
         cause += f": {own.sentence}" if own is not None else ""
-        then = "hung" if timed_out else _signame(sig) if sig > 0 else f"exit {exit_code}"
+        then = "hung" if timed_out else signal_name(sig) if sig > 0 else f"exit {exit_code}"
         short = f"{j.short}; then {then}"
         return Judgement(j.verdict, cause, evidence, short, facts)
     return j
@@ -179,7 +184,7 @@ def _ends_compared(probe: str | None, twin: str | None) -> tuple[str, ...]:
 
 def _how(code: int | None) -> str:
     sig = (code or 0) - 128
-    return f"signal {sig} ({_signame(sig)})" if sig > 0 else f"exit status {code}"
+    return f"signal {sig} ({signal_name(sig)})" if sig > 0 else f"exit status {code}"
 
 
 def judge(scenario: str, doc: Doc) -> Judgement:
@@ -503,7 +508,7 @@ def _ended(end: Doc) -> str:
         return "did not end in 30 s and was killed"
     sig = end.get("signal")
     if isinstance(sig, int) and not isinstance(sig, bool):
-        return f"died with signal {sig} ({_signame(sig)})"
+        return f"died with signal {sig} ({signal_name(sig)})"
     return f"exited with status {end.get('exit_status')}"
 
 
@@ -561,10 +566,3 @@ def _canary(unmaps: bool | None) -> str:
     if unmaps is None:
         return "not observed"
     return "dlclose unmapped it" if unmaps else "dlclose left it mapped"
-
-
-def _signame(sig: int) -> str:
-    try:
-        return signal.Signals(sig).name
-    except ValueError:
-        return f"signal {sig}"

@@ -5,6 +5,7 @@ them from here; the values are the strings that results files hold."""
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -256,10 +257,22 @@ def died_after_document(facts: Mapping[str, Any]) -> int | None:
     return code if isinstance(code, int) and not isinstance(code, bool) and code != 0 else None
 
 
+def signal_name(sig: int) -> str:
+    """ "SIGSEGV" for 11; "signal 99" for a number that names no signal here."""
+    try:
+        return signal.Signals(sig).name
+    except ValueError:
+        return f"signal {sig}"
+
+
 def scenario_status(verdict: str, facts: Mapping[str, Any]) -> str:
     """What every report shows of one scenario: its verdict, except that a reload verdict
-    whose process then died shows DIED_AFTER_RELOAD (the verdict stays in the evidence)."""
-    if verdict in RELOAD_VERDICTS and died_after_document(facts) is not None:
+    whose process then died (in any of its runs: facts.fate) shows DIED_AFTER_RELOAD (the
+    verdict stays in the evidence)."""
+    fate = facts.get("fate")
+    died = fate.get("died") if isinstance(fate, dict) else None
+    some_run = isinstance(died, int) and not isinstance(died, bool) and died > 0
+    if verdict in RELOAD_VERDICTS and (died_after_document(facts) is not None or some_run):
         return Status.DIED_AFTER_RELOAD
     return verdict
 

@@ -31,13 +31,14 @@ from matrix.report.findings import Finding, findings
 from matrix.report.layout import (
     MISSING,
     Layout,
+    cell_code,
     code,
+    fate,
     layout,
     legend,
     look_of,
     row_label,
     scenario_of,
-    share,
     skipped_groups,
     status_at,
     words_shown,
@@ -305,7 +306,7 @@ def _cell(result: CellResult, scenario: str) -> str:
         f'data-verdict="{_e(verdict)}" data-status="{_e(status)}"'
     )
     short = s.short if s is not None else ""
-    summary = f'<span class="code">{_e(code(status) + share(s))}</span>' + (
+    summary = f'<span class="code">{_e(cell_code(result, scenario))}</span>' + (
         f'<span class="short">{_e(short)}</span>' if short else ""
     )
     return f"<td {attrs}><details><summary>{summary}</summary>{_evidence(result, s)}</details></td>"
@@ -327,7 +328,10 @@ def _evidence(result: CellResult, s: ScenarioResult | None) -> str:
                 f'<p class="unknown">a verdict this tool does not know: {_e(s.verdict)}</p>'
             )
         if s.status != s.verdict:
-            parts.append(f'<p class="status">{_e(s.status)}: {_e(look_of(s.status).meaning)}</p>')
+            died = fate(s)
+            rate = f" ({died.text()})" if died is not None else ""
+            meaning = look_of(s.status).meaning
+            parts.append(f'<p class="status">{_e(s.status)}{_e(rate)}: {_e(meaning)}</p>')
         parts.append(f'<p class="cause">{_e(s.verdict)}: {_e(s.cause)}</p>')
         if s.evidence:
             items = "".join(f"<li>{_e(line)}</li>" for line in s.evidence)

@@ -6,9 +6,12 @@ UNLOADED_BUT_FAILED, STICKY_ERROR) is a fact about the platform, not a regressio
 with the verdict, cause, evidence and fingerprint in the test case's <system-out>. A test case
 fails (<failure>) when the process died after its reload, a control scenario did not come out
 as it must, repeated runs disagreed (flaky), or its status differs from the baseline's
-(`--baseline DIR`: the message names both). A measurement that did not happen (INCONCLUSIVE,
-a crashed or hung probe, a failed build, the tool's own error, probes that disagree, a word
-this tool does not know) is an <error>; a cell that was not run is <skipped>.
+(`--baseline DIR`: the message names both; a death is compared as a rate, judge/fate.py). With
+a baseline, a failure the baseline had as it is passes, named in a "known_failure" property
+with its status, cause and rate: an unchanged run has no failing test case. A measurement
+that did not happen (INCONCLUSIVE, a crashed or hung probe, a failed build, the tool's own
+error, probes that disagree, a word this tool does not know) is an <error>; a cell that was
+not run is <skipped>.
 
 Names: classname "fips-matrix.PLATFORM/VERSION/VARIANT" with every dot of the cell id written
 "_" ("fips-matrix.debian-12/3_0_20/default"), name the scenario. Jenkins splits a classname at
@@ -28,8 +31,8 @@ import re
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 
-from matrix.model.vocabulary import SCENARIOS, JUnitStatus, Outcome, junit_status
-from matrix.report.layout import scenario_of, share, status_at
+from matrix.model.vocabulary import SCENARIOS, JUnitStatus, Outcome, junit_status, look
+from matrix.report.layout import fate, scenario_of, share, status_at
 from matrix.results.diff import Baseline, Change, comparable, diff_results
 from matrix.results.records import CellResult, Run, ScenarioResult, scenarios_of
 
@@ -37,6 +40,7 @@ from matrix.results.records import CellResult, Run, ScenarioResult, scenarios_of
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 PACKAGE = "fips-matrix"
 FLAKY, CHANGED = Outcome.FLAKY, "CHANGED_FROM_BASELINE"  # a failure's type
+KNOWN = "known_failure"  # the property of a failure the baseline had as it is
 
 
 def classname(cell: str) -> str:
@@ -120,12 +124,28 @@ def _testcase(
         message = f"{against}; {message}"
         if status == "passed":
             status, kind = "failure", CHANGED
+    elif status == "failure" and baseline is not None and _known(baseline, r.cell, name):
+        # the same fact as the baseline's (a death at a rate the runs cannot tell apart, a
+        # control that never held here): shown, named, and green, so that an unchanged run
+        # has no failure; it fails again once it is new or moved
+        message = f"known from the baseline {baseline.name}: {message}"
+        props = _element(case, "properties")
+        _element(props, "property", name=KNOWN, value=f"{kind}: {message}")
+        status = "passed"
     if status == "skipped":
         _element(case, "skipped", message=r.reason or r.outcome)
         return
     if status != "passed":
         _element(case, status, text, message=message, type=kind)
     _element(case, "system-out", f"{r.cell} {name}: {message}\n{text}")
+
+
+def _known(baseline: Baseline, cell: str, scenario: str) -> bool:
+    """The baseline measured this scenario of this cell (with no change from it: the caller
+    asks only then)."""
+    old = next((r for r in baseline.results if r.cell == cell), None)
+    s = scenario_of(old, scenario) if old is not None else None
+    return s is not None and look(s.status) is not None
 
 
 def _judged(
@@ -142,7 +162,8 @@ def _judged(
     message = f"{s.verdict}: {s.cause}"
     expects = SCENARIOS[name].control_expects if name in SCENARIOS else ()
     if status != s.verdict:
-        message = f"{status} ({message})"
+        died = fate(s)
+        message = f"{status} {died.text()} ({message})" if died else f"{status} ({message})"
     elif judged == "failure" and expects:
         message += f" (control: expected {' or '.join(expects)})"
     runs = share(s)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from matrix.judge.fate import Fate, fate_of
 from matrix.model.vocabulary import LOOKS, UNKNOWN, Look, Outcome, look
 from matrix.results.records import CellResult, ScenarioResult
 
@@ -93,11 +94,26 @@ def share(s: ScenarioResult | None) -> str:
     return f" {agree}/{total}" if agree != total else ""
 
 
+def fate(s: ScenarioResult | None) -> Fate | None:
+    """The scenario's fate where its process died after its document in some run."""
+    found = fate_of(s.facts) if s is not None and isinstance(s.facts, dict) else None
+    return found if found is not None and found.died else None
+
+
+def rate(s: ScenarioResult | None) -> str:
+    """ " k/N" where the scenario's process died after its document in k of N runs (N > 1):
+    a death is shown with how often it came; "" else."""
+    died = fate(s)
+    return f" {died.died}/{died.runs}" if died is not None and died.runs > 1 else ""
+
+
 def cell_code(result: CellResult | None, scenario: str) -> str:
-    """A table cell in a few letters: "STICKY", "DIED", "STICKY 2/3"; "" where no cell is."""
+    """A table cell in a few letters: "STICKY", "DIED", "DIED 3/5" (died in 3 of 5 runs),
+    "STICKY 2/3" (2 of 3 runs gave it); "" where no cell is."""
     if result is None:
         return ""
-    return code(status_at(result, scenario)) + share(scenario_of(result, scenario))
+    s = scenario_of(result, scenario)
+    return code(status_at(result, scenario)) + rate(s) + share(s)
 
 
 def grid(shape: Layout, scenario: str) -> list[list[str]]:

@@ -1,6 +1,8 @@
 """What changed between two runs: statuses per cell and scenario (the verdict, or
 DIED_AFTER_RELOAD where the process died after its reload: vocabulary.scenario_status), cells
-that appeared or disappeared, and whether anything got worse (for an exit status)."""
+that appeared or disappeared, and whether anything got worse (for an exit status). A death is
+compared as a rate (judge/fate.py moved): a status that differs only in whether the process
+died counts only where the runs support it, so two healthy runs of one commit agree."""
 
 from __future__ import annotations
 
@@ -11,7 +13,8 @@ from pathlib import Path
 from tabulate import tabulate
 
 from matrix.errors import MatrixError
-from matrix.model.vocabulary import look
+from matrix.judge import fate as fates
+from matrix.model.vocabulary import RELOAD_VERDICTS, look
 from matrix.results.records import CellResult, ScenarioResult
 from matrix.results.store import ResultsDir
 
@@ -70,11 +73,29 @@ class Diff:
 
 def status_text(s: ScenarioResult) -> str:
     """The status, with "k/n" when the scenario ran n times and k runs agreed on its verdict
-    (facts["runs"] = {"agree": k, "total": n})."""
+    (facts["runs"] = {"agree": k, "total": n}), and "(died k/n)" when its process died after
+    its document in k of n > 1 runs (facts["fate"])."""
+    text = s.status
     runs = s.facts.get("runs")
     if isinstance(runs, dict) and "agree" in runs and "total" in runs:
-        return f"{s.status} {runs['agree']}/{runs['total']}"
-    return s.status
+        text += f" {runs['agree']}/{runs['total']}"
+    died = fates.fate_of(s.facts)
+    if died is not None and died.died and died.runs > 1:
+        text += f" (died {died.died}/{died.runs})"
+    return text
+
+
+def same_fact(old: ScenarioResult, new: ScenarioResult) -> bool:
+    """Whether two results of one scenario say the same of the platform: the same status
+    with the same share of runs agreeing on it ("V" and "V 3/3" say the same); or a reload
+    verdict whose process died in some runs on one side and in none on the other, where the
+    runs do not support a change (judge/fate.py moved: 2/5 against a single survival)."""
+    a, b = _split(status_text(old)), _split(status_text(new))
+    if a == b:
+        return True
+    if a[1] != b[1] or old.verdict != new.verdict or old.verdict not in RELOAD_VERDICTS:
+        return False
+    return not fates.moved(fates.seen(old.facts), fates.seen(new.facts))
 
 
 def diff_results(
@@ -101,9 +122,12 @@ def diff_results(
             continue
         before = _verdicts(o, [s.scenario for s in n.scenarios])
         after = _verdicts(n, [s.scenario for s in o.scenarios])
+        old_s, new_s = _by_name(o), _by_name(n)
         for scenario in [*before, *(s for s in after if s not in before)]:
             a, b = before.get(scenario, NOT_RUN), after.get(scenario, NOT_RUN)
-            if _split(a) != _split(b):  # "V" and "V 3/3" say the same
+            x, y = old_s.get(scenario), new_s.get(scenario)
+            same = same_fact(x, y) if x is not None and y is not None else _split(a) == _split(b)
+            if not same:
                 changed.append(Change(cell, scenario, a, b, is_worse(a, b)))
     gone = [c for c in old_by if c not in new_by and c not in lost_new]
     selected = None if selected_new is None else set(selected_new)
@@ -124,6 +148,10 @@ def _verdicts(r: CellResult, other_scenarios: Sequence[str]) -> dict[str, str]:
     if r.scenarios:
         return {s.scenario: status_text(s) for s in r.scenarios}
     return {name: r.outcome for name in other_scenarios or [WHOLE_CELL]}
+
+
+def _by_name(r: CellResult) -> dict[str, ScenarioResult]:
+    return {s.scenario: s for s in r.scenarios}
 
 
 def is_worse(old: str, new: str) -> bool:
@@ -152,8 +180,9 @@ def _rank(verdict: str) -> int | None:
 
 
 def _split(text: str) -> tuple[str, float]:
-    verdict, _, runs = text.partition(" ")
-    agree, _, total = runs.partition("/")
+    """A status text's status and share of runs agreeing (1.0 where it says none)."""
+    verdict, _, rest = text.partition(" ")
+    agree, _, total = rest.partition(" ")[0].partition("/")
     try:
         return verdict, int(agree) / int(total)
     except (ValueError, ZeroDivisionError):

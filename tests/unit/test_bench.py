@@ -6,9 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from made_results import measured
 
 from matrix import cli
-from matrix.bench.figures import step_figures
+from matrix.bench.figures import cell_figures, report, step_figures
+from matrix.bench.gap import FOLLOW_UPS, follow_up_containers
+from matrix.results.store import ResultsDir
 
 # As a cold compile and a relink print them (dash's `times`: shell, then children).
 COMPILE_LOG = """Step 10/20 : RUN fips-matrix-build.sh compile
@@ -94,3 +97,43 @@ def test_the_fresh_engine_phases_need_root_and_say_so_before_any_work(
     assert cli.main(["bench", "--results", str(results), "--phases", "cold,tests"]) == 2
     assert "needs root" in capsys.readouterr().out
     assert not results.exists()
+
+
+def test_the_follow_up_runs_cost_is_counted_and_shown(tmp_path: Path) -> None:
+    """bench.json and the bench's table say what the follow-up runs (--fate-runs) cost: how
+    many, in how many cells, their containers' wall and (from the sampled gap) CPU."""
+    out = ResultsDir(tmp_path)
+    out.prepare()
+    for cell_id, times in (
+        (
+            "debian-12/3.0.20/default",
+            {"fate_runs": 8, "fate_seconds": 2.5, "fate_container": "f" * 64},
+        ),
+        ("debian-12/3.0.20/no-pinshared", {"fate_runs": 0, "fate_seconds": 0.0}),
+        ("debian-12/3.5.7/default", {}),  # written by a version that made none
+    ):
+        r = measured(cell_id, "nodelete")
+        r.fingerprint["times"].update(times)
+        out.write_cell(r)
+    cells = cell_figures(tmp_path)
+    assert (cells["fate_runs"], cells["fate_cells"], cells["fate_seconds_summed"]) == (8, 1, 2.5)
+    # its container's CPU is measured under a kind of its own
+    assert follow_up_containers(tmp_path) == {"f" * 12: FOLLOW_UPS}
+    cold = {
+        "wall_seconds": 10,
+        "compiles": 1,
+        "compile_cpu_seconds": 8,
+        "L_seconds": 4,
+        "wall_over_L": 2.5,
+        "compile_wall_seconds_summed": 5,
+        "link_wall_seconds_summed": 1,
+        "layer_cache_hits": 0,
+        "gap": {"cpu_by_kind": {FOLLOW_UPS: 1.7}},
+        **cells,
+    }
+    table = [" ".join(line.split()) for line in report({"cores": 2, "cold": cold}).splitlines()]
+    assert "follow-up runs (--fate-runs) 8 in 1 cells" in table
+    assert "their containers' wall, summed 2.5 s" in table
+    assert "their containers' CPU 1.7 s" in table
+    del cold["fate_runs"]  # an earlier bench's figures: no such rows
+    assert "follow-up" not in report({"cores": 2, "cold": cold})

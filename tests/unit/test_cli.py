@@ -166,6 +166,8 @@ def test_a_run_of_some_cells_reports_only_the_cells_it_measured(
         (["--bundle", "x.tar", "--locked"], "--bundle and --locked contradict"),
         (["--repeat", "0"], "--repeat must be a whole number from 1 to 100 (got 0)"),
         (["--repeat", "1000000"], "--repeat must be a whole number from 1 to 100"),
+        (["--fate-runs", "0"], "--fate-runs must be a whole number from 1 to 100 (got 0)"),
+        (["--fate-runs", "101"], "--fate-runs must be a whole number from 1 to 100"),
         (["--parallel", "0"], "--parallel must be a whole number from 1 to 64 (got 0)"),
         (["--jobs", "100000"], "--jobs must be a whole number from 1 to 1024"),
         (["--probe-timeout", "0"], "--probe-timeout must be a finite number of seconds"),
@@ -434,3 +436,22 @@ def test_results_commands_work_where_the_docker_sdk_cannot_be_imported(tmp_path:
     engine_command = fips_matrix("run", "--list")
     assert engine_command.returncode != 0
     assert "no Docker SDK here (test)" in engine_command.stderr
+
+
+def test_merge_takes_a_baseline_as_run_does(tmp_path: Path) -> None:
+    """merge --baseline: junit.xml compares with it; a baseline that cannot be read stops
+    the merge before its directory is made."""
+    a = write_run(tmp_path / "a", {"debian-12/3.0.20/default": "nodelete"})
+    summary = json.loads((a.root / "summary.json").read_text())
+    summary["run"]["matrix_digest"] = "d1"
+    (a.root / "summary.json").write_text(json.dumps(summary))
+    merged = tmp_path / "merged"
+    args = ["merge", str(a.root), "--results", str(merged), "--baseline", str(a.root)]
+    assert cli.main(args) == 0
+    junit = (merged / "junit.xml").read_text()
+    assert '<property name="baseline" value="' + str(a.root) + '"' in junit
+    gone = tmp_path / "m2"
+    assert (
+        cli.main(["merge", str(a.root), "--results", str(gone), "--baseline", str(tmp_path)]) == 2
+    )
+    assert not gone.exists()

@@ -15,7 +15,7 @@ import pytest
 from matrix.model.vocabulary import LOOKS, Outcome, Status, Verdict
 from matrix.report.html import render_html, status_class
 from matrix.report.junit import classname, render_junit
-from matrix.report.layout import layout, words_shown
+from matrix.report.layout import cell_code, layout, words_shown
 from matrix.results.diff import Baseline, Diff, diff_results, format_diff, is_worse, status_text
 from matrix.results.records import CellResult, Run, ScenarioResult, scenarios_of
 
@@ -355,6 +355,33 @@ def test_junit_fails_a_process_that_died_after_its_reload_and_a_flaky_scenario()
     assert root.get("failures") == "2"
 
 
+def test_every_report_shows_a_death_with_its_rate() -> None:
+    fate = {"died": 3, "runs": 5, "ends": {"SIGSEGV": 2, "SIGABRT": 1}}
+    died = scenario(
+        "worker-no-stop", CLEAN_RELOAD, facts={"exit_after_document": 139, "fate": fate}
+    )
+    once = scenario("thread-pool", CLEAN_RELOAD, facts={"exit_after_document": 134})
+    survived = scenario("no-failure", CLEAN_RELOAD, facts={"fate": {"died": 0, "runs": 5}})
+    results = [cell("p/1/v", scenarios=[died, once, survived])]
+    root = ET.fromstring(render_junit(results, RUN))
+    failure = case(root, "p/1/v", "worker-no-stop").find("failure")
+    assert failure is not None
+    assert str(failure.get("message")).startswith(
+        f"{DIED} died 3/5 (SIGSEGV 2, SIGABRT 1) ({CLEAN_RELOAD}: "
+    )
+    # the tables' cells (terminal, table.md, HTML): a rate where there were runs to count
+    assert [cell_code(results[0], s) for s in ("worker-no-stop", "thread-pool", "no-failure")] == [
+        "DIED 3/5",
+        "DIED",
+        "CLEAN",
+    ]
+    page = parse_cells(render_html(results, RUN, ["worker-no-stop", "thread-pool"]))
+    details = page[("p/1/v", "worker-no-stop")]["details"]
+    assert details.startswith("DIED 3/5")
+    assert "DIED_AFTER_RELOAD (died 3/5 (SIGSEGV 2, SIGABRT 1)): " in details
+    assert "(died 1/1" not in page[("p/1/v", "thread-pool")]["details"]  # no fate stored
+
+
 def test_junit_fails_what_changed_against_the_baseline() -> None:
     old = [
         cell("p/1/a", scenarios=[scenario("s1", CLEAN_RELOAD), scenario("s2", STICKY_ERROR)]),
@@ -532,3 +559,81 @@ def test_diff_counts_a_status_word_it_does_not_know_as_worse() -> None:
     assert is_worse("STICKY_ERROR", "SOMETHING_NEW 1/1")
     assert not is_worse("STICKY_ERROR", "-")  # the scenario was not run: neither
     assert not is_worse("SKIPPED", "SKIPPED")
+
+
+def fated(verdict: str, died: int, runs: int, name: str = "worker-no-stop") -> ScenarioResult:
+    """A scenario whose process died after its document in `died` of `runs` runs."""
+    ends = {"SIGSEGV": died} if died else {}
+    facts: dict[str, Any] = {"fate": {"died": died, "runs": runs, "ends": ends}}
+    if died:
+        facts["exit_after_document"] = 139
+    return scenario(name, verdict, facts=facts)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "change"),
+    [
+        ((0, 1), (2, 5), None),  # a rare death against one survival: the same fact
+        ((2, 5), (0, 1), None),  # a rare death not seen this time
+        ((2, 5), (4, 5), None),
+        ((0, 5), (1, 5), ("CLEAN_RELOAD", "DIED_AFTER_RELOAD (died 1/5)", True)),
+        ((0, 1), (5, 5), ("CLEAN_RELOAD", "DIED_AFTER_RELOAD (died 5/5)", True)),
+        ((5, 5), (0, 1), ("DIED_AFTER_RELOAD (died 5/5)", "CLEAN_RELOAD", False)),
+    ],
+)
+def test_diff_compares_deaths_as_rates(
+    old: tuple[int, int], new: tuple[int, int], change: tuple[str, str, bool] | None
+) -> None:
+    before = [cell("p/1/a", scenarios=[fated(CLEAN_RELOAD, *old)])]
+    after = [cell("p/1/a", scenarios=[fated(CLEAN_RELOAD, *new)])]
+    found = diff_results(before, after)
+    assert [(c.old, c.new, c.worse) for c in found.changed] == ([change] if change else [])
+    assert found.got_worse is bool(change and change[2])
+
+
+def test_diff_of_deaths_still_sees_the_verdict_and_older_results() -> None:
+    # a death under another reload verdict is no flip of a rate
+    sticky = [cell("p/1/a", scenarios=[fated(STICKY_ERROR, 2, 5)])]
+    clean = [cell("p/1/a", scenarios=[fated(CLEAN_RELOAD, 0, 1)])]
+    (change,) = diff_results(sticky, clean).changed
+    assert (change.old, change.new) == ("DIED_AFTER_RELOAD (died 2/5)", CLEAN_RELOAD)
+    # results of a version that counted no fate: their one run is their fate (1/1 vs 0/1)
+    older = scenario("worker-no-stop", CLEAN_RELOAD, facts={"exit_after_document": 139})
+    (change,) = diff_results([cell("p/1/a", scenarios=[older])], clean).changed
+    assert (change.old, change.new, change.worse) == (DIED, CLEAN_RELOAD, False)
+    assert diff_results(clean, [cell("p/1/a", scenarios=[older])]).got_worse
+
+
+def test_junit_with_a_baseline_keeps_a_known_death_green_and_named() -> None:
+    def run_of(*scenarios: ScenarioResult) -> list[CellResult]:
+        return [cell("p/1/a", scenarios=list(scenarios))]
+
+    baseline = Baseline("results/reference", run_of(fated(CLEAN_RELOAD, 3, 5)))
+    # the same death at another rate: green, with a property naming it, its rate and cause
+    same = run_of(fated(CLEAN_RELOAD, 1, 5))
+    root = ET.fromstring(render_junit(same, RUN, baseline=baseline))
+    assert root.get("failures") == "0"
+    known = case(root, "p/1/a", "worker-no-stop")
+    assert known.find("failure") is None
+    (prop,) = known.findall("properties/property")
+    assert prop.get("name") == "known_failure"
+    assert str(prop.get("value")).startswith(
+        f"{DIED}: known from the baseline results/reference: {DIED} died 1/5 (SIGSEGV 1) "
+        f"({CLEAN_RELOAD}: a cause"
+    )
+    assert "known from the baseline" in (known.findtext("system-out") or "")
+    # without the baseline it fails, as any death does
+    assert ET.fromstring(render_junit(same, RUN)).get("failures") == "1"
+    # a death where the baseline saw none in as many runs: new, so it fails
+    fresh = Baseline("b", run_of(fated(CLEAN_RELOAD, 0, 5)))
+    failure = case(
+        ET.fromstring(render_junit(same, RUN, baseline=fresh)), "p/1/a", "worker-no-stop"
+    )
+    found = failure.find("failure")
+    assert found is not None and found.get("type") == DIED
+    assert str(found.get("message")).startswith(
+        f"changed against the baseline b: {CLEAN_RELOAD} there, {DIED} (died 1/5) here"
+    )
+    # a cell the baseline did not measure: not known
+    other = Baseline("b", [cell("p/1/other", scenarios=[fated(CLEAN_RELOAD, 3, 5)])])
+    assert ET.fromstring(render_junit(same, RUN, baseline=other)).get("failures") == "1"

@@ -145,7 +145,14 @@ def test_run_writes_one_judged_result_per_cell_atomically(
         assert fp["engine"]["version"] == FACTS.version
         assert fp["engine"]["storage_driver"] == "overlay2"
         assert fp["matrix"]["digest"] == h.definition.digest
-        assert set(fp["times"]) == {"started", "finished", "image_seconds", "probe_seconds"}
+        assert set(fp["times"]) == {
+            "started",
+            "finished",
+            "image_seconds",
+            "probe_seconds",
+            "fate_runs",
+            "fate_seconds",
+        }
         assert fp["times"]["probe_seconds"] >= 0
     # the two builds' modules differ, and so do their fingerprints
     assert (
@@ -709,8 +716,9 @@ def test_a_death_stored_without_its_crash_record_is_probed_again(h: Harness) -> 
     (h.results / "cells" / "debian-12__3.0.20__no-pinshared.json").write_text(json.dumps(stored))
     batches = len(h.client.batches_for(tag_of(h, DEBIAN_UNPINNED)))
     again = {r.cell: r for r in h.run()}
-    assert len(h.client.batches_for(tag_of(h, DEBIAN_UNPINNED))) == batches + 1
+    # probed again: its batch, and the follow-up runs of the scenario that died
+    assert len(h.client.batches_for(tag_of(h, DEBIAN_UNPINNED))) == batches + 2
     assert "probe_runs_reused_from" not in again[DEBIAN_UNPINNED].fingerprint
     assert "probe_runs_reused_from" in again[DEBIAN_DEFAULT].fingerprint
     h.run()  # now with its record: reused
-    assert len(h.client.batches_for(tag_of(h, DEBIAN_UNPINNED))) == batches + 1
+    assert len(h.client.batches_for(tag_of(h, DEBIAN_UNPINNED))) == batches + 2

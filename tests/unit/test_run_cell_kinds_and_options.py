@@ -16,9 +16,11 @@ from matrix.acquire import baseimages
 from matrix.errors import LockMismatch
 from matrix.execute.builder import image_tag
 from matrix.execute.lockfile import Lock
+from matrix.judge.cell import rejudge
 from matrix.model.definition import load_definition
 from matrix.model.vocabulary import Outcome, Verdict
 from matrix.report.layout import cell_code
+from matrix.results.records import CellResult
 
 TRIXIE = """
 [platforms.debian-13]
@@ -234,6 +236,7 @@ def test_distro_cell_twin_uses_the_distributions_libcrypto(hx: Harness) -> None:
 
 
 def test_repeat_marks_runs_that_disagree_as_flaky(hx: Harness) -> None:
+    """--repeat alone (--fate-runs 1: no follow-ups)."""
     sticky = json.dumps(fixture_doc("nodelete", "ondemand-kat")).encode()
     clean = json.dumps(fixture_doc("unpinned", "ondemand-kat")).encode()
     hx.client.plan_queue["ondemand-kat"] = [
@@ -241,7 +244,7 @@ def test_repeat_marks_runs_that_disagree_as_flaky(hx: Harness) -> None:
         ProbePlan(stdout=clean),
         ProbePlan(stdout=sticky),
     ]
-    [result] = hx.run("debian-12/3.0.20/default", repeat=3)
+    [result] = hx.run("debian-12/3.0.20/default", repeat=3, fate_runs=1)
     assert len(hx.client.created) == 3 * len(SCENARIOS)
     # one container: per scenario its three runs, then the twin's one
     [batch] = hx.client.batches
@@ -261,11 +264,76 @@ def test_repeat_marks_runs_that_disagree_as_flaky(hx: Harness) -> None:
 
     assert cell_code(result, "ondemand-kat") == "STICKY 2/3"
     # a rerun with the same --repeat reuses all of it; another N probes again
-    hx.run("debian-12/3.0.20/default", repeat=3)
+    hx.run("debian-12/3.0.20/default", repeat=3, fate_runs=1)
     assert len(hx.client.created) == 3 * len(SCENARIOS)
-    hx.run("debian-12/3.0.20/default", repeat=2)
+    hx.run("debian-12/3.0.20/default", repeat=2, fate_runs=1)
     assert len(hx.client.created) == 5 * len(SCENARIOS)
     assert len(hx.client.batches) == 2
+
+
+def test_a_process_that_died_or_a_twin_that_died_is_run_again_in_one_more_container(
+    hx: Harness,
+) -> None:
+    """--fate-runs: a scenario whose C probe died after its document, or whose twin did, is
+    run again up to N runs of the C probe, all in one more container; its fate is k/N."""
+    hx.client.twin_answers = True
+    doc = json.dumps(fixture_doc("nodelete", "ondemand-kat")).encode()
+    hx.client.plan_queue["ondemand-kat"] = [
+        ProbePlan(139, doc),  # SIGSEGV after the document
+        ProbePlan(0, doc),
+        ProbePlan(134, doc),  # SIGABRT
+        ProbePlan(0, doc),
+        ProbePlan(139, doc),
+    ]
+    twin_doc = fixture_bytes("nodelete", "no-failure")
+    hx.client.twin_plans["no-failure"] = ProbePlan(134, twin_doc)
+    [result] = hx.run("debian-12/3.0.20/default", fate_runs=5)
+    first, follow_ups = hx.client.batches
+    assert [(r.scenario, r.twin) for r in first.runs] == [
+        (sc, twin) for sc in SCENARIOS for twin in (False, True)
+    ]
+    # four more runs of each, no twin, in the order of the scenarios
+    assert [(r.scenario, r.twin) for r in follow_ups.runs] == [
+        (sc, False) for sc in ("ondemand-kat", "no-failure") for _ in range(4)
+    ]
+    s = {x.scenario: x for x in result.scenarios}
+    died = s["ondemand-kat"]
+    assert died.facts["fate"] == {"died": 3, "runs": 5, "ends": {"SIGSEGV": 2, "SIGABRT": 1}}
+    assert died.status == "DIED_AFTER_RELOAD" and died.exit_code == 139
+    assert "fate of the C probe's runs: died 3/5 (SIGSEGV 2, SIGABRT 1)" in died.evidence
+    assert [r.get("follow_up", False) for r in died.repeats or []] == [False] + [True] * 4
+    assert died.facts["runs"]["agree"] == 5 and result.outcome == Outcome.OK  # not flaky
+    assert cell_code(result, "ondemand-kat") == "DIED 3/5"
+    # the C probe survived all five: its fate is shown, its status is its verdict
+    assert s["no-failure"].facts["fate"] == {"died": 0, "runs": 5, "ends": {}}
+    assert s["no-failure"].status == s["no-failure"].verdict
+    assert s["integrity"].facts["fate"] == {"died": 0, "runs": 1, "ends": {}}
+    assert s["integrity"].repeats is None  # one run, no follow-up
+    assert result.fingerprint["times"]["fate_runs"] == 8
+    assert result.fingerprint["times"]["fate_container"] == follow_ups.id[:12]  # for the bench
+    # the stored observations give the same rates
+    stored = CellResult.from_json(hx.on_disk(result.cell))
+    assert [rejudge(x).facts for x in stored.scenarios] == [x.facts for x in result.scenarios]
+    assert "ondemand-kat (probe, follow-up): exit=134" in Path(result.logs["probe"]).read_text()
+
+
+def test_fate_runs_1_makes_no_follow_ups_and_the_setting_is_part_of_the_inputs(
+    hx: Harness,
+) -> None:
+    doc = json.dumps(fixture_doc("nodelete", "ondemand-kat")).encode()
+    # exit 1 after the document: a death with no crash record to want, so a rerun reuses it
+    hx.client.plans[("debian-12-3.0.20-default", "ondemand-kat")] = ProbePlan(1, doc)
+    [result] = hx.run("debian-12/3.0.20/default", fate_runs=1)
+    assert len(hx.client.batches) == 1
+    died = next(x for x in result.scenarios if x.scenario == "ondemand-kat")
+    assert died.facts["fate"] == {"died": 1, "runs": 1, "ends": {"exit 1": 1}}
+    assert cell_code(result, "ondemand-kat") == "DIED"  # one run: no rate to show
+    hx.run("debian-12/3.0.20/default", fate_runs=1)
+    assert len(hx.client.batches) == 1  # same inputs: reused
+    [again] = hx.run("debian-12/3.0.20/default", fate_runs=3)
+    assert len(hx.client.batches) == 3  # probed again, with two follow-ups
+    died = next(x for x in again.scenarios if x.scenario == "ondemand-kat")
+    assert died.facts["fate"] == {"died": 3, "runs": 3, "ends": {"exit 1": 3}}
 
 
 def test_lock_records_what_the_run_used_and_locked_refuses_a_change(hx: Harness) -> None:

@@ -217,6 +217,7 @@ def test_publish_leaves_out_logs_and_machine_paths(tmp_path: Path) -> None:
     assert names == [
         "cells/debian-12__3.0.20__default.json",
         "cells/debian-12__3.0.9__default.json",
+        "junit.xml",  # the run's own, with no baseline: for a CI to compare with
         "report.html",
         "summary.json",
         "table.md",
@@ -231,6 +232,9 @@ def test_publish_leaves_out_logs_and_machine_paths(tmp_path: Path) -> None:
         "default.toml (built in)"
     )
     assert ".log" not in (dest / "report.html").read_text()
+    junit = (dest / "junit.xml").read_text()
+    assert '<testcase classname="fips-matrix.debian-12/3_0_20/default"' in junit
+    assert 'name="baseline"' not in junit and ".log" not in junit
     assert cli.main(["diff", str(run.root), str(dest)]) == 0  # the same verdicts
 
 

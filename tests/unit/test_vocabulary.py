@@ -86,3 +86,12 @@ def test_a_reload_whose_process_died_afterwards_has_its_own_status() -> None:
     # a verdict that is no reload verdict stays what it is
     assert scenario_status(Verdict.INCONCLUSIVE, died) == Verdict.INCONCLUSIVE
     assert scenario_status("<b>made up</b>", died) == "<b>made up</b>"
+
+
+def test_a_death_in_any_run_is_a_death() -> None:
+    """The run standing for a scenario may have survived where another run died (of a
+    minority verdict): the fate counts every run, and a rare death is still a death."""
+    some = {"fate": {"died": 1, "runs": 5}}
+    assert scenario_status(Verdict.STICKY_ERROR, some) == Status.DIED_AFTER_RELOAD
+    for junk in ({"died": 0, "runs": 5}, {"died": True}, {"died": "1"}, "1/5", None):
+        assert scenario_status(Verdict.STICKY_ERROR, {"fate": junk}) == Verdict.STICKY_ERROR

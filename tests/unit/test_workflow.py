@@ -94,6 +94,8 @@ def test_merge_publishes_junit_and_gates_on_the_committed_reference(
     assert merge[gate_at]["env"]["ONLY"] == "${{ needs.plan.outputs.only }}"
     assert (WORKFLOW.parents[2] / "results/reference/summary.json").is_file()
     assert "::group::" in names[merge_at]
+    # its JUnit fails what changed against the reference, not every known death
+    assert "--results results/merged --baseline results/reference" in names[merge_at]
 
 
 def test_a_pull_request_runs_the_cells_its_change_reaches(workflow: dict[str, Any]) -> None:
