@@ -10,6 +10,7 @@ touches nothing in DIR."""
 from __future__ import annotations
 
 import argparse
+import fnmatch
 from pathlib import Path
 
 from rich.console import Console
@@ -21,7 +22,7 @@ from matrix.judge.cell import outcome_of, rejudge
 from matrix.report.terminal import print_report
 from matrix.report.write import render_reports
 from matrix.results.diff import read_baseline
-from matrix.results.records import Run, scenarios_of
+from matrix.results.records import CellResult, Run, scenarios_of
 from matrix.results.store import ResultsDir
 
 
@@ -35,6 +36,23 @@ def arguments(parser: argparse.ArgumentParser) -> None:
         help="instead of the reports, rewrite FILE's section between the markers of "
         "matrix/report/readme.py from the results (e.g. README.md from results/reference); "
         "DIR is then left as it is (default: none: the reports are made)",
+    )
+    parser.add_argument(
+        "--scenario",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also show this scenario's table on the terminal; repeatable, `all` for every one "
+        "(default: none: the answer, the findings and the summary; table.md and report.html "
+        "hold every table)",
+    )
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="show only the cells whose id matches on the terminal (shell-style, repeatable); "
+        "the files are made from every cell (default: every cell)",
     )
 
 
@@ -66,5 +84,29 @@ def main(args: argparse.Namespace, console: Console) -> int:
             if result.scenarios:
                 out.write_cell(result)
         written = reports.write()
-    print_report(console, results, run, scenarios, written)
+    shown = _only(results, args.only)
+    detail = _detail(scenarios, args.scenario)
+    print_report(console, shown, run, scenarios_of(shown), written, detail=detail)
     return 0
+
+
+def _only(results: list[CellResult], patterns: list[str]) -> list[CellResult]:
+    if not patterns:
+        return results
+    ids = [r.cell for r in results]
+    for pattern in patterns:
+        if not any(fnmatch.fnmatchcase(c, pattern) for c in ids):
+            raise MatrixError(f"--only {pattern!r}: no cell of this run matches it")
+    return [r for r in results if any(fnmatch.fnmatchcase(r.cell, p) for p in patterns)]
+
+
+def _detail(scenarios: list[str], asked: list[str]) -> list[str]:
+    if "all" in asked:
+        return scenarios
+    unknown = [name for name in asked if name not in scenarios]
+    if unknown:
+        raise MatrixError(
+            f"--scenario {unknown[0]!r}: not a scenario of this run (its scenarios: "
+            f"{', '.join(scenarios)}, or all)"
+        )
+    return asked

@@ -1,9 +1,11 @@
 """The report on the terminal, after `run`, `report` and `merge`: first the recoverability
-table with its legend and the advice (report/answer.py, report/advice.py); per scenario the
-layout's table (scenarios whose tables are identical share one), split into several tables
-when the platforms do not fit the terminal's width; a legend of the codes shown; the
-findings; where earlier measurements come from; the skipped cells, each reason once and
-whole; the files written; and last one summary line, like pytest's.
+table with its legend and the advice (report/answer.py, report/advice.py), the table a person
+decides from; the findings; where earlier measurements come from; the skipped cells, each
+reason once and whole; where the per-scenario tables are; the files written; and last one
+summary line, like pytest's. The per-scenario tables (scenarios whose tables are identical
+share one, split into several tables when the platforms do not fit the terminal's width,
+their legend before them) are shown on request (`report --scenario NAME`); table.md and
+report.html always hold them all.
 
 Colour only on a terminal (rich decides: none when piped or NO_COLOR is set). Every string
 from a results file goes out as plain text, never as rich markup, its control characters
@@ -49,23 +51,35 @@ def print_report(
     run: Run,
     scenarios: Sequence[str],
     written: Mapping[str, Path] | None = None,
+    detail: Sequence[str] = (),
 ) -> Tally:
     """Everything a person reads after a run, ending with the summary line; returns the
-    figures the line was made from."""
+    figures the line was made from. `detail`: the scenarios whose tables to show too."""
     shape = layout(results)
     _answer(console, results, shape)
-    for names, rows in _identical(shape, scenarios):
+    shown = [s for s in scenarios if s in detail]
+    if shown:
+        _legend(console, words_shown(shape, shown))
+    for names, rows in _identical(shape, shown):
         parts = split(shape, rows, console.width)
         for i, columns in enumerate(parts):
             part = f" ({i + 1}/{len(parts)})" if len(parts) > 1 else ""
             console.print()
             console.print(Text(", ".join(names) + part, style="bold"))
             console.print(_table(shape, rows, columns))
-    _legend(console, words_shown(shape, scenarios))
     _findings(console, findings(results), sum(1 for r in results if r.scenarios))
     for group in groups(results, run):
         _para(console, "note: " + group.line() + ".", "yellow")
     _skipped(console, results)
+    if scenarios and not shown:
+        files = [str(written[k]) for k in ("markdown", "html") if written and k in written]
+        where = " and ".join(files)
+        _para(
+            console,
+            f"per scenario ({len(scenarios)}): {where or 'table.md and report.html'}, or on the "
+            "terminal with `fips-matrix report DIR --scenario NAME` (--scenario all: every one)",
+            "dim",
+        )
     if written:
         _para(console, "reports: " + ", ".join(str(p) for p in written.values()), "dim")
     figures = tally(results, run)

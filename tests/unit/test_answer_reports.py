@@ -49,7 +49,8 @@ def test_table_md_opens_with_the_answer(reference: tuple[list[CellResult], Run])
 def test_the_terminal_opens_with_the_answer(reference: tuple[list[CellResult], Run]) -> None:
     results, run = reference
     out = io.StringIO()
-    print_report(Console(file=out, width=200), results, run, scenarios_of(results))
+    scenarios = scenarios_of(results)
+    print_report(Console(file=out, width=200), results, run, scenarios, detail=scenarios)
     text = out.getvalue()
     assert text.lstrip().startswith(TITLE)
     assert text.index("NEVER N") < text.index("ondemand-kat")

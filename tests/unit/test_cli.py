@@ -455,3 +455,22 @@ def test_merge_takes_a_baseline_as_run_does(tmp_path: Path) -> None:
         cli.main(["merge", str(a.root), "--results", str(gone), "--baseline", str(tmp_path)]) == 2
     )
     assert not gone.exists()
+
+
+def test_report_shows_a_scenario_s_table_on_request(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_run(
+        tmp_path / "r", {"debian-12/3.0.20/default": "nodelete", "debian-13/3.0.20/x": "unpinned"}
+    )
+    assert cli.main(["report", str(tmp_path / "r")]) == 0
+    brief = capsys.readouterr().out
+    assert "--scenario NAME" in " ".join(brief.split()) and "\nondemand-kat" not in brief
+    args = ["report", str(tmp_path / "r"), "--scenario", "ondemand-kat", "--only", "debian-13/*"]
+    assert cli.main(args) == 0
+    detail = capsys.readouterr().out
+    assert "\nondemand-kat" in detail and "\nlegend" in detail
+    assert "debian-13" in detail and "debian-12" not in detail  # only the cells asked for
+    assert cli.main(["report", str(tmp_path / "r"), "--scenario", "nope"]) == 2
+    assert "not a scenario of this run (its scenarios: ondemand-kat" in capsys.readouterr().out
+    assert cli.main(["report", str(tmp_path / "r"), "--only", "debian-99/*"]) == 2

@@ -23,9 +23,19 @@ COLOUR = re.compile(r"\x1b\[[0-9;]*(3[0-7]|9[0-7]|38;[0-9;]+)m")
 RUN = Run.from_json({"id": "r1", "started": "2026-01-01T00:00:00+00:00", "wall_seconds": 12.5})
 
 
-def shown(results: list[CellResult], run: Run, width: int, **console: object) -> str:
+def shown(
+    results: list[CellResult], run: Run, width: int, detail: bool = True, **console: object
+) -> str:
+    """The terminal's report; `detail`: with every scenario's table (report --scenario all)."""
     out = io.StringIO()
-    print_report(Console(file=out, width=width, **console), results, run, scenarios_of(results))  # type: ignore[arg-type]
+    scenarios = scenarios_of(results)
+    print_report(
+        Console(file=out, width=width, **console),  # type: ignore[arg-type]
+        results,
+        run,
+        scenarios,
+        detail=scenarios if detail else (),
+    )
     return out.getvalue()
 
 
@@ -56,8 +66,10 @@ def test_the_reference_fits_the_terminal_and_ends_with_one_summary_line(
     # scenarios with identical tables share one; every scenario is named in a title
     for scenario in scenarios_of(results):
         assert any(scenario in line and not line.startswith(" ") for line in lines)
-    # the legend names every code shown, the findings are there
+    # the legend names every code shown, before the first scenario's table; the findings
     assert "legend" in lines and "findings" in lines
+    first = min(i for i, line in enumerate(lines) if line.startswith(scenarios_of(results)[0]))
+    assert lines.index("legend") < first
     for code in {LOOKS[s].code for s in figures.statuses}:
         assert any(line.startswith(f"  {code} ") for line in lines)
 
@@ -115,3 +127,16 @@ def test_the_summary_line_counts_what_needs_acting_on() -> None:
     facts_only = copy.deepcopy(results[1:2])
     assert tally(facts_only, RUN).severity == "passed"  # sticky is a fact, not a failure
     assert tally(results[3:], RUN).severity == "empty"
+
+
+def test_after_a_run_the_terminal_shows_the_answer_not_every_scenario(
+    reference: tuple[list[CellResult], Run],
+) -> None:
+    results, run = reference
+    brief, whole = shown(results, run, 120, detail=False), shown(results, run, 120)
+    lines = brief.splitlines()
+    assert "findings" in lines and "skipped" in lines and "legend" not in lines
+    assert not any(line.startswith("ondemand-kat") for line in lines)  # no scenario's table
+    assert "fips-matrix report DIR --scenario NAME" in " ".join(brief.split())
+    assert len(lines) < len(whole.splitlines()) - 100  # ten scenarios, each a table
+    assert lines[-1] == whole.splitlines()[-1]  # the same summary line
