@@ -40,6 +40,7 @@ DEFAULT_RESULTS = Path("results/latest")  # git-ignored; the committed run is re
 DEFAULT_PROBE_TIMEOUT = 120.0
 DEFAULT_BUILD_TIMEOUT = 7200.0  # a cold 3.5 compile takes about 4 minutes on 2 cores
 MAX_SECONDS = 86400.0  # a day: anything longer is a typo, not a plan
+MIN_SECONDS = 1.0  # the other limits' lower bound: less cannot even start a container
 MAX_REPEAT = 100
 MAX_JOBS = 1024
 MAX_PARALLEL = 64
@@ -71,10 +72,12 @@ def check_numbers(args: argparse.Namespace) -> None:
             raise MatrixError(f"--{name} must be a whole number from 1 to {top} (got {value})")
     for name in ("probe_timeout", "build_timeout"):
         seconds = getattr(args, name, None)
-        if seconds is not None and not (math.isfinite(seconds) and 0 < seconds <= MAX_SECONDS):
+        if seconds is not None and not (
+            math.isfinite(seconds) and MIN_SECONDS <= seconds <= MAX_SECONDS
+        ):
             raise MatrixError(
-                f"--{name.replace('_', '-')} must be a finite number of seconds, more than 0 "
-                f"and at most {MAX_SECONDS:g} (got {seconds:g})"
+                f"--{name.replace('_', '-')} must be a finite number of seconds, at least "
+                f"{MIN_SECONDS:g} and at most {MAX_SECONDS:g} (got {seconds:g})"
             )
 
 
