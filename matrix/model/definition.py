@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 
 from matrix import assets
 from matrix.errors import DefinitionError
+from matrix.model.imageref import reference_problem
 from matrix.model.vocabulary import Scenario
 
 SCHEMA = 1
@@ -326,8 +327,9 @@ def _platform(ctx: _Ctx, name: str, t: dict[str, Any]) -> Platform:
             "(it is looked up in dockerfiles/)",
         )
     image = ctx.string(t, kp, "base_image")
-    if not IMAGE_RE.match(image):
-        ctx.fail((*kp, "base_image"), f"base_image = {image!r} is not an image reference")
+    why = reference_problem(image)
+    if why is not None:
+        ctx.fail((*kp, "base_image"), f"base_image = {image!r} is not an image reference: {why}")
     libc = ctx.string(t, kp, "libc")
     if libc not in LIBCS:
         ctx.fail((*kp, "libc"), f"libc = {libc!r}: must be one of {', '.join(LIBCS)}")
@@ -359,8 +361,9 @@ def _image_platform(ctx: _Ctx, name: str, t: dict[str, Any]) -> Platform:
             ctx.fail((*kp, key), f"{key} = {value!r}: want an absolute path in the image{also}")
         paths[key] = value
     ref = ctx.string(t, kp, "image")
-    if not IMAGE_RE.match(ref):
-        ctx.fail((*kp, "image"), f"image = {ref!r} is not an image reference")
+    why = reference_problem(ref)
+    if why is not None:
+        ctx.fail((*kp, "image"), f"image = {ref!r} is not an image reference: {why}")
     image = ExistingImage(
         ref, paths["libcrypto"], paths["modules"], paths["fips_config"], module_mac
     )

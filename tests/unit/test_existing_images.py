@@ -26,6 +26,7 @@ from matrix.execute.discovery import Discovered, choose, configured_module_mac, 
 from matrix.execute.schedule import plan
 from matrix.model.cells import expand
 from matrix.model.definition import NAME_RE, load_definition
+from matrix.model.imageref import reference_problem
 from matrix.model.vocabulary import CellKind, Outcome
 from matrix.report.layout import layout
 from matrix.results.records import ID_PART
@@ -102,6 +103,9 @@ image = "sha256:{"a" * 64}"
         ('image = "x:1"\nmodule_mac = "config"', "must be one of computed, image"),
         ('image = "x:1"\ndockerfile = "debian.Dockerfile"', "unknown key 'dockerfile'"),
         ('image = "not an image"', "is not an image reference"),
+        ('image = "UPPER/x:1"', "repository name 'UPPER/x' must be lowercase"),
+        ('image = "x@sha256:abc"', "digest 'sha256:abc' is not ALGORITHM:HEX"),
+        (f'image = "{"a" * 300}"', "repository name is 300 characters long: at most 255"),
     ],
 )
 def test_an_image_platform_refuses_what_it_cannot_use(
@@ -570,6 +574,16 @@ def test_the_probe_commands_matrix_holds_the_images_and_the_overrides(tmp_path: 
     ("argv", "message"),
     [
         (["bad image"], "'bad image' is not an image reference"),
+        # the engine refused these with raw API text in a cell ERROR
+        (
+            ["UPPER/x:1"],
+            "'UPPER/x:1' is not an image reference (name:tag, name@digest, id): "
+            "repository name 'UPPER/x' must be lowercase",
+        ),
+        (["x@sha256:abc"], "digest 'sha256:abc' is not ALGORITHM:HEX (sha256: and 64 hex"),
+        (["x@sha256:" + "A" * 64], "a sha256 digest is 64 lowercase hex digits"),
+        (["a" * 300], "repository name is 300 characters long: at most 255"),
+        (["x:" + "t" * 129], "tag is 129 characters long: at most 128"),
         (["x:1", "--libcrypto", "lib/x.so"], "--libcrypto 'lib/x.so': want an absolute path"),
         (["x:1", "--fips-config", "fips.cnf"], "--fips-config 'fips.cnf': want an absolute"),
         (["x:1", "--scenario", "reboot"], "--scenario 'reboot': not a scenario"),
@@ -592,6 +606,25 @@ def test_the_probe_command_refuses_bad_arguments_before_anything_runs(
     assert message in capsys.readouterr().out
     with pytest.raises(MatrixError, match="not an image reference"):
         probe_command.matrix_text(["a b"], probe_args("x:1"))
+
+
+@pytest.mark.parametrize(
+    "ref",
+    [
+        "x:1",
+        "debian:bookworm",
+        "fips-matrix/base-debian:bookworm",
+        "Reg.Example:5000/team/app:v1.2-rc_3",
+        "localhost/a__b/c--d/e.f",
+        "[::1]:5000/x",
+        "x@sha256:" + "a" * 64,
+        "x:1@sha256:" + "0" * 64,
+        "sha256:" + "b" * 64,
+        "abcdef012345",
+    ],
+)
+def test_references_the_engine_takes_are_taken(ref: str) -> None:
+    assert reference_problem(ref) is None
 
 
 def test_the_probe_command_needs_an_image(capsys: pytest.CaptureFixture[str]) -> None:
