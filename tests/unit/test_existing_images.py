@@ -6,6 +6,7 @@ discovery-*.json) and the SKIPPED reasons it gives, the probe runs in the image 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from matrix.commands import probe as probe_command
 from matrix.commands import run as run_command
 from matrix.errors import DefinitionError, MatrixError
 from matrix.execute import engine, portable
-from matrix.execute.batch import ProbeRun, container_options
+from matrix.execute.batch import OUTPUT_CAP, BatchRun, ProbeRun, container_options, parse_batch
 from matrix.execute.discovery import Discovered, choose, configured_module_mac, skip_reason
 from matrix.execute.schedule import plan
 from matrix.model.cells import expand
@@ -210,6 +211,30 @@ def test_the_family_whose_probe_runs_in_the_image_is_chosen() -> None:
     assert isinstance(neither, str)
     assert neither.startswith("neither the glibc nor the musl probe could run in the image")
     assert "glibc: exit 127: no such file" in neither
+
+
+def test_a_discovery_that_hung_or_said_too_much_says_so() -> None:
+    """A discovery that ran into the probe timeout (a FIFO, a blocking constructor) read as
+    "no dynamic loader ... a static program's image?"; a document over the batch driver's cap
+    as "not one JSON document"."""
+    hung = dataclasses.replace(run_of("glibc", None, b'{"discovery": 1, "li'), timed_out=True)
+    hung = dataclasses.replace(hung, seconds=120.0)
+    why = choose([hung, run_of("musl", 127, stderr="no such file")], portable.FAMILIES)
+    assert isinstance(why, str)
+    assert why.startswith("discovery ran in the image but gave no document: glibc: timed out ")
+    assert "after 120 s" in why and "(and musl: exit 127: no such file)" in why
+    assert "static program" not in why
+    big = b'{"discovery": 1, "x": "' + b"y" * (OUTPUT_CAP - 30)
+    runs = parse_batch(
+        [BatchRun("discover-glibc", ["p"]), BatchRun("discover-musl", ["p"])],
+        b"fips-batch-run 0 exit=0 timed_out=0 seconds=1.000000 stdout=%d stderr=0\n%s"
+        b"fips-batch-run 1 exit=127 timed_out=0 seconds=0.000000 stdout=0 stderr=0\n"
+        % (OUTPUT_CAP, big[:OUTPUT_CAP]),
+    )
+    assert runs[0].stdout_cut and not runs[1].stdout_cut
+    why = choose(runs, portable.FAMILIES)
+    assert isinstance(why, str)
+    assert f"glibc: exit 0: stdout was over the batch driver's cap of {OUTPUT_CAP} bytes" in why
 
 
 def test_the_module_mac_of_the_images_own_configuration() -> None:
