@@ -27,6 +27,7 @@ from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
 from matrix import assets
+from matrix.acquire.guard import address_refusal
 from matrix.errors import DefinitionError
 from matrix.model.imageref import reference_problem
 from matrix.model.vocabulary import Scenario
@@ -409,6 +410,9 @@ def url_refusal(url: str) -> str:
         return "a link-local address (cloud metadata, the local link): refused"
     if address is not None and address.is_unspecified:
         return "the unspecified address (this machine): refused"
+    own = address_refusal(str(address)) if address is not None else ""
+    if own:  # this machine's own (non-loopback) address
+        return f"{own}: refused"
     return ""
 
 

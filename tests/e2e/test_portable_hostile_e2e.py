@@ -73,9 +73,7 @@ IMAGES: dict[str, tuple[str, dict[str, str]]] = {
     "forging": (f"COPY forging.so {LIB}/libcrypto.so.3\n", {"forging": FORGING}),
     "long-path": (
         f"COPY plain.so {LIB}/libcrypto.so.3\n"
-        "ENV LD_LIBRARY_PATH="
-        + ":".join(f"/nonexistent/d{i}" for i in range(3000))
-        + "\n",
+        "ENV LD_LIBRARY_PATH=" + ":".join(f"/nonexistent/d{i}" for i in range(3000)) + "\n",
         {"plain": PLAIN},
     ),
 }
