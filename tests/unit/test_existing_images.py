@@ -29,8 +29,9 @@ from matrix.model.cells import expand
 from matrix.model.definition import NAME_RE, load_definition
 from matrix.model.imageref import reference_problem
 from matrix.model.vocabulary import CellKind, Outcome
+from matrix.report.images import describe
 from matrix.report.layout import layout
-from matrix.results.records import ID_PART
+from matrix.results.records import ID_PART, CellResult
 
 APP = "registry.example.com/payments-api:2.14"
 APP_CELL = "payments-api/image/as-is"
@@ -715,3 +716,15 @@ def test_image_cells_merge_and_diff_like_any_other(
     assert cli.main(["diff", str(root / "b"), str(later)]) == 0  # better: not a CI failure
     out = capsys.readouterr().out
     assert APP_CELL in out and "STICKY_ERROR" in out and "CLEAN_RELOAD" in out
+
+
+def test_what_discovery_could_not_do_is_said_of_a_probed_image() -> None:
+    """A 3000-entry LD_LIBRARY_PATH: the directories past discovery's cap are named with the
+    image, not only kept in its fingerprint."""
+    data = doc("cell-glibc")
+    dropped = "2760 directories were not searched (...): 2760 of LD_LIBRARY_PATH"
+    data["problems"] = [dropped]
+    found = Discovered("glibc", data)
+    result = CellResult("app/image/as-is", "app", "glibc", "image", "as-is", Outcome.OK)
+    result.fingerprint["discovery"] = found.summary({"from": "computed"})
+    assert f"  discovery: {dropped}" in describe([result])
