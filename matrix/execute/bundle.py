@@ -213,8 +213,10 @@ def _check_image_tags(
                 )
             tags = _archive_tags(images, inner, bundle)
     except tarfile.TarError as exc:
+        # tarfile lists every compression it tried, one per line: the last (plain tar) says it
+        last = (str(exc).strip().splitlines() or [""])[-1].strip(" -")
         raise MatrixError(
-            f"bundle {bundle}: {IMAGES} is not an image archive (docker save): {exc}"
+            f"bundle {bundle}: {IMAGES} is not an image archive (docker save): {last}"
         ) from exc
     unlisted = sorted({t for t in tags if _normal(t) not in allowed})
     if unlisted:
