@@ -8,8 +8,10 @@ import http.client
 import os
 import tempfile
 import urllib.error
-import urllib.request
+from collections.abc import Collection
 from pathlib import Path
+
+from matrix.acquire.guard import opener
 
 MAX_TARBALL_BYTES = 512 * 2**20  # 3.x tarballs are ~15-55 MB; stop a runaway server
 MAX_SIGNATURE_BYTES = 64 * 2**10
@@ -38,16 +40,19 @@ def describe(exc: BaseException, timeout: float) -> str:
     return str(exc) or type(exc).__name__
 
 
-def download(url: str, dest_dir: Path, want: str, timeout: float) -> Path:
+def download(
+    url: str, dest_dir: Path, want: str, timeout: float, trusted: Collection[str] = ()
+) -> Path:
     """Stream `url` into a temp file in `dest_dir`, hashing as it goes; keep it only if
-    the sha256 matches."""
+    the sha256 matches. Nothing on this machine or its link is reached, through a name or a
+    redirect either (matrix/acquire/guard.py), but on the `trusted` hosts."""
     fd, name = tempfile.mkstemp(dir=dest_dir, prefix=".download-", suffix=".part")
     tmp = Path(name)
     try:
         h = hashlib.sha256()
         size = 0
         try:
-            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
+            with os.fdopen(fd, "wb") as out, opener(trusted).open(url, timeout=timeout) as resp:
                 while chunk := resp.read(CHUNK):
                     size += len(chunk)
                     if size > MAX_TARBALL_BYTES:
@@ -69,9 +74,9 @@ def download(url: str, dest_dir: Path, want: str, timeout: float) -> Path:
         raise
 
 
-def fetch_small(url: str, timeout: float) -> bytes:
+def fetch_small(url: str, timeout: float, trusted: Collection[str] = ()) -> bytes:
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
+        with opener(trusted).open(url, timeout=timeout) as resp:
             data: bytes = resp.read(MAX_SIGNATURE_BYTES + 1)
     except NET_ERRORS as exc:
         raise Refused(describe(exc, timeout)) from exc

@@ -16,7 +16,7 @@ import base64
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,6 +55,7 @@ def check_signature(
     timeout: float,
     reporter: Reporter,
     allow_unknown: bool = False,
+    trusted: Collection[str] = (),
 ) -> Signature:
     """The signature's state; raises Refused on a bad one, UnknownSigner on one by a key
     the keyring lacks unless allow_unknown."""
@@ -66,7 +67,7 @@ def check_signature(
     misses = []
     for asc_url in asc_urls:
         try:
-            sig = fetch_small(asc_url, timeout)
+            sig = fetch_small(asc_url, timeout, trusted)
         except Refused as exc:
             misses.append(f"{asc_url}: {exc.reason}")
             continue

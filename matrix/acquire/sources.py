@@ -17,6 +17,7 @@ from pathlib import Path
 
 from matrix import assets
 from matrix.acquire.download import Refused, download, sha256_file
+from matrix.acquire.guard import host_of
 from matrix.acquire.mirror import ENV_VAR
 from matrix.acquire.signatures import Signature, UnknownSigner, check_signature, trusted
 from matrix.errors import SourceError
@@ -62,7 +63,10 @@ def fetch_source(
     target = cache_path(source, cache_dir)
     target.parent.mkdir(parents=True, exist_ok=True)
     urls = candidate_urls(source, mirror)
-    check = _Checker(keyring, timeout, reporter, allow_unknown_signer)
+    # the mirror is the user's own configuration (apt's sources): a cache on this machine
+    # is fine there; the matrix file's URLs never reach this machine (acquire/guard.py)
+    trusted = (host_of(mirror),) if mirror else ()
+    check = _Checker(keyring, timeout, reporter, allow_unknown_signer, trusted)
     cached = _from_cache(source, target, urls, check)
     if cached is not None:
         return cached
@@ -70,7 +74,7 @@ def fetch_source(
     for url in urls:
         reporter.note(f"fetching {url}")
         try:
-            tmp = download(url, target.parent, source.sha256, timeout)
+            tmp = download(url, target.parent, source.sha256, timeout, trusted)
         except Refused as exc:
             reporter.note(str(exc))
             failures.append((url, exc.reason))
@@ -98,10 +102,17 @@ class _Checker:
     timeout: float
     reporter: Reporter
     allow_unknown: bool
+    trusted: tuple[str, ...] = ()
 
     def __call__(self, data: Path, asc_urls: Sequence[str]) -> Signature:
         return check_signature(
-            data, asc_urls, self.keyring, self.timeout, self.reporter, self.allow_unknown
+            data,
+            asc_urls,
+            self.keyring,
+            self.timeout,
+            self.reporter,
+            self.allow_unknown,
+            self.trusted,
         )
 
 

@@ -15,6 +15,7 @@ from matrix.execute.options import (
     MAX_PARALLEL,
     MAX_REPEAT,
     MAX_SECONDS,
+    MIN_SECONDS,
 )
 from matrix.judge.fate import DEFAULT_FATE_RUNS
 
@@ -133,8 +134,10 @@ def check_numbers(args: argparse.Namespace) -> None:
             )
     for name in ("probe_timeout", "build_timeout"):
         seconds = getattr(args, name, None)
-        if seconds is not None and not (math.isfinite(seconds) and 0 < seconds <= MAX_SECONDS):
+        if seconds is not None and not (
+            math.isfinite(seconds) and MIN_SECONDS <= seconds <= MAX_SECONDS
+        ):
             raise MatrixError(
-                f"--{name.replace('_', '-')} must be a finite number of seconds, more than 0 "
-                f"and at most {MAX_SECONDS:g} (got {seconds:g})"
+                f"--{name.replace('_', '-')} must be a finite number of seconds, at least "
+                f"{MIN_SECONDS:g} and at most {MAX_SECONDS:g} (got {seconds:g})"
             )

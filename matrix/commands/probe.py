@@ -23,12 +23,12 @@ from matrix.files import write_text
 from matrix.model.cells import expand
 from matrix.model.definition import (
     IMAGE_PATH_RE,
-    IMAGE_RE,
     KNOWN_SCENARIOS,
     NAME_RE,
     SONAME_RE,
     load_definition,
 )
+from matrix.model.imageref import reference_problem
 from matrix.report.images import describe
 from matrix.results.diff import read_baseline
 from matrix.results.store import ResultsDir
@@ -120,8 +120,11 @@ def main(args: argparse.Namespace, console: Console) -> int:
 def matrix_text(images: Sequence[str], args: argparse.Namespace) -> str:
     """A matrix file of one image platform per image, with the overrides given."""
     for image in images:
-        if not IMAGE_RE.match(image):
-            raise MatrixError(f"{image!r} is not an image reference (name:tag, name@digest, id)")
+        why = reference_problem(image)
+        if why is not None:
+            raise MatrixError(
+                f"{image!r} is not an image reference (name:tag, name@digest, id): {why}"
+            )
     overrides: dict[str, Any] = {}
     for key, value in (
         ("libcrypto", args.libcrypto),

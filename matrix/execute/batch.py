@@ -26,7 +26,8 @@ GRACE = 60.0  # seconds the whole batch may take beyond its runs' timeouts
 MEMORY = "512m"  # a probe container's memory, and its memory plus swap: no swap at all
 # What the driver reports of one run is capped (probes/fips_batch.c: 4 MiB of stdout and of
 # stderr); more than that from a container is not kept in memory.
-RUN_REPORT_BYTES = 2 * 4 * 2**20 + 4096
+OUTPUT_CAP = 4 * 2**20  # of a run's stdout, and of its stderr (probes/fips_batch.c: CAP)
+RUN_REPORT_BYTES = 2 * OUTPUT_CAP + 4096
 STDERR_BYTES = 64 * 2**10  # the driver's own stderr: its tail is enough
 
 
@@ -38,9 +39,12 @@ class ProbeRun:
     stdout: str
     stderr: str
     seconds: float
+    stdout_cut: bool = False  # the program wrote more than the driver keeps (OUTPUT_CAP)
 
     def document(self) -> tuple[dict[str, Any] | None, str]:
         """The probe's JSON document, or None with why."""
+        if self.stdout_cut:
+            return None, f"stdout was over the batch driver's cap of {OUTPUT_CAP} bytes: cut"
         try:
             doc = json.loads(self.stdout)
         except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep
@@ -291,6 +295,7 @@ def parse_batch(
                 stdout=output[start : start + int(n_out)].decode("utf-8", "replace"),
                 stderr=output[start + int(n_out) : end].decode("utf-8", "replace"),
                 seconds=float(seconds),
+                stdout_cut=int(n_out) >= OUTPUT_CAP,
             )
         )
         pos = end

@@ -105,7 +105,8 @@ def load_bundle(
     try:
         with tarfile.open(bundle) as tar:
             members = _members(tar, bundle)
-            lock = _lock(tar, members, bundle, definition)
+            lock, listed = _lock(tar, members, bundle, definition)
+            _check_image_tags(tar, members[IMAGES], listed, bundle)
             wanted = _wanted(lock, definition)
             for name, member in members.items():
                 if name in (MANIFEST, IMAGES) or (member.isdir() and name == "sources"):
@@ -132,7 +133,7 @@ def load_bundle(
         return lock
     except (OSError, tarfile.TarError, ValueError, KeyError) as exc:
         raise MatrixError(f"bundle {bundle} cannot be read: {exc}") from exc
-    except docker.errors.APIError as exc:
+    except docker.errors.DockerException as exc:  # APIError, and ImageLoadError on garbage
         raise MatrixError(f"bundle {bundle}: the engine refused its images: {exc}") from exc
     finally:
         for tmp, _ in staged.values():
@@ -157,7 +158,8 @@ def _lock(
     members: dict[str, tarfile.TarInfo],
     bundle: Path,
     definition: MatrixDefinition,
-) -> Lock:
+) -> tuple[Lock, list[str]]:
+    """The bundle's lock, checked against the matrix, and the images its manifest lists."""
     if members[MANIFEST].size > MAX_MANIFEST_BYTES:
         raise MatrixError(f"bundle {bundle}: its manifest is too large")
     try:
@@ -191,7 +193,90 @@ def _lock(
                 f"bundle {bundle}: its lock pins OpenSSL {version} to {sha[:12]}, which the "
                 "matrix does not"
             )
-    return lock
+    return lock, images
+
+
+def _check_image_tags(
+    tar: tarfile.TarFile, member: tarfile.TarInfo, listed: Sequence[str], bundle: Path
+) -> None:
+    """images.tar is read before the engine sees it: a load writes every tag the archive's own
+    manifest.json (and its legacy `repositories`, its OCI `index.json`) names into the engine,
+    so each must be one the bundle's manifest lists; and it must be an image archive at all."""
+    allowed = {_normal(i) for i in listed}
+    try:
+        with tarfile.open(fileobj=_extract(tar, member)) as images:
+            inner = {m.name.removeprefix("./"): m for m in images.getmembers()}
+            if "manifest.json" not in inner or not inner["manifest.json"].isfile():
+                raise MatrixError(
+                    f"bundle {bundle}: {IMAGES} has no manifest.json: not an image archive "
+                    "of the engine's (docker save)"
+                )
+            tags = _archive_tags(images, inner, bundle)
+    except tarfile.TarError as exc:
+        # tarfile lists every compression it tried, one per line: the last (plain tar) says it
+        last = (str(exc).strip().splitlines() or [""])[-1].strip(" -")
+        raise MatrixError(
+            f"bundle {bundle}: {IMAGES} is not an image archive (docker save): {last}"
+        ) from exc
+    unlisted = sorted({t for t in tags if _normal(t) not in allowed})
+    if unlisted:
+        raise MatrixError(
+            f"bundle {bundle}: {IMAGES} would tag {', '.join(map(repr, unlisted[:5]))} in the "
+            "engine, which its manifest does not list: refused, nothing loaded"
+        )
+
+
+def _archive_tags(
+    images: tarfile.TarFile, inner: dict[str, tarfile.TarInfo], bundle: Path
+) -> list[str]:
+    """Every name a load of the archive would tag."""
+
+    def read(name: str) -> Any:
+        entry = inner[name]
+        if not entry.isfile() or entry.size > MAX_MANIFEST_BYTES:
+            raise MatrixError(f"bundle {bundle}: {IMAGES}'s {name} is not a small file")
+        try:
+            return json.loads(_extract(images, entry).read())
+        except (ValueError, RecursionError) as exc:
+            raise MatrixError(f"bundle {bundle}: {IMAGES}'s {name} is not JSON ({exc})") from exc
+
+    def strings(value: Any, what: str) -> list[str]:
+        if value is None:
+            return []
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise MatrixError(f"bundle {bundle}: {IMAGES}'s {what} is not a list of names")
+        return value
+
+    manifest = read("manifest.json")
+    if not isinstance(manifest, list) or not all(isinstance(m, dict) for m in manifest):
+        raise MatrixError(f"bundle {bundle}: {IMAGES}'s manifest.json is not a list of images")
+    tags = [t for m in manifest for t in strings(m.get("RepoTags"), "RepoTags")]
+    if "repositories" in inner:  # the legacy form: {name: {tag: id}}
+        legacy = read("repositories")
+        if not isinstance(legacy, dict) or not all(isinstance(v, dict) for v in legacy.values()):
+            raise MatrixError(f"bundle {bundle}: {IMAGES}'s repositories is not a name map")
+        tags += [f"{name}:{tag}" for name, by_tag in legacy.items() for tag in by_tag]
+    if "index.json" in inner:  # the OCI form: names in the annotations
+        index = read("index.json")
+        entries = index.get("manifests") if isinstance(index, dict) else None
+        for entry in entries if isinstance(entries, list) else []:
+            notes = entry.get("annotations") if isinstance(entry, dict) else None
+            name = notes.get("io.containerd.image.name") if isinstance(notes, dict) else None
+            if isinstance(name, str):
+                tags.append(name)
+    return tags
+
+
+def _normal(ref: str) -> str:
+    """A reference as the engine stores its tag: the default registry's prefixes dropped,
+    `:latest` where no tag is given."""
+    for prefix in ("docker.io/library/", "docker.io/"):
+        if ref.startswith(prefix):
+            ref = ref[len(prefix) :]
+            break
+    if "@" not in ref and ":" not in ref.rsplit("/", 1)[-1]:
+        ref += ":latest"
+    return ref
 
 
 def _tarball_name(version: str, sha: str) -> str:

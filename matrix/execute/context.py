@@ -3,6 +3,7 @@ the run's options, its results directory and its reporter."""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 
 import docker
@@ -24,3 +25,6 @@ class RunContext:
     out: ResultsDir
     reporter: Reporter
     timeline: Timeline = field(default_factory=Timeline)  # when each part ran
+    # Set when the run abandons its work (a second Ctrl-C): what then fails in a worker
+    # (its container removed under it) failed because of that, and says so.
+    abandoned: threading.Event = field(default_factory=threading.Event)

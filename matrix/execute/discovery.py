@@ -130,17 +130,29 @@ def choose(runs: Sequence[ProbeRun], families: Sequence[str]) -> Discovered | st
     a usable libcrypto, else the first that ran; or why none ran."""
     ran: list[Discovered] = []
     failed: list[str] = []
+    hung: list[str] = []  # the families whose discovery ran but did not end, or said too much
     for family, run in zip(families, runs, strict=True):
         doc, why = run.document()
         if run.exit_code == 0 and doc is not None and doc.get("discovery") == DISCOVERY_SCHEMA:
             ran.append(Discovered(family, doc))
             continue
-        how = "timed out" if run.timed_out else f"exit {run.exit_code}"
-        tail = (run.stderr or why).strip().splitlines()[-1:] or [""]
+        if run.timed_out:
+            how = f"timed out after {run.seconds:g} s" if run.seconds else "timed out"
+        else:
+            how = f"exit {run.exit_code}"
+        # a cut document: the cut is the news, not what the program printed on stderr
+        text = why if run.stdout_cut else (run.stderr or why)
+        tail = text.strip().splitlines()[-1:] or [""]
         failed.append(f"{family}: {how}{': ' + tail[0][:300] if tail[0] else ''}")
+        if run.timed_out or run.stdout_cut:
+            hung.append(failed[-1])
     usable = [d for d in ran if d.suggested.get("libcrypto_usable") is True]
     if usable or ran:
         return (usable or ran)[0]
+    if hung:  # it ran, so the image has a loader: say what went wrong, not that it has none
+        others = [f for f in failed if f not in hung]
+        also = f" (and {'; '.join(others)})" if others else ""
+        return f"discovery ran in the image but gave no document: {'; '.join(hung)}{also}"
     return (
         "neither the glibc nor the musl probe could run in the image, so it has no dynamic "
         f"loader of either (a static program's image?): {'; '.join(failed)}"

@@ -11,7 +11,6 @@ import bisect
 import io
 from dataclasses import dataclass
 
-from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 
 FUNCTION_TYPES = ("STT_FUNC", "STT_LOOS")  # STT_LOOS: STT_GNU_IFUNC (memcpy and the like)
@@ -40,34 +39,42 @@ class Functions:
         return None
 
 
-def read_functions(data: bytes) -> Functions | str:
-    """The object's function table, or why there is none."""
+def read_functions(data: bytes, name: str = "the object") -> Functions | str:
+    """The object's function table, or why there is none. The object is untrusted (it comes
+    from an image of anyone's): whatever the parser raises on it (ELFError, but also
+    OverflowError on an offset of 2**63, struct.error, IndexError...) becomes the reason."""
+    if not data.startswith(b"\x7fELF"):
+        return f"could not read symbols of {name}: not an ELF object"
     try:
-        elf = ELFFile(io.BytesIO(data))
-        loads = [s["p_vaddr"] for s in elf.iter_segments() if s["p_type"] == "PT_LOAD"]
-        for name in (".symtab", ".dynsym"):
-            section = elf.get_section_by_name(name)
-            if section is None or not hasattr(section, "iter_symbols"):
+        return _read(data)
+    except Exception as exc:  # any parser error is a reason, never a crash of the run
+        return f"could not read symbols of {name}: {type(exc).__name__}: {exc}"
+
+
+def _read(data: bytes) -> Functions | str:
+    elf = ELFFile(io.BytesIO(data))
+    loads = [s["p_vaddr"] for s in elf.iter_segments() if s["p_type"] == "PT_LOAD"]
+    for table in (".symtab", ".dynsym"):
+        section = elf.get_section_by_name(table)
+        if section is None or not hasattr(section, "iter_symbols"):
+            continue
+        found: dict[int, tuple[int, str]] = {}
+        for sym in section.iter_symbols():
+            start, size = int(sym["st_value"]), int(sym["st_size"])
+            if sym["st_info"]["type"] not in FUNCTION_TYPES or size <= 0 or not sym.name:
                 continue
-            found: dict[int, tuple[int, str]] = {}
-            for sym in section.iter_symbols():
-                start, size = int(sym["st_value"]), int(sym["st_size"])
-                if sym["st_info"]["type"] not in FUNCTION_TYPES or size <= 0 or not sym.name:
-                    continue
-                known = found.get(start)
-                if known is None or _nicer(str(sym.name), known[1]):
-                    found[start] = (start + size, str(sym.name))
-            if found:
-                starts = sorted(found)
-                return Functions(
-                    name,
-                    min(loads, default=0),
-                    tuple(starts),
-                    tuple(found[s][0] for s in starts),
-                    tuple(found[s][1] for s in starts),
-                )
-    except (ELFError, ValueError, KeyError, OSError) as exc:
-        return f"not a readable ELF object ({exc})"
+            known = found.get(start)
+            if known is None or _nicer(str(sym.name), known[1]):
+                found[start] = (start + size, str(sym.name))
+        if found:
+            starts = sorted(found)
+            return Functions(
+                table,
+                min(loads, default=0),
+                tuple(starts),
+                tuple(found[s][0] for s in starts),
+                tuple(found[s][1] for s in starts),
+            )
     return "no function symbols (.symtab and .dynsym empty or absent)"
 
 

@@ -137,7 +137,8 @@ def examine(
 
 def _log(runs: list[ProbeRun]) -> str:
     return "".join(
-        f"### {run.scenario}: exit={run.exit_code} timed_out={run.timed_out}\n"
+        f"### {run.scenario}: exit={run.exit_code} timed_out={run.timed_out} "
+        f"seconds={run.seconds:g}\n"
         f"{run.stderr}\n{run.stdout}\n"
         for run in runs
     )

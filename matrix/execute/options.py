@@ -14,6 +14,7 @@ DEFAULT_RESULTS = Path("results/latest")  # git-ignored; the committed run is re
 DEFAULT_PROBE_TIMEOUT = 120.0
 DEFAULT_BUILD_TIMEOUT = 7200.0  # a cold 3.5 compile takes about 4 minutes on 2 cores
 MAX_SECONDS = 86400.0  # a day: anything longer is a typo, not a plan
+MIN_SECONDS = 1.0  # the other limits' lower bound: less cannot even start a container
 MAX_REPEAT = 100
 MAX_JOBS = 1024
 MAX_PARALLEL = 64

@@ -83,13 +83,24 @@ class Pipeline:
         except Exception as exc:  # the tool's own failure: record it, keep going
             log = self.out.log_path(cell.id, "error")
             log.write_text(self.out.redact(traceback.format_exc()), encoding="utf-8")
-            result = CellResult.for_cell(cell, Outcome.ERROR, f"{type(exc).__name__}: {exc}")
+            result = CellResult.for_cell(cell, Outcome.ERROR, self._failure(exc))
             result.logs["error"] = str(log)
         times = result.fingerprint.setdefault("times", {})
         times.update(started=imaged.started if imaged else now(), finished=now())
         self.out.write_cell(result)
         self.reporter.cell_done(cell.id, result.outcome, _summary(result))
         return result
+
+    def _failure(self, exc: BaseException) -> str:
+        """A cell's ERROR reason: what failed, unless the run was abandoned under it (its
+        container removed: the engine's 409 Conflict or 404), which is what happened."""
+        what = f"{type(exc).__name__}: {exc}"
+        if self.ctx.abandoned.is_set():
+            return (
+                "interrupted: the run was abandoned (Ctrl-C twice) while this cell was under "
+                f"way, and its work was stopped ({what[:200]}); run it again to measure it"
+            )
+        return what
 
     def _result(self, cell: Cell, imaged: Imaged) -> CellResult:
         if isinstance(imaged.made, CellStopped):

@@ -127,6 +127,7 @@ class _Schedule:
         except KeyboardInterrupt:
             with self.lock:
                 busy = sorted(self.active.values())
+            self.pipeline.ctx.abandoned.set()  # before its containers go from under it
             remove_own(self.pipeline.ctx.client)  # this run's probe containers
             raise Abandoned(
                 f"abandoned {len(busy)} unfinished job(s): {'; '.join(busy) or 'none'}"

@@ -91,7 +91,7 @@ def _tables(
     missing = [p for p in paths if p not in found]
     if missing:
         for path, data in _copy_out(client, image_id, missing).items():
-            found[path] = read_functions(data) if isinstance(data, bytes) else data
+            found[path] = read_functions(data, path) if isinstance(data, bytes) else data
         with _cache_lock:
             for path in missing:
                 _cache[(image_id, path)] = found[path]

@@ -27,7 +27,9 @@ from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
 from matrix import assets
+from matrix.acquire.guard import address_refusal
 from matrix.errors import DefinitionError
+from matrix.model.imageref import reference_problem
 from matrix.model.vocabulary import CellKind, Scenario
 
 SCHEMA = 1
@@ -395,8 +397,9 @@ def _platform(ctx: _Ctx, name: str, t: dict[str, Any]) -> Platform:
             "(it is looked up in dockerfiles/)",
         )
     image = ctx.string(t, kp, "base_image")
-    if not IMAGE_RE.match(image):
-        ctx.fail((*kp, "base_image"), f"base_image = {image!r} is not an image reference")
+    why = reference_problem(image)
+    if why is not None:
+        ctx.fail((*kp, "base_image"), f"base_image = {image!r} is not an image reference: {why}")
     libc = ctx.string(t, kp, "libc")
     if libc not in LIBCS:
         ctx.fail((*kp, "libc"), f"libc = {libc!r}: must be one of {', '.join(LIBCS)}")
@@ -428,8 +431,9 @@ def _image_platform(ctx: _Ctx, name: str, t: dict[str, Any]) -> Platform:
             ctx.fail((*kp, key), f"{key} = {value!r}: want an absolute path in the image{also}")
         paths[key] = value
     ref = ctx.string(t, kp, "image")
-    if not IMAGE_RE.match(ref):
-        ctx.fail((*kp, "image"), f"image = {ref!r} is not an image reference")
+    why = reference_problem(ref)
+    if why is not None:
+        ctx.fail((*kp, "image"), f"image = {ref!r} is not an image reference: {why}")
     image = ExistingImage(
         ref, paths["libcrypto"], paths["modules"], paths["fips_config"], module_mac
     )
@@ -475,6 +479,9 @@ def url_refusal(url: str) -> str:
         return "a link-local address (cloud metadata, the local link): refused"
     if address is not None and address.is_unspecified:
         return "the unspecified address (this machine): refused"
+    own = address_refusal(str(address)) if address is not None else ""
+    if own:  # this machine's own (non-loopback) address
+        return f"{own}: refused"
     return ""
 
 

@@ -36,6 +36,11 @@ def describe(results: Sequence[CellResult]) -> list[str]:
         listed = listed if isinstance(listed, list) else []
         configs = [str(c.get("path")) for c in listed if isinstance(c, dict)]
         lines.append(f"  configuration: {', '.join(configs) or 'none found'}")
+        # what discovery could not do (directories past its cap, a pair it could not tell)
+        problems = found.get("problems")
+        for problem in problems if isinstance(problems, list) else []:
+            if isinstance(problem, str) and result.outcome == Outcome.OK:
+                lines.append(f"  discovery: {problem}")
         if fp.get("second_witness"):
             lines.append(f"  second witness: {fp['second_witness']}")
     return lines

@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <glob.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -26,6 +27,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #ifdef __GLIBC__
 #include <gnu/libc-version.h>
@@ -43,7 +45,11 @@
 #define MAX_CONF_FILES 32   /* configuration files read, includes counted */
 #define MAX_TEXT 65536      /* bytes of a configuration file's text put in the document */
 #define MAX_LDCONF_DEPTH 8  /* ld.so.conf include nesting */
+#define MAX_LDCONF_FILES 64 /* ld.so.conf files read in all: ten self-includes fan out */
+#define DEFAULT_DIRS 16     /* places in dirs[] kept for the loader's default directories */
 #define CHILD_SECONDS 10    /* a libcrypto's child process may take this long */
+#define CHILDREN_SECONDS 40 /* and all of them together: discovery runs under a timeout */
+#define MAX_REPLY 16384     /* bytes of a child's reply read, at most */
 
 #if defined(__x86_64__)
 #define MULTIARCH "x86_64-linux-gnu"
@@ -212,12 +218,44 @@ struct dir {
 static struct dir dirs[MAX_DIRS];
 static int n_dirs, dirs_dropped;
 
-static void add_dir(const char *path, const char *from)
+/* What was dropped, by where it came from (LD_LIBRARY_PATH, RUNPATH of X, ...): said, never
+ * silent. The last slot takes every other source. */
+#define MAX_DROP_SOURCES 8
+static struct {
+    char from[PATH_MAX + 64];
+    int count;
+} drops[MAX_DROP_SOURCES];
+static int n_drops;
+
+static void dropped_dir(const char *from)
+{
+    int i;
+
+    dirs_dropped++;
+    for (i = 0; i < n_drops; i++)
+        if (strcmp(drops[i].from, from) == 0)
+            break;
+    if (i == n_drops) {
+        if (n_drops == MAX_DROP_SOURCES)
+            i = MAX_DROP_SOURCES - 1;
+        else
+            snprintf(drops[n_drops++].from, sizeof(drops[0].from), "%s", from);
+    }
+    drops[i].count++;
+}
+
+/* A directory to search. The loader's defaults (is_default) always get a place: the other
+ * sources (LD_LIBRARY_PATH, RUNPATH, ld.so.conf, the usual places) stop DEFAULT_DIRS short
+ * of the end. */
+static void add_dir_as(const char *path, const char *from, int is_default)
 {
     if (path[0] == '\0')
         return;
-    if (n_dirs == MAX_DIRS) {
-        dirs_dropped++;
+    for (int i = 0; i < n_dirs; i++)
+        if (strcmp(dirs[i].path, path) == 0 && strcmp(dirs[i].from, from) == 0)
+            return; /* listed twice by one source: searched once */
+    if (n_dirs >= (is_default ? MAX_DIRS : MAX_DIRS - DEFAULT_DIRS)) {
+        dropped_dir(from);
         return;
     }
     snprintf(dirs[n_dirs].path, sizeof(dirs[0].path), "%s", path);
@@ -225,8 +263,20 @@ static void add_dir(const char *path, const char *from)
     n_dirs++;
 }
 
+static void add_dir(const char *path, const char *from)
+{
+    add_dir_as(path, from, 0);
+}
+
 /* Each element of a ':'-separated list (LD_LIBRARY_PATH, a RUNPATH), $ORIGIN expanded. */
+static void add_dir_list_as(const char *list, const char *origin, const char *from, int is_default);
+
 static void add_dir_list(const char *list, const char *origin, const char *from)
+{
+    add_dir_list_as(list, origin, from, 0);
+}
+
+static void add_dir_list_as(const char *list, const char *origin, const char *from, int is_default)
 {
     char *copy = strdup(list), *save = NULL;
 
@@ -240,9 +290,9 @@ static void add_dir_list(const char *list, const char *origin, const char *from)
             const char *at = strstr(d, o);
 
             if (fmt(buf, sizeof(buf), "%.*s%s%s", (int)(at - d), d, origin, at + strlen(o)))
-                add_dir(buf, from);
+                add_dir_as(buf, from, is_default);
         } else {
-            add_dir(d, from); /* $LIB, $PLATFORM are left as they are: no such directory */
+            add_dir_as(d, from, is_default); /* $LIB, $PLATFORM stay as they are: no such dir */
         }
     }
     free(copy);
@@ -251,10 +301,13 @@ static void add_dir_list(const char *list, const char *origin, const char *from)
 #ifdef __GLIBC__
 /* glibc's /etc/ld.so.conf: directories, "include GLOB" lines (relative to the file's directory)
  * and hwcap lines, which name no directory. */
+static char ldconf_read[MAX_LDCONF_FILES][PATH_MAX]; /* the files read, by real path */
+static int n_ldconf_read;
+
 static void read_ld_so_conf(const char *path, int depth, struct jw *files)
 {
     FILE *f;
-    char line[PATH_MAX + 32], from[PATH_MAX + 64];
+    char line[PATH_MAX + 32], from[PATH_MAX + 64], why[160], real[PATH_MAX];
 
     jw_open(files, NULL, '{');
     jw_kstr(files, "path", path);
@@ -263,11 +316,27 @@ static void read_ld_so_conf(const char *path, int depth, struct jw *files)
         jw_close(files, '}');
         return;
     }
-    if ((f = fopen(path, "r")) == NULL) {
-        jw_kstr(files, "result", errno == ENOENT ? "absent" : strerror(errno));
+    if (realpath(path, real) == NULL)
+        snprintf(real, sizeof(real), "%s", path);
+    for (int i = 0; i < n_ldconf_read; i++)
+        if (strcmp(ldconf_read[i], real) == 0) {
+            jw_kstr(files, "result", "not read again: included before (an include loop?)");
+            jw_close(files, '}');
+            return;
+        }
+    if (n_ldconf_read == MAX_LDCONF_FILES) {
+        fmt(why, sizeof(why), "not read: more than %d files included", MAX_LDCONF_FILES);
+        jw_kstr(files, "result", why);
         jw_close(files, '}');
         return;
     }
+    /* never a plain fopen: a FIFO here would block discovery until its timeout */
+    if ((f = open_regular(path, why, sizeof(why))) == NULL) {
+        jw_kstr(files, "result", why);
+        jw_close(files, '}');
+        return;
+    }
+    snprintf(ldconf_read[n_ldconf_read++], sizeof(ldconf_read[0]), "%s", real);
     jw_kstr(files, "result", "read");
     jw_close(files, '}');
     fmt(from, sizeof(from), "ld.so.conf: %s", path);
@@ -315,16 +384,17 @@ static void read_ld_so_conf(const char *path, int depth, struct jw *files)
 static void read_musl_path(struct jw *files)
 {
     const char *path = "/etc/ld-musl-" FIPS_PROBE_ARCH ".path";
-    FILE *f = fopen(path, "r");
-    char buf[8192];
+    char buf[8192], why[160];
+    FILE *f = open_regular(path, why, sizeof(why));
     size_t n;
 
     jw_open(files, NULL, '{');
     jw_kstr(files, "path", path);
     if (f == NULL) {
-        jw_kstr(files, "result", errno == ENOENT ? "absent" : strerror(errno));
+        jw_kstr(files, "result", why);
         jw_close(files, '}');
-        add_dir_list("/lib:/usr/local/lib:/usr/lib", NULL, "musl's default path (no " "/etc/ld-musl-" FIPS_PROBE_ARCH ".path)");
+        add_dir_list_as("/lib:/usr/local/lib:/usr/lib", NULL,
+                        "musl's default path (no usable /etc/ld-musl-" FIPS_PROBE_ARCH ".path)", 1);
         return;
     }
     n = fread(buf, 1, sizeof(buf) - 1, f);
@@ -408,6 +478,42 @@ static void quoted(const char *text, char *out, size_t len)
         snprintf(out, len, "%.*s", (int)(b - a - 1), a + 1);
 }
 
+/* One field of the child's reply: "key<TAB>value<LF>", the value escaped (\\ \n \t \r) so that
+ * nothing a library returns (a version string with a newline) can add a line of its own. */
+static void put_field(FILE *out, const char *key, const char *value)
+{
+    fprintf(out, "%s\t", key);
+    for (const char *p = value != NULL ? value : ""; *p != '\0'; p++) {
+        if (*p == '\\')
+            fputs("\\\\", out);
+        else if (*p == '\n')
+            fputs("\\n", out);
+        else if (*p == '\t')
+            fputs("\\t", out);
+        else if (*p == '\r')
+            fputs("\\r", out);
+        else
+            fputc(*p, out);
+    }
+    fputc('\n', out);
+}
+
+/* put_field's escapes undone, in place */
+static void unescape(char *s)
+{
+    char *w = s;
+
+    for (char *r = s; *r != '\0'; r++) {
+        if (*r == '\\' && r[1] != '\0') {
+            r++;
+            *w++ = *r == 'n' ? '\n' : *r == 't' ? '\t' : *r == 'r' ? '\r' : *r;
+        } else {
+            *w++ = *r;
+        }
+    }
+    *w = '\0';
+}
+
 static void child_look(const char *path, int fd)
 {
     void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
@@ -422,37 +528,91 @@ static void child_look(const char *path, int fd)
     if (h == NULL) {
         const char *e = dlerror();
 
-        fprintf(out, "error\t%s\n", e != NULL ? e : "dlopen failed");
+        put_field(out, "error", e != NULL ? e : "dlopen failed");
         fclose(out);
         _exit(0);
     }
-    fprintf(out, "opened\t1\n");
+    put_field(out, "opened", "1");
     *(void **)&version = dlsym(h, "OpenSSL_version");
     if (version != NULL) {
-        const char *v = version(0), *d = version(4), *m = version(8);
-
-        fprintf(out, "version\t%s\nopenssl_dir\t%s\nmodules_dir\t%s\n", v != NULL ? v : "",
-                d != NULL ? d : "", m != NULL ? m : "");
+        put_field(out, "version", version(0));
+        put_field(out, "openssl_dir", version(4));
+        put_field(out, "modules_dir", version(8));
         if (dladdr(*(void **)&version, &info) != 0 && info.dli_fname != NULL)
-            fprintf(out, "mapped\t%s\n", info.dli_fname);
+            put_field(out, "mapped", info.dli_fname);
     }
     for (size_t i = 0; i < n; i++)
         if (dlsym(h, names[i]) == NULL) {
-            fprintf(out, "missing\t%s\n", names[i]);
+            put_field(out, "missing", names[i]);
             break;
         }
     fclose(out);
     _exit(0);
 }
 
+static double now_seconds(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double children_left = CHILDREN_SECONDS; /* what all the children may still take */
+
+/* The child's reply, read with a deadline of the parent's own (the child's alarm can be
+ * blocked or ignored by the library it opens, and a process it started can hold the pipe
+ * open), and at most MAX_REPLY bytes of it. 0: read to its end; 1: the deadline passed;
+ * 2: the reply was longer than MAX_REPLY. */
+static int read_reply(int fd, double deadline, char *reply, size_t *got)
+{
+    *got = 0;
+    for (;;) {
+        double left = deadline - now_seconds();
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        char chunk[4096];
+        ssize_t n;
+        int r;
+
+        if (left <= 0)
+            return 1;
+        r = poll(&p, 1, (int)(left * 1000) + 1);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r == 0)
+            return 1;
+        if (r < 0)
+            return 0;
+        n = read(fd, chunk, sizeof(chunk));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return 0;
+        if (*got + (size_t)n > MAX_REPLY) {
+            memcpy(reply + *got, chunk, MAX_REPLY - *got);
+            *got = MAX_REPLY;
+            return 2;
+        }
+        memcpy(reply + *got, chunk, (size_t)n);
+        *got += (size_t)n;
+    }
+}
+
 static void look_at_libcrypto(const char *path, struct crypto_facts *cf)
 {
-    int fds[2], status = 0;
+    int fds[2], status = 0, how;
     pid_t pid;
-    FILE *in;
-    char line[PATH_MAX + 600];
+    char *reply, *save = NULL;
+    size_t got;
+    double started = now_seconds(), seconds;
 
     memset(cf, 0, sizeof(*cf));
+    seconds = children_left < CHILD_SECONDS ? children_left : CHILD_SECONDS;
+    if (seconds < 1) {
+        snprintf(cf->error, sizeof(cf->error), "not opened: discovery's %d s for opening "
+                 "libraries were used up by the others", CHILDREN_SECONDS);
+        return;
+    }
     if (pipe(fds) != 0) {
         snprintf(cf->error, sizeof(cf->error), "pipe: %s", strerror(errno));
         return;
@@ -466,23 +626,31 @@ static void look_at_libcrypto(const char *path, struct crypto_facts *cf)
         return;
     }
     if (pid == 0) {
+        setpgid(0, 0); /* a group of its own: whatever it starts is killed with it */
         close(fds[0]);
-        alarm(CHILD_SECONDS);
+        alarm((unsigned)seconds);
         child_look(path, fds[1]);
     }
+    setpgid(pid, pid);
     close(fds[1]);
-    if ((in = fdopen(fds[0], "r")) == NULL) {
-        close(fds[0]);
-        waitpid(pid, &status, 0);
-        return;
+    if ((reply = malloc(MAX_REPLY + 1)) == NULL)
+        abort();
+    how = read_reply(fds[0], started + seconds + 1, reply, &got);
+    close(fds[0]);
+    reply[got] = '\0';
+    if (how != 0) {
+        kill(-pid, SIGKILL);
+        kill(pid, SIGKILL);
     }
-    while (fgets(line, sizeof(line), in) != NULL) {
+    waitpid(pid, &status, 0);
+    children_left -= now_seconds() - started;
+    for (char *line = strtok_r(reply, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
         char *tab = strchr(line, '\t');
 
         if (tab == NULL)
             continue;
         *tab++ = '\0';
-        tab[strcspn(tab, "\n")] = '\0';
+        unescape(tab);
         if (strcmp(line, "opened") == 0)
             cf->opened = 1;
         else if (strcmp(line, "error") == 0)
@@ -498,11 +666,16 @@ static void look_at_libcrypto(const char *path, struct crypto_facts *cf)
         else if (strcmp(line, "mapped") == 0)
             snprintf(cf->mapped, sizeof(cf->mapped), "%s", tab);
     }
-    fclose(in);
-    waitpid(pid, &status, 0);
-    if (WIFSIGNALED(status) && cf->error[0] == '\0')
-        snprintf(cf->error, sizeof(cf->error), "the process that opened it was killed by signal %d%s",
-                 WTERMSIG(status), WTERMSIG(status) == SIGALRM ? " (it hung)" : "");
+    free(reply);
+    if (how == 1 || (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM))
+        snprintf(cf->error, sizeof(cf->error), "timed out: the process that opened it did not "
+                 "finish within %.0f s (a constructor that blocks?), and was killed", seconds);
+    else if (how == 2)
+        snprintf(cf->error, sizeof(cf->error), "its reply was over %d bytes: cut, and the "
+                 "process that opened it killed", MAX_REPLY);
+    else if (WIFSIGNALED(status) && cf->error[0] == '\0')
+        snprintf(cf->error, sizeof(cf->error), "the process that opened it was killed by signal %d",
+                 WTERMSIG(status));
 }
 
 /* ---------- configuration files ---------- */
@@ -516,7 +689,8 @@ struct conf_text {
 
 static void read_text(const char *path, struct conf_text *ct)
 {
-    FILE *f = fopen(path, "rb");
+    char why[160];
+    FILE *f = open_regular(path, why, sizeof(why));
     struct stat st;
 
     memset(ct, 0, sizeof(*ct));
@@ -830,20 +1004,20 @@ int discover_main(int argc, char **argv)
 #ifdef __GLIBC__
     read_ld_so_conf("/etc/ld.so.conf", 0, &j);
     jw_close(&j, ']');
-    add_dir("/lib64", "glibc's default directories");
-    add_dir("/usr/lib64", "glibc's default directories");
-    add_dir("/lib/" MULTIARCH, "glibc's default directories");
-    add_dir("/usr/lib/" MULTIARCH, "glibc's default directories");
-    add_dir("/lib", "glibc's default directories");
-    add_dir("/usr/lib", "glibc's default directories");
+    add_dir_as("/lib64", "glibc's default directories", 1);
+    add_dir_as("/usr/lib64", "glibc's default directories", 1);
+    add_dir_as("/lib/" MULTIARCH, "glibc's default directories", 1);
+    add_dir_as("/usr/lib/" MULTIARCH, "glibc's default directories", 1);
+    add_dir_as("/lib", "glibc's default directories", 1);
+    add_dir_as("/usr/lib", "glibc's default directories", 1);
 #else
     read_musl_path(&j);
     jw_close(&j, ']');
 #endif
-    add_dir("/usr/local/lib", "a usual place");
-    add_dir("/usr/local/lib64", "a usual place");
-    add_dir("/usr/local/ssl/lib", "a usual place");
-    add_dir("/usr/local/ssl/lib64", "a usual place");
+    add_dir_as("/usr/local/lib", "a usual place", 1);
+    add_dir_as("/usr/local/lib64", "a usual place", 1);
+    add_dir_as("/usr/local/ssl/lib", "a usual place", 1);
+    add_dir_as("/usr/local/ssl/lib64", "a usual place", 1);
     {
         glob_t g;
 
@@ -889,6 +1063,14 @@ int discover_main(int argc, char **argv)
     }
     jw_close(&j, ']');
     jw_klong(&j, "search_dirs_dropped", dirs_dropped);
+    jw_open(&j, "search_dirs_dropped_from", '[');
+    for (int i = 0; i < n_drops; i++) {
+        jw_open(&j, NULL, '{');
+        jw_kstr(&j, "from", i == MAX_DROP_SOURCES - 1 && n_drops == MAX_DROP_SOURCES ? "other sources" : drops[i].from);
+        jw_klong(&j, "count", drops[i].count);
+        jw_close(&j, '}');
+    }
+    jw_close(&j, ']');
 
     /* The loader's own answer for a bare name (its cache included), from this process, which
      * has no RUNPATH: what an application of the image without one gets. */
@@ -1188,6 +1370,25 @@ int discover_main(int argc, char **argv)
         } else if (pick < 0 || !facts[pick].opened || facts[pick].missing[0] != '\0') {
             jw_astr(&j, "no libcrypto found that the probe can use (see libcrypto.found[].error "
                         "and missing_function)");
+            /* why each could not be used, the first few: a timeout must read as one */
+            for (int i = 0; i < lc_found.n && i < 4; i++)
+                if (facts[i].error[0] != '\0'
+                    && fmt(buf, sizeof(buf), "%s: %s", lc_found.e[i].real, facts[i].error))
+                    jw_astr(&j, buf);
+        }
+        if (dirs_dropped > 0) {
+            int at = fmt(buf, sizeof(buf), "%d directories were not searched (more than %d in "
+                                            "all; the loader's default ones always are):",
+                         dirs_dropped, MAX_DIRS);
+
+            for (int i = 0; at && i < n_drops; i++) {
+                size_t used = strlen(buf);
+
+                at = fmt(buf + used, sizeof(buf) - used, "%s %d of %s", i ? "," : "",
+                         drops[i].count, i == MAX_DROP_SOURCES - 1 && n_drops == MAX_DROP_SOURCES
+                                             ? "other sources" : drops[i].from);
+            }
+            jw_astr(&j, buf);
         }
         if (pick >= 0 && mod >= 0 && !owned && strcmp(mwhy, "the first fips.so found") == 0
             && fmt(buf, sizeof(buf), "the suggested fips.so (%s) is neither in the MODULESDIR of the "

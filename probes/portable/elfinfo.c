@@ -3,8 +3,11 @@
 
 #include <elf.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define MAX_PHDRS 64
 #define MAX_DYN 4096
@@ -32,6 +35,42 @@ static void read_str(FILE *f, const Elf64_Phdr *ph, int n, Elf64_Addr strtab, El
     }
 }
 
+static const char *kind_of(mode_t mode)
+{
+    return S_ISDIR(mode) ? "a directory" : S_ISFIFO(mode) ? "a FIFO" : S_ISSOCK(mode) ? "a socket"
+         : S_ISCHR(mode) ? "a character device" : S_ISBLK(mode) ? "a block device" : "not a file";
+}
+
+FILE *open_regular(const char *path, char *why, size_t whylen)
+{
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    struct stat st;
+    FILE *f;
+
+    if (fd < 0) {
+        snprintf(why, whylen, "%s", errno == ENOENT ? "absent" : strerror(errno));
+        return NULL;
+    }
+    if (fstat(fd, &st) != 0) {
+        snprintf(why, whylen, "cannot stat: %s", strerror(errno));
+        close(fd);
+        return NULL;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(why, whylen, "not a regular file: %s", kind_of(st.st_mode));
+        close(fd);
+        return NULL;
+    }
+    /* a regular file never blocks; reads then behave as usual */
+    if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0 || (f = fdopen(fd, "rb")) == NULL) {
+        snprintf(why, whylen, "cannot open: %s", strerror(errno));
+        close(fd);
+        return NULL;
+    }
+    why[0] = '\0';
+    return f;
+}
+
 int elfinfo_read(const char *path, struct elfinfo *info)
 {
     FILE *f;
@@ -41,10 +80,11 @@ int elfinfo_read(const char *path, struct elfinfo *info)
     Elf64_Addr strtab = 0;
     Elf64_Xword runpath = (Elf64_Xword)-1, rpath = (Elf64_Xword)-1, soname = (Elf64_Xword)-1;
     Elf64_Xword needed[ELFINFO_MAX_NEEDED];
+    char why[120];
 
     memset(info, 0, sizeof(*info));
-    if ((f = fopen(path, "rb")) == NULL) {
-        snprintf(info->error, sizeof(info->error), "cannot open: %s", strerror(errno));
+    if ((f = open_regular(path, why, sizeof(why))) == NULL) {
+        snprintf(info->error, sizeof(info->error), "cannot open: %s", why);
         return -1;
     }
     if (!read_at(f, 0, &eh, sizeof(eh)) || memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0) {

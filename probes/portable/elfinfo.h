@@ -5,6 +5,7 @@
 #define FIPS_PROBE_ELFINFO_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #define ELFINFO_MAX_NEEDED 32
 
@@ -24,5 +25,10 @@ struct elfinfo {
 
 /* 0 when the file was read (info->error is ""), -1 otherwise (info->error says why). */
 int elfinfo_read(const char *path, struct elfinfo *info);
+
+/* A file of the image opened for reading without ever blocking: opened O_NONBLOCK (a FIFO or a
+ * device would block a plain open for ever), then refused unless fstat says it is a regular
+ * file. The stream, or NULL with why not in why ("absent", "not a regular file: a FIFO", ...). */
+FILE *open_regular(const char *path, char *why, size_t whylen);
 
 #endif

@@ -30,6 +30,10 @@ class EngineState:
     hang_builds: bool = False  # a build streams its first step, then nothing more
     containers: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> attrs
     removed: list[str] = field(default_factory=list)  # container ids, as DELETEd
+    volumes: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> attrs
+    # how long a removal takes after the container has stopped (a real engine kills it,
+    # then cleans up): a second removal meanwhile is a 409 Conflict
+    removal_seconds: float = 0.0
     builds: list[str] = field(default_factory=list)  # tags, as asked for
     requests: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -161,6 +165,27 @@ class _Handler(BaseHTTPRequestHandler):
                     if all(w.split("=")[0] in c["Config"]["Labels"] for w in wanted)
                 ]
             self._json(200, found)
+        elif path == "/volumes":
+            with state.lock:
+                self._json(200, {"Volumes": list(state.volumes.values()), "Warnings": []})
+        elif path.startswith("/volumes/"):
+            with state.lock:
+                volume = state.volumes.get(path.split("/")[2])
+            if volume is None:
+                self._json(404, {"message": f"get {path.split('/')[2]}: no such volume"})
+            else:
+                self._json(200, volume)
+        elif path.startswith("/containers/") and path.endswith("/logs"):
+            cid = path.split("/")[2]
+            with state.lock:
+                gone = cid not in state.containers
+            if gone:
+                self._json(404, {"message": f"No such container: {cid}"})
+            else:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/vnd.docker.raw-stream")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
         elif path.startswith("/containers/") and path.endswith("/json"):
             cid = path.split("/")[2]
             with state.lock:
@@ -176,9 +201,14 @@ class _Handler(BaseHTTPRequestHandler):
         path, _ = self._route()
         cid = path.split("/")[2]
         with self.state.lock:
+            again = cid in self.state.removed
             self.state.containers.pop(cid, None)
             self.state.removed.append(cid)
-        self._empty()
+        if again:  # as the engine answers a removal of one being removed
+            self._json(409, {"message": f"removal of container {cid} is already in progress"})
+        else:
+            time.sleep(self.state.removal_seconds)
+            self._empty()
 
     def do_POST(self) -> None:
         path, query = self._route()
@@ -188,6 +218,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(404, {"message": "pull access denied: no registry reachable"})
         elif path == "/build":
             self._build(query.get("t", [""])[0])
+        elif path == "/volumes/create":
+            config = json.loads(body or b"{}")
+            volume = {"Name": config["Name"], "Labels": config.get("Labels") or {}}
+            with state.lock:
+                state.volumes[config["Name"]] = volume
+            self._json(201, volume)
         elif path == "/containers/create":
             config = json.loads(body or b"{}")
             cid = hashlib.sha256(f"{time.time_ns()}".encode()).hexdigest()
@@ -198,6 +234,7 @@ class _Handler(BaseHTTPRequestHandler):
                     "Config": {"Labels": config.get("Labels") or {}, "Tty": False},
                     "State": {"Status": "created", "Running": False},
                     "HostConfig": config.get("HostConfig") or {},
+                    "Cmd": config.get("Cmd") or [],
                 }
             self._json(201, {"Id": cid, "Warnings": []})
         elif path.endswith("/attach"):
@@ -207,11 +244,24 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Upgrade", "tcp")
             self.end_headers()
             self.wfile.flush()
-            self._hang()  # a probe that never prints
+            cid = path.split("/")[2]
+            while cid not in state.removed:  # a probe that never prints, unless removed
+                if state.stopping.wait(0.1):
+                    break
+            self.close_connection = True
         elif path.endswith("/start"):
             self._empty()
         elif path.endswith("/wait"):
-            self._hang()  # a probe that never ends
+            cid = path.split("/")[2]
+            with state.lock:
+                cmd = state.containers.get(cid, {}).get("Cmd") or []
+            if cmd[:2] == ["sh", "-c"]:  # the portable probe's volume fill: done at once
+                self._json(200, {"StatusCode": 0, "Error": None})
+                return
+            while cid not in state.removed:  # a probe that never ends, unless removed
+                if state.stopping.wait(0.1):
+                    return
+            self._json(200, {"StatusCode": 137, "Error": None})
         elif path.endswith("/kill"):
             self._empty()
         else:

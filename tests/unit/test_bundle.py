@@ -47,20 +47,35 @@ def manifest(defn: MatrixDefinition, **changes: Any) -> dict[str, Any]:
     return data
 
 
-def bundle(path: Path, entries: dict[str, bytes]) -> Path:
-    with tarfile.open(path, "w") as tar:
+def bundle_bytes(entries: dict[str, bytes]) -> bytes:
+    """A tar archive of these entries."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as tar:
         for name, data in entries.items():
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
+def bundle(path: Path, entries: dict[str, bytes]) -> Path:
+    path.write_bytes(bundle_bytes(entries))
     return path
+
+
+def saved(tags: list[str], **extra: Any) -> bytes:
+    """An image archive as `docker save` writes it: its manifest.json names the tags a load
+    writes into the engine (the layers themselves do not matter here); `extra`: other
+    entries (the legacy `repositories`, an OCI `index.json`), as JSON."""
+    entries = {"manifest.json": [{"Config": "c.json", "RepoTags": tags, "Layers": []}], **extra}
+    return bundle_bytes({name: json.dumps(value).encode() for name, value in entries.items()})
 
 
 def good(defn: MatrixDefinition) -> dict[str, bytes]:
     return {
         "manifest.json": json.dumps(manifest(defn)).encode(),
         NAME: TARBALL,
-        "images.tar": b"the engine's image archive",
+        "images.tar": saved(["debian:bookworm"]),
     }
 
 
@@ -119,6 +134,30 @@ def _entry(name: str, data: bytes | None) -> Change:
         (_entry("sources/../../escape.tar.gz", TARBALL), "refused"),
         (_entry("sources/openssl-9.9.9-0123456789ab.tar.gz", TARBALL), "refused"),
         (_entry("images.tar", None), "no images.tar"),
+        # images.tar is read before the engine loads it: its tags must be the manifest's
+        (_entry("images.tar", saved(["debian:bookworm", "evil:1"])), "would tag 'evil:1'"),
+        (_entry("images.tar", saved(["docker.io/library/debian:bookworm", "x"])), "'x'"),
+        (
+            _entry("images.tar", saved(["debian:bookworm"], repositories={"evil": {"2": "x"}})),
+            "would tag 'evil:2' in the engine, which its manifest does not list",
+        ),
+        (
+            _entry(
+                "images.tar",
+                saved(
+                    [],
+                    **{
+                        "index.json": {
+                            "manifests": [{"annotations": {"io.containerd.image.name": "e:3"}}]
+                        }
+                    },
+                ),
+            ),
+            "would tag 'e:3'",
+        ),
+        (_entry("images.tar", b"the engine's image archive"), "images.tar is not an image arch"),
+        (_entry("images.tar", bundle_bytes({"layer.tar": b""})), "images.tar has no manifest"),
+        (_entry("images.tar", bundle_bytes({"manifest.json": b"{"})), "manifest.json is not JSON"),
     ],
 )
 def test_a_bad_bundle_is_refused_before_anything_is_applied(
@@ -137,6 +176,32 @@ def test_a_bad_bundle_is_refused_before_anything_is_applied(
     assert client.loads == []  # no image loaded
     assert (cache / NAME).read_bytes() == before
     assert sorted(p.name for p in (cache / "sources").iterdir()) == [Path(NAME).name]
+
+
+def test_the_engines_load_error_is_one_clear_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The engine refuses an archive whose manifest was good (a layer cut short): the SDK's
+    ImageLoadError, not an APIError, was a traceback."""
+    defn, client = definition(tmp_path), FakeDockerClient()
+
+    def refuses(data: Any) -> Any:
+        raise docker.errors.ImageLoadError("unexpected EOF")
+
+    monkeypatch.setattr(client.images, "load", refuses)
+    tarball = tmp_path / "openssl.tar.gz"
+    tarball.write_bytes(TARBALL)
+    cli_on_fake_engine(monkeypatch, client, tarball)
+    path = bundle(tmp_path / "b.tar", good(defn))
+    argv = ["run", "--matrix", str(defn.path), "--bundle", str(path)]
+    assert (
+        cli.main([*argv, "--results", str(tmp_path / "r"), "--cache-dir", str(tmp_path / "c")]) == 2
+    )
+    out = capsys.readouterr().out
+    assert (
+        f"fips-matrix: error: bundle {path}: the engine refused its images: unexpected EOF" in out
+    )
+    assert "Traceback" not in out
 
 
 def test_a_forged_signature_record_in_the_bundle_is_never_used(tmp_path: Path) -> None:

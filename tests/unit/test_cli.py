@@ -175,6 +175,8 @@ def test_a_run_of_some_cells_reports_only_the_cells_it_measured(
         (["--probe-timeout", "inf"], "(got inf)"),
         (["--probe-timeout", "-5"], "(got -5)"),
         (["--probe-timeout", "1e9"], "at most 86400"),
+        (["--probe-timeout", "1e-300"], "at least 1 and at most 86400 (got 1e-300)"),
+        (["--build-timeout", "0.5"], "--build-timeout must be a finite number of seconds"),
         (["--build-timeout", "nan"], "--build-timeout must be a finite number of seconds"),
     ],
 )

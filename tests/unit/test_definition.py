@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import socket
 from pathlib import Path
 
 import pytest
@@ -339,6 +340,20 @@ def test_source_urls_that_are_never_legitimate_are_refused(
     path, message = error_of(tmp_path, text)
     assert message.startswith(f"{path}:{line_of(text, 'urls = ')}: url {url!r}: ")
     assert why in message
+
+
+def test_a_source_url_naming_this_machines_own_address_is_refused(tmp_path: Path) -> None:
+    """Not loopback, but this machine all the same (its address on the network)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        try:
+            udp.connect(("192.0.2.1", 9))  # a route's source address; no packet is sent
+        except OSError:
+            pytest.skip("no network interface with a route here")
+        own = udp.getsockname()[0]
+    url = f"http://{own}/openssl.tar.gz"
+    text = VALID.replace("https://example.invalid/openssl-3.0.20.tar.gz", url)
+    _, message = error_of(tmp_path, text)
+    assert message.endswith(f"url {url!r}: an address of this machine: refused")
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,7 @@ discovery-*.json) and the SKIPPED reasons it gives, the probe runs in the image 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -20,14 +21,16 @@ from matrix import assets, cli, session
 from matrix.commands import probe as probe_command
 from matrix.errors import DefinitionError, MatrixError
 from matrix.execute import engine, portable
-from matrix.execute.batch import ProbeRun, container_options
+from matrix.execute.batch import OUTPUT_CAP, BatchRun, ProbeRun, container_options, parse_batch
 from matrix.execute.discovery import Discovered, choose, configured_module_mac, skip_reason
 from matrix.execute.schedule import plan
 from matrix.model.cells import expand
 from matrix.model.definition import NAME_RE, load_definition
+from matrix.model.imageref import reference_problem
 from matrix.model.vocabulary import CellKind, Outcome
+from matrix.report.images import describe
 from matrix.report.layout import layout
-from matrix.results.records import ID_PART
+from matrix.results.records import ID_PART, CellResult
 
 APP = "registry.example.com/payments-api:2.14"
 APP_CELL = "payments-api/image/as-is"
@@ -101,6 +104,9 @@ image = "sha256:{"a" * 64}"
         ('image = "x:1"\nmodule_mac = "config"', "must be one of computed, image"),
         ('image = "x:1"\ndockerfile = "debian.Dockerfile"', "unknown key 'dockerfile'"),
         ('image = "not an image"', "is not an image reference"),
+        ('image = "UPPER/x:1"', "repository name 'UPPER/x' must be lowercase"),
+        ('image = "x@sha256:abc"', "digest 'sha256:abc' is not ALGORITHM:HEX"),
+        (f'image = "{"a" * 300}"', "repository name is 300 characters long: at most 255"),
     ],
 )
 def test_an_image_platform_refuses_what_it_cannot_use(
@@ -205,6 +211,30 @@ def test_the_family_whose_probe_runs_in_the_image_is_chosen() -> None:
     assert isinstance(neither, str)
     assert neither.startswith("neither the glibc nor the musl probe could run in the image")
     assert "glibc: exit 127: no such file" in neither
+
+
+def test_a_discovery_that_hung_or_said_too_much_says_so() -> None:
+    """A discovery that ran into the probe timeout (a FIFO, a blocking constructor) read as
+    "no dynamic loader ... a static program's image?"; a document over the batch driver's cap
+    as "not one JSON document"."""
+    hung = dataclasses.replace(run_of("glibc", None, b'{"discovery": 1, "li'), timed_out=True)
+    hung = dataclasses.replace(hung, seconds=120.0)
+    why = choose([hung, run_of("musl", 127, stderr="no such file")], portable.FAMILIES)
+    assert isinstance(why, str)
+    assert why.startswith("discovery ran in the image but gave no document: glibc: timed out ")
+    assert "after 120 s" in why and "(and musl: exit 127: no such file)" in why
+    assert "static program" not in why
+    big = b'{"discovery": 1, "x": "' + b"y" * (OUTPUT_CAP - 30)
+    runs = parse_batch(
+        [BatchRun("discover-glibc", ["p"]), BatchRun("discover-musl", ["p"])],
+        b"fips-batch-run 0 exit=0 timed_out=0 seconds=1.000000 stdout=%d stderr=0\n%s"
+        b"fips-batch-run 1 exit=127 timed_out=0 seconds=0.000000 stdout=0 stderr=0\n"
+        % (OUTPUT_CAP, big[:OUTPUT_CAP]),
+    )
+    assert runs[0].stdout_cut and not runs[1].stdout_cut
+    why = choose(runs, portable.FAMILIES)
+    assert isinstance(why, str)
+    assert f"glibc: exit 0: stdout was over the batch driver's cap of {OUTPUT_CAP} bytes" in why
 
 
 def test_the_module_mac_of_the_images_own_configuration() -> None:
@@ -569,6 +599,16 @@ def test_the_probe_commands_matrix_holds_the_images_and_the_overrides(tmp_path: 
     ("argv", "message"),
     [
         (["bad image"], "'bad image' is not an image reference"),
+        # the engine refused these with raw API text in a cell ERROR
+        (
+            ["UPPER/x:1"],
+            "'UPPER/x:1' is not an image reference (name:tag, name@digest, id): "
+            "repository name 'UPPER/x' must be lowercase",
+        ),
+        (["x@sha256:abc"], "digest 'sha256:abc' is not ALGORITHM:HEX (sha256: and 64 hex"),
+        (["x@sha256:" + "A" * 64], "a sha256 digest is 64 lowercase hex digits"),
+        (["a" * 300], "repository name is 300 characters long: at most 255"),
+        (["x:" + "t" * 129], "tag is 129 characters long: at most 128"),
         (["x:1", "--libcrypto", "lib/x.so"], "--libcrypto 'lib/x.so': want an absolute path"),
         (["x:1", "--fips-config", "fips.cnf"], "--fips-config 'fips.cnf': want an absolute"),
         (["x:1", "--scenario", "reboot"], "--scenario 'reboot': not a scenario"),
@@ -591,6 +631,25 @@ def test_the_probe_command_refuses_bad_arguments_before_anything_runs(
     assert message in capsys.readouterr().out
     with pytest.raises(MatrixError, match="not an image reference"):
         probe_command.matrix_text(["a b"], probe_args("x:1"))
+
+
+@pytest.mark.parametrize(
+    "ref",
+    [
+        "x:1",
+        "debian:bookworm",
+        "fips-matrix/base-debian:bookworm",
+        "Reg.Example:5000/team/app:v1.2-rc_3",
+        "localhost/a__b/c--d/e.f",
+        "[::1]:5000/x",
+        "x@sha256:" + "a" * 64,
+        "x:1@sha256:" + "0" * 64,
+        "sha256:" + "b" * 64,
+        "abcdef012345",
+    ],
+)
+def test_references_the_engine_takes_are_taken(ref: str) -> None:
+    assert reference_problem(ref) is None
 
 
 def test_the_probe_command_needs_an_image(capsys: pytest.CaptureFixture[str]) -> None:
@@ -656,3 +715,15 @@ def test_image_cells_merge_and_diff_like_any_other(
     assert cli.main(["diff", str(root / "b"), str(later)]) == 0  # better: not a CI failure
     out = capsys.readouterr().out
     assert APP_CELL in out and "STICKY_ERROR" in out and "CLEAN_RELOAD" in out
+
+
+def test_what_discovery_could_not_do_is_said_of_a_probed_image() -> None:
+    """A 3000-entry LD_LIBRARY_PATH: the directories past discovery's cap are named with the
+    image, not only kept in its fingerprint."""
+    data = doc("cell-glibc")
+    dropped = "2760 directories were not searched (...): 2760 of LD_LIBRARY_PATH"
+    data["problems"] = [dropped]
+    found = Discovered("glibc", data)
+    result = CellResult("app/image/as-is", "app", "glibc", "image", "as-is", Outcome.OK)
+    result.fingerprint["discovery"] = found.summary({"from": "computed"})
+    assert f"  discovery: {dropped}" in describe([result])

@@ -181,3 +181,36 @@ def test_a_probe_container_of_a_killed_run_is_removed_when_the_next_starts(
     assert engine.state.removed == [cid]
     assert "left behind by a run that was killed" in after.output
     assert "0" * 64 in engine.state.containers
+
+
+def test_a_cell_abandoned_during_discovery_says_it_was_interrupted(
+    place: Path, engine: FakeEngine
+) -> None:
+    """Ctrl-C twice while an existing image's discovery runs: the run removes its probe
+    container, the engine then answers 409 Conflict to the worker's own removal; the cell
+    said ERROR "409 Conflict". It says it was interrupted."""
+    (place / "matrix.toml").write_text(
+        'schema = 1\nscenarios = ["ondemand-kat"]\n\n[platforms.app]\nimage = "app:1"\n'
+    )
+    engine.state.add_image("app:1")
+    engine.state.add_image("debian:bullseye")  # the portable probe's builder base
+    engine.state.removal_seconds = 2.0
+    tool = Tool(engine, place)
+    until(
+        lambda: any("discover" in str(c.get("Cmd")) for c in engine.state.containers.values()),
+        30,
+        "discovery under way",
+        tool,
+    )
+    time.sleep(0.3)
+    tool.process.send_signal(signal.SIGINT)
+    until(lambda: "interrupted: waiting for" in tool.output, 5, "the first word", tool)
+    tool.process.send_signal(signal.SIGINT)
+    assert tool.ends(30) == 130, tool.output
+    assert "Traceback" not in tool.output
+    [cell] = (place / "results" / "cells").glob("app__*.json")
+    stored = json.loads(cell.read_text())
+    assert stored["outcome"] == "ERROR"
+    assert stored["reason"].startswith(
+        "interrupted: the run was abandoned (Ctrl-C twice) while this cell was under way"
+    ), stored["reason"]

@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -256,3 +257,109 @@ def test_bad_hex_is_a_usage_error(probe: Path, option: str) -> None:
         check=False,
     )
     assert done.returncode == 2 and option in done.stderr
+
+
+def shared(tmp_path: Path, name: str, source: str, *flags: str) -> Path:
+    """A shared library compiled here from `source`."""
+    (tmp_path / f"{name}.c").write_text(source)
+    out = tmp_path / f"{name}.so"
+    command = ["cc", "-shared", "-fPIC", *flags, "-o", str(out), str(tmp_path / f"{name}.c")]
+    subprocess.run(command, check=True)
+    return out
+
+
+BLOCKING_CONSTRUCTOR = r"""
+#include <signal.h>
+#include <unistd.h>
+__attribute__((constructor)) static void hang(void)
+{
+    sigset_t all;
+    sigfillset(&all);
+    sigprocmask(SIG_BLOCK, &all, 0); /* the child's alarm never comes */
+    if (fork() == 0) /* and a process of its own holds the reply's pipe open */
+        for (;;)
+            pause();
+    for (;;)
+        pause();
+}
+"""
+
+
+def test_nothing_discovery_opens_can_block_it(probe: Path, tmp_path: Path) -> None:
+    """A FIFO as the entrypoint or as a configuration file: discovery opened it and waited for
+    a writer for ever (the whole run's timeout, then SKIPPED for the wrong reason)."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    started = time.monotonic()
+    doc = discover(
+        probe, "--exe", str(fifo), "--fips-config", str(fifo), env={"OPENSSL_CONF": str(fifo)}
+    )
+    assert time.monotonic() - started < 10
+    (exe,) = doc["executables"]
+    assert exe["error"] == "cannot open: not a regular file: a FIFO"
+    tried = {t["path"]: t for t in doc["configs"]["tried"]}
+    assert tried[str(fifo)]["result"] == "not a regular file"
+    assert tried[str(fifo)]["from"] == ["override: --fips-config", "OPENSSL_CONF"]
+
+
+def test_a_libcrypto_whose_constructor_blocks_is_a_timeout(probe: Path, tmp_path: Path) -> None:
+    """Its constructor blocks every signal (the child's alarm) and forks a process that keeps
+    the reply's pipe open: the parent's own deadline ends it, and says it was a timeout."""
+    lib = shared(tmp_path, "block", BLOCKING_CONSTRUCTOR, "-Wl,-soname,libcrypto.so.3")
+    started = time.monotonic()
+    doc = discover(probe, "--libcrypto", str(lib))
+    assert time.monotonic() - started < 20
+    (found,) = [f for f in doc["libcrypto"]["found"] if f["realpath"] == str(lib)]
+    assert found["usable"] is False
+    assert found["error"].startswith("timed out: the process that opened it did not finish")
+    assert f"{lib}: timed out: " in " ".join(doc["problems"])
+
+
+def test_a_version_string_cannot_forge_lines_of_the_reply(probe: Path, tmp_path: Path) -> None:
+    forging = r"""
+const char *OpenSSL_version(int t)
+{
+    return t == 0 ? "OpenSSL 3.9.9 fake\nmodules_dir\t\"/forged\"\nmissing\t\\n"
+         : t == 8 ? "MODULESDIR: \"/real\"" : "OPENSSLDIR: \"/etc/ssl\"";
+}
+"""
+    lib = shared(tmp_path, "forging", forging)
+    doc = discover(probe, "--libcrypto", str(lib))
+    (found,) = [f for f in doc["libcrypto"]["found"] if f["realpath"] == str(lib)]
+    assert found["version"] == 'OpenSSL 3.9.9 fake\nmodules_dir\t"/forged"\nmissing\t\\n'
+    assert found["modulesdir"] == "/real"
+    assert found["missing_function"] == "OPENSSL_init_crypto"
+
+
+def test_a_reply_over_the_cap_says_so(probe: Path, tmp_path: Path) -> None:
+    long_version = r"""
+#include <string.h>
+static char v[40000];
+const char *OpenSSL_version(int t)
+{
+    memset(v, 'v', sizeof(v) - 1);
+    return t == 0 ? v : "";
+}
+"""
+    lib = shared(tmp_path, "long", long_version)
+    doc = discover(probe, "--libcrypto", str(lib))
+    (found,) = [f for f in doc["libcrypto"]["found"] if f["realpath"] == str(lib)]
+    assert found["error"].startswith("its reply was over 16384 bytes: cut")
+    assert found["usable"] is False
+
+
+def test_a_long_library_path_never_drops_the_default_directories(probe: Path) -> None:
+    """3000 directories in LD_LIBRARY_PATH: 2759 were dropped without a word, the loader's
+    default ones among them."""
+    many = ":".join(f"/nonexistent/d{i}" for i in range(3000))
+    doc = discover(probe, env={"LD_LIBRARY_PATH": many})
+    dirs = {d["dir"]: d["from"] for d in doc["search_dirs"]}
+    if doc["libc"]["name"] == "glibc":
+        for default in ("/lib64", "/usr/lib64", "/lib", "/usr/lib"):
+            assert dirs[default] == "glibc's default directories"
+    assert dirs["/usr/local/lib"] == "a usual place"
+    from_path = [d for d in dirs.values() if d == "LD_LIBRARY_PATH"]
+    (dropped,) = [d for d in doc["search_dirs_dropped_from"] if d["from"] == "LD_LIBRARY_PATH"]
+    assert len(from_path) + dropped["count"] == 3000
+    said = [p for p in doc["problems"] if "directories were not searched" in p]
+    assert said and f"{dropped['count']} of LD_LIBRARY_PATH" in said[0]

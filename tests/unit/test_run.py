@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import socket
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from harness import (
     Harness,
     make_harness,
 )
+from test_symbols import hostile_symtab_offset
 
 import matrix.execute.imaging
 import matrix.results.store
@@ -681,7 +683,7 @@ def test_a_crash_is_kept_with_its_lines_and_attributed_from_the_images_objects(
     s = next(s for s in results[DEBIAN_UNPINNED].scenarios if s.scenario == "ondemand-kat")
     assert s.crash is not None and s.crash["lines"] == record["crash"]["lines"]
     assert s.crash["symbols"] == []
-    assert s.crash["objects"][module].startswith("not a readable ELF object")
+    assert s.crash["objects"][module] == f"could not read symbols of {module}: not an ELF object"
     assert s.crash["objects"]["/usr/lib/x86_64-linux-gnu/libc.so.6"] == "not in the image"
     [files] = h.client.file_containers
     assert files.removed and files.kwargs["network_mode"] == "none"
@@ -700,6 +702,34 @@ def test_a_crash_is_kept_with_its_lines_and_attributed_from_the_images_objects(
     assert (again.cause, again.facts) == (s.cause, s.facts)  # from the file alone
     # a clean run keeps no record, and nothing was copied for it
     assert all(x.crash is None for x in results[DEBIAN_DEFAULT].scenarios)
+
+
+def test_a_crash_whose_object_the_parser_cannot_read_stays_a_crash(
+    h: Harness, tmp_path: Path
+) -> None:
+    """A fips.so in the image whose .symtab lies at offset 2**63 (pyelftools raised
+    OverflowError, and the cell ended ERROR "OverflowError"): the crash keeps PROBE_CRASHED
+    and its cause; the object says why its symbols could not be read."""
+    record = json.loads((FIXTURES / "crash-glibc402-unpinned-worker-thread.json").read_text())
+    stderr = "fips_probe: step load_a\n" + "\n".join(record["crash"]["lines"]) + "\n"
+    # it died before its document: PROBE_CRASHED
+    h.client.plans[(":debian-12-3.0.20-no-pinshared", "ondemand-kat")] = ProbePlan(
+        139, b"", stderr.encode()
+    )
+    (tmp_path / "m.c").write_text("int f(int x) { return x + 1; }\n")
+    subprocess.run(
+        ["gcc", "-shared", "-fPIC", "-o", str(tmp_path / "m.so"), str(tmp_path / "m.c")],
+        check=True,
+    )
+    module = "/opt/fips-matrix/lib/ossl-modules/fips.so"
+    h.client.image_files[module] = hostile_symtab_offset((tmp_path / "m.so").read_bytes(), 2**63)
+    results = {r.cell: r for r in h.run()}
+    assert results[DEBIAN_UNPINNED].outcome == Outcome.PROBE_CRASHED
+    s = next(s for s in results[DEBIAN_UNPINNED].scenarios if s.scenario == "ondemand-kat")
+    assert s.verdict == Verdict.PROBE_CRASHED
+    assert "code of the unloaded fips.so ran after dlclose" in s.cause, s.cause
+    assert s.crash is not None
+    assert s.crash["objects"][module].startswith(f"could not read symbols of {module}: ")
 
 
 def test_a_death_stored_without_its_crash_record_is_probed_again(h: Harness) -> None:

@@ -23,6 +23,7 @@ from matrix.acquire import download, signatures, sources
 from matrix.acquire.signatures import dearmor
 from matrix.acquire.sources import cache_path, candidate_urls, fetch_source
 from matrix.errors import SourceError
+from matrix.model import definition
 from matrix.model.definition import Source
 
 TARBALL = b"not really a tarball, but pinned all the same\n" * 500
@@ -34,6 +35,7 @@ class Server:
     base: str
     files: dict[str, bytes] = field(default_factory=dict)
     requests: list[str] = field(default_factory=list)
+    redirects: dict[str, str] = field(default_factory=dict)  # path -> Location
 
     def hits(self, suffix: str) -> int:
         return sum(1 for r in self.requests if r.endswith(suffix))
@@ -46,6 +48,12 @@ def server() -> Iterator[Server]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             state.requests.append(self.path)
+            if self.path in state.redirects:
+                self.send_response(302)
+                self.send_header("Location", state.redirects[self.path])
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             body = state.files.get(self.path)
             if body is None:
                 self.send_error(404)
@@ -410,3 +418,64 @@ def test_binary_status_lines_of_gpgv_are_read(tmp_path: Path) -> None:
     data.write_bytes(TARBALL)
     verdict = signatures._gpgv(str(fake), assets.KEYRING, b"sig", data, "file:///x.asc")
     assert verdict == "verified: OpenSSL <openssl@openssl.org> (key 64ED7B1DCCE71CB2)"
+
+
+def refusal(src: Source, mirror: str | None = None) -> str:
+    with pytest.raises(SourceError) as refused:
+        fetch_source(src, Path(tempfile.mkdtemp()), mirror, Notes(), timeout=5)
+    return str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("location", "why"),
+    [
+        ("{base}/openssl.tar.gz", "a loopback address (this machine): refused"),
+        ("http://localhost:{port}/openssl.tar.gz", "a loopback name (this machine): refused"),
+        ("http://[::ffff:127.0.0.1]:{port}/openssl.tar.gz", "a loopback address"),
+        ("http://169.254.169.254/latest/meta-data/", "a link-local address (cloud metadata"),
+    ],
+)
+def test_a_redirect_to_this_machine_or_its_link_is_not_followed(
+    server: Server, location: str, why: str
+) -> None:
+    """The matrix file's check reads the URL's literal host; a server it names redirected the
+    download to 127.0.0.1, and it was followed."""
+    port = server.base.rsplit(":", 1)[1]
+    server.files["/openssl.tar.gz"] = TARBALL
+    target = location.format(base=server.base, port=port)
+    server.redirects["/r.tar.gz"] = target
+    text = refusal(source(f"{server.base}/r.tar.gz"))
+    assert f"redirected to {target}: {why}" in text, text
+    assert server.hits("/openssl.tar.gz") == 0  # never reached
+
+
+def test_a_name_that_resolves_to_this_machine_is_refused(server: Server) -> None:
+    """This machine's own name (/etc/hosts: 127.0.0.1 here, 127.0.1.1 on Debian, or an
+    address of its own) passes the matrix file's check, which reads the literal host only:
+    every address it resolves to is checked before connecting."""
+    port = server.base.rsplit(":", 1)[1]
+    server.files["/openssl.tar.gz"] = TARBALL
+    name = socket.gethostname()
+    try:
+        addresses = {str(a[4][0]) for a in socket.getaddrinfo(name, None)}
+    except OSError:
+        pytest.skip(f"this machine's name {name} does not resolve here")
+    url = f"http://{name}:{port}/openssl.tar.gz"
+    assert definition.url_refusal(url) == ""  # what the matrix file's check lets through
+    text = refusal(source(url))
+    said = [f"{name} resolves to {a}, " for a in addresses]
+    assert any(s in text for s in said), text
+    assert "(this machine): refused" in text or "an address of this machine: refused" in text
+    assert server.hits("/openssl.tar.gz") == 0
+
+
+def test_the_mirror_of_the_users_own_configuration_may_be_on_this_machine(
+    server: Server, tmp_path: Path
+) -> None:
+    """apt's mirror may be a cache on this machine (localhost:3142): it is the user's own
+    configuration, not the matrix file's, and is reached as it is."""
+    port = server.base.rsplit(":", 1)[1]
+    server.files["/debian/pool/main/o/openssl/openssl_3.9.9.orig.tar.gz"] = TARBALL
+    src = source(debian_orig=True)
+    got = fetch_source(src, tmp_path, f"http://localhost:{port}/debian", Notes(), timeout=5)
+    assert got.path.read_bytes() == TARBALL

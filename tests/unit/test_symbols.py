@@ -68,8 +68,39 @@ def test_a_stripped_object_names_only_what_it_exports(objects: dict[str, Path]) 
 
 
 def test_what_is_not_an_elf_object_says_so() -> None:
-    assert read_functions(b"#!/bin/sh\n").startswith("not a readable ELF object")
-    assert read_functions(b"").startswith("not a readable ELF object")
+    assert read_functions(b"#!/bin/sh\n", "/x") == "could not read symbols of /x: not an ELF object"
+    assert read_functions(b"").startswith("could not read symbols of the object: ")
+
+
+def hostile_symtab_offset(data: bytes, offset: int) -> bytes:
+    """The object with its .symtab's sh_offset (byte 24 of an Elf64_Shdr) set to `offset`,
+    found from the ELF header's own fields (not with the parser under test)."""
+    shoff = int.from_bytes(data[0x28:0x30], "little")
+    shentsize = int.from_bytes(data[0x3A:0x3C], "little")
+    shnum = int.from_bytes(data[0x3C:0x3E], "little")
+    shstrndx = int.from_bytes(data[0x3E:0x40], "little")
+    strtab = shoff + shstrndx * shentsize
+    names_at = int.from_bytes(data[strtab + 24 : strtab + 32], "little")
+    for i in range(shnum):
+        header = shoff + i * shentsize
+        name = int.from_bytes(data[header : header + 4], "little")
+        if data[names_at + name :].startswith(b".symtab\0"):
+            patched = bytearray(data)
+            patched[header + 24 : header + 32] = offset.to_bytes(8, "little")
+            return bytes(patched)
+    raise AssertionError("no .symtab")
+
+
+@pytest.mark.parametrize("offset", [2**63, 2**64 - 1, 2**40])
+def test_any_parser_error_of_a_hostile_object_is_a_reason(
+    objects: dict[str, Path], offset: int
+) -> None:
+    """pyelftools raised OverflowError on an offset of 2**63: an object of an image is
+    untrusted, and no parser error escapes."""
+    data = hostile_symtab_offset(objects["lib"].read_bytes(), offset)
+    table = read_functions(data, "/usr/lib/libx.so")
+    assert isinstance(table, str)
+    assert table.startswith("could not read symbols of /usr/lib/libx.so: "), table
 
 
 class FilesContainer:
