@@ -18,8 +18,10 @@ from matrix.model.vocabulary import (
     SCENARIOS,
     Outcome,
     Verdict,
+    control_of,
     died_after_document,
     look,
+    partner_of,
 )
 from matrix.report.layout import clip, row_label
 from matrix.results.records import CellResult, ScenarioResult
@@ -144,7 +146,9 @@ def _shared_state_rules(reloads: list[Subject]) -> list[Finding | None]:
         for r, s in reloads
         if isinstance(_fact(s, "reload_while_other_context_held_it"), bool)
     ]
-    workers = [(r, s) for r, s in reloads if isinstance(_fact(s, "worker"), dict)]
+    workers = [
+        (r, s) for r, s in reloads if isinstance(_fact(s, "worker"), dict) and _forced(s.scenario)
+    ]
     return [
         _rule(
             other,
@@ -227,17 +231,24 @@ def _unexpected(
             cells = len({r.cell for r, _ in members})
             found.append(Finding(say(k, members[0][1]), cells, measured, where=where))
 
+    died = [
+        (r, s)
+        for r, s in subjects
+        if s.verdict in RELOAD_VERDICTS and died_after_document(_facts(s))
+    ]
+    # what the scenario's control in the same cell did, keyed by the result itself
+    by_control = {id(s): _control_seen(r, s.scenario) for r, s in died}
     add(
-        [
-            (r, s)
-            for r, s in subjects
-            if s.verdict in RELOAD_VERDICTS and died_after_document(_facts(s))
-        ],
-        lambda s: (s.scenario, s.verdict, died_after_document(_facts(s)), _crash_finding(s)),
-        lambda k, s: (
-            f"{k[0]}: after a {k[1]} reload, the process died ({_how(k[2])})"
-            + (f": {k[3]}" if k[3] else "")
+        died,
+        lambda s: (
+            s.scenario,
+            s.verdict,
+            died_after_document(_facts(s)),
+            _crash_finding(s),
+            by_control[id(s)],
+            _has_threads(s),
         ),
+        lambda k, s: _death(k[0], k[1], _how(k[2]), k[3], k[4], k[5]),
     )
     add(
         [(r, s) for r, s in subjects if s.verdict not in RELOAD_VERDICTS],
@@ -298,6 +309,60 @@ def _unexpected(
             )
         )
     return found
+
+
+# --- a death after the document, and what the control says of its cause ------------------
+
+# what a control in the same cell did: it survived, died too, or cannot say (why)
+SURVIVED, DIED_TOO = "survived", "died"
+# a death the control shows without a failure, for the scenarios with live threads
+THREAD_DEATH = (
+    "dies whenever a context a live thread used is freed (or fips.so unloaded while it "
+    "lives), failure or not"
+)
+
+
+def _control_seen(r: CellResult, scenario: str) -> str:
+    """SURVIVED or DIED_TOO: what the scenario's control did in the same cell; otherwise why
+    it cannot separate the cause ("" for a scenario that forces no failure)."""
+    if not _forced(scenario):
+        return ""
+    control = control_of(scenario)
+    if control is None:
+        return "no control of this scenario"
+    found = next((s for s in r.scenarios if s.scenario == control), None)
+    if found is None:
+        return f"control {control} not in this run"
+    if found.verdict not in RELOAD_VERDICTS:
+        return f"control {control} gave no reload verdict: {_word(found.verdict)}"
+    return DIED_TOO if died_after_document(_facts(found)) else SURVIVED
+
+
+def _death(scenario: str, verdict: str, how: str, crash: str, control: str, threads: bool) -> str:
+    """A death after the document, tied to the failure or the reload only where the
+    scenario's control in the same cell survived."""
+    of = f": {crash}" if crash else ""
+    if control == DIED_TOO:
+        shows = THREAD_DEATH if threads else "dies after the reload, failure or not"
+        return (
+            f"{scenario}: the process died after its document ({how}){of}; it {shows} "
+            f"(control {control_of(scenario)} died too)"
+        )
+    said = f"{scenario}: after a {verdict} reload, the process died ({how}){of}"
+    if control == SURVIVED:
+        return (
+            f"{said}; its control {control_of(scenario)} survived, so the forced failure (or "
+            "the reload after it) is the cause"
+        )
+    if control:
+        return f"{said}; the cause is unseparated ({control})"
+    partner = partner_of(scenario)
+    return f"{said}, with no failure forced" + (f" (the control of {partner})" if partner else "")
+
+
+def _has_threads(s: ScenarioResult) -> bool:
+    """Threads that used context A were alive through its free (the probe's worker facts)."""
+    return isinstance(_fact(s, "worker"), dict) or isinstance(_fact(s, "workers"), list)
 
 
 # --- naming cells --------------------------------------------------------------------------
