@@ -348,16 +348,19 @@ def _death(scenario: str, verdict: str, how: str, crash: str, control: str, thre
             f"{scenario}: the process died after its document ({how}){of}; it {shows} "
             f"(control {control_of(scenario)} died too)"
         )
-    said = f"{scenario}: after a {verdict} reload, the process died ({how}){of}"
     if control == SURVIVED:
         return (
-            f"{said}; its control {control_of(scenario)} survived, so the forced failure (or "
-            "the reload after it) is the cause"
+            f"{scenario}: after a {verdict} reload, the process died ({how}){of}; its control "
+            f"{control_of(scenario)} survived, so the forced failure (or the reload after it) "
+            "is the cause"
         )
-    if control:
-        return f"{said}; the cause is unseparated ({control})"
+    said = f"{scenario}: the process died after its document ({how}){of}"
+    if control:  # not tied to the failure, nor to the reload
+        return f"{said}; its reload was {verdict}, but the cause is unseparated ({control})"
     partner = partner_of(scenario)
-    return f"{said}, with no failure forced" + (f" (the control of {partner})" if partner else "")
+    return f"{said}; its reload was {verdict}, with no failure forced" + (
+        f" (the control of {partner})" if partner else ""
+    )
 
 
 def _has_threads(s: ScenarioResult) -> bool:
