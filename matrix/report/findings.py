@@ -185,9 +185,10 @@ def _control_rules(reloads: list[Subject]) -> list[Finding | None]:
         if info.control_expects and any(s.scenario == name for _, s in controls)
     )
     return [
+        # the reload verdict: a control's death after it is a finding of its own (below)
         _rule(
             controls,
-            lambda s: s.status in _expects(s.scenario),
+            lambda s: s.verdict in _expects(s.scenario),
             f"The controls come out as they must ({expected})",
         ),
         _rule(
@@ -261,9 +262,9 @@ def _unexpected(
             for r, s in subjects
             if s.verdict in RELOAD_VERDICTS
             and _expects(s.scenario)
-            and s.status not in _expects(s.scenario)
+            and s.verdict not in _expects(s.scenario)
         ],
-        lambda s: (s.scenario, s.status),
+        lambda s: (s.scenario, s.verdict),
         lambda k, s: f"{k[0]} (a control) came out {k[1]}, not " + " or ".join(_expects(k[0])),
     )
     add(
