@@ -314,8 +314,9 @@ def _unexpected(
 
 # --- a death after the document, and what the control says of its cause ------------------
 
-# what a control in the same cell did: it survived, died too, or cannot say (why)
-SURVIVED, DIED_TOO = "survived", "died"
+# what a control in the same cell did: it survived, died too (in the C probe's process, or
+# only in the cffi twin's), or cannot say (why)
+SURVIVED, DIED_TOO, TWIN_DIED = "survived", "died", "twin died"
 # a death the control shows without a failure, for the scenarios with live threads
 THREAD_DEATH = (
     "dies whenever a context a live thread used is freed (or fips.so unloaded while it "
@@ -336,18 +337,23 @@ def _control_seen(r: CellResult, scenario: str) -> str:
         return f"control {control} not in this run"
     if found.verdict not in RELOAD_VERDICTS:
         return f"control {control} gave no reload verdict: {_word(found.verdict)}"
-    return DIED_TOO if died_after_document(_facts(found)) else SURVIVED
+    if died_after_document(_facts(found)) is not None:
+        return DIED_TOO
+    # the twin's process is a second sample of the same run: one death needs no failure
+    twin = _fact(found, "witness_exit_after_document")
+    return TWIN_DIED if isinstance(twin, int) and twin != 0 else SURVIVED
 
 
 def _death(scenario: str, verdict: str, how: str, crash: str, control: str, threads: bool) -> str:
     """A death after the document, tied to the failure or the reload only where the
     scenario's control in the same cell survived."""
     of = f": {crash}" if crash else ""
-    if control == DIED_TOO:
+    if control in (DIED_TOO, TWIN_DIED):
         shows = THREAD_DEATH if threads else "dies after the reload, failure or not"
+        where = " in its cffi twin's process" if control == TWIN_DIED else ""
         return (
             f"{scenario}: the process died after its document ({how}){of}; it {shows} "
-            f"(control {control_of(scenario)} died too)"
+            f"(control {control_of(scenario)} died too{where})"
         )
     if control == SURVIVED:
         return (

@@ -68,6 +68,7 @@ def test_the_reference_supports_each_rule_as_its_facts_say(
         twin = next((c for c in r.scenarios if c.scenario == control), None)
         survived = twin is not None and twin.verdict in RELOAD_VERDICTS
         survived = survived and died_after_document(twin.facts) is None
+        survived = survived and not twin.facts.get("witness_exit_after_document")
         start = (
             f"{s.scenario}: after a {s.verdict} reload"
             if survived
@@ -265,9 +266,16 @@ def test_a_death_is_tied_to_the_failure_only_where_its_control_survived(
 
     control.exit_code = 0  # the control survived: only now is the failure the cause
     control.facts.pop("exit_after_document")
+    control.facts.pop("witness_exit_after_document", None)  # and so did its twin
     [text] = deaths([cell], "worker-no-stop")
     assert text.startswith(f"worker-no-stop: after a {s.verdict} reload, the process died")
     assert "control worker-no-stop-no-failure survived" in text
+
+    control.facts["witness_exit_after_document"] = 134  # only the twin's control died
+    [text] = deaths([cell], "worker-no-stop")
+    assert "(control worker-no-stop-no-failure died too in its cffi twin's process)" in text
+    assert "is the cause" not in text
+    control.facts.pop("witness_exit_after_document")
 
     cell.scenarios.remove(control)  # results of a run without controls: not separated
     [text] = deaths([cell], "worker-no-stop")
