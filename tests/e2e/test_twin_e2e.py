@@ -89,7 +89,13 @@ def assert_same_judgement(scenario: str, s: dict[str, Any]) -> None:
     t_j = v.judge_run(scenario, t_code, False, s["witness"]["probe"])
     assert t_j.verdict == c_j.verdict == s["verdict"]
     if c_code == 0:
-        assert t_code == 0, f"the twin died ({t_code}) where the C probe ended normally"
+        # a thread that never called OPENSSL_thread_stop_ex outlived its context: its exit
+        # uses freed memory, which need not kill both processes (measured: 3.0.20
+        # no-pinshared's controls, the C probe's ended normally, the twin's aborted)
+        use_after_free = bool(c_j.facts.get("threads_alive_without_thread_stop"))
+        assert t_code == 0 or (use_after_free and 128 < t_code < 160), (
+            f"the twin died ({t_code}) where the C probe ended normally"
+        )
         return
     # The C probe died after its document: its crash record says it was a worker's exit.
     crash = c_j.facts["crash"]
