@@ -682,12 +682,14 @@ static OSSL_PROVIDER *reload(const char *load_name, const char *selftest_name,
 
 enum scenario {
     ONDEMAND_KAT, LOAD_KAT, INTEGRITY, LEAKED_REF, NO_FAILURE, TWO_CONTEXTS, WORKER_THREAD,
-    WORKER_NO_STOP, THREAD_POOL, EXIT_AFTER_RELOAD,
+    WORKER_NO_STOP, THREAD_POOL, EXIT_AFTER_RELOAD, WORKER_THREAD_NO_FAILURE,
+    WORKER_NO_STOP_NO_FAILURE, THREAD_POOL_NO_FAILURE,
 };
 
 static const char *const scenario_names[] = {
     "ondemand-kat", "load-kat", "integrity", "leaked-ref", "no-failure", "two-contexts",
     "worker-thread", "worker-no-stop", "thread-pool", "exit-after-reload",
+    "worker-thread-no-failure", "worker-no-stop-no-failure", "thread-pool-no-failure",
 };
 #define N_SCENARIOS ((int)(sizeof(scenario_names) / sizeof(*scenario_names)))
 
@@ -696,6 +698,31 @@ static int fails_on_demand(enum scenario sc)
 {
     return sc == ONDEMAND_KAT || sc == LEAKED_REF || sc == TWO_CONTEXTS || sc == WORKER_THREAD
            || sc == WORKER_NO_STOP || sc == THREAD_POOL || sc == EXIT_AFTER_RELOAD;
+}
+
+/*
+ * The controls of the scenarios with workers: each runs exactly as its partner, minus the
+ * forced failure (no fail_a, no refuses_a), so a death after the document that the control
+ * shows too is not the failure's. Anything else reads the partner's shape through this.
+ */
+static enum scenario shape_of(enum scenario sc)
+{
+    switch (sc) {
+    case WORKER_THREAD_NO_FAILURE:
+        return WORKER_THREAD;
+    case WORKER_NO_STOP_NO_FAILURE:
+        return WORKER_NO_STOP;
+    case THREAD_POOL_NO_FAILURE:
+        return THREAD_POOL;
+    default:
+        return sc;
+    }
+}
+
+/* No failure forced at all: no-failure and the worker controls. */
+static int forces_no_failure(enum scenario sc)
+{
+    return sc == NO_FAILURE || shape_of(sc) != sc;
 }
 
 /* ---------- worker threads: real work through context A beside the steps ---------- */
@@ -1001,7 +1028,7 @@ static void start_worker(struct run *run)
     int started;
 
     step_begin("worker_start");
-    worker_init(w, "worker", run->sc == WORKER_THREAD, run->a);
+    worker_init(w, "worker", shape_of(run->sc) == WORKER_THREAD, run->a);
     started = worker_start(w);
     if (started) {
         run->n_workers = 1;
@@ -1068,7 +1095,7 @@ static void start_pool(struct run *run)
 
 static void stop_workers(struct run *run)
 {
-    step_begin(run->sc == THREAD_POOL ? "pool_stop" : "worker_stop");
+    step_begin(shape_of(run->sc) == THREAD_POOL ? "pool_stop" : "worker_stop");
     for (int i = 0; i < run->n_workers; i++)
         if (!run->workers[i].exited_before_failure)
             worker_stop(&run->workers[i]);
@@ -1124,6 +1151,7 @@ static void unload_all(struct run *run)
 static void run_scenario(struct run *run)
 {
     enum scenario sc = run->sc;
+    enum scenario shape = shape_of(sc); /* a control runs as its partner */
     int ok;
 
     selftests.arm_type = OSSL_SELF_TEST_TYPE_KAT_DIGEST;
@@ -1145,9 +1173,9 @@ static void run_scenario(struct run *run)
         step_end(ok, run->prov_a, NULL);
     }
 
-    if (run->prov_a != NULL && (sc == WORKER_THREAD || sc == WORKER_NO_STOP))
+    if (run->prov_a != NULL && (shape == WORKER_THREAD || shape == WORKER_NO_STOP))
         start_worker(run);
-    if (run->prov_a != NULL && sc == THREAD_POOL)
+    if (run->prov_a != NULL && shape == THREAD_POOL)
         start_pool(run);
 
     if (run->prov_a != NULL && fails_on_demand(sc))
@@ -1158,7 +1186,7 @@ static void run_scenario(struct run *run)
         stop_workers(run);
 
     /* Does the module refuse work now? (status and a digest through A) */
-    if (sc != NO_FAILURE)
+    if (!forces_no_failure(sc))
         observe("refuses_a", run->prov_a, run->a);
     if (sc == TWO_CONTEXTS)
         other_context(run);
@@ -1176,9 +1204,9 @@ static void run_scenario(struct run *run)
     emit("]");
     emit_provider_versions();
     emit_kv_bool("leaked_reference", run->leaked != NULL);
-    if (sc == WORKER_THREAD && run->n_workers > 0)
+    if (shape == WORKER_THREAD && run->n_workers > 0)
         emit_worker(&run->workers[0]);
-    if (sc == WORKER_NO_STOP || sc == THREAD_POOL)
+    if (shape == WORKER_NO_STOP || shape == THREAD_POOL)
         emit_workers(run->workers, run->n_workers);
     if (sc == EXIT_AFTER_RELOAD) {
         emit_child_exit("exit_without_context", &run->exit_plain);
@@ -1202,7 +1230,7 @@ static void after_document(struct run *run)
         if (w->joined || !w->parked)
             continue;
         worker_leave(w);
-        if (run->sc == WORKER_THREAD)
+        if (shape_of(run->sc) == WORKER_THREAD)
             fprintf(stderr, "fips_probe: the worker thread exited\n");
     }
 }

@@ -16,6 +16,7 @@ from matrix.model.vocabulary import (
     Scenario,
     Verdict,
     died_after_document,
+    partner_of,
     signal_name,
 )
 
@@ -225,6 +226,19 @@ def judge(scenario: str, doc: Doc) -> Judgement:
                 tuple(evidence),
                 short="no failure",
             )
+    else:
+        corrupted = [s["name"] for s in doc["steps"] if s["self_tests"]["corrupted"] > 0]
+        if corrupted:
+            # a control (no-failure, a worker scenario's) is worth only what it leaves out
+            return Judgement(
+                Verdict.INCONCLUSIVE,
+                f"a self-test was corrupted ({', '.join(corrupted)}) in a scenario that "
+                "forces no failure",
+                short="failure in control",
+            )
+        partner = partner_of(scenario)
+        if partner is not None:
+            evidence.append(f"no failure forced: the control of {partner}, run as it is otherwise")
 
     unload = steps["unload_a"]
     mapped = unload["mappings"] > 0 or bool(unload["noload_loaded"])
@@ -242,7 +256,7 @@ def judge(scenario: str, doc: Doc) -> Judgement:
 
     reload_ok, reload_text, fresh = _reload(steps)
     evidence.append(reload_text)
-    extra_facts, extra_evidence = _scenario_extras(doc, steps)
+    extra_facts, extra_evidence = _scenario_extras(doc, steps, forced is not None)
     evidence.extend(extra_evidence)
 
     facts: dict[str, Any] = {
@@ -418,9 +432,11 @@ def _reload(steps: dict[str, Doc]) -> tuple[bool, str, bool]:
     return ok, text, fresh
 
 
-def _scenario_extras(doc: Doc, steps: dict[str, Doc]) -> tuple[dict[str, Any], list[str]]:
+def _scenario_extras(
+    doc: Doc, steps: dict[str, Doc], failed: bool = True
+) -> tuple[dict[str, Any], list[str]]:
     """What two-contexts, the scenarios with workers and exit-after-reload observe beyond
-    the reload itself."""
+    the reload itself. failed: a failure was forced (the workers' rounds are told around it)."""
     facts: dict[str, Any] = {}
     evidence: list[str] = []
     other = steps.get("refuses_c")
@@ -448,7 +464,7 @@ def _scenario_extras(doc: Doc, steps: dict[str, Doc]) -> tuple[dict[str, Any], l
         # worker that parked before the free did call it
         stopped = worker.get("stopped_before_free") is True
         evidence.append(
-            f"worker thread: {_rounds(worker)}; "
+            f"worker thread: {_rounds(worker, failed)}; "
             + (
                 "it called OPENSSL_thread_stop_ex and stopped before the free, and left after "
                 "the reload"
@@ -460,7 +476,7 @@ def _scenario_extras(doc: Doc, steps: dict[str, Doc]) -> tuple[dict[str, Any], l
     if isinstance(workers, list):
         facts["workers"] = workers
         facts["threads_alive_without_thread_stop"] = _alive_without_stop(doc)
-        evidence.extend(f"thread {w['name']}: {_rounds(w)}; {_life(w)}" for w in workers)
+        evidence.extend(f"thread {w['name']}: {_rounds(w, failed)}; {_life(w)}" for w in workers)
     ends = [(key, doc.get(key)) for key in _ENDS]
     if any(isinstance(end, dict) for _, end in ends):
         for key, end in ends:
@@ -483,7 +499,13 @@ _ENDS = {
 }
 
 
-def _rounds(w: Doc) -> str:
+def _rounds(w: Doc, failed: bool = True) -> str:
+    if not failed:  # a control: the same counts, split where its partner forces the failure
+        return (
+            f"{w['ok_before_failure']} rounds of RAND+HMAC worked before the point of the "
+            f"partner's failure; with none forced, afterwards {w['failed_after_failure']} "
+            f"failed and {w['ok_after_failure']} worked (first error: {w['first_error']})"
+        )
     return (
         f"{w['ok_before_failure']} rounds of RAND+HMAC worked before the failure; in the error "
         f"state {w['failed_after_failure']} failed and {w['ok_after_failure']} worked (first "

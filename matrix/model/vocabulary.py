@@ -23,6 +23,10 @@ class Scenario(StrEnum):
     WORKER_NO_STOP = "worker-no-stop"
     THREAD_POOL = "thread-pool"
     EXIT_AFTER_RELOAD = "exit-after-reload"
+    # the controls of the scenarios with workers: the same, minus the forced failure
+    WORKER_THREAD_NO_FAILURE = "worker-thread-no-failure"
+    WORKER_NO_STOP_NO_FAILURE = "worker-no-stop-no-failure"
+    THREAD_POOL_NO_FAILURE = "thread-pool-no-failure"
 
 
 class CellKind(StrEnum):
@@ -82,12 +86,20 @@ class ScenarioInfo:
     forced_test: str | None  # the self-test it corrupts, "type/description"; None: no failure
     # a control scenario's verdicts that show the probe can be trusted on the cell
     control_expects: tuple[Verdict, ...] = ()
+    # a failure scenario's control: its run minus the forced failure, so what the two share
+    # (a death after the document, say) is not the failure's. None: no such control.
+    control: str | None = None
+
+
+# no failure forced: the reload must pass, whether or not fips.so left the process
+_RELOAD_PASSES = (Verdict.CLEAN_RELOAD, Verdict.MAPPED_BUT_RECOVERED)
 
 
 SCENARIOS: dict[str, ScenarioInfo] = {  # keyed by Scenario (a str)
     Scenario.ONDEMAND_KAT: ScenarioInfo(
         "a KAT corrupted in an on-demand self-test, everything freed, a reload into a new context",
         "KAT_Digest/SHA2",
+        control=Scenario.NO_FAILURE,
     ),
     Scenario.LOAD_KAT: ScenarioInfo(
         "the same KAT corrupted during the load itself", "KAT_Digest/SHA2"
@@ -105,8 +117,7 @@ SCENARIOS: dict[str, ScenarioInfo] = {  # keyed by Scenario (a str)
     Scenario.NO_FAILURE: ScenarioInfo(
         "control: load, unload, free, reload, with no failure",
         None,
-        # no failure forced: the reload must pass, whether or not fips.so left the process
-        (Verdict.CLEAN_RELOAD, Verdict.MAPPED_BUT_RECOVERED),
+        _RELOAD_PASSES,
     ),
     Scenario.TWO_CONTEXTS: ScenarioInfo(
         "a second context holds the module while the first fails", "KAT_Digest/SHA2"
@@ -115,23 +126,53 @@ SCENARIOS: dict[str, ScenarioInfo] = {  # keyed by Scenario (a str)
         "a worker thread uses the module through the failure, calls OPENSSL_thread_stop_ex "
         "before the free, and exits after the reload",
         "KAT_Digest/SHA2",
+        control=Scenario.WORKER_THREAD_NO_FAILURE,
     ),
     Scenario.WORKER_NO_STOP: ScenarioInfo(
         "as worker-thread, but the worker never calls OPENSSL_thread_stop_ex, as most "
         "programs' threads don't",
         "KAT_Digest/SHA2",
+        control=Scenario.WORKER_NO_STOP_NO_FAILURE,
     ),
     Scenario.THREAD_POOL: ScenarioInfo(
         "four workers used the module: two exited before the failure, two live through the "
         "free and the reload and exit after it",
         "KAT_Digest/SHA2",
+        control=Scenario.THREAD_POOL_NO_FAILURE,
     ),
     Scenario.EXIT_AFTER_RELOAD: ScenarioInfo(
         "the normal end of a process after the reload: return from main, atexit handlers, "
         "OPENSSL_cleanup, with and without a live context",
         "KAT_Digest/SHA2",
     ),
+    Scenario.WORKER_THREAD_NO_FAILURE: ScenarioInfo(
+        "control: as worker-thread, with no failure forced",
+        None,
+        _RELOAD_PASSES,
+    ),
+    Scenario.WORKER_NO_STOP_NO_FAILURE: ScenarioInfo(
+        "control: as worker-no-stop, with no failure forced",
+        None,
+        _RELOAD_PASSES,
+    ),
+    Scenario.THREAD_POOL_NO_FAILURE: ScenarioInfo(
+        "control: as thread-pool, with no failure forced",
+        None,
+        _RELOAD_PASSES,
+    ),
 }
+
+
+def control_of(scenario: str) -> str | None:
+    """The control scenario of a failure scenario (its run minus the forced failure)."""
+    info = SCENARIOS.get(scenario)
+    return info.control if info is not None else None
+
+
+def partner_of(control: str) -> str | None:
+    """The failure scenario a control belongs to; None for any other scenario."""
+    return next((name for name, info in SCENARIOS.items() if info.control == control), None)
+
 
 JUnitStatus = Literal["passed", "failure", "error", "skipped"]
 

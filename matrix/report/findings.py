@@ -18,8 +18,10 @@ from matrix.model.vocabulary import (
     SCENARIOS,
     Outcome,
     Verdict,
+    control_of,
     died_after_document,
     look,
+    partner_of,
 )
 from matrix.report.layout import clip, row_label
 from matrix.results.records import CellResult, ScenarioResult
@@ -144,7 +146,9 @@ def _shared_state_rules(reloads: list[Subject]) -> list[Finding | None]:
         for r, s in reloads
         if isinstance(_fact(s, "reload_while_other_context_held_it"), bool)
     ]
-    workers = [(r, s) for r, s in reloads if isinstance(_fact(s, "worker"), dict)]
+    workers = [
+        (r, s) for r, s in reloads if isinstance(_fact(s, "worker"), dict) and _forced(s.scenario)
+    ]
     return [
         _rule(
             other,
@@ -181,9 +185,10 @@ def _control_rules(reloads: list[Subject]) -> list[Finding | None]:
         if info.control_expects and any(s.scenario == name for _, s in controls)
     )
     return [
+        # the reload verdict: a control's death after it is a finding of its own (below)
         _rule(
             controls,
-            lambda s: s.status in _expects(s.scenario),
+            lambda s: s.verdict in _expects(s.scenario),
             f"The controls come out as they must ({expected})",
         ),
         _rule(
@@ -227,17 +232,24 @@ def _unexpected(
             cells = len({r.cell for r, _ in members})
             found.append(Finding(say(k, members[0][1]), cells, measured, where=where))
 
+    died = [
+        (r, s)
+        for r, s in subjects
+        if s.verdict in RELOAD_VERDICTS and died_after_document(_facts(s))
+    ]
+    # what the scenario's control in the same cell did, keyed by the result itself
+    by_control = {id(s): _control_seen(r, s.scenario) for r, s in died}
     add(
-        [
-            (r, s)
-            for r, s in subjects
-            if s.verdict in RELOAD_VERDICTS and died_after_document(_facts(s))
-        ],
-        lambda s: (s.scenario, s.verdict, died_after_document(_facts(s)), _crash_finding(s)),
-        lambda k, s: (
-            f"{k[0]}: after a {k[1]} reload, the process died ({_how(k[2])})"
-            + (f": {k[3]}" if k[3] else "")
+        died,
+        lambda s: (
+            s.scenario,
+            s.verdict,
+            died_after_document(_facts(s)),
+            _crash_finding(s),
+            by_control[id(s)],
+            _has_threads(s),
         ),
+        lambda k, s: _death(k[0], k[1], _how(k[2]), k[3], k[4], k[5]),
     )
     add(
         [(r, s) for r, s in subjects if s.verdict not in RELOAD_VERDICTS],
@@ -250,9 +262,9 @@ def _unexpected(
             for r, s in subjects
             if s.verdict in RELOAD_VERDICTS
             and _expects(s.scenario)
-            and s.status not in _expects(s.scenario)
+            and s.verdict not in _expects(s.scenario)
         ],
-        lambda s: (s.scenario, s.status),
+        lambda s: (s.scenario, s.verdict),
         lambda k, s: f"{k[0]} (a control) came out {k[1]}, not " + " or ".join(_expects(k[0])),
     )
     add(
@@ -298,6 +310,69 @@ def _unexpected(
             )
         )
     return found
+
+
+# --- a death after the document, and what the control says of its cause ------------------
+
+# what a control in the same cell did: it survived, died too (in the C probe's process, or
+# only in the cffi twin's), or cannot say (why)
+SURVIVED, DIED_TOO, TWIN_DIED = "survived", "died", "twin died"
+# a death the control shows without a failure, for the scenarios with live threads
+THREAD_DEATH = (
+    "dies whenever a context a live thread used is freed (or fips.so unloaded while it "
+    "lives), failure or not"
+)
+
+
+def _control_seen(r: CellResult, scenario: str) -> str:
+    """SURVIVED or DIED_TOO: what the scenario's control did in the same cell; otherwise why
+    it cannot separate the cause ("" for a scenario that forces no failure)."""
+    if not _forced(scenario):
+        return ""
+    control = control_of(scenario)
+    if control is None:
+        return "no control of this scenario"
+    found = next((s for s in r.scenarios if s.scenario == control), None)
+    if found is None:
+        return f"control {control} not in this run"
+    if found.verdict not in RELOAD_VERDICTS:
+        return f"control {control} gave no reload verdict: {_word(found.verdict)}"
+    if died_after_document(_facts(found)) is not None:
+        return DIED_TOO
+    # the twin's process is a second sample of the same run: one death needs no failure
+    twin = _fact(found, "witness_exit_after_document")
+    return TWIN_DIED if isinstance(twin, int) and twin != 0 else SURVIVED
+
+
+def _death(scenario: str, verdict: str, how: str, crash: str, control: str, threads: bool) -> str:
+    """A death after the document, tied to the failure or the reload only where the
+    scenario's control in the same cell survived."""
+    of = f": {crash}" if crash else ""
+    if control in (DIED_TOO, TWIN_DIED):
+        shows = THREAD_DEATH if threads else "dies after the reload, failure or not"
+        where = " in its cffi twin's process" if control == TWIN_DIED else ""
+        return (
+            f"{scenario}: the process died after its document ({how}){of}; it {shows} "
+            f"(control {control_of(scenario)} died too{where})"
+        )
+    if control == SURVIVED:
+        return (
+            f"{scenario}: after a {verdict} reload, the process died ({how}){of}; its control "
+            f"{control_of(scenario)} survived, so the forced failure (or the reload after it) "
+            "is the cause"
+        )
+    said = f"{scenario}: the process died after its document ({how}){of}"
+    if control:  # not tied to the failure, nor to the reload
+        return f"{said}; its reload was {verdict}, but the cause is unseparated ({control})"
+    partner = partner_of(scenario)
+    return f"{said}; its reload was {verdict}, with no failure forced" + (
+        f" (the control of {partner})" if partner else ""
+    )
+
+
+def _has_threads(s: ScenarioResult) -> bool:
+    """Threads that used context A were alive through its free (the probe's worker facts)."""
+    return isinstance(_fact(s, "worker"), dict) or isinstance(_fact(s, "workers"), list)
 
 
 # --- naming cells --------------------------------------------------------------------------

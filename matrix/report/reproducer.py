@@ -38,6 +38,9 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     Scenario.WORKER_NO_STOP: ("head", FAILS_ON_DEMAND, WORKERS),
     Scenario.THREAD_POOL: ("head", FAILS_ON_DEMAND, WORKERS),
     Scenario.EXIT_AFTER_RELOAD: ("head", FAILS_ON_DEMAND),
+    Scenario.WORKER_THREAD_NO_FAILURE: ("head", WORKERS),
+    Scenario.WORKER_NO_STOP_NO_FAILURE: ("head", WORKERS),
+    Scenario.THREAD_POOL_NO_FAILURE: ("head", WORKERS),
 }
 
 

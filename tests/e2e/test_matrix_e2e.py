@@ -22,13 +22,15 @@ from shared_run import CELLS, MatrixRun
 
 from matrix.execute import batch
 from matrix.model.definition import KNOWN_SCENARIOS
+from matrix.model.vocabulary import SCENARIOS, partner_of
 
 pytestmark = pytest.mark.e2e
 
 MODULE = "/opt/fips-matrix/lib/ossl-modules/fips.so"
 DF_1_NODELETE = 0x8
-# every scenario but no-failure forces one
-FAILURE_SCENARIOS = tuple(s for s in KNOWN_SCENARIOS if s != "no-failure")
+# every scenario but the controls that force none (no-failure, the workers' controls)
+FAILURE_SCENARIOS = tuple(s for s in KNOWN_SCENARIOS if SCENARIOS[s].forced_test is not None)
+NO_FAILURE = tuple(s for s in KNOWN_SCENARIOS if s not in FAILURE_SCENARIOS)
 
 
 def cell(run: MatrixRun, cell_id: str) -> dict[str, Any]:
@@ -81,7 +83,7 @@ def test_every_cell_has_a_verdict_for_every_scenario(matrix_run: MatrixRun) -> N
     for cell_id in CELLS:
         data = cell(matrix_run, cell_id)
         assert data["outcome"] == "OK", data["reason"]
-        assert set(scenarios(data)) == {*FAILURE_SCENARIOS, "no-failure"}
+        assert set(scenarios(data)) == {*FAILURE_SCENARIOS, *NO_FAILURE}
         for s in data["scenarios"]:
             # a process that died after its complete document keeps its verdict, with its
             # crash recorded (test_crash_e2e.py attributes them)
@@ -150,6 +152,37 @@ def test_causes_match_what_holds_the_module(matrix_run: MatrixRun) -> None:
         assert "reference is still held" in leaked["cause"]
         # with no failure, a reload works whether or not the module left
         assert by_name["no-failure"]["verdict"] in ("CLEAN_RELOAD", "MAPPED_BUT_RECOVERED")
+
+
+FAILING = ("fail_a", "refuses_a")  # the steps of the forced failure
+
+
+def until_unload(doc: dict[str, Any]) -> list[str]:
+    names = [s["name"] for s in doc["steps"]]
+    return names[: names.index("unload_a") + 1]
+
+
+def test_the_controls_are_their_partners_minus_the_failure(matrix_run: MatrixRun) -> None:
+    """The workers' controls: the partner's steps and workers, no failure forced, a reload
+    that passes; and whether the process died after the document is the control's own fact
+    (the findings compare it with the partner's)."""
+    for cell_id in CELLS:
+        by_name = scenarios(cell(matrix_run, cell_id))
+        for name in NO_FAILURE:
+            control, partner = by_name[name], by_name.get(partner_of(name) or "")
+            if partner is None or name == "no-failure":
+                continue
+            where = f"{cell_id} {name}"
+            # up to the unload (the reload's steps depend on how the reload went)
+            steps = until_unload(control["probe"])
+            assert steps == [n for n in until_unload(partner["probe"]) if n not in FAILING], where
+            assert all(s["self_tests"]["corrupted"] == 0 for s in control["probe"]["steps"])
+            assert control["verdict"] in ("CLEAN_RELOAD", "MAPPED_BUT_RECOVERED"), where
+            for key in ("worker", "workers"):
+                assert (key in control["probe"]) == (key in partner["probe"]), where
+            # no failure: no worker round failed
+            for w in control["probe"].get("workers", [control["probe"].get("worker")]):
+                assert w["failed_after_failure"] == w["failed_during_failure"] == 0, where
 
 
 def test_probe_saw_the_libc_of_its_platform(matrix_run: MatrixRun) -> None:

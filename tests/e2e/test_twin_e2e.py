@@ -23,6 +23,7 @@ from matrix.model.definition import KNOWN_SCENARIOS
 pytestmark = pytest.mark.e2e
 
 WORKERS = ("worker-thread", "worker-no-stop", "thread-pool")
+SHAPE = {f"{w}-no-failure": w for w in WORKERS}  # a control runs as its partner
 GLIBC_CELLS = [c for c in CELLS if not c.startswith("musl-")]
 
 
@@ -36,7 +37,8 @@ def assert_same_observations(scenario: str, c_doc: dict[str, Any], t_doc: dict[s
     assert t_doc["leaked_reference"] == c_doc["leaked_reference"]
     c_steps, t_steps = c_doc["steps"], t_doc["steps"]
     assert [s["name"] for s in t_steps] == [s["name"] for s in c_steps]
-    timing = scenario in WORKERS  # workers run beside the steps: counts may differ
+    shape = SHAPE.get(scenario, scenario)
+    timing = shape in WORKERS  # workers run beside the steps: counts may differ
     for c_step, t_step in zip(c_steps, t_steps, strict=True):
         where = f"step {c_step['name']}"
         for key in ("ok", "status", "digest_ok", "noload_loaded"):
@@ -49,13 +51,13 @@ def assert_same_observations(scenario: str, c_doc: dict[str, Any], t_doc: dict[s
         if not timing:
             assert t_st == c_st, where
             assert t_step["errors"] == c_step["errors"], f"{where}: errors"
-    if scenario == "worker-thread":
+    if shape == "worker-thread":
         assert_same_worker(c_doc["worker"], t_doc["worker"])
         assert "workers" not in c_doc and "workers" not in t_doc
-    if scenario in ("worker-no-stop", "thread-pool"):
+    if shape in ("worker-no-stop", "thread-pool"):
         assert "worker" not in c_doc and "worker" not in t_doc
         c_ws, t_ws = c_doc["workers"], t_doc["workers"]
-        assert len(c_ws) == len(t_ws) == (4 if scenario == "thread-pool" else 1)
+        assert len(c_ws) == len(t_ws) == (4 if shape == "thread-pool" else 1)
         for c_w, t_w in zip(c_ws, t_ws, strict=True):
             assert_same_worker(c_w, t_w)
             for key in ("name", "calls_thread_stop", "called_thread_stop"):
@@ -87,7 +89,13 @@ def assert_same_judgement(scenario: str, s: dict[str, Any]) -> None:
     t_j = v.judge_run(scenario, t_code, False, s["witness"]["probe"])
     assert t_j.verdict == c_j.verdict == s["verdict"]
     if c_code == 0:
-        assert t_code == 0, f"the twin died ({t_code}) where the C probe ended normally"
+        # a thread that never called OPENSSL_thread_stop_ex outlived its context: its exit
+        # uses freed memory, which need not kill both processes (measured: 3.0.20
+        # no-pinshared's controls, the C probe's ended normally, the twin's aborted)
+        use_after_free = bool(c_j.facts.get("threads_alive_without_thread_stop"))
+        assert t_code == 0 or (use_after_free and 128 < t_code < 160), (
+            f"the twin died ({t_code}) where the C probe ended normally"
+        )
         return
     # The C probe died after its document: its crash record says it was a worker's exit.
     crash = c_j.facts["crash"]

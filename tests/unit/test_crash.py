@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -158,6 +159,27 @@ def test_the_judge_puts_the_finding_in_the_cause_and_the_frames_in_the_evidence(
     bare = v.judge_run(r["scenario"], r["exit_code"], False, r["probe"])
     assert bare.cause.endswith("afterwards the process died (signal 11 (SIGSEGV))")
     assert "crash" not in bare.facts
+
+
+@pytest.mark.parametrize("name", [LIBCRYPTO, MUSL])
+def test_a_controls_crash_is_attributed_as_its_partners(name: str) -> None:
+    """The same real run made into its control (worker-no-stop-no-failure: no fail_a, no
+    refuses_a, in the document and in the kept lines): the crash is attributed the same."""
+    r = run(name)
+    control = copy.deepcopy(r)
+    control["scenario"] = "worker-no-stop-no-failure"
+    for doc in (control["probe"], (control["witness"] or {}).get("probe") or {"steps": []}):
+        doc["steps"] = [s for s in doc["steps"] if s["name"] not in ("fail_a", "refuses_a")]
+    control["crash"]["lines"] = [
+        line
+        for line in control["crash"]["lines"]
+        if '"step":"fail_a"' not in line and '"step":"refuses_a"' not in line
+    ]
+    ours, theirs = rejudge(scenario_result(control)), rejudge(scenario_result(r))
+    assert ours.scenario == "worker-no-stop-no-failure"
+    assert ours.status == theirs.status == "DIED_AFTER_RELOAD"
+    assert ours.facts["crash"] == theirs.facts["crash"] and ours.facts["crash"]["thread"]
+    assert ours.cause.split("; afterwards")[1] == theirs.cause.split("; afterwards")[1]
 
 
 def test_a_crash_before_the_document_is_attributed_too() -> None:

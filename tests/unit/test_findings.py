@@ -7,6 +7,7 @@ import copy
 
 from made_results import ALL, measured, stopped
 
+from matrix.judge.cell import rejudge
 from matrix.model.vocabulary import (
     RELOAD_VERDICTS,
     SCENARIOS,
@@ -15,7 +16,7 @@ from matrix.model.vocabulary import (
     died_after_document,
 )
 from matrix.report.findings import Finding, Findings, findings, name_cells
-from matrix.results.records import CellResult, Run
+from matrix.results.records import CellResult, Run, ScenarioResult
 
 NODELETE_RULE = "Where fips.so is linked NODELETE"
 FREE_RULE = "Where nothing holds fips.so"
@@ -62,8 +63,19 @@ def test_the_reference_supports_each_rule_as_its_facts_say(
     events = [f for f in found.unexpected if "the process died" in f.text]
     assert sum(e.support for e in events) == len(died) and died
     for r, s in died:
+        # tied to the reload only where its control in the cell did not die too
+        control = SCENARIOS[s.scenario].control
+        twin = next((c for c in r.scenarios if c.scenario == control), None)
+        survived = twin is not None and twin.verdict in RELOAD_VERDICTS
+        survived = survived and died_after_document(twin.facts) is None
+        survived = survived and not twin.facts.get("witness_exit_after_document")
+        start = (
+            f"{s.scenario}: after a {s.verdict} reload"
+            if survived
+            else f"{s.scenario}: the process died after its document"
+        )
         assert any(
-            e.text.startswith(f"{s.scenario}: after a {s.verdict} reload")
+            e.text.startswith(start)
             and f"{r.version} {r.variant}" in e.where
             and r.platform in e.where
             for e in events
@@ -126,8 +138,9 @@ def test_everything_unexpected_is_listed_with_its_cells() -> None:
     ]
     lines = [f.line() for f in findings(results).unexpected]
     expected = [
-        "worker-thread: after a CLEAN_RELOAD reload, the process died (signal 11, SIGSEGV), "
-        "in 1 cell: 3.6.3 no-pinshared on debian-12",
+        "worker-thread: after a CLEAN_RELOAD reload, the process died (signal 11, SIGSEGV); "
+        "its control worker-thread-no-failure survived, so the forced failure (or the reload "
+        "after it) is the cause, in 1 cell: 3.6.3 no-pinshared on debian-12",
         "load-kat: INCONCLUSIVE (the forced failure did not take effect), in 1 cell: "
         "3.0.20 default on debian-12",
         "leaked-ref (a control) came out CLEAN_RELOAD, not STICKY_ERROR, in 1 cell: "
@@ -199,5 +212,72 @@ def test_what_a_process_died_of_is_named_when_attributed() -> None:
     [line] = [f.line() for f in findings([died]).unexpected if "died" in f.text]
     assert line == (
         f"worker-thread: after a CLEAN_RELOAD reload, the process died (signal 11, SIGSEGV): "
-        f"{finding}, in 1 cell: 4.0.2 no-pinshared on debian-12"
+        f"{finding}; its control worker-thread-no-failure survived, so the forced failure (or "
+        "the reload after it) is the cause, in 1 cell: 4.0.2 no-pinshared on debian-12"
     )
+
+
+def as_control(s: ScenarioResult) -> ScenarioResult:
+    """A real failure scenario's result made into its control: the same run with the failure
+    steps (fail_a, refuses_a) taken out of both probes' documents, judged again."""
+    control = copy.deepcopy(s)
+    control.scenario = str(SCENARIOS[s.scenario].control)
+    docs = [control.probe, (control.witness or {}).get("probe")]
+    for doc in (d for d in docs if isinstance(d, dict)):
+        doc["scenario"] = control.scenario
+        doc["steps"] = [t for t in doc["steps"] if t["name"] not in ("fail_a", "refuses_a")]
+    return rejudge(control)
+
+
+def deaths(results: list[CellResult], scenario: str) -> list[str]:
+    return [
+        f.text
+        for f in findings(results).unexpected
+        if f.text.startswith(f"{scenario}:") and "died" in f.text
+    ]
+
+
+def test_a_death_is_tied_to_the_failure_only_where_its_control_survived(
+    reference: tuple[list[CellResult], Run],
+) -> None:
+    """A real worker-no-stop that died after its document (the reference run), beside its
+    control in the same cell: dead too, alive, or absent (older results have no controls)."""
+    results, _ = reference
+    r, s = next(
+        (r, s)
+        for r in results
+        for s in r.scenarios
+        if s.scenario == "worker-no-stop" and died_after_document(s.facts)
+    )
+    cell = copy.deepcopy(r)
+    cell.scenarios = [copy.deepcopy(s)]
+    control = as_control(s)
+    # (its reload keeps what the real failure left: only the death is what this test is of)
+    assert control.verdict in RELOAD_VERDICTS, control.cause
+    assert died_after_document(control.facts) == died_after_document(s.facts)
+
+    cell.scenarios.append(control)  # the control died too: no failure needed to die
+    [text] = deaths([cell], "worker-no-stop")
+    assert "failure or not (control worker-no-stop-no-failure died too)" in text
+    assert f"after a {s.verdict} reload" not in text and "is the cause" not in text
+    # the control's own death says that no failure was forced
+    [own] = deaths([cell], "worker-no-stop-no-failure")
+    assert own.endswith("with no failure forced (the control of worker-no-stop)")
+
+    control.exit_code = 0  # the control survived: only now is the failure the cause
+    control.facts.pop("exit_after_document")
+    control.facts.pop("witness_exit_after_document", None)  # and so did its twin
+    [text] = deaths([cell], "worker-no-stop")
+    assert text.startswith(f"worker-no-stop: after a {s.verdict} reload, the process died")
+    assert "control worker-no-stop-no-failure survived" in text
+
+    control.facts["witness_exit_after_document"] = 134  # only the twin's control died
+    [text] = deaths([cell], "worker-no-stop")
+    assert "(control worker-no-stop-no-failure died too in its cffi twin's process)" in text
+    assert "is the cause" not in text
+    control.facts.pop("witness_exit_after_document")
+
+    cell.scenarios.remove(control)  # results of a run without controls: not separated
+    [text] = deaths([cell], "worker-no-stop")
+    assert "the cause is unseparated (control worker-no-stop-no-failure not in this run)" in text
+    assert "is the cause" not in text and f"after a {s.verdict} reload" not in text

@@ -229,3 +229,41 @@ def test_malformed_workers_are_inconclusive_not_a_traceback() -> None:
         d = doc("unpinned", "worker-no-stop")
         change(d)
         assert v.judge("worker-no-stop", d).verdict == Verdict.INCONCLUSIVE
+
+
+# ---------- the controls of the scenarios with workers: the same run, no failure ----------
+
+
+@pytest.mark.parametrize("build", ["nodelete", "unpinned"])
+@pytest.mark.parametrize(
+    "control", ["worker-thread-no-failure", "worker-no-stop-no-failure", "thread-pool-no-failure"]
+)
+def test_a_worker_control_is_judged_like_its_partner_without_a_failure(
+    build: str, control: str
+) -> None:
+    partner = control.removesuffix("-no-failure")
+    d = doc(build, control)
+    names = [t["name"] for t in d["steps"]]
+    assert "fail_a" not in names and "refuses_a" not in names  # no failure, no refusal
+    j = v.judge(control, d)
+    assert j.verdict in (Verdict.CLEAN_RELOAD, Verdict.MAPPED_BUT_RECOVERED), j.cause
+    assert f"no failure forced: the control of {partner}, run as it is otherwise" in j.evidence
+    # the worker facts are read as the partner's
+    theirs = v.judge(partner, doc(build, partner))
+    assert ("worker" in j.facts, "workers" in j.facts) == (
+        "worker" in theirs.facts,
+        "workers" in theirs.facts,
+    )
+    threads = [e for e in j.evidence if e.startswith(("worker thread:", "thread "))]
+    assert threads and all("with none forced" in e for e in threads)
+    if "workers" in j.facts:
+        alive = j.facts["threads_alive_without_thread_stop"]
+        assert alive == theirs.facts["threads_alive_without_thread_stop"]
+
+
+def test_a_control_that_corrupted_a_self_test_is_inconclusive() -> None:
+    d = doc("unpinned", "worker-no-stop-no-failure")
+    step(d, "worker_start")["self_tests"]["corrupted"] = 1
+    j = v.judge("worker-no-stop-no-failure", d)
+    assert j.verdict == Verdict.INCONCLUSIVE
+    assert "corrupted (worker_start) in a scenario that forces no failure" in j.cause

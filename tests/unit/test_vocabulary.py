@@ -15,7 +15,9 @@ from matrix.model.vocabulary import (
     Scenario,
     Status,
     Verdict,
+    control_of,
     junit_status,
+    partner_of,
     scenario_status,
 )
 
@@ -47,6 +49,26 @@ def test_ranks_put_a_clean_reload_first_and_broken_measurements_last() -> None:
 def test_every_scenario_is_described_and_the_matrix_file_knows_them_all() -> None:
     assert set(SCENARIOS) == set(Scenario)
     assert tuple(s.value for s in Scenario) == KNOWN_SCENARIOS
+
+
+def test_each_control_is_its_partner_minus_the_failure_and_named_in_one_place() -> None:
+    controls = {name: info.control for name, info in SCENARIOS.items() if info.control}
+    assert controls == {
+        "ondemand-kat": "no-failure",
+        "worker-thread": "worker-thread-no-failure",
+        "worker-no-stop": "worker-no-stop-no-failure",
+        "thread-pool": "thread-pool-no-failure",
+    }
+    for partner, control in controls.items():
+        assert SCENARIOS[partner].forced_test is not None
+        assert SCENARIOS[control].forced_test is None  # no failure forced, so the reload
+        assert set(SCENARIOS[control].control_expects) == {  # must pass, mapped or not
+            Verdict.CLEAN_RELOAD,
+            Verdict.MAPPED_BUT_RECOVERED,
+        }
+        assert (control_of(partner), partner_of(control)) == (control, partner)
+    assert control_of("exit-after-reload") is None and partner_of("ondemand-kat") is None
+    assert control_of("not a scenario") is None
 
 
 def test_the_c_probe_offers_the_models_scenarios_in_order() -> None:
