@@ -21,7 +21,7 @@ from matrix.judge.cell import completed, majority, rejudge, twin_ran
 from matrix.judge.fate import DEFAULT_FATE_RUNS
 from matrix.model import kinds
 from matrix.model.cells import Cell
-from matrix.model.vocabulary import Verdict
+from matrix.model.vocabulary import Verdict, control_of, partner_of
 from matrix.reporter import Reporter
 from matrix.results.records import CellResult, ScenarioResult
 
@@ -190,10 +190,19 @@ def _follow_ups(
     """Runs again, all in one container, each scenario whose process died after its document
     or whose runs disagreed, until it has `fate_runs` runs of the C probe; adds them to its
     runs. A crash record is not needed to tell which (it names a crash, it judges nothing)."""
-    more = [
-        (seen, fates.runs_wanted(_judged(seen).facts, len(seen.runs), fate_runs))
+    wanted = {
+        seen.name: fates.runs_wanted(_judged(seen).facts, len(seen.runs), fate_runs)
         for seen in observed
-    ]
+    }
+    # A scenario and its control die of the same cause or not at all: where one of them
+    # died, both get their rate, so that a rare survival of the other is not taken for a
+    # fact (and a gate between two runs does not flap on it).
+    for name in [n for n, more in wanted.items() if more]:
+        for linked in (control_of(name), partner_of(name)):
+            if linked in wanted and not wanted[linked]:
+                runs = next(len(seen.runs) for seen in observed if seen.name == linked)
+                wanted[linked] = max(0, fate_runs - runs)
+    more = [(seen, wanted[seen.name]) for seen in observed]
     names = [seen.name for seen, n in more for _ in range(n)]
     if not names:
         return _FollowUps()
@@ -208,10 +217,10 @@ def _follow_ups(
     seconds = round(time.monotonic() - started, 3)
     for seen, n in more:
         seen.runs += [_observe(next(again), "probe, follow-up", log) for _ in range(n)]
-    wanted = sum(1 for _, n in more if n)
     said = (
-        f"{len(batch)} follow-up runs of {wanted} scenarios whose process died or whose runs "
-        f"disagreed, in one more container ({seconds:.1f} s)"
+        f"{len(batch)} follow-up runs of {sum(1 for _, n in more if n)} scenarios whose "
+        "process (or its control's or partner's) died or whose runs disagreed, in one more "
+        f"container ({seconds:.1f} s)"
     )
     return _FollowUps(len(batch), seconds, made[0][:12] if made else "", said)
 

@@ -317,6 +317,23 @@ def test_a_process_that_died_or_a_twin_that_died_is_run_again_in_one_more_contai
     assert "ondemand-kat (probe, follow-up): exit=134" in Path(result.logs["probe"]).read_text()
 
 
+def test_a_death_gives_its_partner_a_rate_too(hx: Harness) -> None:
+    """The control no-failure died; its partner ondemand-kat survived its one run. Both get
+    their rate: a single survival of a scenario whose kin dies is no fact (and two runs
+    would disagree on it by chance)."""
+    doc = json.dumps(fixture_doc("nodelete", "no-failure")).encode()
+    hx.client.plan_queue["no-failure"] = [ProbePlan(139, doc)] * 5
+    [result] = hx.run("debian-12/3.0.20/default", fate_runs=5)
+    _, follow_ups = hx.client.batches
+    assert [r.scenario for r in follow_ups.runs] == [
+        sc for sc in ("ondemand-kat", "no-failure") for _ in range(4)
+    ]
+    s = {x.scenario: x for x in result.scenarios}
+    assert s["no-failure"].facts["fate"]["died"] == 5
+    assert s["ondemand-kat"].facts["fate"] == {"died": 0, "runs": 5, "ends": {}}
+    assert s["load-kat"].facts["fate"]["runs"] == 1  # no kin of the one that died
+
+
 def test_fate_runs_1_makes_no_follow_ups_and_the_setting_is_part_of_the_inputs(
     hx: Harness,
 ) -> None:
