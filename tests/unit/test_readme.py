@@ -122,6 +122,13 @@ def test_the_readmes_generated_prose_fits_a_screen() -> None:
     assert long == []
 
 
+def test_no_readme_line_but_a_table_row_is_wider_than_a_screen() -> None:
+    # a Markdown table row cannot wrap; everything else can (the quick start's install line
+    # is the widest: one command a reader copies whole)
+    lines = README.read_text(encoding="utf-8").splitlines()
+    assert [ln for ln in lines if len(ln) > 200 and not ln.startswith("|")] == []
+
+
 def test_a_changed_bench_json_is_written_into_the_page_and_other_sections_stay(
     tmp_path: Path, reference_copy: Path
 ) -> None:
