@@ -68,10 +68,14 @@ def readme_section(results: list[CellResult], run: Run, name: str) -> str:
     ]
     skipped = skipped_groups(results)
     if skipped:
+        kinds: dict[str, list[str]] = {}  # "platform alpine-3.23" and "platform fedora-44"
+        for g in skipped:  # once as "platform alpine-3.23, fedora-44"
+            kind, _, names = g.what.partition(" ")
+            kinds.setdefault(kind, []).append(names)
         lines += [
             "",
             f"Not measured here: {sum(len(g.cells) for g in skipped)} cells `SKIPPED` ("
-            + ", ".join(md(g.what) for g in skipped)
+            + "; ".join(md(f"{kind} {', '.join(names)}") for kind, names in kinds.items())
             + f"); each reason whole in {table}.",
         ]
     return "\n".join(wrap_markdown(lines))
