@@ -107,9 +107,11 @@ def bench(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def readme(session: nox.Session) -> None:
-    """The README's "What it measured here" section, made from the reference run."""
+    """The generated sections, made from the reference run: the README's "What it measured
+    here" and docs/speed.md's figures."""
     install(session, ".")
-    session.run("fips-matrix", "report", "results/reference", "--readme", "README.md")
+    files = [arg for name in ("README.md", "docs/speed.md") for arg in ("--readme", name)]
+    session.run("fips-matrix", "report", "results/reference", *files)
 
 
 @nox.session(python=PYTHON)

@@ -81,7 +81,8 @@ PORTABLE_LABEL = "org.fips-reload-matrix.portable-inputs"  # on those volumes: t
 LOCK_NAME = "matrix.lock.json"
 BENCH_NAME = "bench.json"  # the bench's figures, beside a run's results
 # The committed reference run of the default matrix, in a checkout: the README's figures,
-# table and findings are made from it (`fips-matrix report --readme`), a test holds them equal.
+# table and findings, and docs/speed.md's bench figures, are made from it (`fips-matrix report
+# --readme`), a test holds them equal.
 REFERENCE_DIR = PACKAGE_DIR.parent / "results" / "reference"
 
 

@@ -1,7 +1,8 @@
-"""The README's speed figures (the end of its "Speed" section), made from the reference run's
-bench.json by `fips-matrix report results/reference --readme README.md`, as the results'
-section is (matrix/report/readme.py): the figures a reader quotes are the file's, and
-tests/unit/test_readme.py fails when the two disagree."""
+"""The bench's figures (the end of docs/speed.md), made from the reference run's bench.json by
+`fips-matrix report results/reference --readme docs/speed.md`, as the README's results section
+is (matrix/report/readme.py): the figures a reader quotes are the file's, and
+tests/unit/test_readme.py fails when the two disagree. Its prose is wrapped for a screen; the
+tables stay in code blocks as the bench prints them."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from matrix.assets import BENCH_NAME
 from matrix.bench.figures import report
 from matrix.bench.gap import gap_table
 from matrix.report.readme import Section
+from matrix.report.wrap import wrap_markdown
 
 BEGIN = "<!-- BEGIN fips-matrix report --readme: the bench's figures; do not edit -->"
 END = "<!-- END fips-matrix report --readme: the bench's figures -->"
@@ -58,4 +60,4 @@ def speed_text(figures: dict[str, Any], name: str) -> str:
             gap_table(cold["gap"]),
             "```",
         ]
-    return "\n".join(lines)
+    return "\n".join(wrap_markdown(lines))

@@ -3,9 +3,9 @@ current rules, rewrite its cell files with the new verdicts, and make every repo
 Runs nothing: no engine is needed. A cell file it cannot read stops it before it writes
 anything, with every such file named; every report is made before the first file is written.
 
-`fips-matrix report DIR --readme README.md` instead rewrites the README's generated sections
-(between their markers) from DIR's results as they are stored and from its bench.json, and
-touches nothing in DIR."""
+`fips-matrix report DIR --readme README.md --readme docs/speed.md` instead rewrites the
+generated sections (between their markers) of each file from DIR's results as they are stored
+and from its bench.json, and touches nothing in DIR."""
 
 from __future__ import annotations
 
@@ -32,10 +32,13 @@ def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--readme",
         type=Path,
+        action="append",
+        default=[],
         metavar="FILE",
-        help="instead of the reports, rewrite FILE's section between the markers of "
-        "matrix/report/readme.py from the results (e.g. README.md from results/reference); "
-        "DIR is then left as it is (default: none: the reports are made)",
+        help="instead of the reports, rewrite FILE's generated sections (between the markers "
+        "of matrix/report/readme.py and matrix/bench/readme.py) from the results, e.g. "
+        "README.md and docs/speed.md from results/reference; repeatable; DIR is then left as "
+        "it is (default: none: the reports are made)",
     )
     parser.add_argument(
         "--scenario",
@@ -59,9 +62,11 @@ def arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace, console: Console) -> int:
     out = ResultsDir(args.results)
     if args.readme:
-        changed = readme.update(args.readme, args.results)
-        state = "rewritten" if changed else "already up to date"
-        console.print(f"{args.readme}: the sections made from {args.results} are {state}")
+        for file, changed in zip(
+            args.readme, readme.update(args.readme, args.results), strict=True
+        ):
+            state = "rewritten" if changed else "already up to date"
+            console.print(f"{file}: the sections made from {args.results} are {state}")
         return 0
     baseline = read_baseline(args.baseline) if args.baseline else None
     with out.locked(create=False):

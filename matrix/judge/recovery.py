@@ -3,7 +3,7 @@ everything, reload the provider and go on?", drawn from all of its scenarios' fa
 reads a cell result and writes nothing; every report shows what it returns, and the advice
 (matrix/report/advice.py) is made from it.
 
-The rule, in this order (the README's "Can a process recover?" says the same):
+The rule, in this order (docs/reading-results.md, "Can a process recover?", says the same):
 
 - NOT_MEASURED: the cell has no reload verdict for a base scenario (ondemand-kat, load-kat,
   integrity: a forced failure in a program that frees everything), or one of them measured

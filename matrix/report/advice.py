@@ -35,11 +35,15 @@ class Advice:
     exceptions: tuple[str, ...] = ()  # where it does not hold, named
     commands: tuple[str, ...] = ()  # `fips-matrix repro CELL SCENARIO` for a reproducer
 
-    def line(self) -> str:
-        text = f"{self.text} (cells: {self.cells}"
-        if self.exceptions:
-            text += "; exceptions: " + "; ".join(self.exceptions)
-        text += ")"
+    def line(self, named: bool = True) -> str:
+        """The advice in one line; named: with the cells it stands on and its exceptions
+        (the README's short form leaves them to table.md)."""
+        text = self.text
+        if named:
+            text += f" (cells: {self.cells}"
+            if self.exceptions:
+                text += "; exceptions: " + "; ".join(self.exceptions)
+            text += ")"
         if self.commands:
             text += "; reproduce: " + ", ".join(self.commands)
         return text

@@ -1,10 +1,12 @@
 """The README's "What it measured here" section, made from the committed reference run
-(assets.REFERENCE_DIR) by `fips-matrix report results/reference --readme README.md`: its
-figures, the recoverability table with its legend and advice (report/answer.py), the table
-of the first scenario, the legend, the findings and what was not measured.
+(assets.REFERENCE_DIR) by `fips-matrix report results/reference --readme README.md`: the
+recoverability table with its legend and advice (report/answer.py) first, then the figures,
+where they come from, the findings in short and how many cells were not measured. Every prose
+line is wrapped for a screen (report/wrap.py); the scenario tables, the cells behind each
+finding and each skipped cell's reason are in the run's table.md, which the section links.
 The section sits between two marker comments; everything outside them is left as it is.
 Other commands' sections (the bench's figures: matrix/bench/readme.py) are rewritten the
-same way where the README has their markers.
+same way in whichever file has their markers (matrix/readme.py).
 
 The results are read as stored (not judged again): the README shows what the committed files
 say, and tests/unit/test_readme.py fails when the two disagree."""
@@ -17,18 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from matrix.errors import MatrixError
-from matrix.model.vocabulary import SCENARIOS
 from matrix.report.answer import TITLE
 from matrix.report.layout import layout, skipped_groups
-from matrix.report.table import (
-    answer_lines,
-    finding_lines,
-    headline,
-    legend_lines,
-    md,
-    scenario_table,
-)
-from matrix.results.records import CellResult, Run, scenarios_of
+from matrix.report.table import answer_lines, finding_lines, headline, md
+from matrix.report.wrap import wrap_markdown
+from matrix.results.records import CellResult, Run
 from matrix.results.store import ResultsDir
 
 BEGIN = "<!-- BEGIN fips-matrix report --readme: made from the reference run; do not edit -->"
@@ -45,80 +40,87 @@ class Section:
 
 
 def readme_section(results: list[CellResult], run: Run, name: str) -> str:
-    """The Markdown between the markers; name: the results directory as the README names
-    it (relative to the README)."""
-    scenarios = scenarios_of(results)
+    """The Markdown between the markers, every prose line wrapped (report/wrap.py); name: the
+    results directory as the README names it (relative to the README). It opens with the
+    answer; the scenario tables, the cells behind each finding and each skipped cell's reason
+    stay in `name`'s table.md, which it links."""
     shape = layout(results)
-    first = scenarios[0] if scenarios else ""
-    info = SCENARIOS.get(first)
+    figures = headline(results, run, timed=False)
+    table = f"[`table.md`]({name}/table.md)"
     lines = [
-        f"From `{md(name)}/` (a real run of the default matrix: run `{md(run.id)}` of "
-        f"{md(run.started[:10])}, fips-reload-matrix {md(run.tool_version)}, engine "
-        f"{md(run.engine.version)} on kernel {md(run.engine.kernel)}; each cell's JSON holds "
-        "its fingerprint, its evidence and both probes' documents; `table.md` and "
-        "`report.html` show every scenario):",
-        "",
-        *headline(results, run, timed=False),
-        "",
         f"**{TITLE}**",
         "",
-        *answer_lines(results, shape),
-        f"The `{md(first)}` scenario" + (f" ({md(info.note)})" if info else "") + ", by OpenSSL "
-        "version and variant (see [Verdicts](#verdicts)):",
+        *answer_lines(results, shape, named=False),
+        *figures,
+        *([""] if figures[-1] else []),
+        f"From `{md(name)}/`, a real run of the default matrix (run `{md(run.id)}` of "
+        f"{md(run.started[:10])}, fips-reload-matrix {md(run.tool_version)}, engine "
+        f"{md(run.engine.version)} on kernel {md(run.engine.kernel)}), published for readers "
+        "with `fips-matrix publish` (the build and probe logs stayed on the machine that ran "
+        "it); each cell's JSON holds its fingerprint, its evidence and both probes' documents. "
+        f"{table} and `report.html` show every scenario's table and name the cells behind "
+        "each finding. `nox -s readme` makes this section; a test fails when it and the run "
+        "disagree.",
         "",
-        scenario_table(shape, first),
+        "What the cells show (each rule: the cells that support it, of those it applies to):",
         "",
-        *legend_lines(shape, scenarios),
-        "",
-        "What the cells show, as `fips-matrix` finds it in their facts (each rule with the "
-        "cells that support it, out of those it applies to):",
-        "",
-        *finding_lines(results),
+        *finding_lines(results, named=False),
     ]
     skipped = skipped_groups(results)
     if skipped:
-        lines += ["", "Not measured here (`SKIPPED`; each reason whole in `table.md`):", ""]
+        kinds: dict[str, list[str]] = {}  # "platform alpine-3.23" and "platform fedora-44"
+        for g in skipped:  # once as "platform alpine-3.23, fedora-44"
+            kind, _, names = g.what.partition(" ")
+            kinds.setdefault(kind, []).append(names)
         lines += [
-            f"- {len(g.cells)} cells ({md(g.what)}): {md(_first_line(g.reason))}" for g in skipped
+            "",
+            f"Not measured here: {sum(len(g.cells) for g in skipped)} cells `SKIPPED` ("
+            + "; ".join(md(f"{kind} {', '.join(names)}") for kind, names in kinds.items())
+            + f"); each reason whole in {table}.",
         ]
-    return "\n".join(lines)
+    return "\n".join(wrap_markdown(lines))
 
 
 def section_of(text: str, begin: str = BEGIN, end: str = END) -> str | None:
-    """The README's current section between the markers; None without both markers."""
+    """The file's current section between the markers; None without both markers."""
     start, stop = text.find(begin), text.find(end)
     if start < 0 or stop < start:
         return None
     return text[start + len(begin) : stop].strip("\n")
 
 
-def expected_section(readme: Path, reference: Path) -> str:
+def results_section(readme: Path, reference: Path) -> Section:
+    """The section from `reference`'s cell files, naming it relative to `readme`."""
     results, run = ResultsDir(reference).read_run()
     if not results:
         raise MatrixError(f"--readme: no cell results in {reference / 'cells'}")
     name = os.path.relpath(reference.resolve(), readme.resolve().parent)
-    return readme_section(results, run or Run.unknown([r.cell for r in results]), name)
+    text = readme_section(results, run or Run.unknown([r.cell for r in results]), name)
+    return Section(BEGIN, END, text)
 
 
-def rewrite_readme(readme: Path, reference: Path, others: Sequence[Section] = ()) -> bool:
-    """Rewrite the results' section between its markers, and each of `others` where the
-    README has its markers; False when the README already says the same."""
+def rewritten(path: Path, parts: Sequence[Section]) -> str | None:
+    """`path`'s text with each of `parts` rewritten where the file has its markers; None when
+    it already says the same. A file with none of their markers is refused."""
     try:
-        text = readme.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise MatrixError(f"--readme: cannot read {readme}: {exc.strerror}") from exc
-    if section_of(text) is None:
-        raise MatrixError(f"--readme: {readme} has no section marked {BEGIN} ... {END}")
+        raise MatrixError(f"--readme: cannot read {path}: {exc.strerror}") from exc
+    present = [p for p in parts if section_of(text, p.begin, p.end) is not None]
+    if not present:
+        marked = " or ".join(f"{p.begin} ... {p.end}" for p in parts)
+        raise MatrixError(f"--readme: {path} has no section marked {marked}")
     new = text
-    for part in [Section(BEGIN, END, expected_section(readme, reference)), *others]:
-        if section_of(new, part.begin, part.end) is not None:
-            head, tail = new[: new.index(part.begin)], new[new.index(part.end) :]
-            new = f"{head}{part.begin}\n{part.text}\n{tail}"
-    if new == text:
+    for part in present:
+        head, tail = new[: new.index(part.begin)], new[new.index(part.end) :]
+        new = f"{head}{part.begin}\n{part.text}\n{tail}"
+    return None if new == text else new
+
+
+def rewrite_readme(readme: Path, parts: Sequence[Section]) -> bool:
+    """Rewrite `readme`'s sections of `parts`; False when it already says the same."""
+    new = rewritten(readme, parts)
+    if new is None:
         return False
     readme.write_text(new, encoding="utf-8")
     return True
-
-
-def _first_line(text: str) -> str:
-    return text.splitlines()[0] if text else ""

@@ -28,6 +28,8 @@ from matrix.results.records import CellResult, Run
 from matrix.visible import visible
 
 ROW_HEAD = "OpenSSL, variant"
+# Where the short form's reader finds the cells behind each line.
+WHERE_NAMED = " (each line's cells and exceptions are named in `table.md` and `report.html`)"
 
 
 def md(text: object) -> str:
@@ -54,8 +56,9 @@ def scenario_table(shape: Layout, scenario: str) -> str:
     return tabulate(rows, headers=headers, tablefmt="github")
 
 
-def answer_lines(results: Sequence[CellResult], shape: Layout) -> list[str]:
-    """The recoverability table with its legend before it and the advice after it."""
+def answer_lines(results: Sequence[CellResult], shape: Layout, named: bool = True) -> list[str]:
+    """The recoverability table with its legend before it and the advice after it; named:
+    each advice with the cells it stands on (the README's short form says where they are)."""
     cells = answer_grid(shape)
     legend = [
         f"- `{md(code)}`{' (mark)' if not status else ''}: {md(meaning)}"
@@ -74,8 +77,8 @@ def answer_lines(results: Sequence[CellResult], shape: Layout) -> list[str]:
         "",
         tabulate(rows, headers=headers, tablefmt="github"),
         "",
-        *(["What to do, from the same cells:", ""] if made else []),
-        *(f"- {md(a.line())}" for a in made),
+        *([f"What to do, from the same cells{'' if named else WHERE_NAMED}:", ""] if made else []),
+        *(f"- {md(a.line(named))}" for a in made),
         *([""] if made else []),
     ]
 
@@ -87,17 +90,25 @@ def legend_lines(shape: Layout, scenarios: Sequence[str]) -> list[str]:
     ]
 
 
-def finding_lines(results: Sequence[CellResult]) -> list[str]:
-    """The findings as Markdown bullets: the rules, then what was not expected."""
+def finding_lines(results: Sequence[CellResult], named: bool = True) -> list[str]:
+    """The findings as Markdown bullets: the rules, then what was not expected; named: with
+    the cells where a rule does not hold and each unexpected event (the README's short list
+    counts the events and leaves them to table.md)."""
     found = findings(results)
     lines = [
         f"- {md(f.text)}: **{f.count}**"
-        + (f"; not in {md('; '.join(f.exceptions))}" if f.exceptions else "")
+        + (f"; not in {md('; '.join(f.exceptions))}" if f.exceptions and named else "")
         for f in found.rules
     ]
-    lines += [
-        f"- **Unexpected**: {md(f.text)}, in {f.count}: {md(f.where)}" for f in found.unexpected
-    ]
+    if named:
+        lines += [
+            f"- **Unexpected**: {md(f.text)}, in {f.count}: {md(f.where)}" for f in found.unexpected
+        ]
+    elif found.unexpected:
+        lines.append(
+            f"- **Unexpected**: {len(found.unexpected)} events, each with the cells it happened "
+            "in, are listed in `table.md`"
+        )
     measured = sum(1 for r in results if r.scenarios)
     if measured and not found.unexpected:
         lines.append(f"- {md(found.nothing_unexpected(measured))}")

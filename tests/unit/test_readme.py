@@ -1,5 +1,6 @@
-"""The README's "What it measured here" section is made from the committed reference run
-(`fips-matrix report results/reference --readme README.md`): these tests fail when the two
+"""The generated sections are made from the committed reference run (`fips-matrix report
+results/reference --readme README.md --readme docs/speed.md`): the README's "What it measured
+here" and docs/speed.md's bench figures. These tests fail when a section and the reference run
 disagree, and show that the check would catch a difference."""
 
 from __future__ import annotations
@@ -17,12 +18,16 @@ from matrix.bench import readme as speed
 from matrix.errors import MatrixError
 from matrix.model.cells import expand
 from matrix.model.definition import load_definition
+from matrix.readme import sections, update
 from matrix.report.readme import BEGIN, END, readme_section, rewrite_readme, section_of
+from matrix.report.wrap import WIDTH
 from matrix.results.records import CellResult, Run
 
 REPO = Path(__file__).resolve().parents[2]
 README = REPO / "README.md"
+SPEED = REPO / "docs" / "speed.md"
 NAME = os.path.relpath(REFERENCE_DIR, REPO)  # as the README names it: results/reference
+COMMAND = f"fips-matrix report {NAME} --readme README.md --readme docs/speed.md"
 
 
 def test_the_readme_says_what_the_reference_run_says(
@@ -33,8 +38,7 @@ def test_the_readme_says_what_the_reference_run_says(
     assert written is not None, f"README.md lacks the markers {BEGIN} ... {END}"
     expected = readme_section(results, run, NAME)
     assert written == expected, (
-        "README.md and the reference run disagree; make the section again with "
-        f"`fips-matrix report {NAME} --readme README.md`"
+        f"README.md and the reference run disagree; make the section again with `{COMMAND}`"
     )
 
 
@@ -64,7 +68,7 @@ def test_a_changed_reference_no_longer_matches_and_the_command_rewrites_it(
     first = readme.read_text(encoding="utf-8")
     assert first.startswith("# title\n\nbefore\n\n") and first.endswith("\n\nafter\n")
     assert section_of(first) == section_of(README.read_text(encoding="utf-8"))
-    assert not rewrite_readme(readme, ref)  # nothing changed: nothing written
+    assert update([readme], ref) == [False]  # nothing changed: nothing written
 
     # one cell's ondemand-kat turns out differently: the README no longer matches
     cells = {p: json.loads(p.read_text(encoding="utf-8")) for p in (ref / "cells").glob("*.json")}
@@ -73,7 +77,7 @@ def test_a_changed_reference_no_longer_matches_and_the_command_rewrites_it(
     )
     cell["scenarios"][0]["verdict"] = "CLEAN_RELOAD"
     path.write_text(json.dumps(cell), encoding="utf-8")
-    assert rewrite_readme(readme, ref)
+    assert update([readme], ref) == [True]
     assert section_of(readme.read_text(encoding="utf-8")) != section_of(first)
 
 
@@ -87,44 +91,81 @@ def test_readme_leaves_the_results_directory_as_it_is(tmp_path: Path, reference_
     assert {p: p.stat().st_mtime_ns for p in ref.rglob("*")} == before
 
 
-def test_the_readmes_speed_figures_are_the_reference_runs_bench_json() -> None:
-    text = README.read_text(encoding="utf-8")
-    written = section_of(text, speed.BEGIN, speed.END)
-    assert written is not None, f"README.md lacks the markers {speed.BEGIN} ... {speed.END}"
-    assert written == speed.speed_section(README, REFERENCE_DIR).text, (
-        "README.md's speed figures and the reference run's bench.json disagree; make them "
-        f"again with `fips-matrix report {NAME} --readme README.md`"
+@pytest.mark.parametrize(
+    ("path", "begin", "end"),
+    [(README, BEGIN, END), (SPEED, speed.BEGIN, speed.END)],
+    ids=["README.md", "docs/speed.md"],
+)
+def test_each_files_generated_section_is_what_the_reference_run_makes(
+    path: Path, begin: str, end: str
+) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert section_of(text, begin, end) is not None, f"{path.name} lacks the markers {begin}"
+    made = {s.begin: s.text for s in sections(path, REFERENCE_DIR)}
+    assert section_of(text, begin, end) == made[begin], (
+        f"{path.name} and the reference run disagree; make it again with `{COMMAND}`"
     )
+
+
+def test_the_speed_figures_are_the_bench_json_and_only_in_the_docs_page() -> None:
+    written = section_of(SPEED.read_text(encoding="utf-8"), speed.BEGIN, speed.END)
     figures = json.loads((REFERENCE_DIR / speed.BENCH_NAME).read_text(encoding="utf-8"))
-    assert f"{figures['cold']['wall_over_L']}" in written
+    assert written is not None and f"{figures['cold']['wall_over_L']}" in written
+    assert "`../results/reference/bench.json`" in written  # named from where the page is
+    assert section_of(README.read_text(encoding="utf-8"), speed.BEGIN, speed.END) is None
 
 
-def test_a_changed_bench_json_is_written_into_the_readme_and_other_sections_stay(
+def test_the_readmes_generated_prose_fits_a_screen() -> None:
+    written = section_of(README.read_text(encoding="utf-8"))
+    assert written is not None
+    long = [ln for ln in written.splitlines() if len(ln) > WIDTH and not ln.startswith("|")]
+    assert long == []
+
+
+def test_no_readme_line_but_a_table_row_is_wider_than_a_screen() -> None:
+    # a Markdown table row cannot wrap; everything else can (the quick start's install line
+    # is the widest: one command a reader copies whole)
+    lines = README.read_text(encoding="utf-8").splitlines()
+    assert [ln for ln in lines if len(ln) > 200 and not ln.startswith("|")] == []
+
+
+def test_a_changed_bench_json_is_written_into_the_page_and_other_sections_stay(
     tmp_path: Path, reference_copy: Path
 ) -> None:
     ref = tmp_path / "reference"
     shutil.copytree(reference_copy, ref)
-    readme = tmp_path / "README.md"
-    readme.write_text(
-        f"{BEGIN}\n{END}\n\nspeed:\n{speed.BEGIN}\nstale\n{speed.END}\nend\n", encoding="utf-8"
-    )
-    assert cli.main(["report", str(ref), "--readme", str(readme)]) == 0
-    first = readme.read_text(encoding="utf-8")
+    readme, page = tmp_path / "README.md", tmp_path / "speed.md"
+    readme.write_text(f"{BEGIN}\nstale\n{END}\n", encoding="utf-8")
+    page.write_text(f"speed:\n{speed.BEGIN}\nstale\n{speed.END}\nend\n", encoding="utf-8")
+    args = ["report", str(ref), "--readme", str(readme), "--readme", str(page)]
+    assert cli.main(args) == 0
+    first = page.read_text(encoding="utf-8")
     assert "stale" not in first and first.endswith(f"{speed.END}\nend\n")
+    assert "stale" not in readme.read_text(encoding="utf-8")
     bench = json.loads((ref / "bench.json").read_text(encoding="utf-8"))
     bench["cold"]["wall_over_L"] = 9.875
     (ref / "bench.json").write_text(json.dumps(bench), encoding="utf-8")
-    assert rewrite_readme(readme, ref, [speed.speed_section(readme, ref)])
-    again = readme.read_text(encoding="utf-8")
-    assert "9.875" in again and section_of(again) == section_of(first)
+    assert update([readme, page], ref) == [False, True]
+    assert "9.875" in page.read_text(encoding="utf-8")
     (ref / "bench.json").unlink()  # none: the section says so, it does not keep old figures
-    assert rewrite_readme(readme, ref, [speed.speed_section(readme, ref)])
-    assert "No readable `reference/bench.json`" in readme.read_text(encoding="utf-8")
+    assert update([page], ref) == [True]
+    assert "No readable `reference/bench.json`" in page.read_text(encoding="utf-8")
+
+
+def test_one_file_without_markers_stops_every_file_unwritten(
+    tmp_path: Path, reference_copy: Path
+) -> None:
+    readme, other = tmp_path / "README.md", tmp_path / "other.md"
+    readme.write_text(f"{BEGIN}\nstale\n{END}\n", encoding="utf-8")
+    other.write_text("no markers here\n", encoding="utf-8")
+    with pytest.raises(MatrixError, match=r"other\.md has no section marked"):
+        update([readme, other], reference_copy)
+    assert readme.read_text(encoding="utf-8") == f"{BEGIN}\nstale\n{END}\n"
 
 
 def test_a_readme_without_markers_is_refused(tmp_path: Path, reference_copy: Path) -> None:
     readme = tmp_path / "README.md"
     readme.write_text("no markers here\n", encoding="utf-8")
     with pytest.raises(MatrixError, match="has no section marked"):
-        rewrite_readme(readme, reference_copy)
+        rewrite_readme(readme, sections(readme, reference_copy))
     assert readme.read_text(encoding="utf-8") == "no markers here\n"
