@@ -27,10 +27,11 @@ The rule, in this order (docs/reading-results.md, "Can a process recover?", says
 - RECOVERS: the base scenarios recovered, nothing died, no condition is proven.
 
 A death's cause is separated with its control (the same scenario with no failure forced,
-ScenarioInfo.control): the control died too, so the death needs no failure; it survived, so
-the failure or the reload is needed; it is not in the run (older results), so the cause is
-unseparated. A death is a rate where the results hold one (k of N runs died); one run
-otherwise. Both are read by the accessors below, in one place."""
+vocabulary.control_of): the control died too, so the death needs no failure, and where it
+died of the same cause the two are one cause (CRASHES' reasons name it once, with both
+scenarios); it survived every run (its twin too), so the failure or the reload is needed; it
+is not in the run (older results), so whether the failure is needed is unknown. A death is a
+rate where the results hold one (k of N runs died, judge/fate.py); one run otherwise."""
 
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeGuard
 
+from matrix.judge.fate import Fate, seen
 from matrix.model.vocabulary import (
     RELOAD_VERDICTS,
     SCENARIOS,
@@ -45,6 +47,7 @@ from matrix.model.vocabulary import (
     Recovery,
     Scenario,
     Verdict,
+    control_of,
     died_after_document,
 )
 from matrix.results.records import CellResult, ScenarioResult
@@ -81,6 +84,15 @@ REASON_MARKS = {NODELETE_REASON: "N", LIBC_REASON: "L"}
 OTHER_REASON_MARK = "R"
 
 
+# What a death's control says of its cause (Death.link).
+UNFORCED = "unforced"  # the death is a control's own: no failure was forced
+NO_CONTROL = "no control"  # the scenario has none
+ABSENT = "absent"  # its control is not in this run (older results)
+SAME = "same"  # the control died of the same cause: one cause, no failure needed
+OTHER = "other"  # the control died too, of another cause (or only in its twin's process)
+SURVIVED = "survived"  # every run of the control lived, the twin's too: the failure is needed
+
+
 @dataclass(frozen=True)
 class Death:
     """A scenario whose process died after its complete document."""
@@ -94,24 +106,119 @@ class Death:
     in_thread: bool  # a worker thread died, not the main one
     forced: bool  # the scenario forced a failure (a control forces none)
     control: str | None  # its control scenario (no failure forced), None: it has none
-    control_died: bool | None  # None: the control is not in this run, the cause unseparated
+    control_fate: Fate | None = None  # the control's C probe runs; None: not in this run
+    control_twin_died: bool = False  # the control's cffi twin died after its document
+    control_cause: str = ""  # what the control died of (its `key`), "" where it did not
 
     @property
     def rate(self) -> str:
         return f"{self.died}/{self.runs}"
 
     @property
+    def key(self) -> str:
+        """The cause in a few words: deaths with the same key are one cause."""
+        return self.finding or self.cause
+
+    @property
+    def control_died(self) -> bool | None:
+        """None: the control is not in this run, the cause unseparated."""
+        if self.control_fate is None:
+            return None
+        return self.control_fate.died > 0 or self.control_twin_died
+
+    @property
+    def link(self) -> str:
+        """What the control says of the cause: one of UNFORCED ... SURVIVED."""
+        if not self.forced:
+            return UNFORCED
+        if self.control is None:
+            return NO_CONTROL
+        if self.control_fate is None:
+            return ABSENT
+        if not self.control_died:
+            return SURVIVED
+        return SAME if self.control_cause == self.key else OTHER
+
+    @property
+    def pair(self) -> str:
+        """The scenario, and its control where that died of the same cause."""
+        if self.link == SAME:
+            return f"{self.scenario} and its control {self.control}"
+        return self.scenario
+
+    @property
+    def who(self) -> str:
+        """The scenario as a cause's legend names it: "worker-thread and its control
+        worker-thread-no-failure (no failure needed)"."""
+        if self.link == SAME:
+            return f"{self.pair} (no failure needed)"
+        if self.link == SURVIVED:
+            return f"{self.scenario} (needs the forced failure)"
+        return self.scenario
+
+    @property
     def separation(self) -> str:
         """What the control says of the cause, in words."""
-        if not self.forced:
-            return "no failure needed: none was forced"
-        if self.control is None:
-            return "no control separates the cause"
-        if self.control_died is None:
-            return f"cause unseparated: its control {self.control} is not in this run"
-        if self.control_died:
-            return f"no failure needed: its control {self.control} died too"
-        return f"the failure is needed: its control {self.control} survived"
+        return separation([("", self)])
+
+
+def separation(deaths: Sequence[tuple[str, Death]]) -> str:
+    """What the controls say of the causes of deaths (each with its cell), in words, one
+    clause per kind of answer: a single death names its control, several are counted in
+    cells. A control's own death beside its partner's in the same cell is its partner's."""
+    partners = {(cell, d.control) for cell, d in deaths}
+    kinds: dict[str, list[tuple[str, Death]]] = {}
+    for cell, d in deaths:
+        if d.forced or (cell, d.scenario) not in partners:
+            kinds.setdefault(d.link, []).append((cell, d))
+    return "; ".join(_said(link, members) for link, members in kinds.items())
+
+
+def _said(link: str, members: Sequence[tuple[str, Death]]) -> str:
+    deaths = [d for _, d in members]
+    one = deaths[0] if len(deaths) == 1 else None
+    cells = len({cell for cell, _ in members})
+    where = f" (in {cells} cells)" if cells > 1 else ""
+    if link == UNFORCED:
+        return "no forced failure needed: none was forced" + where
+    if link == NO_CONTROL:
+        return "whether the failure is needed is unknown: no control separates the cause"
+    if link == ABSENT:
+        if one is not None:
+            return (
+                "whether the failure is needed is unknown: its control "
+                f"{one.control} is not in this run"
+            )
+        return "whether the failure is needed is unknown: this run has no controls" + where
+    if link == SURVIVED:
+        lived = sum(d.control_fate.runs - d.control_fate.died for d in deaths if d.control_fate)
+        runs = sum(d.control_fate.runs for d in deaths if d.control_fate)
+        whose = f"its control {one.control}" if one is not None else "each control"
+        return f"needs the forced failure: {whose} survived {lived}/{runs}" + where
+    whose = f"its control {one.control} died too" if one is not None else "each control died too"
+    if link == OTHER:
+        twin = all(d.control_fate is not None and not d.control_fate.died for d in deaths)
+        how = " (in its cffi twin's process)" if twin else ", of another cause"
+        if one is not None and not twin:
+            how += f" ({one.control_cause})"
+        return f"the deaths need no forced failure: {whose}{how}{where}"
+    return f"no forced failure needed: {whose}{where}"
+
+
+def causes(deaths: Sequence[Death]) -> list[tuple[str, list[Death]]]:
+    """One cell's deaths grouped by cause, first seen first; a control that died of its
+    partner's cause is left out, its partner's `who` names it: one cause, one entry."""
+    merged = {d.control for d in deaths if d.link == SAME}
+    groups: dict[str, list[Death]] = {}
+    for d in deaths:
+        if d.scenario not in merged:
+            groups.setdefault(d.key, []).append(d)
+    return list(groups.items())
+
+
+def cause_text(key: str, deaths: Sequence[Death]) -> str:
+    """A cause with the scenarios that died of it: "worker-thread, thread-pool: ..."."""
+    return f"{', '.join(dict.fromkeys(d.who for d in deaths))}: {key}"
 
 
 @dataclass(frozen=True)
@@ -130,31 +237,6 @@ class Recoverability:
         if self.status == Recovery.RECOVERS_IF:
             return ",".join(c.mark for c in self.conditions)
         return ""
-
-
-# --- accessors: the facts other branches add are read here and only here -------------------
-
-
-def fate(facts: Mapping[str, Any]) -> tuple[int, int]:
-    """(runs that died after their document, runs made). Results with per-run fates carry
-    facts["fate"] = {"died": k, "runs": n}; older ones hold one run's exit_after_document."""
-    rate = facts.get("fate")
-    if isinstance(rate, dict):
-        died, runs = rate.get("died"), rate.get("runs")
-        if _count(died) and _count(runs) and 0 <= died <= runs and runs > 0:
-            return died, runs
-    return (1 if died_after_document(facts) is not None else 0), 1
-
-
-def control_of(scenario: str) -> str | None:
-    """The scenario's control: the same program with no failure forced (ScenarioInfo.control
-    where the vocabulary names one)."""
-    name = getattr(SCENARIOS.get(scenario), "control", None)
-    return name if isinstance(name, str) else None
-
-
-def _count(value: Any) -> TypeGuard[int]:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 # --- the rule ------------------------------------------------------------------------------
@@ -191,9 +273,9 @@ def recoverability(
     conditions = _conditions(result.scenarios, base, failed)
     fatal = [d for d in deaths if d.correct]
     if fatal:
-        causes = tuple(dict.fromkeys(f"{d.scenario}: {d.finding or d.cause}" for d in fatal))
+        said = tuple(cause_text(key, members) for key, members in causes(fatal))
         return Recoverability(
-            Recovery.CRASHES, conditions, causes, tuple(d.scenario for d in fatal), deaths
+            Recovery.CRASHES, conditions, said, tuple(d.scenario for d in fatal), deaths
         )
     if conditions:
         proof = tuple(dict.fromkeys(s for c in conditions for s in c.scenarios))
@@ -261,7 +343,7 @@ def _death(
     s: ScenarioResult, by_name: Mapping[str, ScenarioResult], controls: Mapping[str, str | None]
 ) -> Death:
     facts = _facts(s)
-    died, runs = fate(facts)
+    ran = seen(facts)
     crash = facts.get("crash")
     crash = crash if isinstance(crash, dict) else {}
     attributed = crash.get("attributed") is True
@@ -270,18 +352,23 @@ def _death(
     cause = sentence if attributed and isinstance(sentence, str) else f"exit status {code}"
     thread = crash.get("thread")
     control = controls.get(s.scenario)
-    partner = by_name.get(control) if control is not None else None
+    found = by_name.get(control) if control is not None else None
+    partner = found if found is not None and found.verdict in RELOAD_VERDICTS else None
     return Death(
         scenario=s.scenario,
         correct=_fact(s, "leaked_reference") is not True and not _unstopped(s),
-        died=died,
-        runs=runs,
+        died=ran.died,
+        runs=ran.runs,
         cause=cause,
         finding=finding if attributed and isinstance(finding, str) else "",
         in_thread=isinstance(thread, str) and thread != "main",
         forced=_forced(s.scenario),
         control=control,
-        control_died=_died(partner) if partner is not None else None,
+        control_fate=seen(_facts(partner)) if partner is not None else None,
+        control_twin_died=partner is not None and _twin_died(partner),
+        control_cause=_death(partner, by_name, {}).key
+        if partner is not None and _died(partner)
+        else "",
     )
 
 
@@ -291,7 +378,17 @@ def _forced(scenario: str) -> bool:
 
 
 def _died(s: ScenarioResult) -> bool:
-    return s.verdict in RELOAD_VERDICTS and fate(_facts(s))[0] > 0
+    return s.verdict in RELOAD_VERDICTS and seen(_facts(s)).died > 0
+
+
+def _count(value: Any) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _twin_died(s: ScenarioResult) -> bool:
+    """The cffi twin's process, a second sample of the same run, died after its document."""
+    ended = _fact(s, "witness_exit_after_document")
+    return _count(ended) and ended != 0
 
 
 def _kept_error(s: ScenarioResult) -> bool:

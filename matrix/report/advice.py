@@ -17,10 +17,14 @@ from matrix.judge.recovery import (
     FREE,
     LIBC_REASON,
     NODELETE_REASON,
+    SAME,
     THREADS,
+    UNFORCED,
     Death,
     Recoverability,
+    causes,
     recoverability,
+    separation,
 )
 from matrix.model.vocabulary import RECOVERY_LOOKS, Recovery
 from matrix.results.records import CellResult
@@ -34,18 +38,22 @@ class Advice:
     cells: str  # the cells it stands on, named compactly
     exceptions: tuple[str, ...] = ()  # where it does not hold, named
     commands: tuple[str, ...] = ()  # `fips-matrix repro CELL SCENARIO` for a reproducer
+    evidence: str = ""  # what the deaths' controls say, after the sentence of what to do
 
     def line(self, named: bool = True) -> str:
-        """The advice in one line; named: with the cells it stands on and its exceptions
-        (the README's short form leaves them to table.md)."""
-        text = self.text
+        """What to do first, then the evidence: "TEXT. EVIDENCE. Cells: ...; exceptions:
+        ...; reproduce: ..." (a command last, where nothing follows it); named: with the
+        cells it stands on and its exceptions (the README's short form leaves them to
+        table.md)."""
+        text = f"{self.text}."
+        if self.evidence:
+            text += f" {self.evidence[0].upper()}{self.evidence[1:]}."
         if named:
-            text += f" (cells: {self.cells}"
+            text += f" Cells: {self.cells}"
             if self.exceptions:
                 text += "; exceptions: " + "; ".join(self.exceptions)
-            text += ")"
         if self.commands:
-            text += "; reproduce: " + ", ".join(self.commands)
+            text += ("; reproduce: " if named else " Reproduce: ") + ", ".join(self.commands)
         return text
 
 
@@ -183,7 +191,7 @@ def _threads(cells: list[Judged]) -> Advice | None:
     """OPENSSL_thread_stop_ex: where a thread without it killed the process or kept the
     error state, and a thread with it did not."""
     crashed, kept, useless = [], [], []
-    controls: list[Death] = []
+    controls: list[tuple[str, Death]] = []
     for r, j in cells:
         unstopped = [d for d in j.deaths if not d.correct and d.in_thread]
         stopped_died = [d for d in j.deaths if d.correct and d.in_thread]
@@ -192,7 +200,7 @@ def _threads(cells: list[Judged]) -> Advice | None:
             useless.append(r)
         elif unstopped and _stopped_survived(r, j):
             crashed.append(r)
-            controls += unstopped
+            controls += [(r.cell, d) for d in unstopped]
         elif threads is not None and j.status != Recovery.NEVER:
             kept.append(r)
     if not crashed and not kept:
@@ -206,10 +214,10 @@ def _threads(cells: list[Judged]) -> Advice | None:
     if useless:
         exceptions.append(f"it does not save the process on {_named(useless)} (see the next line)")
     return Advice(
-        "Call OPENSSL_thread_stop_ex(ctx) in every thread that used ctx before ctx is freed"
-        + _separation(controls),
+        "Call OPENSSL_thread_stop_ex(ctx) in every thread that used ctx before ctx is freed",
         "; ".join(parts),
         tuple(exceptions),
+        evidence=separation(controls),
     )
 
 
@@ -217,38 +225,47 @@ def _keep_loaded(cells: list[Judged]) -> Advice | None:
     dead = [(r, d) for r, j in cells for d in j.deaths if d.correct and d.in_thread]
     if not dead:
         return None
-    findings = list(dict.fromkeys(d.finding or d.cause for _, d in dead))
+    findings = list(dict.fromkeys(d.key for _, d in dead))
     return Advice(
         "Keep fips.so loaded until every thread that used it has exited (join those threads "
         "before the unload): a thread alive through the unload killed the process at its exit "
-        "although it had called OPENSSL_thread_stop_ex ("
-        + "; ".join(findings)
-        + ")"
-        + _separation([d for _, d in dead]),
+        "although it had called OPENSSL_thread_stop_ex (" + "; ".join(findings) + ")",
         _named(r for r, _ in dead),
+        evidence=separation([(r.cell, d) for r, d in dead]),
     )
 
 
 def _defects(cells: list[Judged]) -> list[Advice]:
-    """Deaths of a program that did everything right, one line per scenario and cause."""
-    groups: dict[tuple[str, str], list[tuple[CellResult, Death]]] = {}
+    """Deaths of a program that did everything right, one line per cause: a scenario and its
+    control that died of it are one cause, reproduced with the control (no failure needed)."""
+    groups: dict[str, list[tuple[CellResult, Death]]] = {}
     for r, j in cells:
-        for d in j.deaths:
-            if d.correct:
-                groups.setdefault((d.scenario, d.finding or d.cause), []).append((r, d))
+        for key, same in causes([d for d in j.deaths if d.correct]):
+            groups.setdefault(key, []).extend((r, d) for d in same)
     made = []
-    for (scenario, cause), members in groups.items():
-        first = members[0][0]
+    for cause, members in groups.items():
+        deaths = [d for _, d in members]
+        where = ", ".join(dict.fromkeys(d.pair for d in deaths))
         made.append(
             Advice(
-                f"OpenSSL defect, not misuse: in {scenario}, a program that freed everything "
-                f"and stopped its threads died ({cause}{_rates([d for _, d in members])})"
-                + _separation([d for _, d in members]),
+                "Report this OpenSSL defect (not misuse) upstream: a program that freed "
+                f"everything and stopped its threads died in {where} ({cause}{_rates(deaths)})",
                 _named(r for r, _ in members),
-                commands=(f"fips-matrix repro {first.cell} {scenario}",),
+                commands=(_reproducer(members),),
+                evidence=separation([(r.cell, d) for r, d in members]),
             )
         )
     return made
+
+
+def _reproducer(members: Sequence[tuple[CellResult, Death]]) -> str:
+    """`fips-matrix repro` of the smallest program that died: a control (no failure
+    forced) where one died of the cause, else the first scenario."""
+    for r, d in members:
+        if d.link == SAME and d.control is not None:
+            return f"fips-matrix repro {r.cell} {d.control}"
+    r, d = next(((r, d) for r, d in members if d.link == UNFORCED), members[0])
+    return f"fips-matrix repro {r.cell} {d.scenario}"
 
 
 # --- pieces --------------------------------------------------------------------------------
@@ -266,30 +283,19 @@ def _stopped_survived(r: CellResult, j: Recoverability) -> bool:
     )
 
 
-def _separation(deaths: Sequence[Death]) -> str:
-    """What the deaths' controls say, counted: "; no failure needed (its control died too)
-    in 3 cells", or that the cause is unseparated."""
-    if not deaths:
-        return ""
-    unforced = sum(1 for d in deaths if not d.forced)
-    died = sum(1 for d in deaths if d.forced and d.control_died is True)
-    lived = sum(1 for d in deaths if d.forced and d.control_died is False)
-    if not died and not lived and not unforced:
-        return "; whether the failure is needed is unseparated (no control in this run)"
-    parts = [f"no failure was forced ({unforced})"] if unforced else []
-    if died:
-        parts.append(f"no failure needed where its control died too ({died})")
-    if lived:
-        parts.append(f"the failure is needed where its control survived ({lived})")
-    return "; " + ", ".join(parts)
-
-
 def _rates(deaths: Sequence[Death]) -> str:
-    """ ", in 7/15 runs" where more than one run was made of any death."""
-    runs = sum(d.runs for d in deaths)
-    if runs == len(deaths):
+    """ ", in 7/15 runs" where more than one run was made of any death; a control that died
+    of the same cause counts with its partner."""
+    fates = [(d.died, d.runs) for d in deaths]
+    fates += [
+        (d.control_fate.died, d.control_fate.runs)
+        for d in deaths
+        if d.link == SAME and d.control_fate is not None
+    ]
+    runs = sum(n for _, n in fates)
+    if runs == len(fates):
         return ""
-    return f", in {sum(d.died for d in deaths)}/{runs} runs"
+    return f", in {sum(k for k, _ in fates)}/{runs} runs"
 
 
 def _by_status(members: list[Judged], lead: str = "") -> list[str]:

@@ -53,9 +53,7 @@ class AnswerCell:
         j = self.judged
         lines = [f"{'reason' if j.status != Recovery.CRASHES else 'died'}: {r}" for r in j.reasons]
         lines += [f"if {c.mark}: {c.text} ({', '.join(c.scenarios)})" for c in j.conditions]
-        lines += [
-            f"{d.scenario} died {d.rate}: {d.finding or d.cause}; {d.separation}" for d in j.deaths
-        ]
+        lines += [f"{d.scenario} died {d.rate}: {d.key}; {d.separation}" for d in j.deaths]
         if j.cited:
             lines.append("from: " + ", ".join(j.cited))
         return lines

@@ -5,8 +5,10 @@ no cell behind it in the run is not made."""
 from __future__ import annotations
 
 import copy
+import re
 
 import pytest
+from test_recovery import UNLOADED, sanity
 
 from matrix.judge.recovery import recoverability
 from matrix.model.vocabulary import SCENARIOS, Recovery, ScenarioInfo
@@ -19,7 +21,7 @@ FREE = "Free every object you fetched"
 CONTEXT = "Use one library context"
 THREADS = "Call OPENSSL_thread_stop_ex(ctx)"
 KEEP = "Keep fips.so loaded"
-DEFECT = "OpenSSL defect, not misuse"
+DEFECT = "Report this OpenSSL defect (not misuse) upstream"
 
 
 def line(made: list[Advice], start: str) -> Advice:
@@ -47,7 +49,7 @@ def test_the_reference_gives_every_kind_of_advice_each_with_its_cells(
     made = advice(results)
     for start in (BUILD, LIBC, FREE, CONTEXT, THREADS, KEEP, DEFECT):
         assert line(made, start).cells
-    assert all("(cells: " in a.line() for a in made)
+    assert all(f"{a.text}. " in a.line() and "Cells: " in a.line() for a in made)
 
 
 def test_the_build_line_names_the_nodelete_cells_and_the_crashing_exceptions(
@@ -89,7 +91,7 @@ def test_each_defect_comes_with_a_repro_command_of_a_cell_where_it_happened(
     r = next(r for r in results if r.cell == cell)
     j = recoverability(r)
     assert any(d.scenario == scenario and d.correct for d in j.deaths)
-    assert f"in {scenario}," in defect.text
+    assert f"died in {scenario} (" in defect.text
 
 
 def test_no_advice_without_cells() -> None:
@@ -119,8 +121,11 @@ def test_a_line_whose_cells_are_not_in_the_run_is_not_made(
 def test_a_death_without_its_control_is_said_to_be_unseparated(
     reference: tuple[list[CellResult], Run],
 ) -> None:
-    results, _ = reference
-    assert "unseparated" in line(advice(results), DEFECT).text
+    results, _ = reference  # a run from before the controls
+    defect = line(advice(results), DEFECT)
+    assert defect.evidence.startswith(
+        "whether the failure is needed is unknown: this run has no controls (in "
+    )
 
 
 def test_advice_reads_facts_not_names(reference: tuple[list[CellResult], Run]) -> None:
@@ -217,8 +222,45 @@ def test_the_controls_separate_the_cause_of_a_defect(
         twin.scenario = control  # the control died as its partner did: no failure needed
         r.scenarios.append(twin)
     made = advice(cells, {"worker-thread": control})
-    defect = line(made, f"{DEFECT}: in worker-thread,")
-    assert "no failure needed where its control died too" in defect.text
-    assert "unseparated" not in defect.text
-    # the control, itself a correct program that died, is a defect line of its own
-    assert "no failure was forced" in line(made, f"in {control},").text
+    # the control died of its partner's cause: one line, reproduced with the control
+    defect = line(made, DEFECT)
+    assert f"died in worker-thread and its control {control} (" in defect.text
+    assert defect.evidence.startswith("no forced failure needed: each control died too (in ")
+    assert all(c.endswith(f" {control}") for c in defect.commands)
+
+
+# --- a run with the controls: one cause, one line ------------------------------------------
+
+
+def test_a_death_and_its_controls_are_one_defect_line_reproduced_with_the_control() -> None:
+    cells = [sanity("debian-12-3.0.20-default"), sanity("debian-12-3.6.3-no-pinshared")]
+    made = advice(cells)
+    defect = line(made, DEFECT)
+    assert defect.text == (
+        f"{DEFECT}: a program that freed everything and stopped its threads died in "
+        f"worker-thread and its control worker-thread-no-failure ({UNLOADED}, in 10/10 runs)"
+    )
+    assert defect.evidence == (
+        "no forced failure needed: its control worker-thread-no-failure died too"
+    )
+    assert defect.commands == (
+        "fips-matrix repro debian-12/3.6.3/no-pinshared worker-thread-no-failure",
+    )
+
+
+def test_advice_says_what_to_do_first_and_its_evidence_in_words() -> None:
+    cells = [sanity("debian-12-3.0.20-default"), sanity("debian-12-3.6.3-no-pinshared")]
+    made = advice(cells)
+    for a in made:
+        first = a.line().split(". ")[0]
+        assert first == a.text  # the first sentence says what to do
+        assert not re.search(r"\(\d+\)", a.line())  # no bare counts: "(2)"
+    threads = line(made, THREADS)
+    assert threads.evidence == (
+        "the deaths need no forced failure: each control died too, of another cause"
+    )
+    keep = line(made, KEEP)
+    assert keep.line().endswith(
+        ". No forced failure needed: its control worker-thread-no-failure died too. "
+        "Cells: 3.6.3 no-pinshared on debian-12"
+    )

@@ -8,6 +8,7 @@ import io
 import re
 
 from rich.console import Console
+from test_recovery import UNLOADED, sanity
 
 from matrix.model.vocabulary import RECOVERY_LOOKS
 from matrix.report.advice import advice
@@ -73,7 +74,7 @@ def test_the_readme_section_opens_with_the_answer(reference: tuple[list[CellResu
     assert text.startswith(f"**{TITLE}**")
     table, advice = text.index("| OpenSSL, variant"), text.index("What to do")
     assert table < advice < text.index("cells measured")
-    assert "fips-matrix repro " in text
+    assert "fips-matrix repro " in " ".join(text.split())  # wrapped at any word
 
 
 def test_a_crashing_cell_points_to_its_cause_in_the_legend(
@@ -88,3 +89,22 @@ def test_a_crashing_cell_points_to_its_cause_in_the_legend(
         for number, cause in zip(c.causes.split(","), c.judged.reasons, strict=True):
             assert legend[number] == f"died in {cause}"
             assert c.code.endswith(c.causes)
+
+
+def test_a_death_and_its_control_of_the_same_cause_are_one_mark() -> None:
+    grid = answer_grid(
+        layout([sanity("debian-12-3.0.20-default"), sanity("debian-12-3.6.3-no-pinshared")])
+    )
+    codes = {c.result.cell: c.code for row in grid for c in row if c is not None}
+    assert codes == {
+        "debian-12/3.0.20/default": "NEVER N",
+        "debian-12/3.6.3/no-pinshared": "CRASHES 1",
+    }
+    numbered = [(code, meaning) for _, code, meaning in answer_legend(grid) if code.isdigit()]
+    assert numbered == [
+        (
+            "1",
+            "died in worker-thread and its control worker-thread-no-failure (no failure "
+            f"needed): {UNLOADED}",
+        )
+    ]

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import copy
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from matrix.assets import REFERENCE_DIR
+from matrix.judge.fate import seen
 from matrix.judge.recovery import (
     CONTEXT,
     FREE,
@@ -18,7 +20,6 @@ from matrix.judge.recovery import (
     MARKS,
     NODELETE_REASON,
     THREADS,
-    fate,
     recoverability,
 )
 from matrix.model.vocabulary import SCENARIOS, Outcome, Recovery, ScenarioInfo, Verdict
@@ -26,6 +27,16 @@ from matrix.results.records import CellResult, ScenarioResult
 
 WORKER_CONTROL = "worker-thread-no-failure"
 CONTROLS = {"worker-thread": WORKER_CONTROL, "ondemand-kat": "no-failure"}
+FIXTURES = Path(__file__).parent / "fixtures"
+# the attributed cause of the worker's death in the sanity run's 3.6.3 no-pinshared cell
+UNLOADED = "code of the unloaded fips.so ran after dlclose"
+
+
+def sanity(name: str) -> CellResult:
+    """A real cell document of a run with the control scenarios and fates as rates
+    (fixtures/cell-*.json: debian-12-3.6.3-no-pinshared, debian-12-3.0.20-default)."""
+    path = FIXTURES / f"cell-{name}.json"
+    return CellResult.from_json(json.loads(path.read_text(encoding="utf-8")))
 
 
 def cell(name: str) -> CellResult:
@@ -136,19 +147,27 @@ def test_a_death_is_separated_by_its_control() -> None:
     worker = scenario(r, "worker-thread")
     unseparated = recoverability(r, CONTROLS).deaths[0]
     assert unseparated.control == WORKER_CONTROL and unseparated.control_died is None
-    assert "unseparated" in unseparated.separation
+    assert unseparated.separation == (
+        f"whether the failure is needed is unknown: its control {WORKER_CONTROL} is not in this run"
+    )
 
     r.scenarios.append(control_of(worker, WORKER_CONTROL, died=True))
     needs_none = next(
         d for d in recoverability(r, CONTROLS).deaths if d.scenario == worker.scenario
     )
-    assert needs_none.control_died is True and "no failure needed" in needs_none.separation
+    assert needs_none.control_died is True
+    assert (
+        needs_none.separation == f"no forced failure needed: its control {WORKER_CONTROL} died too"
+    )
 
     r.scenarios[-1] = control_of(worker, WORKER_CONTROL, died=False)
     needed = recoverability(r, CONTROLS)
     assert needed.status == Recovery.CRASHES  # the failure is needed, yet the program died
     death = next(d for d in needed.deaths if d.scenario == worker.scenario)
-    assert death.control_died is False and "the failure is needed" in death.separation
+    assert death.control_died is False
+    assert (
+        death.separation == f"needs the forced failure: its control {WORKER_CONTROL} survived 1/1"
+    )
 
 
 def test_a_dying_control_of_a_correct_program_crashes_the_cell_too(
@@ -162,7 +181,7 @@ def test_a_dying_control_of_a_correct_program_crashes_the_cell_too(
     r.scenarios.append(control)
     got = recoverability(r, CONTROLS)
     assert got.status == Recovery.CRASHES and got.cited == (WORKER_CONTROL,)
-    assert got.deaths[0].separation == "no failure needed: none was forced"
+    assert got.deaths[0].separation == "no forced failure needed: none was forced"
 
 
 def test_a_death_is_read_as_a_rate_where_the_results_hold_one() -> None:
@@ -170,13 +189,79 @@ def test_a_death_is_read_as_a_rate_where_the_results_hold_one() -> None:
     assert recoverability(r).status == Recovery.RECOVERS_IF
     facts = scenario(r, "worker-thread").facts
     facts["fate"] = {"died": 2, "runs": 5}
-    assert fate(facts) == (2, 5)
+    assert (seen(facts).died, seen(facts).runs) == (2, 5)
     got = recoverability(r)
     assert got.status == Recovery.CRASHES and got.deaths[0].rate == "2/5"
     facts["fate"] = {"died": 0, "runs": 5}
     assert recoverability(r).status == Recovery.RECOVERS_IF
     facts["fate"] = {"died": 6, "runs": 5}  # no rate: the single run's fate is read instead
-    assert fate(facts) == (0, 1)
+    assert (seen(facts).died, seen(facts).runs) == (0, 1)
+
+
+# --- one cause, one reason: a death and its control's, over a run with controls -----------
+
+
+def test_a_death_and_its_controls_of_the_same_cause_are_one_cause() -> None:
+    r = sanity("debian-12-3.6.3-no-pinshared")
+    for name in ("worker-thread", WORKER_CONTROL):  # both died, of the same attributed cause
+        assert scenario(r, name).facts["crash"]["finding"] == UNLOADED
+        assert scenario(r, name).facts["fate"]["died"] == 5
+    got = recoverability(r)
+    assert got.status == Recovery.CRASHES
+    assert got.cited == ("worker-thread", WORKER_CONTROL)  # both are programs that died
+    assert got.reasons == (
+        f"worker-thread and its control {WORKER_CONTROL} (no failure needed): {UNLOADED}",
+    )
+    worker = next(d for d in got.deaths if d.scenario == "worker-thread")
+    assert worker.separation == f"no forced failure needed: its control {WORKER_CONTROL} died too"
+    assert worker.control_fate is not None and worker.control_fate.text().startswith("died 5/5")
+
+
+def test_distinct_scenarios_that_died_of_one_cause_are_one_reason() -> None:
+    r = sanity("debian-12-3.6.3-no-pinshared")
+    ending, worker = scenario(r, "exit-after-reload"), scenario(r, "worker-thread")
+    for key in ("crash", "fate", "exit_after_document"):  # it died as the worker did
+        ending.facts[key] = copy.deepcopy(worker.facts[key])
+    got = recoverability(r)
+    assert got.reasons == (
+        f"worker-thread and its control {WORKER_CONTROL} (no failure needed), "
+        f"exit-after-reload: {UNLOADED}",
+    )
+
+
+def test_a_control_that_died_of_another_cause_is_a_cause_of_its_own() -> None:
+    r = sanity("debian-12-3.0.20-default")
+    got = recoverability(r)
+    assert got.status == Recovery.NEVER  # NODELETE: the deaths change no decision
+    nostop = next(d for d in got.deaths if d.scenario == "worker-no-stop")
+    control = scenario(r, "worker-no-stop-no-failure").facts["crash"]["finding"]
+    assert control != nostop.key
+    assert nostop.separation == (
+        "the deaths need no forced failure: its control worker-no-stop-no-failure died too, "
+        f"of another cause ({control})"
+    )
+
+
+def test_a_death_whose_control_survived_every_run_needs_the_failure() -> None:
+    r = sanity("debian-12-3.6.3-no-pinshared")
+    control = scenario(r, WORKER_CONTROL)
+    survive(control)
+    control.facts["fate"] = {"died": 0, "runs": 5, "ends": {}}
+    got = recoverability(r)
+    assert got.status == Recovery.CRASHES  # the program did everything right, and died
+    assert got.reasons == (f"worker-thread (needs the forced failure): {UNLOADED}",)
+    worker = next(d for d in got.deaths if d.scenario == "worker-thread")
+    assert worker.separation == (
+        f"needs the forced failure: its control {WORKER_CONTROL} survived 5/5"
+    )
+    # its cffi twin died: a second sample of the same run, so the control is no survivor
+    control.facts["witness_exit_after_document"] = 139
+    worker = next(d for d in recoverability(r).deaths if d.scenario == "worker-thread")
+    assert worker.control_died is True
+    assert worker.separation == (
+        "the deaths need no forced failure: its control "
+        f"{WORKER_CONTROL} died too (in its cffi twin's process)"
+    )
 
 
 # --- RECOVERS IF and RECOVERS --------------------------------------------------------------
