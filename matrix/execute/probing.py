@@ -17,11 +17,11 @@ from matrix import assets
 from matrix.execute.batch import BatchRun, ProbeRun, run_batch
 from matrix.execute.symbolize import crash_record
 from matrix.judge import fate as fates
-from matrix.judge.cell import completed, majority, rejudge, twin_ran
+from matrix.judge.cell import completed, judged, majority, twin_ran
 from matrix.judge.fate import DEFAULT_FATE_RUNS
 from matrix.model import kinds
 from matrix.model.cells import Cell
-from matrix.model.vocabulary import Verdict, control_of, partner_of
+from matrix.model.vocabulary import control_of, partner_of
 from matrix.reporter import Reporter
 from matrix.results.records import CellResult, ScenarioResult
 
@@ -278,17 +278,12 @@ def _judged(
     run, doc, why = runs[
         majority(seen.name, [(r.exit_code, r.timed_out, d, w) for r, d, w in runs])
     ]
-    result = ScenarioResult(
-        scenario=seen.name,
-        verdict=Verdict.INCONCLUSIVE,  # judged below
-        cause="",
-        short="",
-        evidence=[],
-        facts={},
-        exit_code=run.exit_code,
-        timed_out=run.timed_out,
-        seconds=round(run.seconds, 3),
-        probe=doc,
+    return judged(
+        seen.name,
+        run.exit_code,
+        run.timed_out,
+        round(run.seconds, 3),
+        doc,
         witness=seen.witness,
         # a crash is attributed from the run's stderr lines, its addresses named now
         crash=crash_record(client, image_id, run.stderr) if client is not None else None,
@@ -297,8 +292,8 @@ def _judged(
             if len(runs) > 1
             else None
         ),
+        why=why,
     )
-    return rejudge(result, why)
 
 
 def _repeat(run: ProbeRun, doc: dict[str, Any] | None, follow_up: bool) -> dict[str, Any]:

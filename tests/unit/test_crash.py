@@ -207,6 +207,21 @@ def scenario_result(r: dict[str, Any]) -> ScenarioResult:
     )
 
 
+def test_judging_again_returns_a_new_result_and_leaves_the_given_one_alone() -> None:
+    """Observations in, a new judged result out: the stored record is never half-judged."""
+    given = scenario_result(run(LIBCRYPTO))
+    before = copy.deepcopy(given)
+    s = rejudge(given)
+    assert s is not given and given == before
+    assert s.verdict == Verdict.STICKY_ERROR and s.evidence and s.facts
+    assert (s.probe, s.witness, s.crash, s.exit_code) == (
+        given.probe,
+        given.witness,
+        given.crash,
+        given.exit_code,
+    )
+
+
 def test_a_twin_that_died_otherwise_is_shown_not_a_disagreement() -> None:
     """3.0.20 worker-no-stop: the C probe's process died by SIGSEGV, the twin's aborted
     (SIGABRT): the verdicts agree, the ends differ, the status stays the C probe's."""
