@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from fakes import FakeDockerClient, ProbePlan
+from support.fakes import FakeDockerClient, ProbePlan
 
 from matrix import assets
 from matrix.execute import batch, probing

@@ -14,8 +14,8 @@ from typing import Any
 
 import docker.errors
 import pytest
-from fakes import FakeDockerClient
-from harness import SHA, TARBALL, cli_on_fake_engine, matrix_toml
+from support.fakes import FakeDockerClient
+from support.harness import SHA, TARBALL, cli_on_fake_engine, matrix_toml
 
 from matrix import cli
 from matrix.errors import MatrixError

@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from fakes import FakeDockerClient
-from harness import REPO, SHA, TARBALL, cli_on_fake_engine, write_run
+from support.fakes import FakeDockerClient
+from support.harness import REPO, SHA, TARBALL, cli_on_fake_engine, write_run
 
 from matrix import assets, cli
 from matrix.execute import engine

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import docker.errors
 import pytest
-from fakes import FakeDockerClient, FakeLeftover
-from harness import DEBIAN_DEFAULT, DEBIAN_UNPINNED, FACTS, Harness, Notes
+from support.fakes import FakeDockerClient, FakeLeftover
+from support.harness import DEBIAN_DEFAULT, DEBIAN_UNPINNED, FACTS, Harness, Notes
 
 from matrix import assets, cli, session
 from matrix.commands import bench

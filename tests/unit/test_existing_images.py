@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fakes import FakeDockerClient, FakeVolume, ProbePlan, discovery_bytes, fixture_bytes
-from harness import FACTS, SCENARIOS, Harness, make_harness
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.fakes import FakeDockerClient, FakeVolume, ProbePlan, discovery_bytes, fixture_bytes
+from support.harness import FACTS, SCENARIOS, Harness, make_harness
 
 from matrix import assets, cli, session
 from matrix.commands import probe as probe_command

@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
-from fakes import fixture_doc
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from rich.console import Console
+from support.fakes import fixture_doc
 
 from matrix import assets
 from matrix.errors import DefinitionError

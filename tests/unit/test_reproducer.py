@@ -13,7 +13,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from made_results import measured
+from support.made_results import measured
 
 from matrix import assets, cli
 from matrix.acquire.mirror import debian_mirror

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fakes import fixture_doc
+from support.fakes import fixture_doc
 
 import matrix.results.records
 from matrix.errors import MatrixError

@@ -1,4 +1,4 @@
-"""The runner's orchestration against a fake Docker engine (tests/unit/fakes.py): base image
+"""The runner's orchestration against a fake Docker engine (tests/support/fakes.py): base image
 -> source -> build -> one probe container per cell, running every scenario's probe as a fresh
 process -> one result file per cell.
 
@@ -18,8 +18,8 @@ from typing import Any
 import docker.errors
 import pytest
 import requests.exceptions
-from fakes import FIXTURES, FakeDockerClient, ProbePlan, fixture_doc
-from harness import (
+from support.fakes import FIXTURES, FakeDockerClient, ProbePlan, fixture_doc
+from support.harness import (
     ALL_IDS,
     DEBIAN_DEFAULT,
     DEBIAN_UNPINNED,

@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 
 import pytest
-from fakes import FakeDockerClient, ProbePlan, fixture_bytes, fixture_doc
-from harness import SCENARIOS, SHA, Harness, make_harness
+from support.fakes import FakeDockerClient, ProbePlan, fixture_bytes, fixture_doc
+from support.harness import SCENARIOS, SHA, Harness, make_harness
 
 from matrix.acquire import baseimages
 from matrix.errors import LockMismatch

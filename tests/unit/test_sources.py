@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from harness import Notes
+from support.harness import Notes
 
 from matrix import assets
 from matrix.acquire import download, signatures, sources

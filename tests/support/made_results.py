@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fakes import fixture_doc
-
 from matrix.judge.verdict import judge_run
 from matrix.model.definition import KNOWN_SCENARIOS
 from matrix.model.vocabulary import Outcome
 from matrix.results.records import CellResult, ScenarioResult
+from support.fakes import fixture_doc
 
 ALL = tuple(KNOWN_SCENARIOS)
 

@@ -1,4 +1,4 @@
-"""The unit tests' run harness: a run against the fake engine (tests/unit/fakes.py) with a
+"""The unit tests' run harness: a run against the fake engine (tests/support/fakes.py) with a
 matrix of the default one's shape, sources faked at the imager's fetch (or found pre-placed in
 the cache), and probe containers printing the real documents of fixtures/. Its fixtures are
 in conftest.py."""
@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fakes import FakeDockerClient, fixture_doc
 from rich.console import Console
 
 import matrix.execute.imaging
@@ -30,6 +29,7 @@ from matrix.model.vocabulary import Outcome
 from matrix.reporter import ConsoleReporter, Reporter
 from matrix.results.records import CellResult, ScenarioResult
 from matrix.results.store import ResultsDir
+from support.fakes import FakeDockerClient, fixture_doc
 
 REPO = Path(__file__).resolve().parents[2]
 SCENARIOS = ("ondemand-kat", "load-kat", "integrity", "leaked-ref", "no-failure")
