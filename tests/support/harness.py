@@ -22,14 +22,14 @@ from matrix.execute import engine
 from matrix.execute.assembly import MatrixRun, assemble
 from matrix.execute.engine import EngineFacts
 from matrix.execute.options import RunOptions
-from matrix.judge.verdict import judge
 from matrix.model.cells import Cell, expand, select
 from matrix.model.definition import MatrixDefinition, Source, load_definition
 from matrix.model.vocabulary import Outcome
 from matrix.reporter import ConsoleReporter, Reporter
-from matrix.results.records import CellResult, ScenarioResult
+from matrix.results.records import CellResult
 from matrix.results.store import ResultsDir
-from support.fakes import FakeDockerClient, fixture_doc
+from support.fakes import FakeDockerClient
+from support.made_results import fixture_result
 
 REPO = Path(__file__).resolve().parents[2]
 SCENARIOS = ("ondemand-kat", "load-kat", "integrity", "leaked-ref", "no-failure")
@@ -187,22 +187,7 @@ def write_run(root: Path, builds: dict[str, str]) -> ResultsDir:
         platform, version, variant = cell_id.split("/")
         r = CellResult(cell_id, platform, "glibc", version, variant, Outcome.OK)
         for scenario in ("ondemand-kat", "no-failure"):
-            doc = fixture_doc(build, scenario)
-            j = judge(scenario, doc)
-            r.scenarios.append(
-                ScenarioResult(
-                    scenario,
-                    j.verdict,
-                    j.cause,
-                    j.short,
-                    list(j.evidence),
-                    j.facts,
-                    0,
-                    False,
-                    0.1,
-                    doc,
-                )
-            )
+            r.scenarios.append(fixture_result(build, scenario, seconds=0.1))
         out.write_cell(r)
     run = {"id": root.name, "cells": list(builds)}
     (root / "summary.json").write_text(json.dumps({"schema": 1, "run": run}))
