@@ -26,7 +26,8 @@ from matrix.execute.bundle import load_bundle
 from matrix.execute.lockfile import Lock
 from matrix.execute.options import DEFAULT_BUILD_TIMEOUT, DEFAULT_PROBE_TIMEOUT, RunOptions
 from matrix.model.cells import Cell
-from matrix.model.definition import MatrixDefinition, matrix_label
+from matrix.model.definition import matrix_label
+from matrix.model.types import MatrixDefinition
 from matrix.model.vocabulary import Outcome
 from matrix.report.terminal import print_report
 from matrix.report.write import write_reports

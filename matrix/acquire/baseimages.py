@@ -16,7 +16,7 @@ import docker.errors
 
 from matrix import assets
 from matrix.errors import BaseImageError
-from matrix.model.definition import Platform
+from matrix.model.types import Platform
 from matrix.reporter import Reporter
 
 

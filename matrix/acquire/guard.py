@@ -1,6 +1,6 @@
 """Where a source URL may lead: never to this machine (loopback, its own addresses, the
 unspecified address) nor to the local link (cloud metadata), whatever the URL's host looks
-like. The matrix file's check reads the literal host only (matrix/model/definition.py,
+like. The matrix file's check reads the literal host only (matrix/model/policy.py,
 url_refusal); this checks what a download really reaches: every address the name resolves
 to before connecting, the address connected to after, and each redirect's target, again.
 

@@ -19,7 +19,7 @@ from matrix.bench.sampler import machine_busy_seconds
 from matrix.errors import MatrixError
 from matrix.execute.builder import Builder, BuildInputs
 from matrix.model.cells import Cell
-from matrix.model.definition import Platform
+from matrix.model.types import Platform
 
 
 def local_base(client: docker.DockerClient, platform: Platform) -> BaseImage:

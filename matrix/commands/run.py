@@ -22,8 +22,8 @@ from matrix.execute.options import (
     RunOptions,
 )
 from matrix.model.cells import Cell, select
-from matrix.model.definition import MatrixDefinition
 from matrix.model.load import load_cells
+from matrix.model.types import MatrixDefinition
 from matrix.results.diff import read_baseline
 
 

@@ -18,7 +18,7 @@ from matrix.execute.pipeline import Pipeline
 from matrix.execute.runner import Runner
 from matrix.execute.timeline import PHASES_NAME, Timeline
 from matrix.model.cells import Cell
-from matrix.model.definition import MatrixDefinition
+from matrix.model.types import MatrixDefinition
 from matrix.reporter import Reporter
 from matrix.results.records import CellResult
 from matrix.results.redact import mirror_redactor

@@ -24,7 +24,8 @@ from matrix.execute.portable import PLATFORM as PORTABLE_PLATFORM
 from matrix.execute.portable import PortableProbe, ensure_portable
 from matrix.model import kinds
 from matrix.model.cells import Cell
-from matrix.model.definition import Platform, dockerfile_path
+from matrix.model.policy import dockerfile_path
+from matrix.model.types import Platform
 from matrix.model.vocabulary import Outcome
 
 T = TypeVar("T")

@@ -22,7 +22,7 @@ from matrix.acquire.baseimages import BaseImage
 from matrix.execute.batch import BatchRun, container_options
 from matrix.execute.builder import Builder, BuildInputs
 from matrix.execute.probing import Programs
-from matrix.model.definition import BaseFallback, ExistingImage, Platform
+from matrix.model.types import BaseFallback, ExistingImage, Platform
 from matrix.reporter import Reporter
 
 # The builder's base: made like every platform's (pulled, else debootstrapped), and the same

@@ -26,7 +26,7 @@ from matrix.execute.pipeline import Imaged, Pipeline
 from matrix.execute.schedule import CompileGroup, Plan, plan
 from matrix.model import kinds
 from matrix.model.cells import Cell
-from matrix.model.definition import Platform
+from matrix.model.types import Platform
 from matrix.results.records import CellResult
 
 

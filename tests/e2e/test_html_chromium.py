@@ -18,8 +18,7 @@ import pytest
 from support.made_results import fixture_result
 
 from matrix.assets import REFERENCE_DIR
-from matrix.model.definition import KNOWN_SCENARIOS
-from matrix.model.vocabulary import Outcome
+from matrix.model.vocabulary import KNOWN_SCENARIOS, Outcome
 from matrix.report.html import render_html
 from matrix.results.records import CellResult, Run, scenarios_of
 from matrix.results.store import ResultsDir

@@ -23,7 +23,8 @@ from matrix.execute.assembly import MatrixRun, assemble
 from matrix.execute.engine import EngineFacts
 from matrix.execute.options import RunOptions
 from matrix.model.cells import Cell, expand, select
-from matrix.model.definition import MatrixDefinition, Source, load_definition
+from matrix.model.definition import load_definition
+from matrix.model.types import MatrixDefinition, Source
 from matrix.model.vocabulary import Outcome
 from matrix.reporter import ConsoleReporter, Reporter
 from matrix.results.records import CellResult

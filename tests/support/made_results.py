@@ -6,8 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from matrix.judge.cell import judged
-from matrix.model.definition import KNOWN_SCENARIOS
-from matrix.model.vocabulary import Outcome
+from matrix.model.vocabulary import KNOWN_SCENARIOS, Outcome
 from matrix.results.records import CellResult, ScenarioResult
 from support.fakes import fixture_doc
 

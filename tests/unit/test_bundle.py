@@ -22,7 +22,8 @@ from matrix.errors import MatrixError
 from matrix.execute import bundle as bundle_module
 from matrix.execute.bundle import load_bundle, write_bundle
 from matrix.execute.lockfile import Lock
-from matrix.model.definition import MatrixDefinition, load_definition
+from matrix.model.definition import load_definition
+from matrix.model.types import MatrixDefinition
 from matrix.results.records import CellResult
 
 NAME = f"sources/openssl-3.0.20-{SHA[:12]}.tar.gz"

@@ -19,7 +19,8 @@ from matrix import assets, cli
 from matrix.acquire.mirror import debian_mirror
 from matrix.errors import MatrixError
 from matrix.model.cells import Cell, expand
-from matrix.model.definition import KNOWN_SCENARIOS, load_definition
+from matrix.model.definition import load_definition
+from matrix.model.vocabulary import KNOWN_SCENARIOS
 from matrix.report import reproducer
 from matrix.results.store import ResultsDir
 

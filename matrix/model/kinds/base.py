@@ -9,7 +9,7 @@ from abc import ABC, abstractmethod
 from typing import ClassVar, Literal, Protocol, TypeVar
 
 from matrix.model.contract import Rules
-from matrix.model.definition import MatrixDefinition, Platform, Source, Variant
+from matrix.model.types import MatrixDefinition, Platform, Source, Variant
 from matrix.model.vocabulary import CellKind
 
 C = TypeVar("C", contravariant=True)
