@@ -20,11 +20,11 @@ from matrix.acquire.mirror import debian_mirror
 from matrix.acquire.sources import default_cache_dir
 from matrix.errors import NothingMeasured
 from matrix.execute import engine
-from matrix.execute.assembly import assemble
-from matrix.execute.batch import remove_leftovers
-from matrix.execute.bundle import load_bundle
+from matrix.execute.images.bundle import load_bundle
 from matrix.execute.lockfile import Lock
 from matrix.execute.options import DEFAULT_BUILD_TIMEOUT, DEFAULT_PROBE_TIMEOUT, RunOptions
+from matrix.execute.probes.batch import remove_leftovers
+from matrix.execute.run.assembly import assemble
 from matrix.model.cells import Cell
 from matrix.model.definition import matrix_label
 from matrix.model.types import MatrixDefinition

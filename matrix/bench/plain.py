@@ -17,7 +17,7 @@ from matrix.acquire.sources import cache_path
 from matrix.bench.figures import Timed
 from matrix.bench.sampler import machine_busy_seconds
 from matrix.errors import MatrixError
-from matrix.execute.builder import Builder, BuildInputs
+from matrix.execute.images.builder import Builder, BuildInputs
 from matrix.model.cells import Cell
 from matrix.model.types import Platform
 

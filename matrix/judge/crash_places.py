@@ -1,7 +1,7 @@
 """Where an address lies, from a probe's crash lines alone (docs/probe-document.md,
 "Attributing an address"): in which object, which generation of it (one unloaded earlier in
 the run included), at which offset, and the function the names resolved after the run
-(matrix/execute/symbolize.py) give it."""
+(matrix/execute/probes/symbolize.py) give it."""
 
 from __future__ import annotations
 

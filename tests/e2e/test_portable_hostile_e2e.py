@@ -28,7 +28,7 @@ import pytest
 from matrix import assets
 from matrix.acquire.baseimages import ensure_base_image
 from matrix.acquire.mirror import debian_mirror
-from matrix.execute import portable
+from matrix.execute.images import portable
 from matrix.reporter import Reporter
 
 pytestmark = pytest.mark.e2e

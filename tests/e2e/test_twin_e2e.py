@@ -16,7 +16,7 @@ import pytest
 from shared_run import CELLS, MatrixRun
 
 from matrix import assets
-from matrix.execute.batch import container_options
+from matrix.execute.probes.batch import container_options
 from matrix.judge import verdict as v
 from matrix.model.vocabulary import KNOWN_SCENARIOS
 

@@ -15,13 +15,13 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-import matrix.execute.imaging
+import matrix.execute.images.imaging
 from matrix.acquire.sources import FetchedSource
 from matrix.errors import SourceError
 from matrix.execute import engine
-from matrix.execute.assembly import MatrixRun, assemble
 from matrix.execute.engine import EngineFacts
 from matrix.execute.options import RunOptions
+from matrix.execute.run.assembly import MatrixRun, assemble
 from matrix.model.cells import Cell, expand, select
 from matrix.model.definition import load_definition
 from matrix.model.types import MatrixDefinition, Source
@@ -152,7 +152,7 @@ def cli_on_fake_engine(
     monkeypatch.setattr(engine, "connect", lambda: client)
     monkeypatch.setattr(engine, "facts", lambda c: FACTS)
     monkeypatch.setattr(
-        matrix.execute.imaging,
+        matrix.execute.images.imaging,
         "fetch_source",
         lambda source, *a, **k: FetchedSource(source.version, tarball, SHA, "test", "verified"),
     )
@@ -166,7 +166,7 @@ def make_harness(
     path = tmp / "matrix.toml"
     path.write_text(matrix_toml(versions or {"3.0.20": SHA}))
     h = Harness(tmp, FakeDockerClient(), load_definition(path), tarball)
-    monkeypatch.setattr(matrix.execute.imaging, "fetch_source", h.fetch)
+    monkeypatch.setattr(matrix.execute.images.imaging, "fetch_source", h.fetch)
     return h
 
 

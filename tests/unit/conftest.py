@@ -10,7 +10,7 @@ import pytest
 from support.harness import Harness, make_harness
 
 from matrix.assets import REFERENCE_DIR
-from matrix.execute import symbolize
+from matrix.execute.probes import symbolize
 from matrix.results.records import CellResult, Run
 from matrix.results.store import ResultsDir
 

@@ -19,8 +19,8 @@ from support.harness import SHA, TARBALL, cli_on_fake_engine, matrix_toml
 
 from matrix import cli
 from matrix.errors import MatrixError
-from matrix.execute import bundle as bundle_module
-from matrix.execute.bundle import load_bundle, write_bundle
+from matrix.execute.images import bundle as bundle_module
+from matrix.execute.images.bundle import load_bundle, write_bundle
 from matrix.execute.lockfile import Lock
 from matrix.model.definition import load_definition
 from matrix.model.types import MatrixDefinition

@@ -19,8 +19,9 @@ from support.harness import DEBIAN_DEFAULT, DEBIAN_UNPINNED, FACTS, Harness, Not
 from matrix import assets, cli, session
 from matrix.commands import bench
 from matrix.commands import run as run_command
-from matrix.execute import batch, engine
+from matrix.execute import engine
 from matrix.execute.options import DEFAULT_BUILD_TIMEOUT
+from matrix.execute.probes import batch
 from matrix.model.vocabulary import Outcome
 
 

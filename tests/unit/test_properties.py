@@ -26,7 +26,7 @@ from support.fakes import fixture_doc
 
 from matrix import assets
 from matrix.errors import DefinitionError
-from matrix.execute.batch import BatchRun, parse_batch
+from matrix.execute.probes.batch import BatchRun, parse_batch
 from matrix.judge.cell import outcome_of, rejudge
 from matrix.judge.verdict import judge_run
 from matrix.model.cells import expand

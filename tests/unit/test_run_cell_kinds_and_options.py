@@ -14,7 +14,7 @@ from support.harness import SCENARIOS, SHA, Harness, make_harness
 
 from matrix.acquire import baseimages
 from matrix.errors import LockMismatch
-from matrix.execute.builder import image_tag
+from matrix.execute.images.builder import image_tag
 from matrix.execute.lockfile import Lock
 from matrix.judge.cell import rejudge
 from matrix.model.definition import load_definition

@@ -24,8 +24,8 @@ import docker.errors
 import requests.exceptions
 
 from matrix import assets
-from matrix.execute.batch import owner
-from matrix.execute.elfsymbols import Functions, read_functions
+from matrix.execute.probes.batch import owner
+from matrix.execute.probes.elfsymbols import Functions, read_functions
 from matrix.judge import crash, crash_lines
 
 MAX_OBJECT_BYTES = 256 * 2**20  # a libcrypto with its symbols is ~10 MB

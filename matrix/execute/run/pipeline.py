@@ -15,9 +15,9 @@ from pathlib import Path
 from matrix.errors import EngineError, LockMismatch
 from matrix.execute.context import RunContext
 from matrix.execute.engine import CONNECTION_ERRORS
-from matrix.execute.fingerprint import fingerprint
-from matrix.execute.imaging import CellStopped, Imager, Made
-from matrix.execute.probing import inputs_key, probe_cell, reusable
+from matrix.execute.images.imaging import CellStopped, Imager, Made
+from matrix.execute.probes.probing import inputs_key, probe_cell, reusable
+from matrix.execute.run.fingerprint import fingerprint
 from matrix.files import write_text
 from matrix.judge.cell import outcome_of, rejudge
 from matrix.model.cells import Cell

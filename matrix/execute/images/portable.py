@@ -19,9 +19,9 @@ import docker.errors
 
 from matrix import assets
 from matrix.acquire.baseimages import BaseImage
-from matrix.execute.batch import BatchRun, container_options
-from matrix.execute.builder import Builder, BuildInputs
-from matrix.execute.probing import Programs
+from matrix.execute.images.builder import Builder, BuildInputs
+from matrix.execute.probes.batch import BatchRun, container_options
+from matrix.execute.probes.probing import Programs
 from matrix.model.types import BaseFallback, ExistingImage, Platform
 from matrix.reporter import Reporter
 

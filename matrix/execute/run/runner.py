@@ -1,4 +1,4 @@
-"""The order of a run's work across its workers (the plan: matrix/execute/schedule.py):
+"""The order of a run's work across its workers (the plan: matrix/execute/run/schedule.py):
 builders take the compile groups; two workers make the platforms' base images and one
 their stages before compile, ahead of the builders; another pool probes the cells whose
 images are built, and builds and probes the cells with nothing to compile. The work itself
@@ -20,10 +20,10 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
 from matrix.errors import Abandoned
-from matrix.execute.batch import remove_own
-from matrix.execute.imaging import Imager
-from matrix.execute.pipeline import Imaged, Pipeline
-from matrix.execute.schedule import CompileGroup, Plan, plan
+from matrix.execute.images.imaging import Imager
+from matrix.execute.probes.batch import remove_own
+from matrix.execute.run.pipeline import Imaged, Pipeline
+from matrix.execute.run.schedule import CompileGroup, Plan, plan
 from matrix.model import kinds
 from matrix.model.cells import Cell
 from matrix.model.types import Platform

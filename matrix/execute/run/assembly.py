@@ -8,14 +8,14 @@ from dataclasses import dataclass
 
 import docker
 
-from matrix.execute.builder import Builder
 from matrix.execute.context import RunContext
 from matrix.execute.engine import EngineFacts
-from matrix.execute.imaging import Imager
+from matrix.execute.images.builder import Builder
+from matrix.execute.images.imaging import Imager
 from matrix.execute.lockfile import LockKeeper
 from matrix.execute.options import RunOptions
-from matrix.execute.pipeline import Pipeline
-from matrix.execute.runner import Runner
+from matrix.execute.run.pipeline import Pipeline
+from matrix.execute.run.runner import Runner
 from matrix.execute.timeline import PHASES_NAME, Timeline
 from matrix.model.cells import Cell
 from matrix.model.types import MatrixDefinition

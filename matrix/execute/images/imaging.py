@@ -16,12 +16,12 @@ from matrix import assets
 from matrix.acquire.baseimages import BaseImage, ensure_base_image, find_image
 from matrix.acquire.sources import FetchedSource, fetch_source
 from matrix.errors import BaseImageError, BuildFailed, BuildTimedOut, SourceError
-from matrix.execute.builder import Builder, BuildInputs, CellImage, build_args, image_tag
 from matrix.execute.context import RunContext
-from matrix.execute.existing import ExistingCell, NotProbed, examine
+from matrix.execute.images.builder import Builder, BuildInputs, CellImage, build_args, image_tag
+from matrix.execute.images.existing import ExistingCell, NotProbed, examine
+from matrix.execute.images.portable import PLATFORM as PORTABLE_PLATFORM
+from matrix.execute.images.portable import PortableProbe, ensure_portable
 from matrix.execute.lockfile import LockKeeper
-from matrix.execute.portable import PLATFORM as PORTABLE_PLATFORM
-from matrix.execute.portable import PortableProbe, ensure_portable
 from matrix.model import kinds
 from matrix.model.cells import Cell
 from matrix.model.policy import dockerfile_path

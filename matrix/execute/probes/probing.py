@@ -14,8 +14,8 @@ from typing import Any
 import docker
 
 from matrix import assets
-from matrix.execute.batch import BatchRun, ProbeRun, run_batch
-from matrix.execute.symbolize import crash_record
+from matrix.execute.probes.batch import BatchRun, ProbeRun, run_batch
+from matrix.execute.probes.symbolize import crash_record
 from matrix.judge import fate as fates
 from matrix.judge.cell import completed, judged, majority, twin_ran
 from matrix.judge.fate import DEFAULT_FATE_RUNS
