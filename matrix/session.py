@@ -29,9 +29,9 @@ from matrix.model.cells import Cell
 from matrix.model.definition import matrix_label
 from matrix.model.types import MatrixDefinition
 from matrix.model.vocabulary import Outcome
+from matrix.progress import ConsoleReporter
 from matrix.report.terminal import print_report
 from matrix.report.write import write_reports
-from matrix.reporter import ConsoleReporter
 from matrix.results.diff import Baseline
 from matrix.results.records import CellResult, EngineInfo, Run, now
 from matrix.results.store import ResultsDir

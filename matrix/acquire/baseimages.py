@@ -17,7 +17,7 @@ import docker.errors
 from matrix import assets
 from matrix.errors import BaseImageError
 from matrix.model.types import Platform
-from matrix.reporter import Reporter
+from matrix.progress import Reporter
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from matrix.acquire.signatures import Signature, UnknownSigner, check_signature,
 from matrix.errors import SourceError
 from matrix.files import publish_mode, sync_directory, write_atomic
 from matrix.model.types import Source
-from matrix.reporter import Reporter
+from matrix.progress import Reporter
 
 
 @dataclass(frozen=True)

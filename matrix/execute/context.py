@@ -12,7 +12,7 @@ from matrix.execute.engine import EngineFacts
 from matrix.execute.options import RunOptions
 from matrix.execute.timeline import Timeline
 from matrix.model.types import MatrixDefinition
-from matrix.reporter import Reporter
+from matrix.progress import Reporter
 from matrix.results.store import ResultsDir
 
 

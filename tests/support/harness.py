@@ -26,7 +26,7 @@ from matrix.model.cells import Cell, expand, select
 from matrix.model.definition import load_definition
 from matrix.model.types import MatrixDefinition, Source
 from matrix.model.vocabulary import Outcome
-from matrix.reporter import ConsoleReporter, Reporter
+from matrix.progress import ConsoleReporter, Reporter
 from matrix.results.records import CellResult
 from matrix.results.store import ResultsDir
 from support.fakes import FakeDockerClient

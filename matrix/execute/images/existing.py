@@ -26,7 +26,7 @@ from matrix.execute.probes.batch import ProbeRun, run_batch
 from matrix.execute.probes.probing import Programs
 from matrix.files import write_text
 from matrix.model.cells import Cell
-from matrix.reporter import Reporter
+from matrix.progress import Reporter
 from matrix.results.store import ResultsDir
 
 

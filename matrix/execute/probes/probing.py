@@ -22,7 +22,7 @@ from matrix.judge.fate import DEFAULT_FATE_RUNS
 from matrix.model import kinds
 from matrix.model.cells import Cell
 from matrix.model.vocabulary import control_of, partner_of
-from matrix.reporter import Reporter
+from matrix.progress import Reporter
 from matrix.results.records import CellResult, ScenarioResult
 
 

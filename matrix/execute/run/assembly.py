@@ -19,7 +19,7 @@ from matrix.execute.run.runner import Runner
 from matrix.execute.timeline import PHASES_NAME, Timeline
 from matrix.model.cells import Cell
 from matrix.model.types import MatrixDefinition
-from matrix.reporter import Reporter
+from matrix.progress import Reporter
 from matrix.results.records import CellResult
 from matrix.results.redact import mirror_redactor
 from matrix.results.store import ResultsDir
