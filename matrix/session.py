@@ -137,7 +137,7 @@ def run(
         record.phase_seconds["report"] = round(time.monotonic() - t0, 2)
         out.rewrite_run(record)
         written["lock"] = out.root / assets.LOCK_NAME
-        parts.lock.write(written["lock"])
+        parts.lockfile.write(written["lock"])
     console.print()
     console.print(f"results: {options.results}/cells/ ({len(results)} cells)")
     print_report(console, results, record, scenarios, written)

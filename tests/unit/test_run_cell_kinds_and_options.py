@@ -356,7 +356,7 @@ def test_fate_runs_1_makes_no_follow_ups_and_the_setting_is_part_of_the_inputs(
 def test_lock_records_what_the_run_used_and_locked_refuses_a_change(hx: Harness) -> None:
     runner = hx.runner(1)
     runner.run(hx.cells("debian-12/3.0.20/default"))
-    used = runner.lock.used
+    used = runner.lockfile.used
     assert used.matrix_digest == hx.definition.digest
     assert used.sources == {"3.0.20": SHA}
     assert set(used.base_images) == {"debian:bookworm"}

@@ -86,7 +86,7 @@ class Imager:
     """Makes cells' images, each the way its kind says (matrix/model/kinds/): the kinds'
     Workshop."""
 
-    def __init__(self, ctx: RunContext, *, builder: Builder, lock: LockKeeper) -> None:
+    def __init__(self, ctx: RunContext, *, builder: Builder, lockfile: LockKeeper) -> None:
         self.client = ctx.client
         self.definition = ctx.definition
         self.engine = ctx.engine
@@ -94,7 +94,7 @@ class Imager:
         self.out = ctx.out
         self.reporter = ctx.reporter
         self.builder = builder
-        self.lock = lock
+        self.lockfile = lockfile  # the run's lock file: what it used, checked (--locked)
         self._once = Once()
         self._gates: dict[str, threading.Event] = {}  # see _gate
         self._gates_lock = threading.Lock()
@@ -305,7 +305,7 @@ class Imager:
             if found is None:
                 why = f"image {ref} is not in the engine and cannot be pulled ({why})"
                 return CellStopped(Outcome.SKIPPED, why)
-            self.lock.base(found.ref, found.image_id)
+            self.lockfile.base(found.ref, found.image_id)
             return found
 
         found = self._once.get(("existing", ref), find)
@@ -392,7 +392,7 @@ class Imager:
                     )
             except BaseImageError as exc:
                 return exc
-            self.lock.base(base.ref, base.image_id)
+            self.lockfile.base(base.ref, base.image_id)
             return base
 
         return self._once.get(("base", *key), make)
@@ -413,7 +413,7 @@ class Imager:
                     )
             except SourceError as exc:
                 return exc
-            self.lock.source(source.version, source.sha256)
+            self.lockfile.source(source.version, source.sha256)
             return source
 
         return self._once.get(("source", cell.source.version), fetch)

@@ -46,7 +46,7 @@ class Programs:
     volume: str | None = None  # the portable probe's, mounted read-only
 
 
-BUILT_IN = Programs()
+DEFAULT_PROGRAMS = Programs()  # a cell image's own, in /opt/fips-matrix
 
 
 def built_in_programs(cell: Cell) -> Programs:
@@ -70,7 +70,7 @@ def probe_command(
     scenario: str,
     module_config: Sequence[tuple[str, str]],
     workdir: str,
-    programs: Programs = BUILT_IN,
+    programs: Programs = DEFAULT_PROGRAMS,
 ) -> list[str]:
     """The C probe's argv."""
     args = _scenario_args(scenario, workdir, programs, programs.probe_args)
@@ -82,7 +82,7 @@ def twin_command(
     module_config: Sequence[tuple[str, str]],
     workdir: str,
     libcrypto: str = assets.LIBCRYPTO_DIR,
-    programs: Programs = BUILT_IN,
+    programs: Programs = DEFAULT_PROGRAMS,
 ) -> list[str]:
     """The second witness's argv: the same scenario through cffi, in the same image. The
     script travels in the command line, so it needs no image of its own."""

@@ -28,7 +28,7 @@ from matrix.results.store import ResultsDir
 @dataclass(frozen=True)
 class MatrixRun:
     out: ResultsDir
-    lock: LockKeeper
+    lockfile: LockKeeper
     imager: Imager
     runner: Runner
 
@@ -53,10 +53,10 @@ def assemble(
 ) -> MatrixRun:
     redact = mirror_redactor(options.mirror)
     out = ResultsDir(options.results, redact)
-    lock = LockKeeper(definition.digest, options.locked)
+    lockfile = LockKeeper(definition.digest, options.locked)
     builder = Builder(client, redact=redact, reporter=reporter, timeout=options.build_timeout)
     timeline = Timeline(out.root / PHASES_NAME)
     ctx = RunContext(client, engine, definition, options, out, reporter, timeline)
-    imager = Imager(ctx, builder=builder, lock=lock)
+    imager = Imager(ctx, builder=builder, lockfile=lockfile)
     pipeline = Pipeline(ctx, imager=imager)
-    return MatrixRun(out, lock, imager, Runner(pipeline, imager, parallel=options.parallel))
+    return MatrixRun(out, lockfile, imager, Runner(pipeline, imager, parallel=options.parallel))
