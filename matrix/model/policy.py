@@ -13,7 +13,6 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from matrix import assets
-from matrix.acquire.guard import address_refusal
 from matrix.errors import DefinitionError
 from matrix.model.locate import line_in_file
 from matrix.model.types import MatrixDefinition, Platform
@@ -100,3 +99,34 @@ def dockerfile_path(platform: Platform, definition: MatrixDefinition) -> Path:
         f"{where()}: dockerfile {platform.dockerfile!r} of platform {platform.name!r} not "
         f"found in {', '.join(str(d) for d in seen)}; add it there or fix the name"
     )
+
+
+def address_refusal(text: str) -> str:
+    """Why a source may not come from this address, or "": asked of a URL's literal host here
+    and of every address a download really reaches (acquire/guard.py)."""
+    try:
+        address = ipaddress.ip_address(text.split("%", 1)[0])  # fe80::1%eth0: the scope
+    except ValueError:
+        return ""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    if address.is_loopback:
+        return "a loopback address (this machine)"
+    if address.is_link_local:
+        return "a link-local address (cloud metadata, the local link)"
+    if address.is_unspecified:
+        return "the unspecified address (this machine)"
+    if _own(address):
+        return "an address of this machine"
+    return ""
+
+
+def _own(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Whether the address is one of this machine's: only those can be bound to."""
+    family = socket.AF_INET if address.version == 4 else socket.AF_INET6
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.bind((str(address), 0))
+    except OSError:
+        return False
+    return True
