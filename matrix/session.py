@@ -30,9 +30,9 @@ from matrix.model.definition import matrix_label
 from matrix.model.types import MatrixDefinition
 from matrix.model.vocabulary import Outcome
 from matrix.progress import ConsoleReporter
+from matrix.report.diff import Baseline
 from matrix.report.terminal import print_report
 from matrix.report.write import write_reports
-from matrix.results.diff import Baseline
 from matrix.results.records import CellResult, EngineInfo, Run, now
 from matrix.results.store import ResultsDir
 

@@ -19,9 +19,9 @@ from matrix import readme
 from matrix.commands import common
 from matrix.errors import MatrixError
 from matrix.judge.cell import rejudge_cell
+from matrix.report.diff import read_baseline
 from matrix.report.terminal import print_report
 from matrix.report.write import render_reports
-from matrix.results.diff import read_baseline
 from matrix.results.records import CellResult, Run, scenarios_of
 from matrix.results.store import ResultsDir
 

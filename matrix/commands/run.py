@@ -24,7 +24,7 @@ from matrix.execute.options import (
 from matrix.model.cells import Cell, select
 from matrix.model.load import load_cells
 from matrix.model.types import MatrixDefinition
-from matrix.results.diff import read_baseline
+from matrix.report.diff import read_baseline
 
 
 def arguments(parser: argparse.ArgumentParser) -> None:
