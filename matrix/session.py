@@ -20,18 +20,19 @@ from matrix.acquire.mirror import debian_mirror
 from matrix.acquire.sources import default_cache_dir
 from matrix.errors import NothingMeasured
 from matrix.execute import engine
-from matrix.execute.assembly import assemble
-from matrix.execute.batch import remove_leftovers
-from matrix.execute.bundle import load_bundle
+from matrix.execute.images.bundle import load_bundle
 from matrix.execute.lockfile import Lock
 from matrix.execute.options import DEFAULT_BUILD_TIMEOUT, DEFAULT_PROBE_TIMEOUT, RunOptions
+from matrix.execute.probes.batch import remove_leftovers
+from matrix.execute.run.assembly import assemble
 from matrix.model.cells import Cell
-from matrix.model.definition import MatrixDefinition, matrix_label
+from matrix.model.definition import matrix_label
+from matrix.model.types import MatrixDefinition
 from matrix.model.vocabulary import Outcome
+from matrix.progress import ConsoleReporter
+from matrix.report.diff import Baseline
 from matrix.report.terminal import print_report
 from matrix.report.write import write_reports
-from matrix.reporter import ConsoleReporter
-from matrix.results.diff import Baseline
 from matrix.results.records import CellResult, EngineInfo, Run, now
 from matrix.results.store import ResultsDir
 
@@ -136,7 +137,7 @@ def run(
         record.phase_seconds["report"] = round(time.monotonic() - t0, 2)
         out.rewrite_run(record)
         written["lock"] = out.root / assets.LOCK_NAME
-        parts.lock.write(written["lock"])
+        parts.lockfile.write(written["lock"])
     console.print()
     console.print(f"results: {options.results}/cells/ ({len(results)} cells)")
     print_report(console, results, record, scenarios, written)

@@ -16,8 +16,8 @@ import docker.errors
 
 from matrix import assets
 from matrix.errors import BaseImageError
-from matrix.model.definition import Platform
-from matrix.reporter import Reporter
+from matrix.model.types import Platform
+from matrix.progress import Reporter
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Where a source URL may lead: never to this machine (loopback, its own addresses, the
 unspecified address) nor to the local link (cloud metadata), whatever the URL's host looks
-like. The matrix file's check reads the literal host only (matrix/model/definition.py,
+like. The matrix file's check reads the literal host only (matrix/model/policy.py,
 url_refusal); this checks what a download really reaches: every address the name resolves
 to before connecting, the address connected to after, and each redirect's target, again.
 
@@ -19,37 +19,9 @@ from collections.abc import Collection
 from typing import Any
 from urllib.parse import urlsplit
 
+from matrix.model.policy import address_refusal
+
 SCHEMES = ("http", "https")
-
-
-def address_refusal(text: str) -> str:
-    """Why a download must not reach this address, or ""."""
-    try:
-        address = ipaddress.ip_address(text.split("%", 1)[0])  # fe80::1%eth0: the scope
-    except ValueError:
-        return ""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    if address.is_loopback:
-        return "a loopback address (this machine)"
-    if address.is_link_local:
-        return "a link-local address (cloud metadata, the local link)"
-    if address.is_unspecified:
-        return "the unspecified address (this machine)"
-    if _own(address):
-        return "an address of this machine"
-    return ""
-
-
-def _own(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    """Whether the address is one of this machine's: only those can be bound to."""
-    family = socket.AF_INET if address.version == 4 else socket.AF_INET6
-    try:
-        with socket.socket(family, socket.SOCK_STREAM) as probe:
-            probe.bind((str(address), 0))
-    except OSError:
-        return False
-    return True
 
 
 class Unreachable(OSError):

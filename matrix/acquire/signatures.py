@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from matrix.acquire.download import Refused, fetch_small
-from matrix.reporter import Reporter
+from matrix.progress import Reporter
 
 VERIFIED = "verified"
 UNSIGNED = "no signature published"

@@ -22,8 +22,8 @@ from matrix.acquire.mirror import ENV_VAR
 from matrix.acquire.signatures import Signature, UnknownSigner, check_signature, trusted
 from matrix.errors import SourceError
 from matrix.files import publish_mode, sync_directory, write_atomic
-from matrix.model.definition import Source
-from matrix.reporter import Reporter
+from matrix.model.types import Source
+from matrix.progress import Reporter
 
 
 @dataclass(frozen=True)

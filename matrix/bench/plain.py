@@ -17,9 +17,9 @@ from matrix.acquire.sources import cache_path
 from matrix.bench.figures import Timed
 from matrix.bench.sampler import machine_busy_seconds
 from matrix.errors import MatrixError
-from matrix.execute.builder import Builder, BuildInputs
+from matrix.execute.images.builder import Builder, BuildInputs
 from matrix.model.cells import Cell
-from matrix.model.definition import Platform
+from matrix.model.types import Platform
 
 
 def local_base(client: docker.DockerClient, platform: Platform) -> BaseImage:

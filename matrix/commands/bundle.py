@@ -16,7 +16,7 @@ from matrix import assets, session
 from matrix.acquire.sources import default_cache_dir
 from matrix.commands import common
 from matrix.execute import engine
-from matrix.execute.bundle import write_bundle
+from matrix.execute.images.bundle import write_bundle
 from matrix.execute.lockfile import Lock
 from matrix.model.cells import select
 from matrix.model.load import load_cells

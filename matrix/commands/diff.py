@@ -1,4 +1,4 @@
-"""`fips-matrix diff OLD NEW`: which cells changed status (matrix/results/diff.py) between two
+"""`fips-matrix diff OLD NEW`: which cells changed status (matrix/report/diff.py) between two
 results directories; exit 1 when one got worse (a CI gate). A cell file that cannot be read
 counts as worse, and so does a cell of OLD that NEW does not hold unless NEW's summary.json
 shows its run did not select it."""
@@ -13,7 +13,7 @@ from pathlib import Path
 from rich.console import Console
 
 from matrix.errors import MatrixError
-from matrix.results.diff import diff_results, format_diff
+from matrix.report.diff import diff_results, format_diff
 from matrix.results.store import ResultsDir, RunFiles, cell_of
 
 

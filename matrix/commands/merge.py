@@ -12,9 +12,9 @@ from rich.console import Console
 
 from matrix.commands import common
 from matrix.errors import MatrixError
+from matrix.report.diff import read_baseline
 from matrix.report.terminal import print_report
 from matrix.report.write import render_reports
-from matrix.results.diff import read_baseline
 from matrix.results.merge import merge, read_inputs
 from matrix.results.records import scenarios_of
 from matrix.results.store import ResultsDir

@@ -21,16 +21,11 @@ from matrix.commands import common
 from matrix.errors import MatrixError
 from matrix.files import write_text
 from matrix.model.cells import expand
-from matrix.model.definition import (
-    IMAGE_PATH_RE,
-    KNOWN_SCENARIOS,
-    NAME_RE,
-    SONAME_RE,
-    load_definition,
-)
+from matrix.model.definition import IMAGE_PATH_RE, NAME_RE, SONAME_RE, load_definition
 from matrix.model.imageref import reference_problem
+from matrix.model.vocabulary import KNOWN_SCENARIOS
+from matrix.report.diff import read_baseline
 from matrix.report.images import describe
-from matrix.results.diff import read_baseline
 from matrix.results.store import ResultsDir
 
 DEFAULT_RESULTS = Path("results/probe")  # git-ignored, as every run's output

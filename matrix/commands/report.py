@@ -18,10 +18,10 @@ from rich.console import Console
 from matrix import readme
 from matrix.commands import common
 from matrix.errors import MatrixError
-from matrix.judge.cell import outcome_of, rejudge
+from matrix.judge.cell import rejudge_cell
+from matrix.report.diff import read_baseline
 from matrix.report.terminal import print_report
 from matrix.report.write import render_reports
-from matrix.results.diff import read_baseline
 from matrix.results.records import CellResult, Run, scenarios_of
 from matrix.results.store import ResultsDir
 
@@ -77,10 +77,7 @@ def main(args: argparse.Namespace, console: Console) -> int:
             raise MatrixError(f"no cell results in {out.cells_dir}")
         if files.missing:
             console.print(f"report: note: {files.missing_note()}")
-        for result in results:
-            if result.scenarios:
-                result.scenarios = [rejudge(s) for s in result.scenarios]
-                result.outcome = outcome_of(result.scenarios)
+        results = [rejudge_cell(result) for result in results]
         scenarios = scenarios_of(results)
         run = run or Run.unknown([r.cell for r in results])
         # every report made before the first file is rewritten: all of them, or none

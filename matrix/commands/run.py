@@ -22,9 +22,9 @@ from matrix.execute.options import (
     RunOptions,
 )
 from matrix.model.cells import Cell, select
-from matrix.model.definition import MatrixDefinition
 from matrix.model.load import load_cells
-from matrix.results.diff import read_baseline
+from matrix.model.types import MatrixDefinition
+from matrix.report.diff import read_baseline
 
 
 def arguments(parser: argparse.ArgumentParser) -> None:

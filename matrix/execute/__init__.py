@@ -1,1 +1,3 @@
-"""Doing a run: the engine, the builds, the schedule, the probe containers, locks and bundles."""
+"""Doing a run, in the order of its flow: images/ (a cell's image), probes/ (its probe runs),
+run/ (the run: schedule, each cell's pipeline, fingerprint). Here, what every part of a run
+reads: the engine, the run's options and context, its timeline and its lock file."""

@@ -11,8 +11,8 @@ import docker
 from matrix.execute.engine import EngineFacts
 from matrix.execute.options import RunOptions
 from matrix.execute.timeline import Timeline
-from matrix.model.definition import MatrixDefinition
-from matrix.reporter import Reporter
+from matrix.model.types import MatrixDefinition
+from matrix.progress import Reporter
 from matrix.results.store import ResultsDir
 
 

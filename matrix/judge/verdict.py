@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from matrix.judge import crash as crashes
+from matrix.judge.crash_places import symbol_table
+from matrix.judge.document import CHILD_ENDS, PROBE_SCHEMA, Doc, malformed
 from matrix.model.vocabulary import (
     SCENARIOS,
     Scenario,
@@ -20,15 +22,12 @@ from matrix.model.vocabulary import (
     signal_name,
 )
 
-PROBE_SCHEMA = 1
 KILLED_AT_TIMEOUT = 128 + 9  # the batch kills a run at its timeout with SIGKILL
 CAUGHT = (4, 6, 7, 8, 11)  # the signals the C probe's crash handler reports (probe_trace.h)
 NO_RECORD = (
     "no crash record with this result: the probe's stderr held no crash line (cut short, or "
     "written by a version of the tool that kept none)"
 )
-
-Doc = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -114,7 +113,7 @@ def _crashes(record: Doc | None) -> tuple[crashes.Crash | None, list[crashes.Cra
         return None, []
     lines = record.get("lines")
     found = crashes.crashes(
-        lines if isinstance(lines, list) else [], crashes.symbol_table(record.get("symbols"))
+        lines if isinstance(lines, list) else [], symbol_table(record.get("symbols"))
     )
     return next((c for c in found if not c.child), None), [c for c in found if c.child]
 
@@ -296,92 +295,6 @@ def judge(scenario: str, doc: Doc) -> Judgement:
     return Judgement(verdict, cause, tuple(evidence), short, facts)
 
 
-_NONE = type(None)
-_FLAG = (bool, int)  # the C probe writes true/false; older documents may hold 0/1
-Shape = dict[str, type | tuple[type, ...]]
-_BASELINE: Shape = {
-    "mappings": int,
-    "noload_loaded": _FLAG,
-    "module_nodelete": (bool, _NONE),
-    "libc_dlclose_unmaps": (bool, _NONE),
-}
-_STEP: Shape = {
-    "name": str,
-    "ok": (bool, _NONE),
-    "errors": list,
-    "self_tests": dict,
-    "status": (int, _NONE),
-    "digest_ok": (bool, _NONE),
-    "mappings": int,
-    "noload_loaded": _FLAG,
-}
-_SELF_TESTS: Shape = {"started": int, "corrupted": int, "failed_tests": str}
-_WORKER = ("ok_before_failure", "failed_after_failure", "ok_after_failure", "first_error")
-_WORKERS: Shape = {  # one of workers: what the verdict code reads beyond _WORKER
-    "name": str,
-    "called_thread_stop": bool,
-    "exited_before_failure": bool,
-}
-_END: Shape = {"exit_status": (int, _NONE), "signal": (int, _NONE), "timed_out": bool}
-_REQUIRED_STEPS = ("load_a", "unload_a", "reload_b")
-
-
-def malformed(doc: Doc) -> str:
-    """What of a complete document the verdict is read from is missing or of another type
-    ("" when nothing): a document from a results file may hold anything, and must come out
-    INCONCLUSIVE, never as a traceback."""
-    base = doc.get("baseline")
-    if not isinstance(base, dict):
-        return "baseline: want an object"
-    problem = _wrong_keys(base, _BASELINE, "baseline")
-    if problem:
-        return problem
-    steps = doc.get("steps")
-    if not isinstance(steps, list) or not all(isinstance(step, dict) for step in steps):
-        return "steps: want an array of objects"
-    for i, step in enumerate(steps):
-        problem = _wrong_keys(step, _STEP, f"steps[{i}]") or _wrong_keys(
-            step["self_tests"], _SELF_TESTS, f"steps[{i}].self_tests"
-        )
-        if problem:
-            return problem
-        if not all(isinstance(e, dict) and "reason" in e for e in step["errors"]):
-            return f"steps[{i}].errors: want objects with a reason"
-    names = {step["name"] for step in steps}
-    missing = [name for name in _REQUIRED_STEPS if name not in names]
-    if missing:
-        return f"no step {', '.join(missing)}"
-    worker = doc.get("worker")
-    if worker is not None and not (isinstance(worker, dict) and all(k in worker for k in _WORKER)):
-        return f"worker: want an object with {', '.join(_WORKER)}"
-    workers = doc.get("workers")
-    if workers is not None:
-        if not isinstance(workers, list) or not all(isinstance(w, dict) for w in workers):
-            return "workers: want an array of objects"
-        for i, w in enumerate(workers):
-            if not all(k in w for k in _WORKER):
-                return f"workers[{i}]: want an object with {', '.join(_WORKER)}"
-            problem = _wrong_keys(w, _WORKERS, f"workers[{i}]")
-            if problem:
-                return problem
-    for key in _ENDS:
-        end = doc.get(key)
-        if end is not None:
-            problem = (
-                _wrong_keys(end, _END, key) if isinstance(end, dict) else f"{key}: want an object"
-            )
-            if problem:
-                return problem
-    return ""
-
-
-def _wrong_keys(data: Doc, shape: Shape, where: str) -> str:
-    for key, kinds in shape.items():
-        if not isinstance(data.get(key, ...), kinds):
-            return f"{where}.{key}: missing, or not what it should be"
-    return ""
-
-
 def _forced_failure(scenario: str, wanted: str, steps: dict[str, Doc]) -> tuple[bool, str]:
     step: Doc | None
     if scenario == Scenario.INTEGRITY:
@@ -477,12 +390,12 @@ def _scenario_extras(
         facts["workers"] = workers
         facts["threads_alive_without_thread_stop"] = _alive_without_stop(doc)
         evidence.extend(f"thread {w['name']}: {_rounds(w, failed)}; {_life(w)}" for w in workers)
-    ends = [(key, doc.get(key)) for key in _ENDS]
+    ends = [(key, doc.get(key)) for key in CHILD_ENDS]
     if any(isinstance(end, dict) for _, end in ends):
         for key, end in ends:
             facts[key] = end
             if isinstance(end, dict):
-                evidence.append(f"{_ENDS[key]}: {_ended(end)}")
+                evidence.append(f"{CHILD_ENDS[key]}: {_ended(end)}")
         facts["context_alive_at_exit"] = doc.get("context_alive_at_exit")
         alive = doc.get("context_alive_at_exit") is True
         evidence.append(
@@ -490,13 +403,6 @@ def _scenario_extras(
             + ("still loaded: its exit status is how that ended" if alive else "not loaded")
         )
     return facts, evidence
-
-
-# exit-after-reload's forked children: how each ended
-_ENDS = {
-    "exit_without_context": "a child that freed context B and returned from main",
-    "exit_after_cleanup": "a child that freed B, called OPENSSL_cleanup() and returned from main",
-}
 
 
 def _rounds(w: Doc, failed: bool = True) -> str:

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 from matrix import assets
 from matrix.errors import DefinitionError
-from matrix.model.definition import MatrixDefinition, Platform, Rule, Source, Variant
 from matrix.model.kinds import combinations
+from matrix.model.types import MatrixDefinition, Platform, Rule, Source, Variant
 from matrix.model.vocabulary import CellKind
 
 

@@ -1,12 +1,9 @@
-"""Load and validate the declarative matrix file (TOML) into frozen dataclasses.
+"""Load and validate the declarative matrix file (TOML) into the frozen dataclasses of
+model/types.py, following `extends` (a file that adds to, drops from or overrides another).
 
-Every error names `file:line`, so a typo in the matrix is found in one look.
-
-A matrix file is code: it chooses base images, Dockerfiles, source URLs and configure
-options, so running someone's matrix file is like running their Makefile. What is never
-legitimate is refused: source URLs other than http(s), or naming this machine (loopback)
-or its link (link-local); Dockerfiles outside the matrix file's directory tree; configure
-options a shell would read as more than words.
+Every error names `file:line` (model/locate.py), so a typo in the matrix is found in one look;
+what a matrix file may never ask for (URLs, Dockerfiles, configure options) is
+model/policy.py's.
 """
 
 from __future__ import annotations
@@ -14,36 +11,45 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import difflib
-import fnmatch
 import hashlib
-import ipaddress
 import re
-import socket
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
-from urllib.parse import urlsplit
 
 from matrix import assets
-from matrix.acquire.guard import address_refusal
 from matrix.errors import DefinitionError
 from matrix.model.imageref import reference_problem
-from matrix.model.vocabulary import CellKind, Scenario
+from matrix.model.locate import KeyPath, Locator
+from matrix.model.policy import (
+    CONFIG_KEY_RE,
+    CONFIG_VALUE_RE,
+    CONFIGURE_OPTION_RE,
+    DOCKERFILE_RE,
+    url_refusal,
+)
+from matrix.model.types import (
+    BUILT_IN_MATRIX,
+    BaseFallback,
+    ExistingImage,
+    MatrixDefinition,
+    Platform,
+    Rule,
+    Source,
+    Variant,
+)
+from matrix.model.vocabulary import KNOWN_SCENARIOS, CellKind
 
 SCHEMA = 1
-KNOWN_SCENARIOS = tuple(s.value for s in Scenario)
 LIBCS = ("glibc", "musl")
 
 # Names and versions become image tags and path components: keep them boring.
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 VERSION_RE = re.compile(r"^[0-9]+\.[0-9]+\.[0-9]+[a-z0-9.-]*$")
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
-DOCKERFILE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\.Dockerfile$")
 IMAGE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@-]*$")
 SUITE_RE = re.compile(r"^[a-z][a-z0-9-]*$")
-URL_SCHEMES = ("http", "https")
 
 _TOP_KEYS = (
     "schema",
@@ -81,108 +87,7 @@ IMAGE_PATH_RE = re.compile(r"^/[^\x00-\x1f\x7f]{0,1023}$")
 SONAME_RE = re.compile(r"^libcrypto\.so\.[0-9]+$")
 _SOURCE_KEYS = ("sha256", "urls", "debian_orig")
 _VARIANT_KEYS = ("description", "configure", "module_config", "provider", "base")
-CONFIG_KEY_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
-CONFIGURE_OPTION_RE = re.compile(r"^[A-Za-z0-9_.,=+/:-]+$")
-CONFIG_VALUE_RE = re.compile(r"^[A-Za-z0-9._:-]*$")
 _RULE_KEYS = ("platform", "version", "variant", "reason")
-
-KeyPath = tuple[str | int, ...]
-
-
-@dataclass(frozen=True)
-class BaseFallback:
-    """How to make the base image locally when it cannot be pulled."""
-
-    debootstrap: str  # Debian suite for `debootstrap --variant=minbase`
-
-
-@dataclass(frozen=True)
-class ExistingImage:
-    """A platform that is an image of the user's, probed as it is by the portable probe.
-    Each path left out is found in the image (discovery)."""
-
-    ref: str
-    libcrypto: str | None = None  # a file, a directory, or a bare soname (libcrypto.so.3)
-    modules: str | None = None  # fips.so, or the directory holding it
-    fips_config: str | None = None  # the module's configuration (for module_mac = "image")
-    module_mac: str = "computed"  # or "image": the value in the image's own configuration
-
-
-@dataclass(frozen=True)
-class Platform:
-    name: str
-    dockerfile: str
-    base_image: str
-    libc: str
-    fallback: BaseFallback | None
-    description: str
-    # what its cells are (matrix/model/kinds/): OpenSSL built from the matrix's sources, the
-    # distribution's own, or an existing image as it is (see `image`)
-    kind: CellKind = CellKind.COMPILED
-    image: ExistingImage | None = None
-
-
-@dataclass(frozen=True)
-class Source:
-    version: str
-    sha256: str
-    urls: tuple[str, ...]
-    debian_orig: bool  # also try the Debian mirror's byte-identical .orig.tar.gz
-
-
-@dataclass(frozen=True)
-class Variant:
-    name: str
-    configure: tuple[str, ...]
-    description: str
-    # Extra KEY = VALUE lines for the module's config section (e.g. defer-tests = "1"):
-    # they change how the module runs, not how it is built.
-    module_config: tuple[tuple[str, str], ...] = ()
-    # Version skew: take fips.so from this source version, libcrypto from the cell's own;
-    # both built as variant `base`.
-    provider: str | None = None
-    base: str = "default"
-
-
-@dataclass(frozen=True)
-class Rule:
-    platform: str = "*"
-    version: str = "*"
-    variant: str = "*"
-    reason: str = ""
-    line: int = field(default=0, compare=False)  # where it was declared, for errors
-    # from the matrix file that this one extends: checked there, and moot here when it
-    # matches no cell of this one
-    inherited: bool = field(default=False, compare=False)
-
-    def matches(self, platform: str, version: str, variant: str) -> bool:
-        return (
-            fnmatch.fnmatchcase(platform, self.platform)
-            and fnmatch.fnmatchcase(version, self.version)
-            and fnmatch.fnmatchcase(variant, self.variant)
-        )
-
-
-@dataclass(frozen=True)
-class MatrixDefinition:
-    path: Path
-    platforms: dict[str, Platform]
-    sources: dict[str, Source]
-    variants: dict[str, Variant]
-    scenarios: tuple[str, ...]
-    include: tuple[Rule, ...]
-    exclude: tuple[Rule, ...]
-    digest: str  # sha256 of the file's bytes (and its parent's): ties results to the definition
-    # ("platforms" | "sources" | "variants", name) -> the file that defines it, as results name
-    # files (matrix_label): where a cell came from when a matrix file extends another
-    origins: dict[tuple[str, str], str] = field(default_factory=dict)
-
-    def origin(self, platform: str, version: str, variant: str) -> str:
-        """The files a cell's platform, source and variant come from, the extending one
-        first (a cell is the extending file's where any of the three is)."""
-        keys = (("platforms", platform), ("sources", version), ("variants", variant))
-        files = [self.origins[k] for k in keys if k in self.origins]
-        return ", ".join(dict.fromkeys(sorted(files, key=lambda f: f == BUILT_IN)))
 
 
 def load_definition(path: Path, _within: tuple[Path, ...] = ()) -> MatrixDefinition:
@@ -199,7 +104,7 @@ def load_definition(path: Path, _within: tuple[Path, ...] = ()) -> MatrixDefinit
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise _syntax_error(path, text, exc) from exc
-    ctx = _Ctx(path, _Locator(text))
+    ctx = _Ctx(path, Locator(text))
     base = _parent(ctx, doc, (*_within, path))
     digest = hashlib.sha256(data + (base.digest.encode() if base else b"")).hexdigest()
     return _parse(ctx, doc, digest, base)
@@ -223,49 +128,13 @@ def _parent(ctx: _Ctx, doc: dict[str, Any], chain: tuple[Path, ...]) -> MatrixDe
     return load_definition(parent, chain)
 
 
-BUILT_IN = "default.toml (built in)"
-
-
 def matrix_label(path: Path) -> str:
     """How results name a matrix file: the built-in one by that name, a user's as it was
     given; never this machine's checkout or install path."""
     with contextlib.suppress(OSError):
         if path.resolve() == assets.DEFAULT_MATRIX.resolve():
-            return BUILT_IN
+            return BUILT_IN_MATRIX
     return str(path)
-
-
-def dockerfile_path(platform: Platform, definition: MatrixDefinition) -> Path:
-    """The matrix file's own `dockerfiles/` wins, then the package's."""
-    # each directory with the tree its Dockerfiles must stay in (symbolic links included)
-    dirs = [
-        (definition.path.parent / "dockerfiles", definition.path.parent),
-        (assets.DOCKERFILES_DIR, assets.DOCKERFILES_DIR),
-    ]
-    seen: list[Path] = []
-
-    def where() -> str:  # read only for an error: this runs once per cell
-        line = _line_in_file(definition.path, ("platforms", platform.name, "dockerfile"))
-        return f"{definition.path}:{line}"
-
-    for d, tree in dirs:
-        if d in seen:
-            continue
-        seen.append(d)
-        candidate = d / platform.dockerfile
-        if candidate.is_file():
-            real, root = candidate.resolve(), tree.resolve()
-            if not real.is_relative_to(root):
-                raise DefinitionError(
-                    f"{where()}: dockerfile {platform.dockerfile!r} of platform "
-                    f"{platform.name!r} is {real}, outside {root}: refused (a matrix file's "
-                    "Dockerfiles live in its own directory tree)"
-                )
-            return candidate
-    raise DefinitionError(
-        f"{where()}: dockerfile {platform.dockerfile!r} of platform {platform.name!r} not "
-        f"found in {', '.join(str(d) for d in seen)}; add it there or fix the name"
-    )
 
 
 # --- parsing ---------------------------------------------------------------------------
@@ -460,46 +329,6 @@ def _source(ctx: _Ctx, version: str, t: dict[str, Any]) -> Source:
     return Source(version, sha, urls, debian_orig)
 
 
-def url_refusal(url: str) -> str:
-    """Why a source URL is never legitimate, or "": another scheme than http(s), no host, or
-    a host that is this machine (loopback, unspecified) or only its link (link-local)."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-    except ValueError as exc:
-        return f"not a URL ({exc})"
-    if parts.scheme not in URL_SCHEMES:
-        return f"want an {' or '.join(URL_SCHEMES)} URL, not {parts.scheme or 'a bare path'!r}"
-    if not host:
-        return "the URL names no host"
-    address = _address(host)
-    if host == "localhost" or host.endswith(".localhost") or (address and address.is_loopback):
-        return "a loopback address (this machine): refused"
-    if address is not None and address.is_link_local:
-        return "a link-local address (cloud metadata, the local link): refused"
-    if address is not None and address.is_unspecified:
-        return "the unspecified address (this machine): refused"
-    own = address_refusal(str(address)) if address is not None else ""
-    if own:  # this machine's own (non-loopback) address
-        return f"{own}: refused"
-    return ""
-
-
-def _address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    """The address a host literal stands for, in any form the resolver takes (127.1,
-    0x7f.0.0.1, 2130706433, ::ffff:127.0.0.1); None for a name."""
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        try:
-            address = ipaddress.IPv4Address(socket.inet_aton(host))
-        except OSError:
-            return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    return address
-
-
 def _variant(ctx: _Ctx, name: str, t: dict[str, Any]) -> Variant:
     kp: KeyPath = ("variants", name)
     ctx.check_keys(t, kp, _VARIANT_KEYS, ())
@@ -508,8 +337,6 @@ def _variant(ctx: _Ctx, name: str, t: dict[str, Any]) -> Variant:
     t = {"configure": [], **t}
     configure = ctx.string_list(t, kp, "configure")
     for opt in configure:
-        # Each entry is one argv word for ./Configure, passed through a build argument that
-        # the build script splits into words: nothing a shell would read as more than text.
         if not CONFIGURE_OPTION_RE.match(opt):
             ctx.fail(
                 (*kp, "configure"),
@@ -586,17 +413,10 @@ def _syntax_error(path: Path, text: str, exc: tomllib.TOMLDecodeError) -> Defini
     return DefinitionError(f"{path}:{line}: invalid TOML: {msg}")
 
 
-def _line_in_file(path: Path, kp: KeyPath) -> int:
-    try:
-        return _Locator(path.read_text(encoding="utf-8")).line_of(kp)
-    except (OSError, UnicodeDecodeError):
-        return 1
-
-
 class _Ctx:
     """The file being parsed: turns a key path into `path:line: message` errors."""
 
-    def __init__(self, path: Path, locator: _Locator) -> None:
+    def __init__(self, path: Path, locator: Locator) -> None:
         self.path = path
         self.locator = locator
 
@@ -671,65 +491,3 @@ def _where(kp: KeyPath) -> str:
     if isinstance(kp[-1], int):
         return f"[[{_dotted(kp[:-1])}]] #{kp[-1] + 1}: "
     return f"[{_dotted(kp)}]: "
-
-
-# --- locating a key path in the text ---------------------------------------------------
-
-_HEADER_RE = re.compile(r"^\s*(\[\[?)\s*(.+?)\s*\]\]?\s*(?:#.*)?$")
-_KEY_PART_RE = re.compile(r"""\s*(?:"((?:[^"\\]|\\.)*)"|'([^']*)'|([A-Za-z0-9_-]+))\s*(?:\.|$)""")
-
-
-def _split_key(s: str) -> tuple[str, ...]:
-    parts: list[str] = []
-    pos = 0
-    while pos < len(s):
-        m = _KEY_PART_RE.match(s, pos)
-        if not m or m.end() == pos:
-            break
-        parts.append(next(g for g in m.groups() if g is not None))
-        pos = m.end()
-    return tuple(parts)
-
-
-class _Locator:
-    """Finds the line of a table header or key by scanning the text: good enough for errors."""
-
-    def __init__(self, text: str) -> None:
-        self.lines = text.splitlines()
-        # (1-based line, header key path, is an array-of-tables header)
-        self.headers: list[tuple[int, tuple[str, ...], bool]] = []
-        for i, line in enumerate(self.lines, 1):
-            m = _HEADER_RE.match(line)
-            if m:
-                self.headers.append((i, _split_key(m.group(2)), m.group(1) == "[["))
-
-    def line_of(self, kp: KeyPath) -> int:
-        for cut in range(len(kp), 0, -1):
-            start = self._header_line(kp[:cut])
-            if start is not None:
-                return self._key_line(start, [str(k) for k in kp[cut:]])
-        return self._key_line(0, [str(k) for k in kp])
-
-    def _header_line(self, prefix: KeyPath) -> int | None:
-        if isinstance(prefix[-1], int):
-            names, nth = prefix[:-1], prefix[-1]
-            arrays = [ln for ln, path, arr in self.headers if arr and path == names]
-            return arrays[nth] if nth < len(arrays) else None
-        for ln, path, arr in self.headers:
-            if not arr and path == prefix:
-                return ln
-        return None
-
-    def _key_line(self, start: int, keys: list[str]) -> int:
-        """Search `keys` in order inside the section that begins after line `start`."""
-        end = next((ln for ln, _, _ in self.headers if ln > start), len(self.lines) + 1)
-        found, first = start, start + 1
-        for key in keys:
-            q = re.escape(key)
-            key_re = re.compile(rf"""(?:^|[{{,\s.])(?:{q}|"{q}"|'{q}')\s*[=.]""")
-            hit = next((ln for ln in range(first, end) if key_re.search(self.lines[ln - 1])), None)
-            if hit is None:
-                break
-            # A nested key may sit on the same line (inline table) or below it.
-            found = first = hit
-        return found or 1

@@ -10,7 +10,9 @@ from matrix import assets
 from matrix.errors import DefinitionError
 from matrix.model import contract, kinds
 from matrix.model.cells import Cell, expand
-from matrix.model.definition import MatrixDefinition, dockerfile_path, load_definition
+from matrix.model.definition import load_definition
+from matrix.model.policy import dockerfile_path
+from matrix.model.types import MatrixDefinition
 
 # The Dockerfile built and probed on this project's machine: a Dockerfile that compiles
 # OpenSSL repeats its compile and link stages.

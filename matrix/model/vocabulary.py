@@ -29,6 +29,10 @@ class Scenario(StrEnum):
     THREAD_POOL_NO_FAILURE = "thread-pool-no-failure"
 
 
+# what a matrix file's `scenarios` may name, in the probe's order
+KNOWN_SCENARIOS = tuple(s.value for s in Scenario)
+
+
 class CellKind(StrEnum):
     """How a cell gets its OpenSSL."""
 

@@ -32,8 +32,8 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 
 from matrix.model.vocabulary import SCENARIOS, JUnitStatus, Outcome, junit_status, look
+from matrix.report.diff import Baseline, Change, comparable, diff_results
 from matrix.report.layout import fate, scenario_of, share, status_at
-from matrix.results.diff import Baseline, Change, comparable, diff_results
 from matrix.results.records import CellResult, Run, ScenarioResult, scenarios_of
 
 # Characters XML 1.0 cannot carry at all, even escaped.

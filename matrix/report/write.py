@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from matrix.files import write_text
+from matrix.report.diff import Baseline
 from matrix.report.html import render_html
 from matrix.report.junit import render_junit
 from matrix.report.table import render_markdown
-from matrix.results.diff import Baseline
 from matrix.results.records import CellResult, Run
 from matrix.results.store import ResultsDir
 

@@ -1,1 +1,1 @@
-"""Results on disk: their records, the results directory, merging and diffing runs."""
+"""Results on disk: their records, the results directory, merging runs."""

@@ -9,7 +9,7 @@ import re
 from pathlib import PurePath
 from typing import Any
 
-from matrix.model.definition import BUILT_IN
+from matrix.model.types import BUILT_IN_MATRIX
 from matrix.results.records import CellResult, Run
 
 CACHE = "<cache>"
@@ -27,8 +27,8 @@ def matrix_name(recorded: str) -> str:
     recorded it, by its absolute path in a checkout), a user's relative path as it is, and
     an absolute one by its file name alone."""
     path = PurePath(recorded)
-    if recorded == BUILT_IN or path.parts[-2:] == ("matrix", "default.toml"):
-        return BUILT_IN
+    if recorded == BUILT_IN_MATRIX or path.parts[-2:] == ("matrix", "default.toml"):
+        return BUILT_IN_MATRIX
     return path.name if path.is_absolute() else recorded
 
 

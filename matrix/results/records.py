@@ -45,7 +45,7 @@ class ScenarioResult:
     repeats: list[dict[str, Any]] | None = None
     # When the C probe's run held a crash line: the stderr lines its attribution reads, and
     # the function names of its addresses, resolved after the run from the image's objects
-    # (matrix/execute/symbolize.py); the judge attributes the crash from these alone.
+    # (matrix/execute/probes/symbolize.py); the judge attributes the crash from these alone.
     crash: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from matrix.acquire.baseimages import ensure_base_image
 from matrix.acquire.mirror import debian_mirror
 from matrix.assets import DEFAULT_MATRIX
 from matrix.model.definition import load_definition
-from matrix.reporter import Reporter
+from matrix.progress import Reporter
 
 pytestmark = pytest.mark.e2e
 

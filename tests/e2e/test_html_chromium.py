@@ -15,19 +15,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.made_results import fixture_result
 
 from matrix.assets import REFERENCE_DIR
-from matrix.judge.verdict import judge
-from matrix.model.definition import KNOWN_SCENARIOS
-from matrix.model.vocabulary import Outcome
+from matrix.model.vocabulary import KNOWN_SCENARIOS, Outcome
 from matrix.report.html import render_html
-from matrix.results.records import CellResult, Run, ScenarioResult, scenarios_of
+from matrix.results.records import CellResult, Run, scenarios_of
 from matrix.results.store import ResultsDir
 
 pytestmark = pytest.mark.e2e
 
 CHROMIUM = Path("/usr/bin/chromium")
-FIXTURES = Path(__file__).resolve().parents[1] / "unit" / "fixtures"
 KNOWN = 'data-cell="debian-12/3.0.20/default" data-scenario="ondemand-kat"'
 FLAGS = [
     "--headless",
@@ -50,22 +48,7 @@ def results_of_real_probes(dest: Path) -> Path:
         cell_id = "debian-12/3.0.20/" + variant
         r = CellResult(cell_id, "debian-12", "glibc", "3.0.20", variant, Outcome.OK)
         for scenario in KNOWN_SCENARIOS[:5]:
-            doc = json.loads((FIXTURES / f"glibc-{build}-{scenario}.json").read_text())
-            j = judge(scenario, doc)
-            r.scenarios.append(
-                ScenarioResult(
-                    scenario,
-                    j.verdict,
-                    j.cause,
-                    j.short,
-                    list(j.evidence),
-                    j.facts,
-                    0,
-                    False,
-                    0.1,
-                    doc,
-                )
-            )
+            r.scenarios.append(fixture_result(build, scenario, seconds=0.1))
         out.write_cell(r)
     out.write_summary(Run.unknown(["debian-12/3.0.20/default", "debian-12/3.0.20/no-pinshared"]))
     return dest

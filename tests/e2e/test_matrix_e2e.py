@@ -20,9 +20,8 @@ from elftools.elf.dynamic import DynamicSection
 from elftools.elf.elffile import ELFFile
 from shared_run import CELLS, MatrixRun
 
-from matrix.execute import batch
-from matrix.model.definition import KNOWN_SCENARIOS
-from matrix.model.vocabulary import SCENARIOS, partner_of
+from matrix.execute.probes import batch
+from matrix.model.vocabulary import KNOWN_SCENARIOS, SCENARIOS, partner_of
 
 pytestmark = pytest.mark.e2e
 

@@ -24,8 +24,8 @@ import docker
 import pytest
 
 from matrix import assets
-from matrix.execute import portable
-from matrix.execute.batch import BatchRun, run_batch
+from matrix.execute.images import portable
+from matrix.execute.probes.batch import BatchRun, run_batch
 from matrix.model.vocabulary import scenario_status
 
 pytestmark = pytest.mark.e2e

@@ -28,8 +28,8 @@ import pytest
 from matrix import assets
 from matrix.acquire.baseimages import ensure_base_image
 from matrix.acquire.mirror import debian_mirror
-from matrix.execute import portable
-from matrix.reporter import Reporter
+from matrix.execute.images import portable
+from matrix.progress import Reporter
 
 pytestmark = pytest.mark.e2e
 

@@ -16,9 +16,9 @@ import pytest
 from shared_run import CELLS, MatrixRun
 
 from matrix import assets
-from matrix.execute.batch import container_options
+from matrix.execute.probes.batch import container_options
 from matrix.judge import verdict as v
-from matrix.model.definition import KNOWN_SCENARIOS
+from matrix.model.vocabulary import KNOWN_SCENARIOS
 
 pytestmark = pytest.mark.e2e
 

@@ -1,4 +1,4 @@
-"""Fixtures shared by the unit tests; the builders behind them are in harness.py."""
+"""Fixtures shared by the unit tests; the builders behind them are in tests/support/harness.py."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-from harness import Harness, make_harness
+from support.harness import Harness, make_harness
 
 from matrix.assets import REFERENCE_DIR
-from matrix.execute import symbolize
+from matrix.execute.probes import symbolize
 from matrix.results.records import CellResult, Run
 from matrix.results.store import ResultsDir
 

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from harness import write_run
+from support.harness import write_run
 
 from matrix import assets, cli
 

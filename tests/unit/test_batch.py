@@ -1,4 +1,4 @@
-"""The batch driver (probes/fips_batch.c) and its Python side (matrix/execute/batch.py): the
+"""The batch driver (probes/fips_batch.c) and its Python side (matrix/execute/probes/batch.py): the
 command line, the framed report and its parser, and the real driver compiled and run here."""
 
 from __future__ import annotations
@@ -9,11 +9,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from fakes import FakeDockerClient, ProbePlan
+from support.fakes import FakeDockerClient, ProbePlan
 
 from matrix import assets
-from matrix.execute import batch, probing
-from matrix.execute.batch import BatchRun, ProbeRun, batch_command, parse_batch
+from matrix.execute.probes import batch, probing
+from matrix.execute.probes.batch import BatchRun, ProbeRun, batch_command, parse_batch
 
 DRIVER = Path(__file__).resolve().parents[2] / "probes" / "fips_batch.c"
 MIB = 1024 * 1024

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from made_results import measured
+from support.made_results import measured
 
 from matrix import cli
 from matrix.bench.figures import cell_figures, report, step_figures

@@ -14,15 +14,16 @@ from typing import Any
 
 import docker.errors
 import pytest
-from fakes import FakeDockerClient
-from harness import SHA, TARBALL, cli_on_fake_engine, matrix_toml
+from support.fakes import FakeDockerClient
+from support.harness import SHA, TARBALL, cli_on_fake_engine, matrix_toml
 
 from matrix import cli
 from matrix.errors import MatrixError
-from matrix.execute import bundle as bundle_module
-from matrix.execute.bundle import load_bundle, write_bundle
+from matrix.execute.images import bundle as bundle_module
+from matrix.execute.images.bundle import load_bundle, write_bundle
 from matrix.execute.lockfile import Lock
-from matrix.model.definition import MatrixDefinition, load_definition
+from matrix.model.definition import load_definition
+from matrix.model.types import MatrixDefinition
 from matrix.results.records import CellResult
 
 NAME = f"sources/openssl-3.0.20-{SHA[:12]}.tar.gz"

@@ -10,11 +10,8 @@ import pytest
 from matrix import assets
 from matrix.errors import DefinitionError
 from matrix.model.cells import expand, select
-from matrix.model.definition import (
-    MatrixDefinition,
-    Rule,
-    load_definition,
-)
+from matrix.model.definition import load_definition
+from matrix.model.types import MatrixDefinition, Rule
 
 DEFAULT_IDS = [
     "debian-12/3.0.20/default",

@@ -13,12 +13,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from fakes import FakeDockerClient
-from harness import REPO, SHA, TARBALL, cli_on_fake_engine, write_run
+from support.fakes import FakeDockerClient
+from support.harness import REPO, SHA, TARBALL, cli_on_fake_engine, write_run
 
 from matrix import assets, cli
 from matrix.execute import engine
-from matrix.execute.schedule import plan
+from matrix.execute.run.schedule import plan
 from matrix.execute.timeline import PHASES_NAME, read_spans
 from matrix.model.cells import expand
 from matrix.model.definition import load_definition

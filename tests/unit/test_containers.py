@@ -13,14 +13,15 @@ from pathlib import Path
 
 import docker.errors
 import pytest
-from fakes import FakeDockerClient, FakeLeftover
-from harness import DEBIAN_DEFAULT, DEBIAN_UNPINNED, FACTS, Harness, Notes
+from support.fakes import FakeDockerClient, FakeLeftover
+from support.harness import DEBIAN_DEFAULT, DEBIAN_UNPINNED, FACTS, Harness, Notes
 
 from matrix import assets, cli, session
 from matrix.commands import bench
 from matrix.commands import run as run_command
-from matrix.execute import batch, engine
+from matrix.execute import engine
 from matrix.execute.options import DEFAULT_BUILD_TIMEOUT
+from matrix.execute.probes import batch
 from matrix.model.vocabulary import Outcome
 
 

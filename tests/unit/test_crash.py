@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from matrix.judge import crash
+from matrix.judge import crash, crash_lines, crash_places
 from matrix.judge import verdict as v
 from matrix.judge.cell import rejudge
 from matrix.model.vocabulary import Verdict
@@ -31,7 +31,7 @@ def run(name: str) -> dict[str, Any]:
 
 
 def attributed(record: dict[str, Any]) -> crash.Crash:
-    [found] = crash.crashes(record["lines"], crash.symbol_table(record["symbols"]))
+    [found] = crash.crashes(record["lines"], crash_places.symbol_table(record["symbols"]))
     return found
 
 
@@ -120,14 +120,14 @@ def test_a_crash_in_no_recorded_mapping_is_not_attributable_and_says_so() -> Non
 def test_a_forked_childs_crash_is_told_apart() -> None:
     """The lines of a child of exit-after-reload carry its own pid."""
     record = run(LIBCRYPTO)["crash"]
-    parent = crash.parse(record["lines"]).main_pid
+    parent = crash_lines.parse(record["lines"]).main_pid
     moved = []
     for line in record["lines"]:
         marker = line.partition(" ")[0]
         if marker in ("fips-probe-crash", "fips-probe-maps-begin", "fips-probe-backtrace"):
             line = line.replace(f'"pid":{parent}', '"pid":99999', 1)
         moved.append(line)
-    [c] = crash.crashes(moved, crash.symbol_table(record["symbols"]))
+    [c] = crash.crashes(moved, crash_places.symbol_table(record["symbols"]))
     assert c.child and c.pid == 99999 and c.moment.startswith("the end of a forked child")
     # the child's maps dump is its own; its objects were seen by the parent before the fork
     assert [f.function for f in c.frames][1] == "CRYPTO_THREAD_read_lock"
@@ -136,11 +136,11 @@ def test_a_forked_childs_crash_is_told_apart() -> None:
 def test_the_lines_kept_are_the_markers_and_the_dump_only() -> None:
     record = run(LIBCRYPTO)["crash"]
     noise = ["fips_probe: step load_a", "random text", "7f00-7f01 r-xp 0 0:0 0 /not/in/a/dump"]
-    kept = crash.kept_lines("\n".join(noise + record["lines"]))
+    kept = crash_lines.kept_lines("\n".join(noise + record["lines"]))
     assert kept == record["lines"]
     huge = ['fips-probe-event {"pid":1,"tid":1,"event":"step","step":"' + "x" * 1000 + '"}'] * 2000
-    cut = crash.kept_lines("\n".join(huge + record["lines"]))
-    assert sum(len(line) + 1 for line in cut) <= crash.KEPT_CHARS
+    cut = crash_lines.kept_lines("\n".join(huge + record["lines"]))
+    assert sum(len(line) + 1 for line in cut) <= crash_lines.KEPT_CHARS
     tail = record["lines"][next(i for i, x in enumerate(record["lines"]) if "probe-crash" in x) :]
     assert cut[-len(tail) :] == tail  # the crash's own lines survive the cut
 
@@ -204,6 +204,21 @@ def scenario_result(r: dict[str, Any]) -> ScenarioResult:
         probe=r["probe"],
         witness=r["witness"],
         crash=r["crash"],
+    )
+
+
+def test_judging_again_returns_a_new_result_and_leaves_the_given_one_alone() -> None:
+    """Observations in, a new judged result out: the stored record is never half-judged."""
+    given = scenario_result(run(LIBCRYPTO))
+    before = copy.deepcopy(given)
+    s = rejudge(given)
+    assert s is not given and given == before
+    assert s.verdict == Verdict.STICKY_ERROR and s.evidence and s.facts
+    assert (s.probe, s.witness, s.crash, s.exit_code) == (
+        given.probe,
+        given.witness,
+        given.crash,
+        given.exit_code,
     )
 
 
@@ -278,7 +293,7 @@ lines = st.lists(
         odd_crash,
         st.builds(
             lambda m, t: f"{m} {t}",
-            st.sampled_from(crash.MARKERS),
+            st.sampled_from(crash_lines.MARKERS),
             st.one_of(
                 st.text(max_size=40),
                 st.recursive(
@@ -300,7 +315,7 @@ lines = st.lists(
 @settings(max_examples=300, deadline=None)
 @given(lines, st.lists(st.dictionaries(st.text(max_size=8), st.text(max_size=8)), max_size=3))
 def test_any_lines_are_judged_without_a_traceback(found: list[str], symbols: Any) -> None:
-    for c in crash.crashes(found, crash.symbol_table(symbols)):
+    for c in crash.crashes(found, crash_places.symbol_table(symbols)):
         assert c.sentence and c.evidence()
         json.dumps(c.facts())
     r = run(LIBCRYPTO)

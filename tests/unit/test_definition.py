@@ -12,13 +12,10 @@ import pytest
 from matrix.assets import DEFAULT_MATRIX
 from matrix.errors import DefinitionError, MatrixError
 from matrix.model.cells import expand
-from matrix.model.definition import (
-    KNOWN_SCENARIOS,
-    MatrixDefinition,
-    dockerfile_path,
-    load_definition,
-)
-from matrix.model.vocabulary import CellKind
+from matrix.model.definition import load_definition
+from matrix.model.policy import dockerfile_path
+from matrix.model.types import MatrixDefinition
+from matrix.model.vocabulary import KNOWN_SCENARIOS, CellKind
 
 SHA = "c80a01dfc70ece4dc21168932c37739042d404d46ccc81a5986dd75314ecda6f"
 

@@ -12,18 +12,25 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fakes import FakeDockerClient, FakeVolume, ProbePlan, discovery_bytes, fixture_bytes
-from harness import FACTS, SCENARIOS, Harness, make_harness
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.fakes import FakeDockerClient, FakeVolume, ProbePlan, discovery_bytes, fixture_bytes
+from support.harness import FACTS, SCENARIOS, Harness, make_harness
 
 from matrix import assets, cli, session
 from matrix.commands import probe as probe_command
 from matrix.errors import DefinitionError, MatrixError
-from matrix.execute import engine, portable
-from matrix.execute.batch import OUTPUT_CAP, BatchRun, ProbeRun, container_options, parse_batch
-from matrix.execute.discovery import Discovered, choose, configured_module_mac, skip_reason
-from matrix.execute.schedule import plan
+from matrix.execute import engine
+from matrix.execute.images import portable
+from matrix.execute.images.discovery import Discovered, choose, configured_module_mac, skip_reason
+from matrix.execute.probes.batch import (
+    OUTPUT_CAP,
+    BatchRun,
+    ProbeRun,
+    container_options,
+    parse_batch,
+)
+from matrix.execute.run.schedule import plan
 from matrix.model.cells import expand
 from matrix.model.definition import NAME_RE, load_definition
 from matrix.model.imageref import reference_problem

@@ -12,7 +12,8 @@ from matrix import cli
 from matrix.assets import DEFAULT_MATRIX
 from matrix.errors import DefinitionError
 from matrix.model.cells import expand
-from matrix.model.definition import BUILT_IN, load_definition
+from matrix.model.definition import load_definition
+from matrix.model.types import BUILT_IN_MATRIX
 
 HARDENED = """schema = 1
 extends = "default"
@@ -62,8 +63,8 @@ def test_an_override_replaces_the_platform_and_a_drop_removes_a_version(tmp_path
     definition = load_definition(path)
     assert definition.platforms["debian-12"].base_image.startswith("my-mirror.example")
     assert not [c for c in ids(path) if "3.0.20" in c]
-    assert definition.origin("debian-12", "3.5.7", "default") == f"{path}, {BUILT_IN}"
-    assert definition.origin("debian-11", "3.5.7", "default") == BUILT_IN
+    assert definition.origin("debian-12", "3.5.7", "default") == f"{path}, {BUILT_IN_MATRIX}"
+    assert definition.origin("debian-11", "3.5.7", "default") == BUILT_IN_MATRIX
 
 
 def test_list_says_where_each_cell_came_from(
@@ -76,8 +77,8 @@ def test_list_says_where_each_cell_came_from(
     )
     lines = capsys.readouterr().out.splitlines()
     assert lines == [
-        f"debian-12/3.5.7/default  ({BUILT_IN})",
-        f"debian-12-hardened/3.5.7/default  ({path}, {BUILT_IN})",
+        f"debian-12/3.5.7/default  ({BUILT_IN_MATRIX})",
+        f"debian-12-hardened/3.5.7/default  ({path}, {BUILT_IN_MATRIX})",
     ]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 
-from made_results import ALL, measured, stopped
+from support.made_results import ALL, measured, stopped
 
 from matrix.judge.cell import rejudge
 from matrix.model.vocabulary import (

@@ -12,9 +12,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fakes import FakeDockerClient, ProbePlan, discovery_bytes
-from harness import FACTS, write_run
-from made_results import stopped
+from support.fakes import FakeDockerClient, ProbePlan, discovery_bytes
+from support.harness import FACTS, write_run
+from support.made_results import stopped
 
 from matrix import cli
 from matrix.execute import engine

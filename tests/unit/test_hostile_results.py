@@ -10,10 +10,10 @@ import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
 from typing import Any
 
+from matrix.report.diff import Baseline
 from matrix.report.html import CSS, render_html
 from matrix.report.junit import render_junit
 from matrix.report.table import render_markdown
-from matrix.results.diff import Baseline
 from matrix.results.records import CellResult, Run, ScenarioResult, scenarios_of
 
 XSS = '"><img src=x onerror=alert(1)><script>alert(2)</script>'

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 
 from matrix.model.vocabulary import LOOKS, Outcome, Status, Verdict
+from matrix.report.diff import Baseline, Diff, diff_results, format_diff, is_worse, status_text
 from matrix.report.html import render_html, status_class
 from matrix.report.junit import classname, render_junit
 from matrix.report.layout import cell_code, layout, words_shown
-from matrix.results.diff import Baseline, Diff, diff_results, format_diff, is_worse, status_text
 from matrix.results.records import CellResult, Run, ScenarioResult, scenarios_of
 
 OK, BUILD_FAILED, ERROR = Outcome.OK, Outcome.BUILD_FAILED, Outcome.ERROR

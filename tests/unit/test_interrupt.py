@@ -1,7 +1,7 @@
 """Stopping a run, as users do it: Ctrl-C (SIGINT) to the real `fips-matrix run` process while
 its builds run, once and then again; and `kill -9`, after which the next run removes the probe
 container the killed one left behind. The process talks to a fake engine on a unix socket
-(tests/unit/engine_server.py) whose builds and probes hang for as long as a test likes."""
+(tests/support/engine_server.py) whose builds and probes hang for as long as a test likes."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from engine_server import EngineState, FakeEngine
+from support.engine_server import EngineState, FakeEngine
 
 from matrix import assets
 

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from elftools.elf.elffile import ELFFile
 
-from matrix.judge.crash import MAPS_LINE, MARKERS  # the line formats, as the judge reads them
+from matrix.judge.crash_lines import MAPS_LINE, MARKERS  # the line formats, as the judge reads them
 
 REPO = Path(__file__).resolve().parents[2]
 PROBES = REPO / "probes"

@@ -19,25 +19,25 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
-from fakes import fixture_doc
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from rich.console import Console
+from support.fakes import fixture_doc
 
 from matrix import assets
 from matrix.errors import DefinitionError
-from matrix.execute.batch import BatchRun, parse_batch
+from matrix.execute.probes.batch import BatchRun, parse_batch
 from matrix.judge.cell import outcome_of, rejudge
 from matrix.judge.verdict import judge_run
 from matrix.model.cells import expand
 from matrix.model.definition import load_definition
 from matrix.model.vocabulary import Outcome, Scenario, Verdict
+from matrix.report.diff import diff_results, format_diff
 from matrix.report.html import render_html
 from matrix.report.junit import render_junit
 from matrix.report.table import render_markdown
 from matrix.report.terminal import print_report
 from matrix.report.write import write_reports
-from matrix.results.diff import diff_results, format_diff
 from matrix.results.records import CellResult, Run, ScenarioResult, scenarios_of
 from matrix.results.store import ResultsDir, Unreadable, read_cell_file
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 
-from made_results import measured
+from support.made_results import measured
 
 from matrix.report.html import render_html
 from matrix.report.provenance import EARLIER, MERGED, REUSED, THIS_RUN, groups

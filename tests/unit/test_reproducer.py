@@ -13,13 +13,14 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from made_results import measured
+from support.made_results import measured
 
 from matrix import assets, cli
 from matrix.acquire.mirror import debian_mirror
 from matrix.errors import MatrixError
 from matrix.model.cells import Cell, expand
-from matrix.model.definition import KNOWN_SCENARIOS, load_definition
+from matrix.model.definition import load_definition
+from matrix.model.vocabulary import KNOWN_SCENARIOS
 from matrix.report import reproducer
 from matrix.results.store import ResultsDir
 

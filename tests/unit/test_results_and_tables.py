@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fakes import fixture_doc
+from support.fakes import fixture_doc
+from support.made_results import fixture_result
 
 import matrix.results.records
 from matrix.errors import MatrixError
-from matrix.judge.verdict import judge
 from matrix.model.vocabulary import Outcome
 from matrix.report import table, write
 from matrix.report.layout import grid, layout
@@ -27,20 +27,7 @@ SCENARIOS = ["ondemand-kat", "no-failure"]
 
 
 def scenario(build: str, name: str, doc: dict[str, Any] | None = None) -> ScenarioResult:
-    doc = doc if doc is not None else fixture_doc(build, name)
-    j = judge(name, doc)
-    return ScenarioResult(
-        scenario=name,
-        verdict=j.verdict,
-        cause=j.cause,
-        short=j.short,
-        evidence=list(j.evidence),
-        facts=j.facts,
-        exit_code=0,
-        timed_out=False,
-        seconds=0.25,
-        probe=doc,
-    )
+    return fixture_result(build, name, doc=doc)
 
 
 def cell(

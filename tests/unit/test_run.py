@@ -1,4 +1,4 @@
-"""The runner's orchestration against a fake Docker engine (tests/unit/fakes.py): base image
+"""The runner's orchestration against a fake Docker engine (tests/support/fakes.py): base image
 -> source -> build -> one probe container per cell, running every scenario's probe as a fresh
 process -> one result file per cell.
 
@@ -18,8 +18,8 @@ from typing import Any
 import docker.errors
 import pytest
 import requests.exceptions
-from fakes import FIXTURES, FakeDockerClient, ProbePlan, fixture_doc
-from harness import (
+from support.fakes import FIXTURES, FakeDockerClient, ProbePlan, fixture_doc
+from support.harness import (
     ALL_IDS,
     DEBIAN_DEFAULT,
     DEBIAN_UNPINNED,
@@ -36,14 +36,14 @@ from harness import (
 )
 from test_symbols import hostile_symtab_offset
 
-import matrix.execute.imaging
+import matrix.execute.images.imaging
 import matrix.results.store
 from matrix import assets, cli, session
 from matrix.acquire import baseimages, download, sources
 from matrix.assets import INPUTS_LABEL as KEY_LABEL
 from matrix.errors import BaseImageError, EngineError
 from matrix.execute import engine
-from matrix.execute.builder import image_tag
+from matrix.execute.images.builder import image_tag
 from matrix.judge.cell import rejudge
 from matrix.judge.verdict import judge
 from matrix.model.vocabulary import Outcome, Verdict
@@ -599,7 +599,7 @@ def test_cached_tarball_with_its_sidecar_is_used_without_network(
     h: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The real fetch_source, fed by a tarball pre-placed in the runner's cache dir."""
-    monkeypatch.setattr(matrix.execute.imaging, "fetch_source", sources.fetch_source)
+    monkeypatch.setattr(matrix.execute.images.imaging, "fetch_source", sources.fetch_source)
 
     def no_network(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("network used")

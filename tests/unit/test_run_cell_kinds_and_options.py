@@ -9,12 +9,12 @@ import time
 from pathlib import Path
 
 import pytest
-from fakes import FakeDockerClient, ProbePlan, fixture_bytes, fixture_doc
-from harness import SCENARIOS, SHA, Harness, make_harness
+from support.fakes import FakeDockerClient, ProbePlan, fixture_bytes, fixture_doc
+from support.harness import SCENARIOS, SHA, Harness, make_harness
 
 from matrix.acquire import baseimages
 from matrix.errors import LockMismatch
-from matrix.execute.builder import image_tag
+from matrix.execute.images.builder import image_tag
 from matrix.execute.lockfile import Lock
 from matrix.judge.cell import rejudge
 from matrix.model.definition import load_definition
@@ -356,7 +356,7 @@ def test_fate_runs_1_makes_no_follow_ups_and_the_setting_is_part_of_the_inputs(
 def test_lock_records_what_the_run_used_and_locked_refuses_a_change(hx: Harness) -> None:
     runner = hx.runner(1)
     runner.run(hx.cells("debian-12/3.0.20/default"))
-    used = runner.lock.used
+    used = runner.lockfile.used
     assert used.matrix_digest == hx.definition.digest
     assert used.sources == {"3.0.20": SHA}
     assert set(used.base_images) == {"debian:bookworm"}

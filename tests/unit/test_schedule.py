@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from matrix.assets import DEFAULT_MATRIX, DOCKERFILES_DIR
-from matrix.execute.builder import ahead_target
-from matrix.execute.schedule import compile_key, plan
+from matrix.execute.images.builder import ahead_target
+from matrix.execute.run.schedule import compile_key, plan
 from matrix.model.cells import Cell, expand
 from matrix.model.definition import load_definition
 from matrix.model.vocabulary import CellKind

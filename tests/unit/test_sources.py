@@ -16,15 +16,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from harness import Notes
+from support.harness import Notes
 
 from matrix import assets
 from matrix.acquire import download, signatures, sources
 from matrix.acquire.signatures import dearmor
 from matrix.acquire.sources import cache_path, candidate_urls, fetch_source
 from matrix.errors import SourceError
-from matrix.model import definition
-from matrix.model.definition import Source
+from matrix.model import policy
+from matrix.model.types import Source
 
 TARBALL = b"not really a tarball, but pinned all the same\n" * 500
 SHA = hashlib.sha256(TARBALL).hexdigest()
@@ -461,7 +461,7 @@ def test_a_name_that_resolves_to_this_machine_is_refused(server: Server) -> None
     except OSError:
         pytest.skip(f"this machine's name {name} does not resolve here")
     url = f"http://{name}:{port}/openssl.tar.gz"
-    assert definition.url_refusal(url) == ""  # what the matrix file's check lets through
+    assert policy.url_refusal(url) == ""  # what the matrix file's check lets through
     text = refusal(source(url))
     said = [f"{name} resolves to {a}, " for a in addresses]
     assert any(s in text for s in said), text

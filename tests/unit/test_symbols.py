@@ -1,6 +1,6 @@
 """Names for a crash's addresses: the symbol tables of real objects compiled here
-(matrix/execute/elfsymbols.py, checked against binutils' nm), and the copy out of an image
-(matrix/execute/symbolize.py) against a fake engine."""
+(matrix/execute/probes/elfsymbols.py, checked against binutils' nm), and the copy out of an image
+(matrix/execute/probes/symbolize.py) against a fake engine."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from typing import Any
 import docker.errors
 import pytest
 
-from matrix.execute import symbolize
-from matrix.execute.elfsymbols import Functions, read_functions
+from matrix.execute.probes import symbolize
+from matrix.execute.probes.elfsymbols import Functions, read_functions
 
 SOURCE = r"""
 static int __attribute__((noinline)) hidden_work(int x) { return x * 3 + 1; }

@@ -9,8 +9,8 @@ import io
 import re
 
 import pytest
-from made_results import ALL, measured, stopped
 from rich.console import Console
+from support.made_results import ALL, measured, stopped
 
 from matrix.model.vocabulary import LOOKS, Outcome
 from matrix.report.layout import layout, skipped_groups

@@ -10,7 +10,7 @@ import stat
 from pathlib import Path
 
 import pytest
-from harness import write_run
+from support.harness import write_run
 
 from matrix import cli
 from matrix.files import write_atomic

@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from matrix.model.definition import KNOWN_SCENARIOS
 from matrix.model.vocabulary import (
+    KNOWN_SCENARIOS,
     LOOKS,
     RELOAD_VERDICTS,
     SCENARIOS,

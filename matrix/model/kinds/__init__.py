@@ -4,9 +4,9 @@ the matrix file names it (matrix/model/definition.py); nothing else asks which k
 
 from __future__ import annotations
 
-from matrix.model.definition import MatrixDefinition, Platform
 from matrix.model.kinds import distro, image, skew, source
 from matrix.model.kinds.base import Combination, Kind, Lane, Workshop
+from matrix.model.types import MatrixDefinition, Platform
 from matrix.model.vocabulary import CellKind
 
 KINDS: dict[CellKind, Kind] = {k.name: k for k in (source.KIND, distro.KIND, image.KIND, skew.KIND)}

@@ -9,7 +9,7 @@ from abc import ABC, abstractmethod
 from typing import ClassVar, Literal, Protocol, TypeVar
 
 from matrix.model.contract import Rules
-from matrix.model.definition import MatrixDefinition, Platform, Source, Variant
+from matrix.model.types import MatrixDefinition, Platform, Source, Variant
 from matrix.model.vocabulary import CellKind
 
 C = TypeVar("C", contravariant=True)
@@ -17,7 +17,7 @@ M = TypeVar("M", covariant=True)
 C2 = TypeVar("C2")
 M2 = TypeVar("M2")
 
-# Where a run's workers take a cell (matrix/execute/schedule.py): a compile group of the
+# Where a run's workers take a cell (matrix/execute/run/schedule.py): a compile group of the
 # builders, beside the compiles, or beside them once the images it is made of are built.
 Lane = Literal["compile", "beside", "after-parts"]
 
@@ -25,7 +25,7 @@ Combination = tuple[Platform, Source, Variant]
 
 
 class Workshop(Protocol[C, M]):
-    """What the run offers for making a cell's image (matrix/execute/imaging.py does it):
+    """What the run offers for making a cell's image (matrix/execute/images/imaging.py does it):
     each way once, the kinds choose among them."""
 
     def compiled(self, cell: C) -> M:

@@ -7,8 +7,8 @@ from __future__ import annotations
 from typing import TypeVar
 
 from matrix.model.contract import GENERIC
-from matrix.model.definition import MatrixDefinition, Platform, Source, Variant
 from matrix.model.kinds.base import Combination, Kind, Workshop, has_python
+from matrix.model.types import MatrixDefinition, Platform, Source, Variant
 from matrix.model.vocabulary import CellKind
 
 C = TypeVar("C")

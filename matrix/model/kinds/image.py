@@ -1,13 +1,13 @@
 """An existing image, probed as it is by the portable probe: one cell per platform,
 PLATFORM/image/as-is; no Dockerfile, no base image, nothing built. What its probes load is
-what discovery found in it (matrix/execute/existing.py), recorded in its fingerprint."""
+what discovery found in it (matrix/execute/images/existing.py), recorded in its fingerprint."""
 
 from __future__ import annotations
 
 from typing import TypeVar
 
-from matrix.model.definition import MatrixDefinition, Platform, Source, Variant
 from matrix.model.kinds.base import Combination, Kind, Workshop
+from matrix.model.types import MatrixDefinition, Platform, Source, Variant
 from matrix.model.vocabulary import CellKind
 
 C = TypeVar("C")

@@ -8,8 +8,8 @@ from typing import TypeVar
 
 from matrix import assets
 from matrix.model.contract import FULL
-from matrix.model.definition import MatrixDefinition, Platform
 from matrix.model.kinds.base import Combination, Kind, Workshop, has_python
+from matrix.model.types import MatrixDefinition, Platform
 from matrix.model.vocabulary import CellKind
 
 C = TypeVar("C")

@@ -11,10 +11,9 @@ from typing import Any
 import docker
 
 from matrix.acquire.baseimages import BaseImage
-from matrix.execute.batch import ProbeRun, run_batch
-from matrix.execute.builder import CellImage
-from matrix.execute.discovery import choose, configured_module_mac, skip_reason
-from matrix.execute.portable import (
+from matrix.execute.images.builder import CellImage
+from matrix.execute.images.discovery import choose, configured_module_mac, skip_reason
+from matrix.execute.images.portable import (
     FAMILIES,
     PortableProbe,
     arch_of,
@@ -23,10 +22,11 @@ from matrix.execute.portable import (
     entry_executables,
     programs,
 )
-from matrix.execute.probing import Programs
+from matrix.execute.probes.batch import ProbeRun, run_batch
+from matrix.execute.probes.probing import Programs
 from matrix.files import write_text
 from matrix.model.cells import Cell
-from matrix.reporter import Reporter
+from matrix.progress import Reporter
 from matrix.results.store import ResultsDir
 
 

@@ -29,7 +29,8 @@ from matrix.acquire.sources import signature_path
 from matrix.errors import MatrixError
 from matrix.execute.lockfile import Lock
 from matrix.files import publish_mode, sync_directory
-from matrix.model.definition import IMAGE_RE, MatrixDefinition
+from matrix.model.definition import IMAGE_RE
+from matrix.model.types import MatrixDefinition
 from matrix.results.records import CellResult
 
 BUNDLE_SCHEMA = 1

@@ -24,9 +24,9 @@ import docker.errors
 import requests.exceptions
 
 from matrix import assets
-from matrix.execute.batch import owner
-from matrix.execute.elfsymbols import Functions, read_functions
-from matrix.judge import crash
+from matrix.execute.probes.batch import owner
+from matrix.execute.probes.elfsymbols import Functions, read_functions
+from matrix.judge import crash, crash_lines
 
 MAX_OBJECT_BYTES = 256 * 2**20  # a libcrypto with its symbols is ~10 MB
 MAX_LINKS = 8
@@ -39,7 +39,7 @@ _cache_lock = threading.Lock()
 def crash_record(client: docker.DockerClient, image_id: str, stderr: str) -> dict[str, Any] | None:
     """The run's crash record (docs/results-schema.md, scenarios[].crash), or None when its
     stderr holds no crash line."""
-    lines = crash.kept_lines(stderr)
+    lines = crash_lines.kept_lines(stderr)
     if not any(line.startswith("fips-probe-crash ") for line in lines):
         return None
     symbols, objects = resolve(client, image_id, crash.wanted(lines))

@@ -19,7 +19,7 @@ from typing import Any
 import docker.errors
 import requests.exceptions
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "unit" / "fixtures"
 
 
 def fixture_bytes(build: str, scenario: str) -> bytes:

@@ -4,7 +4,7 @@ version and info, images by name, a pull that fails, builds (that succeed, or ha
 client goes away), probe containers (created, attached, started, then waited for forever)
 and the container listing and removal a run does at its start.
 
-tests/unit/fakes.py fakes the SDK inside the test process; this fakes the engine outside it,
+tests/support/fakes.py fakes the SDK inside the test process; this fakes the engine outside it,
 for tests that must signal or kill the tool's real process."""
 
 from __future__ import annotations

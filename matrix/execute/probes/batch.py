@@ -20,7 +20,7 @@ import requests.exceptions
 
 from matrix import assets
 from matrix.assets import WORKDIR
-from matrix.reporter import Reporter
+from matrix.progress import Reporter
 
 GRACE = 60.0  # seconds the whole batch may take beyond its runs' timeouts
 MEMORY = "512m"  # a probe container's memory, and its memory plus swap: no swap at all

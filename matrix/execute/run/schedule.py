@@ -15,10 +15,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from matrix.execute.builder import LINK_ONLY_OPTIONS
+from matrix.execute.images.builder import LINK_ONLY_OPTIONS
 from matrix.model import kinds
 from matrix.model.cells import Cell
-from matrix.model.definition import Platform
+from matrix.model.types import Platform
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypeGuard
 
-from matrix.execute.batch import ProbeRun
+from matrix.execute.probes.batch import ProbeRun
 
 DISCOVERY_SCHEMA = 1
 MODULE_MAC_RE = re.compile(r"^(?:[0-9A-Fa-f]{2}:?)+$")

@@ -11,13 +11,14 @@ import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from matrix.errors import EngineError, LockMismatch
 from matrix.execute.context import RunContext
 from matrix.execute.engine import CONNECTION_ERRORS
-from matrix.execute.fingerprint import fingerprint
-from matrix.execute.imaging import CellStopped, Imager, Made
-from matrix.execute.probing import inputs_key, probe_cell, reusable
+from matrix.execute.images.imaging import CellStopped, Imager, Made
+from matrix.execute.probes.probing import inputs_key, probe_cell, reusable
+from matrix.execute.run.fingerprint import fingerprint
 from matrix.files import write_text
 from matrix.judge.cell import outcome_of, rejudge
 from matrix.model.cells import Cell
@@ -113,26 +114,24 @@ class Pipeline:
         made = imaged.made
 
         probing_started = time.monotonic()
-        result = CellResult.for_cell(cell, Outcome.OK)
-        if made.existing is not None:  # an existing image: its libc is the one discovery found
-            result.libc = made.existing.family
-            result.logs.update(made.existing.logs)
-        result.inputs_key = inputs_key(
+        key = inputs_key(
             made.image.key, made.image.image_id, cell, self.options.repeat, self.options.fate_runs
         )
+        logs = dict(made.existing.logs) if made.existing is not None else {}
         build_log = self.out.log_path(cell.id, "build")
         if build_log.exists():
-            result.logs["build"] = str(build_log)
+            logs["build"] = str(build_log)
         follow_ups: dict[str, float | str] = {}  # what the follow-up runs cost, where probes ran
+        reused: dict[str, Any] = {}  # the fingerprint's note of reused probe runs, if any
         previous = None if self.options.force else self.out.read_cell(cell.id)
-        if previous is not None and reusable(previous, result.inputs_key):
+        if previous is not None and reusable(previous, key):
             self.reporter.phase(
                 cell.id, "probe", "same inputs as the last run: its probe runs are reused"
             )
-            result.scenarios = [rejudge(s) for s in previous.scenarios]
-            result.logs = previous.logs | result.logs
+            scenarios = [rejudge(s) for s in previous.scenarios]
+            logs = previous.logs | logs
             # when the probes really ran, even after several reuses
-            result.fingerprint["probe_runs_reused_from"] = previous.fingerprint.get(
+            reused["probe_runs_reused_from"] = previous.fingerprint.get(
                 "probe_runs_reused_from"
             ) or previous.fingerprint.get("times", {})
         else:
@@ -148,17 +147,24 @@ class Pipeline:
                     programs=made.existing.programs if made.existing else None,
                 )
             write_text(self.out.log_path(cell.id, "probe"), self.out.redact(probes.log))
-            result.scenarios = probes.scenarios
+            scenarios = probes.scenarios
             follow_ups = {"fate_runs": probes.fate_runs, "fate_seconds": probes.fate_seconds}
             if probes.fate_container:
                 follow_ups["fate_container"] = probes.fate_container
-            result.logs["probe"] = str(self.out.log_path(cell.id, "probe"))
+            logs["probe"] = str(self.out.log_path(cell.id, "probe"))
+        # the cell's result is made once its scenarios are judged: never a placeholder outcome
+        result = CellResult.for_cell(cell, outcome_of(scenarios))
+        if made.existing is not None:  # an existing image: its libc is the one discovery found
+            result.libc = made.existing.family
+        result.inputs_key = key
+        result.scenarios = scenarios
+        result.logs = logs
+        result.fingerprint.update(reused)
         result.fingerprint["times"] = {
             "image_seconds": imaged.seconds,
             "probe_seconds": round(time.monotonic() - probing_started, 2),
             **follow_ups,
         }
-        result.outcome = outcome_of(result.scenarios)
         result.fingerprint.update(fingerprint(made, result, self.ctx.definition, self.ctx.engine))
         if "probe_runs_reused_from" in result.fingerprint and previous is not None:
             # the observations were made on that run's kernel and engine, not this one's

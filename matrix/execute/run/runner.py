@@ -1,4 +1,4 @@
-"""The order of a run's work across its workers (the plan: matrix/execute/schedule.py):
+"""The order of a run's work across its workers (the plan: matrix/execute/run/schedule.py):
 builders take the compile groups; two workers make the platforms' base images and one
 their stages before compile, ahead of the builders; another pool probes the cells whose
 images are built, and builds and probes the cells with nothing to compile. The work itself
@@ -20,13 +20,13 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
 from matrix.errors import Abandoned
-from matrix.execute.batch import remove_own
-from matrix.execute.imaging import Imager
-from matrix.execute.pipeline import Imaged, Pipeline
-from matrix.execute.schedule import CompileGroup, Plan, plan
+from matrix.execute.images.imaging import Imager
+from matrix.execute.probes.batch import remove_own
+from matrix.execute.run.pipeline import Imaged, Pipeline
+from matrix.execute.run.schedule import CompileGroup, Plan, plan
 from matrix.model import kinds
 from matrix.model.cells import Cell
-from matrix.model.definition import Platform
+from matrix.model.types import Platform
 from matrix.results.records import CellResult
 
 
@@ -54,8 +54,8 @@ class _Schedule:
         self.bases = ThreadPoolExecutor(2, "fips-matrix-bases")
         self.stages = ThreadPoolExecutor(1, "fips-matrix-stages")
         self.builders = ThreadPoolExecutor(workers, "fips-matrix-build")
-        self.beside = ThreadPoolExecutor(workers, "fips-matrix-probe")
-        self.pools = (self.bases, self.stages, self.builders, self.beside)
+        self.probers = ThreadPoolExecutor(workers, "fips-matrix-probe")
+        self.pools = (self.bases, self.stages, self.builders, self.probers)
         # the jobs not ended yet, and those that did, in the order they ended
         self.running = 0
         self.ended: queue.SimpleQueue[Future[None]] = queue.SimpleQueue()
@@ -158,7 +158,7 @@ class _Schedule:
                 imaged = self.pipeline.image_phase(cell)
             finally:
                 self.doing(None)
-            self.submit(self.beside, self.finish, cell, imaged)
+            self.submit(self.probers, self.finish, cell, imaged)
             with self.lock:
                 self.imaged.add(cell.id)
         self.release_skew()
@@ -187,7 +187,7 @@ class _Schedule:
                 self.doing(None)
             for cell in self.plan.beside:
                 if cell.platform.name == platform.name:
-                    self.submit(self.beside, self.finish, cell, None)
+                    self.submit(self.probers, self.finish, cell, None)
 
     def release_skew(self) -> None:
         """Skew cells whose parts are built (or are no cells of this run) can go."""
@@ -203,4 +203,4 @@ class _Schedule:
             for c in ready:
                 self.waiting_skew.remove(c)
         for c in ready:
-            self.submit(self.beside, self.finish, c, None)
+            self.submit(self.probers, self.finish, c, None)

@@ -1,4 +1,4 @@
-"""The unit tests' run harness: a run against the fake engine (tests/unit/fakes.py) with a
+"""The unit tests' run harness: a run against the fake engine (tests/support/fakes.py) with a
 matrix of the default one's shape, sources faked at the imager's fetch (or found pre-placed in
 the cache), and probe containers printing the real documents of fixtures/. Its fixtures are
 in conftest.py."""
@@ -13,23 +13,24 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fakes import FakeDockerClient, fixture_doc
 from rich.console import Console
 
-import matrix.execute.imaging
+import matrix.execute.images.imaging
 from matrix.acquire.sources import FetchedSource
 from matrix.errors import SourceError
 from matrix.execute import engine
-from matrix.execute.assembly import MatrixRun, assemble
 from matrix.execute.engine import EngineFacts
 from matrix.execute.options import RunOptions
-from matrix.judge.verdict import judge
+from matrix.execute.run.assembly import MatrixRun, assemble
 from matrix.model.cells import Cell, expand, select
-from matrix.model.definition import MatrixDefinition, Source, load_definition
+from matrix.model.definition import load_definition
+from matrix.model.types import MatrixDefinition, Source
 from matrix.model.vocabulary import Outcome
-from matrix.reporter import ConsoleReporter, Reporter
-from matrix.results.records import CellResult, ScenarioResult
+from matrix.progress import ConsoleReporter, Reporter
+from matrix.results.records import CellResult
 from matrix.results.store import ResultsDir
+from support.fakes import FakeDockerClient
+from support.made_results import fixture_result
 
 REPO = Path(__file__).resolve().parents[2]
 SCENARIOS = ("ondemand-kat", "load-kat", "integrity", "leaked-ref", "no-failure")
@@ -151,7 +152,7 @@ def cli_on_fake_engine(
     monkeypatch.setattr(engine, "connect", lambda: client)
     monkeypatch.setattr(engine, "facts", lambda c: FACTS)
     monkeypatch.setattr(
-        matrix.execute.imaging,
+        matrix.execute.images.imaging,
         "fetch_source",
         lambda source, *a, **k: FetchedSource(source.version, tarball, SHA, "test", "verified"),
     )
@@ -165,7 +166,7 @@ def make_harness(
     path = tmp / "matrix.toml"
     path.write_text(matrix_toml(versions or {"3.0.20": SHA}))
     h = Harness(tmp, FakeDockerClient(), load_definition(path), tarball)
-    monkeypatch.setattr(matrix.execute.imaging, "fetch_source", h.fetch)
+    monkeypatch.setattr(matrix.execute.images.imaging, "fetch_source", h.fetch)
     return h
 
 
@@ -187,22 +188,7 @@ def write_run(root: Path, builds: dict[str, str]) -> ResultsDir:
         platform, version, variant = cell_id.split("/")
         r = CellResult(cell_id, platform, "glibc", version, variant, Outcome.OK)
         for scenario in ("ondemand-kat", "no-failure"):
-            doc = fixture_doc(build, scenario)
-            j = judge(scenario, doc)
-            r.scenarios.append(
-                ScenarioResult(
-                    scenario,
-                    j.verdict,
-                    j.cause,
-                    j.short,
-                    list(j.evidence),
-                    j.facts,
-                    0,
-                    False,
-                    0.1,
-                    doc,
-                )
-            )
+            r.scenarios.append(fixture_result(build, scenario, seconds=0.1))
         out.write_cell(r)
     run = {"id": root.name, "cells": list(builds)}
     (root / "summary.json").write_text(json.dumps({"schema": 1, "run": run}))

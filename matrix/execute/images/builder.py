@@ -26,7 +26,7 @@ from matrix import assets
 from matrix.acquire.baseimages import BaseImage
 from matrix.errors import BuildFailed, BuildTimedOut
 from matrix.model.cells import Cell
-from matrix.reporter import Reporter
+from matrix.progress import Reporter
 from matrix.results.redact import Redactor, keep
 
 # Configure options that only change how libcrypto and fips.so are linked: the Dockerfile

@@ -8,18 +8,18 @@ from dataclasses import dataclass
 
 import docker
 
-from matrix.execute.builder import Builder
 from matrix.execute.context import RunContext
 from matrix.execute.engine import EngineFacts
-from matrix.execute.imaging import Imager
+from matrix.execute.images.builder import Builder
+from matrix.execute.images.imaging import Imager
 from matrix.execute.lockfile import LockKeeper
 from matrix.execute.options import RunOptions
-from matrix.execute.pipeline import Pipeline
-from matrix.execute.runner import Runner
+from matrix.execute.run.pipeline import Pipeline
+from matrix.execute.run.runner import Runner
 from matrix.execute.timeline import PHASES_NAME, Timeline
 from matrix.model.cells import Cell
-from matrix.model.definition import MatrixDefinition
-from matrix.reporter import Reporter
+from matrix.model.types import MatrixDefinition
+from matrix.progress import Reporter
 from matrix.results.records import CellResult
 from matrix.results.redact import mirror_redactor
 from matrix.results.store import ResultsDir
@@ -28,7 +28,7 @@ from matrix.results.store import ResultsDir
 @dataclass(frozen=True)
 class MatrixRun:
     out: ResultsDir
-    lock: LockKeeper
+    lockfile: LockKeeper
     imager: Imager
     runner: Runner
 
@@ -53,10 +53,10 @@ def assemble(
 ) -> MatrixRun:
     redact = mirror_redactor(options.mirror)
     out = ResultsDir(options.results, redact)
-    lock = LockKeeper(definition.digest, options.locked)
+    lockfile = LockKeeper(definition.digest, options.locked)
     builder = Builder(client, redact=redact, reporter=reporter, timeout=options.build_timeout)
     timeline = Timeline(out.root / PHASES_NAME)
     ctx = RunContext(client, engine, definition, options, out, reporter, timeline)
-    imager = Imager(ctx, builder=builder, lock=lock)
+    imager = Imager(ctx, builder=builder, lockfile=lockfile)
     pipeline = Pipeline(ctx, imager=imager)
-    return MatrixRun(out, lock, imager, Runner(pipeline, imager, parallel=options.parallel))
+    return MatrixRun(out, lockfile, imager, Runner(pipeline, imager, parallel=options.parallel))

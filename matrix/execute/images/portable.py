@@ -19,11 +19,11 @@ import docker.errors
 
 from matrix import assets
 from matrix.acquire.baseimages import BaseImage
-from matrix.execute.batch import BatchRun, container_options
-from matrix.execute.builder import Builder, BuildInputs
-from matrix.execute.probing import Programs
-from matrix.model.definition import BaseFallback, ExistingImage, Platform
-from matrix.reporter import Reporter
+from matrix.execute.images.builder import Builder, BuildInputs
+from matrix.execute.probes.batch import BatchRun, container_options
+from matrix.execute.probes.probing import Programs
+from matrix.model.types import BaseFallback, ExistingImage, Platform
+from matrix.progress import Reporter
 
 # The builder's base: made like every platform's (pulled, else debootstrapped), and the same
 # base as the debian-11 platform's, so a run of both makes it once.

@@ -5,33 +5,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from fakes import fixture_doc
-
-from matrix.judge.verdict import judge_run
-from matrix.model.definition import KNOWN_SCENARIOS
-from matrix.model.vocabulary import Outcome
+from matrix.judge.cell import judged
+from matrix.model.vocabulary import KNOWN_SCENARIOS, Outcome
 from matrix.results.records import CellResult, ScenarioResult
+from support.fakes import fixture_doc
 
 ALL = tuple(KNOWN_SCENARIOS)
 
 
-def judged(build: str, scenario: str, exit_code: int = 0) -> ScenarioResult:
-    """One scenario of a fixture build; exit_code > 128 after a complete document: the
-    process died afterwards (the judge records exit_after_document)."""
-    doc = fixture_doc(build, scenario)
-    j = judge_run(scenario, exit_code, False, doc)
-    return ScenarioResult(
-        scenario=scenario,
-        verdict=j.verdict,
-        cause=j.cause,
-        short=j.short,
-        evidence=list(j.evidence),
-        facts=dict(j.facts),
-        exit_code=exit_code,
-        timed_out=False,
-        seconds=0.25,
-        probe=doc,
-    )
+def fixture_result(
+    build: str,
+    scenario: str,
+    exit_code: int = 0,
+    doc: dict[str, Any] | None = None,
+    seconds: float = 0.25,
+) -> ScenarioResult:
+    """One scenario of a fixture build (or the document given), judged the way a run judges
+    it (matrix.judge.cell.judged); exit_code > 128 after a complete document: the process
+    died afterwards (the judge records exit_after_document)."""
+    doc = doc if doc is not None else fixture_doc(build, scenario)
+    return judged(scenario, exit_code, False, seconds, doc)
 
 
 def measured(
@@ -45,7 +38,7 @@ def measured(
     SIGSEGV after their document."""
     platform, version, variant = cell_id.split("/")
     r = CellResult(cell_id, platform, "glibc", version, variant, Outcome.OK)
-    r.scenarios = [judged(build, s, 139 if s in died else 0) for s in scenarios]
+    r.scenarios = [fixture_result(build, s, 139 if s in died else 0) for s in scenarios]
     r.fingerprint = fingerprint or {
         "image": {"id": "sha256:" + "1" * 64},
         "fips_so_sha256": "2" * 64,

@@ -16,15 +16,16 @@ from matrix import assets
 from matrix.acquire.baseimages import BaseImage, ensure_base_image, find_image
 from matrix.acquire.sources import FetchedSource, fetch_source
 from matrix.errors import BaseImageError, BuildFailed, BuildTimedOut, SourceError
-from matrix.execute.builder import Builder, BuildInputs, CellImage, build_args, image_tag
 from matrix.execute.context import RunContext
-from matrix.execute.existing import ExistingCell, NotProbed, examine
+from matrix.execute.images.builder import Builder, BuildInputs, CellImage, build_args, image_tag
+from matrix.execute.images.existing import ExistingCell, NotProbed, examine
+from matrix.execute.images.portable import PLATFORM as PORTABLE_PLATFORM
+from matrix.execute.images.portable import PortableProbe, ensure_portable
 from matrix.execute.lockfile import LockKeeper
-from matrix.execute.portable import PLATFORM as PORTABLE_PLATFORM
-from matrix.execute.portable import PortableProbe, ensure_portable
 from matrix.model import kinds
 from matrix.model.cells import Cell
-from matrix.model.definition import Platform, dockerfile_path
+from matrix.model.policy import dockerfile_path
+from matrix.model.types import Platform
 from matrix.model.vocabulary import Outcome
 
 T = TypeVar("T")
@@ -85,7 +86,7 @@ class Imager:
     """Makes cells' images, each the way its kind says (matrix/model/kinds/): the kinds'
     Workshop."""
 
-    def __init__(self, ctx: RunContext, *, builder: Builder, lock: LockKeeper) -> None:
+    def __init__(self, ctx: RunContext, *, builder: Builder, lockfile: LockKeeper) -> None:
         self.client = ctx.client
         self.definition = ctx.definition
         self.engine = ctx.engine
@@ -93,7 +94,7 @@ class Imager:
         self.out = ctx.out
         self.reporter = ctx.reporter
         self.builder = builder
-        self.lock = lock
+        self.lockfile = lockfile  # the run's lock file: what it used, checked (--locked)
         self._once = Once()
         self._gates: dict[str, threading.Event] = {}  # see _gate
         self._gates_lock = threading.Lock()
@@ -304,7 +305,7 @@ class Imager:
             if found is None:
                 why = f"image {ref} is not in the engine and cannot be pulled ({why})"
                 return CellStopped(Outcome.SKIPPED, why)
-            self.lock.base(found.ref, found.image_id)
+            self.lockfile.base(found.ref, found.image_id)
             return found
 
         found = self._once.get(("existing", ref), find)
@@ -391,7 +392,7 @@ class Imager:
                     )
             except BaseImageError as exc:
                 return exc
-            self.lock.base(base.ref, base.image_id)
+            self.lockfile.base(base.ref, base.image_id)
             return base
 
         return self._once.get(("base", *key), make)
@@ -412,7 +413,7 @@ class Imager:
                     )
             except SourceError as exc:
                 return exc
-            self.lock.source(source.version, source.sha256)
+            self.lockfile.source(source.version, source.sha256)
             return source
 
         return self._once.get(("source", cell.source.version), fetch)

@@ -14,15 +14,15 @@ from typing import Any
 import docker
 
 from matrix import assets
-from matrix.execute.batch import BatchRun, ProbeRun, run_batch
-from matrix.execute.symbolize import crash_record
+from matrix.execute.probes.batch import BatchRun, ProbeRun, run_batch
+from matrix.execute.probes.symbolize import crash_record
 from matrix.judge import fate as fates
-from matrix.judge.cell import completed, majority, rejudge, twin_ran
+from matrix.judge.cell import completed, judged, majority, twin_ran
 from matrix.judge.fate import DEFAULT_FATE_RUNS
 from matrix.model import kinds
 from matrix.model.cells import Cell
-from matrix.model.vocabulary import Verdict, control_of, partner_of
-from matrix.reporter import Reporter
+from matrix.model.vocabulary import control_of, partner_of
+from matrix.progress import Reporter
 from matrix.results.records import CellResult, ScenarioResult
 
 
@@ -46,7 +46,7 @@ class Programs:
     volume: str | None = None  # the portable probe's, mounted read-only
 
 
-BUILT_IN = Programs()
+DEFAULT_PROGRAMS = Programs()  # a cell image's own, in /opt/fips-matrix
 
 
 def built_in_programs(cell: Cell) -> Programs:
@@ -70,7 +70,7 @@ def probe_command(
     scenario: str,
     module_config: Sequence[tuple[str, str]],
     workdir: str,
-    programs: Programs = BUILT_IN,
+    programs: Programs = DEFAULT_PROGRAMS,
 ) -> list[str]:
     """The C probe's argv."""
     args = _scenario_args(scenario, workdir, programs, programs.probe_args)
@@ -82,7 +82,7 @@ def twin_command(
     module_config: Sequence[tuple[str, str]],
     workdir: str,
     libcrypto: str = assets.LIBCRYPTO_DIR,
-    programs: Programs = BUILT_IN,
+    programs: Programs = DEFAULT_PROGRAMS,
 ) -> list[str]:
     """The second witness's argv: the same scenario through cffi, in the same image. The
     script travels in the command line, so it needs no image of its own."""
@@ -278,17 +278,12 @@ def _judged(
     run, doc, why = runs[
         majority(seen.name, [(r.exit_code, r.timed_out, d, w) for r, d, w in runs])
     ]
-    result = ScenarioResult(
-        scenario=seen.name,
-        verdict=Verdict.INCONCLUSIVE,  # judged below
-        cause="",
-        short="",
-        evidence=[],
-        facts={},
-        exit_code=run.exit_code,
-        timed_out=run.timed_out,
-        seconds=round(run.seconds, 3),
-        probe=doc,
+    return judged(
+        seen.name,
+        run.exit_code,
+        run.timed_out,
+        round(run.seconds, 3),
+        doc,
         witness=seen.witness,
         # a crash is attributed from the run's stderr lines, its addresses named now
         crash=crash_record(client, image_id, run.stderr) if client is not None else None,
@@ -297,8 +292,8 @@ def _judged(
             if len(runs) > 1
             else None
         ),
+        why=why,
     )
-    return rejudge(result, why)
 
 
 def _repeat(run: ProbeRun, doc: dict[str, Any] | None, follow_up: bool) -> dict[str, Any]:
