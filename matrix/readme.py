@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from matrix.bench.readme import speed_section
+from matrix.files import write_text
 from matrix.report.readme import Section, results_section, rewritten
 
 
@@ -23,5 +24,5 @@ def update(files: Sequence[Path], results: Path) -> list[bool]:
     new = [rewritten(file, sections(file, results)) for file in files]
     for file, text in zip(files, new, strict=True):
         if text is not None:
-            file.write_text(text, encoding="utf-8")
+            write_text(file, text)  # atomically: a reader never sees half a README
     return [text is not None for text in new]

@@ -26,8 +26,7 @@ from matrix.execute.options import DEFAULT_BUILD_TIMEOUT, DEFAULT_PROBE_TIMEOUT,
 from matrix.execute.probes.batch import remove_leftovers
 from matrix.execute.run.assembly import assemble
 from matrix.model.cells import Cell
-from matrix.model.definition import matrix_label
-from matrix.model.types import MatrixDefinition
+from matrix.model.types import MatrixDefinition, matrix_label
 from matrix.model.vocabulary import Outcome
 from matrix.progress import ConsoleReporter
 from matrix.report.diff import Baseline

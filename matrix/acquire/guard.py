@@ -19,9 +19,7 @@ from collections.abc import Collection
 from typing import Any
 from urllib.parse import urlsplit
 
-from matrix.model.policy import address_refusal
-
-SCHEMES = ("http", "https")
+from matrix.model.policy import address_refusal, url_refusal
 
 
 class Unreachable(OSError):
@@ -115,23 +113,14 @@ class _RedirectHandler(urllib.request.HTTPRedirectHandler):
 
 
 def redirect_refusal(url: str, trusted: Collection[str] = ()) -> str:
-    """Why a redirect to `url` is not followed, or ""."""
+    """Why a redirect to `url` is not followed, or "": what a source URL may not be
+    (model/policy.py), unless it names a host of the user's own configuration."""
     try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-    except ValueError as exc:
-        return f"not a URL ({exc})"
-    if parts.scheme not in SCHEMES:
-        return f"want an {' or '.join(SCHEMES)} URL, not {parts.scheme or 'a bare path'!r}"
-    if not host:
-        return "the URL names no host"
-    if host in trusted:
-        return ""
-    name = host.rstrip(".")
-    if name == "localhost" or name.endswith(".localhost"):
-        return "a loopback name (this machine): refused"
-    why = address_refusal(host) if _literal(host) else ""
-    return f"{why}: refused" if why else ""
+        if (urlsplit(url).hostname or "") in trusted:
+            return ""
+    except ValueError:
+        pass  # not a URL: url_refusal says so
+    return url_refusal(url)
 
 
 def opener(trusted: Collection[str] = ()) -> urllib.request.OpenerDirector:

@@ -45,8 +45,14 @@ def main(args: argparse.Namespace, console: Console) -> int:
         return any(fnmatch.fnmatchcase(cell, p) for p in only)
 
     def lost(files: RunFiles, missing: Mapping[str, str]) -> dict[str, str]:
-        named = {**{_name(u.path): u.why for u in files.unreadable}, **missing}
-        return {c: why for c, why in named.items() if chosen(c)}
+        """The unreadable files of the cells asked for, and every one that is no cell's
+        (summary.json): a run that cannot be read is never passed over."""
+        named = {
+            _name(u.path): u.why
+            for u in files.unreadable
+            if (cell := cell_of(u.path)) is None or chosen(cell)
+        }
+        return {**named, **{c: why for c, why in missing.items() if chosen(c)}}
 
     gone = {c: "named by the run's summary.json, but no file holds it" for c in new.missing}
     diff = diff_results(

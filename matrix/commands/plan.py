@@ -11,9 +11,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from matrix import assets
 from matrix.commands import common
-from matrix.errors import MatrixError
+from matrix.errors import DefinitionError, MatrixError
 from matrix.model.affected import affected
 from matrix.model.cells import Cell, expand, select
 from matrix.model.definition import load_definition
@@ -56,10 +55,11 @@ def arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace, console: Console) -> int:
-    _, every = load_cells(args.matrix)
+    definition, every = load_cells(args.matrix)
     cells = select(every, args.only)
     if args.changed is not None:
-        cells = affected(cells, _changed_paths(args.changed), _repo_path(args), _before(args))
+        root = Path.cwd().resolve()  # the checkout: `git diff --name-only` names paths in it
+        cells = affected(cells, _changed_paths(args.changed), definition, _before(args), root)
     elif args.matrix_before is not None:
         raise MatrixError("plan: --matrix-before goes with --changed")
     jobs = per_platform(every, cells) if args.per == "platform" else [(c.id, c.slug) for c in cells]
@@ -104,17 +104,13 @@ def _changed_paths(source: Path) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 
-def _repo_path(args: argparse.Namespace) -> str:
-    """The matrix file's path as `git diff` names it: relative to the checkout (cwd)."""
-    path = Path(args.matrix or assets.DEFAULT_MATRIX).resolve()
-    try:
-        return path.relative_to(Path.cwd().resolve()).as_posix()
-    except ValueError:
-        return path.as_posix()
-
-
 def _before(args: argparse.Namespace) -> list[Cell] | None:
-    """The cells of the matrix as it was; None where it did not exist (every cell is new)."""
-    if args.matrix_before is None or not args.matrix_before.exists():
+    """The cells of the matrix as it was; None where it did not exist, or is empty, or no
+    longer loads (a rule of today's it breaks): then every cell counts as new."""
+    path: Path | None = args.matrix_before
+    if path is None or not path.is_file() or path.stat().st_size == 0:
         return None
-    return expand(load_definition(args.matrix_before))
+    try:
+        return expand(load_definition(path))
+    except DefinitionError:
+        return None

@@ -86,7 +86,12 @@ def main(args: argparse.Namespace, console: Console) -> int:
 def _read_json_text(path: Path) -> str:
     """A file copied into the publication: only a regular file, and only JSON."""
     try:
-        text = read_regular(path, MAX_COPIED_BYTES).decode("utf-8")
+        data = read_regular(path, MAX_COPIED_BYTES)
+        if len(data) > MAX_COPIED_BYTES:
+            raise MatrixError(
+                f"publish: {path} is over {MAX_COPIED_BYTES // 2**20} MiB: not copied"
+            )
+        text = data.decode("utf-8")
         json.loads(text)  # only what is what it says it is
     except OSError as exc:
         raise MatrixError(f"publish: {path}: {exc.strerror or exc}") from None

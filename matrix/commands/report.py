@@ -77,6 +77,9 @@ def main(args: argparse.Namespace, console: Console) -> int:
             raise MatrixError(f"no cell results in {out.cells_dir}")
         if files.missing:
             console.print(f"report: note: {files.missing_note()}")
+        # what the terminal is asked to show is checked before anything is rewritten
+        _only(results, args.only)
+        _detail(scenarios_of(results), args.scenario)
         results = [rejudge_cell(result) for result in results]
         scenarios = scenarios_of(results)
         run = run or Run.unknown([r.cell for r in results])

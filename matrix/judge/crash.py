@@ -3,7 +3,7 @@
 which generation of it (one unloaded earlier in the run included), the faulting instruction
 and the fault address lie, what the thread was doing, and the finding in one sentence.
 
-Pure: the kept lines and the function names resolved after the run (matrix/execute/
+Pure: the kept lines and the function names resolved after the run (matrix/execute/probes/
 symbolize.py, from the cell image's copies of the objects) go in, so `fips-matrix report`
 attributes a stored crash again without an engine. The lines may come from a results file
 written anywhere: anything malformed is skipped, never a traceback.

@@ -349,7 +349,12 @@ def _death(
     attributed = crash.get("attributed") is True
     sentence, finding = crash.get("sentence"), crash.get("finding")
     code = died_after_document(facts)
-    cause = sentence if attributed and isinstance(sentence, str) else f"exit status {code}"
+    if attributed and isinstance(sentence, str):
+        cause = sentence
+    elif code is not None:
+        cause = f"exit status {code}"
+    else:  # the run that stands for the scenario lived; others of its runs died
+        cause = f"the process {ran.text()} after its document"
     thread = crash.get("thread")
     control = controls.get(s.scenario)
     found = by_name.get(control) if control is not None else None

@@ -8,7 +8,6 @@ model/policy.py's.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import difflib
 import hashlib
@@ -30,7 +29,6 @@ from matrix.model.policy import (
     url_refusal,
 )
 from matrix.model.types import (
-    BUILT_IN_MATRIX,
     BaseFallback,
     ExistingImage,
     MatrixDefinition,
@@ -48,7 +46,6 @@ LIBCS = ("glibc", "musl")
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 VERSION_RE = re.compile(r"^[0-9]+\.[0-9]+\.[0-9]+[a-z0-9.-]*$")
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
-IMAGE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@-]*$")
 SUITE_RE = re.compile(r"^[a-z][a-z0-9-]*$")
 
 _TOP_KEYS = (
@@ -128,15 +125,6 @@ def _parent(ctx: _Ctx, doc: dict[str, Any], chain: tuple[Path, ...]) -> MatrixDe
     return load_definition(parent, chain)
 
 
-def matrix_label(path: Path) -> str:
-    """How results name a matrix file: the built-in one by that name, a user's as it was
-    given; never this machine's checkout or install path."""
-    with contextlib.suppress(OSError):
-        if path.resolve() == assets.DEFAULT_MATRIX.resolve():
-            return BUILT_IN_MATRIX
-    return str(path)
-
-
 # --- parsing ---------------------------------------------------------------------------
 
 
@@ -162,12 +150,12 @@ def _parse(
         name: _variant(ctx, name, value)
         for name, value in ctx.named_tables(doc, "variants", NAME_RE, optional=True).items()
     }
-    label = matrix_label(ctx.path)
+    here = ctx.path
     origins = {
         **_kept(ctx, doc, base),
-        **{("platforms", n): label for n in own_platforms},
-        **{("sources", v): label for v in own_sources},
-        **{("variants", n): label for n in own_variants},
+        **{("platforms", n): here for n in own_platforms},
+        **{("sources", v): here for v in own_sources},
+        **{("variants", n): here for n in own_variants},
     }
 
     def merged(kind: str, own: dict[str, Any], inherited: Mapping[str, Any]) -> dict[str, Any]:
@@ -233,7 +221,7 @@ def _parse(
 
 def _kept(
     ctx: _Ctx, doc: dict[str, Any], base: MatrixDefinition | None
-) -> dict[tuple[str, str], str]:
+) -> dict[tuple[str, str], Path]:
     """The parent's origins less what `drop` names; a name it does not have is a typo."""
     if base is None:
         return {}

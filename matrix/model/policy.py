@@ -41,7 +41,8 @@ def url_refusal(url: str) -> str:
     if not host:
         return "the URL names no host"
     address = _address(host)
-    if host == "localhost" or host.endswith(".localhost") or (address and address.is_loopback):
+    name = host.rstrip(".")  # "localhost." is localhost
+    if name == "localhost" or name.endswith(".localhost") or (address and address.is_loopback):
         return "a loopback address (this machine): refused"
     if address is not None and address.is_link_local:
         return "a link-local address (cloud metadata, the local link): refused"
@@ -69,17 +70,19 @@ def _address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
 
 
 def dockerfile_path(platform: Platform, definition: MatrixDefinition) -> Path:
-    """The matrix file's own `dockerfiles/` wins, then the package's."""
+    """The `dockerfiles/` beside the matrix file that defines the platform wins (for a
+    platform a matrix file inherits, the file it extends), then the package's."""
+    defined_in = definition.file_of(platform.name)
     # each directory with the tree its Dockerfiles must stay in (symbolic links included)
     dirs = [
-        (definition.path.parent / "dockerfiles", definition.path.parent),
+        (defined_in.parent / "dockerfiles", defined_in.parent),
         (assets.DOCKERFILES_DIR, assets.DOCKERFILES_DIR),
     ]
     seen: list[Path] = []
 
     def where() -> str:  # read only for an error: this runs once per cell
-        line = line_in_file(definition.path, ("platforms", platform.name, "dockerfile"))
-        return f"{definition.path}:{line}"
+        line = line_in_file(defined_in, ("platforms", platform.name, "dockerfile"))
+        return f"{defined_in}:{line}"
 
     for d, tree in dirs:
         if d in seen:

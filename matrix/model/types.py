@@ -4,13 +4,15 @@ a file into them is model/definition.py's job."""
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from matrix import assets
 from matrix.model.vocabulary import CellKind
 
-# How results name the built-in matrix file (definition.matrix_label): never a path of the
+# How results name the built-in matrix file (matrix_label): never a path of the
 # machine that ran it.
 BUILT_IN_MATRIX = "default.toml (built in)"
 
@@ -99,13 +101,26 @@ class MatrixDefinition:
     include: tuple[Rule, ...]
     exclude: tuple[Rule, ...]
     digest: str  # sha256 of the file's bytes (and its parent's): ties results to the definition
-    # ("platforms" | "sources" | "variants", name) -> the file that defines it, as results name
-    # files (matrix_label): where a cell came from when a matrix file extends another
-    origins: dict[tuple[str, str], str] = field(default_factory=dict)
+    # ("platforms" | "sources" | "variants", name) -> the matrix file that defines it: where a
+    # cell came from when a matrix file extends another, and where its Dockerfiles are
+    origins: dict[tuple[str, str], Path] = field(default_factory=dict)
 
     def origin(self, platform: str, version: str, variant: str) -> str:
-        """The files a cell's platform, source and variant come from, the extending one
-        first (a cell is the extending file's where any of the three is)."""
+        """The files a cell's platform, source and variant come from, as results name them,
+        the extending one first (a cell is the extending file's where any of the three is)."""
         keys = (("platforms", platform), ("sources", version), ("variants", variant))
-        files = [self.origins[k] for k in keys if k in self.origins]
+        files = [matrix_label(self.origins[k]) for k in keys if k in self.origins]
         return ", ".join(dict.fromkeys(sorted(files, key=lambda f: f == BUILT_IN_MATRIX)))
+
+    def file_of(self, platform: str) -> Path:
+        """The matrix file that defines a platform (its Dockerfiles are beside it)."""
+        return self.origins.get(("platforms", platform), self.path)
+
+
+def matrix_label(path: Path) -> str:
+    """How results name a matrix file: the built-in one by that name, a user's as it was
+    given; never this machine's checkout or install path."""
+    with contextlib.suppress(OSError):
+        if path.resolve() == assets.DEFAULT_MATRIX.resolve():
+            return BUILT_IN_MATRIX
+    return str(path)

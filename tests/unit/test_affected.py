@@ -79,3 +79,29 @@ def test_diff_only_compares_the_cells_asked_for(
     assert "no verdict changed" in capsys.readouterr().out
     # the cell outside the selection is still compared without --only: it got worse
     assert cli.main(["diff", str(old), str(new)]) == 1
+
+
+def test_the_skew_dockerfile_reaches_the_skew_cells_and_the_portable_one_the_images(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cells = plan(tmp_path, capsys, ["dockerfiles/skew.Dockerfile"])
+    assert cells and all("/fips-" in c for c in cells)  # the default's skew variants only
+    matrix = tmp_path / "images.toml"
+    matrix.write_text(
+        'schema = 1\nscenarios = ["ondemand-kat"]\n\n[platforms.app]\nimage = "app:1"\n'
+    )
+    assert plan(
+        tmp_path, capsys, ["dockerfiles/portable-probe.Dockerfile"], "--matrix", str(matrix)
+    ) == ["app/image/as-is"]
+
+
+def test_a_matrix_before_that_is_empty_or_no_longer_loads_counts_every_cell(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["plan"]) == 0
+    every = capsys.readouterr().out.split()
+    for text in ("", "schema = 1\nnot toml ["):
+        before = tmp_path / "before.toml"
+        before.write_text(text)
+        args = ["matrix/default.toml"]
+        assert plan(tmp_path, capsys, args, "--matrix-before", str(before)) == every

@@ -476,3 +476,23 @@ def test_report_shows_a_scenario_s_table_on_request(
     assert cli.main(["report", str(tmp_path / "r"), "--scenario", "nope"]) == 2
     assert "not a scenario of this run (its scenarios: ondemand-kat" in capsys.readouterr().out
     assert cli.main(["report", str(tmp_path / "r"), "--only", "debian-99/*"]) == 2
+
+
+def test_a_typo_in_what_report_shows_rewrites_nothing(tmp_path: Path) -> None:
+    run = write_run(tmp_path / "r", {"debian-12/3.0.20/default": "nodelete"})
+    cell = next(run.cells_dir.glob("*.json"))
+    before = cell.stat().st_mtime_ns, (run.root / "table.md").exists()
+    assert cli.main(["report", str(run.root), "--scenario", "nope"]) == 2
+    assert cli.main(["report", str(run.root), "--only", "debian-99/*"]) == 2
+    assert (cell.stat().st_mtime_ns, (run.root / "table.md").exists()) == before
+
+
+def test_diff_only_never_passes_over_an_unreadable_summary(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    old = write_run(tmp_path / "old", {"debian-12/3.0.20/default": "nodelete"})
+    new = write_run(tmp_path / "new", {"debian-12/3.0.20/default": "nodelete"})
+    (new.root / "summary.json").write_text("{ cut")
+    args = ["diff", str(old.root), str(new.root), "--only", "debian-12/*"]
+    assert cli.main(args) == 1
+    assert "summary.json" in capsys.readouterr().out

@@ -137,3 +137,25 @@ def test_a_parent_rule_made_moot_by_a_drop_is_no_typo(tmp_path: Path) -> None:
     path.write_text(own)
     with pytest.raises(DefinitionError, match=r"mine.toml:\d+: rule matches no cell"):
         expand(load_definition(path))
+
+
+def test_an_inherited_platform_finds_its_dockerfile_beside_the_file_that_defines_it(
+    tmp_path: Path,
+) -> None:
+    """A parent in another directory with a Dockerfile of its own: a child that extends it
+    builds the parent's platform from the parent's Dockerfile (and an error names the
+    parent's file)."""
+    from matrix.model.policy import dockerfile_path
+
+    team = tmp_path / "team"
+    (team / "dockerfiles").mkdir(parents=True)
+    (team / "dockerfiles" / "ours.Dockerfile").write_text("FROM scratch\n")
+    write(team, HARDENED.replace("debian.Dockerfile", "ours.Dockerfile"), "base.toml")
+    mine = write(tmp_path, 'schema = 1\nextends = "team/base.toml"\n')
+    definition = load_definition(mine)
+    hardened = definition.platforms["debian-12-hardened"]
+    assert dockerfile_path(hardened, definition) == team / "dockerfiles" / "ours.Dockerfile"
+    (team / "dockerfiles" / "ours.Dockerfile").unlink()
+    with pytest.raises(DefinitionError) as caught:
+        dockerfile_path(hardened, definition)
+    assert str(caught.value).startswith(f"{team / 'base.toml'}:7:")

@@ -196,6 +196,11 @@ def test_a_death_is_read_as_a_rate_where_the_results_hold_one() -> None:
     assert recoverability(r).status == Recovery.RECOVERS_IF
     facts["fate"] = {"died": 6, "runs": 5}  # no rate: the single run's fate is read instead
     assert (seen(facts).died, seen(facts).runs) == (0, 1)
+    # the run that stands for the scenario lived (no exit status), two others died: the
+    # cause says the rate, never "exit status None"
+    facts["fate"] = {"died": 2, "runs": 5, "ends": {"SIGSEGV": 2}}
+    (death,) = recoverability(r).deaths
+    assert "None" not in death.cause and "died 2/5 (SIGSEGV 2)" in death.cause
 
 
 # --- one cause, one reason: a death and its control's, over a run with controls -----------

@@ -430,7 +430,7 @@ def refusal(src: Source, mirror: str | None = None) -> str:
     ("location", "why"),
     [
         ("{base}/openssl.tar.gz", "a loopback address (this machine): refused"),
-        ("http://localhost:{port}/openssl.tar.gz", "a loopback name (this machine): refused"),
+        ("http://localhost:{port}/openssl.tar.gz", "a loopback address (this machine): refused"),
         ("http://[::ffff:127.0.0.1]:{port}/openssl.tar.gz", "a loopback address"),
         ("http://169.254.169.254/latest/meta-data/", "a link-local address (cloud metadata"),
     ],

@@ -29,7 +29,7 @@ from matrix.acquire.sources import signature_path
 from matrix.errors import MatrixError
 from matrix.execute.lockfile import Lock
 from matrix.files import publish_mode, sync_directory
-from matrix.model.definition import IMAGE_RE
+from matrix.model.imageref import reference_problem
 from matrix.model.types import MatrixDefinition
 from matrix.results.records import CellResult
 
@@ -174,7 +174,7 @@ def _lock(
         )
     images = manifest.get("images")
     if not isinstance(images, list) or not all(
-        isinstance(i, str) and IMAGE_RE.match(i) for i in images
+        isinstance(i, str) and reference_problem(i) is None for i in images
     ):
         raise MatrixError(f"bundle {bundle}: its manifest's images are not image names")
     try:

@@ -1,7 +1,8 @@
 """A cell's probe runs: which runs (every scenario's C probe runs, repeated as asked, each
-followed by the cffi twin where the image has Python), their command lines, and the runs'
-exits and documents turned into scenario results, judged. Also when earlier probe runs may
-stand in for new ones."""
+followed by the cffi twin where the image has Python), their command lines, the follow-up
+runs that make a death a rate (in one more container), and the runs' exits and documents
+turned into scenario results, judged. Also when earlier probe runs may stand in for new
+ones."""
 
 from __future__ import annotations
 

@@ -9,8 +9,7 @@ from typing import Any
 from matrix import __version__
 from matrix.execute.engine import EngineFacts
 from matrix.execute.images.imaging import Made
-from matrix.model.definition import matrix_label
-from matrix.model.types import MatrixDefinition
+from matrix.model.types import MatrixDefinition, matrix_label
 from matrix.results.records import CellResult
 
 

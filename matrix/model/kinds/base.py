@@ -6,9 +6,11 @@ skew); matrix/model/kinds/__init__.py keys them by the vocabulary's CellKind."""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from pathlib import Path
 from typing import ClassVar, Literal, Protocol, TypeVar
 
 from matrix.model.contract import Rules
+from matrix.model.policy import dockerfile_path
 from matrix.model.types import MatrixDefinition, Platform, Source, Variant
 from matrix.model.vocabulary import CellKind
 
@@ -72,6 +74,11 @@ class Kind(ABC):
         """The libcrypto the second witness (the cffi twin) loads in a cell image; None: no
         twin there (no Python), or the programs come from elsewhere (discovery)."""
         return None
+
+    def built_from(self, platform: Platform, definition: MatrixDefinition) -> tuple[Path, ...]:
+        """The files its image is built from beside what every image is (the probes, the
+        build script): a change to one of them reaches its cells (`plan --changed`)."""
+        return (dockerfile_path(platform, definition),)
 
 
 def has_python(platform: Platform) -> bool:

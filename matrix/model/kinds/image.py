@@ -4,8 +4,10 @@ what discovery found in it (matrix/execute/images/existing.py), recorded in its 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TypeVar
 
+from matrix import assets
 from matrix.model.kinds.base import Combination, Kind, Workshop
 from matrix.model.types import MatrixDefinition, Platform, Source, Variant
 from matrix.model.vocabulary import CellKind
@@ -27,6 +29,10 @@ class Image(Kind):
 
     def make(self, shop: Workshop[C, M], cell: C) -> M:
         return shop.as_it_is(cell)
+
+    def built_from(self, platform: Platform, definition: MatrixDefinition) -> tuple[Path, ...]:
+        # nothing of its own: the portable probe it is probed with is built from these
+        return (assets.PORTABLE_DOCKERFILE, assets.PORTABLE_BUILD_SCRIPT)
 
 
 KIND = Image()

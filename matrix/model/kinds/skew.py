@@ -5,6 +5,7 @@ built: nothing is compiled for it."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TypeVar
 
 from matrix import assets
@@ -29,6 +30,10 @@ class Skew(Kind):
 
     def make(self, shop: Workshop[C, M], cell: C) -> M:
         return shop.assembled(cell)
+
+    def built_from(self, platform: Platform, definition: MatrixDefinition) -> tuple[Path, ...]:
+        # put together by its own Dockerfile from its parts, built by their platform's
+        return (assets.SKEW_DOCKERFILE, *super().built_from(platform, definition))
 
 
 KIND = Skew()
