@@ -115,12 +115,3 @@ def rewritten(path: Path, parts: Sequence[Section]) -> str | None:
         head, tail = new[: new.index(part.begin)], new[new.index(part.end) :]
         new = f"{head}{part.begin}\n{part.text}\n{tail}"
     return None if new == text else new
-
-
-def rewrite_readme(readme: Path, parts: Sequence[Section]) -> bool:
-    """Rewrite `readme`'s sections of `parts`; False when it already says the same."""
-    new = rewritten(readme, parts)
-    if new is None:
-        return False
-    readme.write_text(new, encoding="utf-8")
-    return True

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from matrix import __version__, assets
 from matrix.errors import MatrixError
+from matrix.judge.fate import fate_of
 from matrix.model import kinds
 from matrix.model.cells import Cell
 from matrix.model.vocabulary import SCENARIOS, Scenario, scenario_status
@@ -222,10 +223,17 @@ def _expected(recorded: tuple[CellResult, ScenarioResult]) -> str:
     signal = code - 128 if code is not None and code > 128 else None
     ends = f"exit status {code}" + (f" (killed by signal {signal})" if signal else "")
     facts = s.facts
+    fate = fate_of(s.facts)
+    # a death that is a rate: the reproducer shows it in about that share of its runs
+    often = (
+        f" in {fate.died} of {fate.runs} runs of the probe (run it a few times)"
+        if fate is not None and 0 < fate.died < fate.runs
+        else ""
+    )
     lines = [
         f"Recorded by fips-reload-matrix on {result.libc_label()} ({when}): **{status}**.",
         "",
-        f"- `docker run` ends with **{ends}**.",
+        f"- `docker run` ends with **{ends}**{often}.",
     ]
     if isinstance(facts.get("mapped_after_unload"), bool):
         lines.append(

@@ -19,7 +19,7 @@ from matrix.errors import MatrixError
 from matrix.model.cells import expand
 from matrix.model.definition import load_definition
 from matrix.readme import sections, update
-from matrix.report.readme import BEGIN, END, readme_section, rewrite_readme, section_of
+from matrix.report.readme import BEGIN, END, readme_section, section_of
 from matrix.report.wrap import WIDTH
 from matrix.results.records import CellResult, Run
 
@@ -167,5 +167,5 @@ def test_a_readme_without_markers_is_refused(tmp_path: Path, reference_copy: Pat
     readme = tmp_path / "README.md"
     readme.write_text("no markers here\n", encoding="utf-8")
     with pytest.raises(MatrixError, match="has no section marked"):
-        rewrite_readme(readme, sections(readme, reference_copy))
+        update([readme], reference_copy)
     assert readme.read_text(encoding="utf-8") == "no markers here\n"

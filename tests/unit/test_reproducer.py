@@ -108,6 +108,10 @@ def test_the_readme_says_what_the_recorded_result_was() -> None:
     assert all(f"- {e}" in text for e in s.evidence)
     unknown = reproducer.readme(c, "worker-thread", None, name)
     assert "No recorded result of this cell was found" in unknown
+    # a death that is a rate is said as one: the reproducer shows it in some runs only
+    s.facts["fate"] = {"died": 2, "runs": 5, "ends": {"SIGSEGV": 2}}
+    text = reproducer.readme(c, "worker-thread", (died, s), name)
+    assert "(killed by signal 11)** in 2 of 5 runs of the probe (run it a few times)" in text
 
 
 def test_the_command_writes_the_directory(tmp_path: Path) -> None:
