@@ -8,6 +8,7 @@ again from stored observations."""
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -90,25 +91,36 @@ def runs_wanted(facts: Mapping[str, Any], runs: int, fate_runs: int) -> int:
     return fate_runs - runs if died or twin_died is not None or disagree else 0
 
 
+# A change of fate counts when chance alone would show it less than once in a hundred pairs
+# of runs of one platform.
+SIGNIFICANCE = 0.01
+
+
 def moved(old: Fate, new: Fate) -> bool:
     """Whether two fates of one scenario (an earlier run's and this one's) differ by more than
     runs of one process could by chance: the one rule diff and JUnit's --baseline follow.
 
-    - A new death (none of the old runs died, some new one did) counts when the old runs
-      were at least as many as the new ones (0/5 -> 1/5), or every new run died (0/1 -> 5/5).
-      One survival (a scenario that is not run again) against 2 deaths of 5 is what a rare
-      death gives by chance: the same fact.
-    - A death gone (some old run died, no new one did) counts only when every old run died
-      (5/5 -> 0/1): 2/5 -> 0/1 is a rare death not seen this time.
-    - Deaths on both sides at any rates (2/5, 4/5, 5/5) are the same fact: it dies.
-    The chance left: a process that dies in most runs, not all, can still show all against
-    none (5 deaths of 5 one time, its one run surviving the other); at N = 5 that is at
-    most 7 % (a death rate of 5/6), and less the more runs (--fate-runs)."""
-    if old.died == 0 and new.died > 0:
-        return old.runs >= new.runs or new.died == new.runs
-    if old.died > 0 and new.died == 0:
-        return old.died == old.runs
-    return False
+    - Deaths on both sides at any rates (2/5, 4/5, 5/5), or none on either: the same fact.
+    - Deaths on one side only: the split of the deaths between the two sides is tested
+      (Fisher's exact test, one-sided): it counts when chance gives it less than
+      SIGNIFICANCE. At 5 runs a side only all against none counts (0/5 -> 5/5: 1 in 252);
+      0/5 -> 3/5 is what a death at a middling rate gives by chance (1 in 12), and it was
+      seen between two runs of one commit (debian-11, 3.0.20, worker-no-stop). More runs
+      (--fate-runs) tell smaller changes: at 10 a side, 0/10 -> 6/10 counts.
+    - One run that lived was not run again (neither it nor its control or partner died), so
+      it has no rate: against it, only a death in every run counts (0/1 -> 5/5)."""
+    if (old.died == 0) == (new.died == 0):
+        return False
+    lived, died = (old, new) if old.died == 0 else (new, old)
+    if lived.runs == 1:
+        return died.died == died.runs
+    return _chance(died.died, died.runs, lived.runs) < SIGNIFICANCE
+
+
+def _chance(deaths: int, runs: int, other_runs: int) -> float:
+    """Of `deaths` spread at random over runs + other_runs runs, the chance that all fall on
+    the first side's runs (the split observed, and none more extreme)."""
+    return math.comb(runs, deaths) / math.comb(runs + other_runs, deaths)
 
 
 def seen(facts: Mapping[str, Any]) -> Fate:

@@ -116,13 +116,18 @@ def test_rejudge_counts_the_fate_of_every_run_stored() -> None:
 @pytest.mark.parametrize(
     ("old", "new", "counts"),
     [
-        ((0, 5), (1, 5), True),  # a new death, against as many survivals
-        ((0, 5), (3, 5), True),
-        ((0, 1), (5, 5), True),  # one survival, then it died every time
+        ((0, 5), (5, 5), True),  # never, then every time: 1 in 252 by chance
+        ((0, 5), (4, 5), False),  # 1 in 42: not enough
+        ((0, 5), (3, 5), False),  # seen between two runs of one commit: chance
+        ((0, 5), (1, 5), False),
+        ((0, 10), (6, 10), True),  # more runs tell a smaller change
+        ((0, 10), (4, 10), False),
+        ((0, 1), (5, 5), True),  # one survival (never run again), then it died every time
         ((0, 1), (1, 1), True),  # --fate-runs 1: each side one observation, as before
         ((0, 1), (2, 5), False),  # a rare death against one survival: chance
         ((0, 3), (1, 5), False),
         ((5, 5), (0, 1), True),  # it died every time, now it did not
+        ((5, 5), (0, 5), True),
         ((1, 1), (0, 1), True),
         ((2, 5), (0, 1), False),  # a rare death not seen this time
         ((2, 5), (0, 5), False),

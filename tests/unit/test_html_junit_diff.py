@@ -576,7 +576,8 @@ def fated(verdict: str, died: int, runs: int, name: str = "worker-no-stop") -> S
         ((0, 1), (2, 5), None),  # a rare death against one survival: the same fact
         ((2, 5), (0, 1), None),  # a rare death not seen this time
         ((2, 5), (4, 5), None),
-        ((0, 5), (1, 5), ("CLEAN_RELOAD", "DIED_AFTER_RELOAD (died 1/5)", True)),
+        ((0, 5), (3, 5), None),  # a middling rate, seen between two runs of one commit
+        ((0, 5), (5, 5), ("CLEAN_RELOAD", "DIED_AFTER_RELOAD (died 5/5)", True)),
         ((0, 1), (5, 5), ("CLEAN_RELOAD", "DIED_AFTER_RELOAD (died 5/5)", True)),
         ((5, 5), (0, 1), ("DIED_AFTER_RELOAD (died 5/5)", "CLEAN_RELOAD", False)),
     ],
@@ -624,15 +625,16 @@ def test_junit_with_a_baseline_keeps_a_known_death_green_and_named() -> None:
     assert "known from the baseline" in (known.findtext("system-out") or "")
     # without the baseline it fails, as any death does
     assert ET.fromstring(render_junit(same, RUN)).get("failures") == "1"
-    # a death where the baseline saw none in as many runs: new, so it fails
+    # a death in every run where the baseline saw none in as many: new, so it fails
     fresh = Baseline("b", run_of(fated(CLEAN_RELOAD, 0, 5)))
+    always = run_of(fated(CLEAN_RELOAD, 5, 5))
     failure = case(
-        ET.fromstring(render_junit(same, RUN, baseline=fresh)), "p/1/a", "worker-no-stop"
+        ET.fromstring(render_junit(always, RUN, baseline=fresh)), "p/1/a", "worker-no-stop"
     )
     found = failure.find("failure")
     assert found is not None and found.get("type") == DIED
     assert str(found.get("message")).startswith(
-        f"changed against the baseline b: {CLEAN_RELOAD} there, {DIED} (died 1/5) here"
+        f"changed against the baseline b: {CLEAN_RELOAD} there, {DIED} (died 5/5) here"
     )
     # a cell the baseline did not measure: not known
     other = Baseline("b", [cell("p/1/other", scenarios=[fated(CLEAN_RELOAD, 3, 5)])])
