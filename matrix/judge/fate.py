@@ -129,3 +129,18 @@ def seen(facts: Mapping[str, Any]) -> Fate:
     if found is not None:
         return found
     return Fate(0 if died_after_document(facts) is None else 1, 1)
+
+
+def witnessed(facts: Mapping[str, Any]) -> Fate:
+    """The fate of the C probe's runs with the second witness's one run counted too, where
+    the twin ran: either probe's process dying after its document is the same fact about the
+    platform, and a stuck exit may strike the one and spare the other in a given run."""
+    own = seen(facts)
+    if facts.get("witness_verdict") is None:  # no twin ran: no second witness
+        return own
+    end = end_name({"exit_after_document": facts.get("witness_exit_after_document")})
+    if end is None:
+        return Fate(own.died, own.runs + 1, own.ends)
+    ends = Counter(dict(own.ends))
+    ends[end] += 1
+    return Fate(own.died + 1, own.runs + 1, tuple(ends.most_common()))

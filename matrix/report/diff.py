@@ -89,13 +89,14 @@ def same_fact(old: ScenarioResult, new: ScenarioResult) -> bool:
     """Whether two results of one scenario say the same of the platform: the same status
     with the same share of runs agreeing on it ("V" and "V 3/3" say the same); or a reload
     verdict whose process died in some runs on one side and in none on the other, where the
-    runs do not support a change (judge/fate.py moved: 2/5 against a single survival)."""
+    runs do not support a change (judge/fate.py moved: 2/5 against a single survival), the
+    cffi twin's run counted with the C probe's (judge/fate.py witnessed)."""
     a, b = _split(status_text(old)), _split(status_text(new))
     if a == b:
         return True
     if a[1] != b[1] or old.verdict != new.verdict or old.verdict not in RELOAD_VERDICTS:
         return False
-    return not fates.moved(fates.seen(old.facts), fates.seen(new.facts))
+    return not fates.moved(fates.witnessed(old.facts), fates.witnessed(new.facts))
 
 
 def diff_results(

@@ -161,3 +161,20 @@ def test_seen_falls_back_to_the_one_run_of_an_older_result() -> None:
     assert fates.seen({"exit_after_document": 139}) == Fate(1, 1)
     assert fates.seen({}) == Fate(0, 1)
     assert fates.seen({"fate": {"died": 2, "runs": 5}}) == Fate(2, 5)
+
+
+def test_the_twins_run_counts_with_the_c_probes_where_it_ran() -> None:
+    """Seen between two runs of one commit (debian-13, 3.0.20 no-pinshared,
+    thread-pool-no-failure): the C probe lived 5 of 5 while its twin's process died, then
+    died 5 of 5. Counting the twin, the platform's process dies on both sides: one fact."""
+    before = {"fate": {"died": 0, "runs": 5}, "witness_verdict": "MAPPED_BUT_RECOVERED"}
+    before["witness_exit_after_document"] = 142
+    after = {"fate": {"died": 5, "runs": 5, "ends": {"SIGABRT": 5}}, "witness_verdict": "X"}
+    after["witness_exit_after_document"] = 142
+    assert fates.witnessed(before) == Fate(1, 6, (("SIGALRM", 1),))
+    assert fates.witnessed(after) == Fate(6, 6, (("SIGABRT", 5), ("SIGALRM", 1)))
+    assert not fates.moved(fates.witnessed(before), fates.witnessed(after))
+    assert fates.moved(fates.seen(before), fates.seen(after))  # the C probe's alone: moved
+    # a twin that lived adds a run; no twin, nothing
+    assert fates.witnessed({"fate": {"died": 0, "runs": 5}, "witness_verdict": "V"}) == Fate(0, 6)
+    assert fates.witnessed({"fate": {"died": 2, "runs": 5}}) == Fate(2, 5)
