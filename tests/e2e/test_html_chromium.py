@@ -72,7 +72,8 @@ def test_chromium_renders_the_report(tmp_path: Path) -> None:
     dumped = chromium(tmp_path, "dom", "--dump-dom", page.as_uri())
     assert dumped.returncode == 0, dumped.stderr[-2000:]
     dom = dumped.stdout
-    assert dom.count("<table") == len(scenarios_of(results))
+    # the answer's table first, then one per scenario
+    assert dom.count("<table") == 1 + len(scenarios_of(results))
     assert f'{KNOWN} data-verdict="STICKY_ERROR"' in dom
     assert "<details>" in dom and "NODELETE set" in dom  # the evidence, folded away
 
@@ -166,7 +167,7 @@ def test_the_reference_report_fits_1400_px_and_a_phone(tmp_path: Path) -> None:
 
     desk = measured_at(tmp_path, page, 1400)
     assert desk["scrollWidth"] <= desk["clientWidth"], desk  # the page never scrolls sideways
-    assert len(desk["tables"]) == len(scenarios_of(results))
+    assert len(desk["tables"]) == 1 + len(scenarios_of(results))  # the answer's, then each
     for scroll, client in desk["tables"]:
         assert scroll <= client, desk  # nor does any table of the default matrix at 1400 px
 
