@@ -18,9 +18,9 @@ from typing import Any
 
 from matrix.judge.crash_lines import Record, Trace, as_int, as_text, hexnum, parse
 from matrix.judge.crash_places import Place, Symbols, locate
+from matrix.model.vocabulary import signal_name
 
 CALLERS = 5  # frames named in the sentence (twice as many stack words in the evidence)
-SIGNAL_NAMES = {4: "SIGILL", 6: "SIGABRT", 7: "SIGBUS", 8: "SIGFPE", 11: "SIGSEGV"}
 
 
 # --- the crash -------------------------------------------------------------------------
@@ -130,7 +130,7 @@ def crashes(lines: Iterable[Any], symbols: Symbols) -> list[Crash]:
 def _crash(trace: Trace, index: int, r: Record, symbols: Symbols) -> Crash:
     pid, tid = r["pid"], r["tid"]
     signal = as_int(r.get("signal")) or 0
-    name = as_text(r.get("signal_name")) or SIGNAL_NAMES.get(signal, f"signal {signal}")
+    name = as_text(r.get("signal_name")) or signal_name(signal)
     thread = r.get("thread") if isinstance(r.get("thread"), str) else None
     phase = as_text(r.get("phase"))
     pc_value, addr_value = hexnum(r.get("pc")), hexnum(r.get("addr"))
